@@ -1,0 +1,1 @@
+//! loom models of the lock-free protocols in `lockfree-metrics` live in `tests/`.

@@ -1,0 +1,143 @@
+//! The contract every strategy implements: the seed's `MetricsCollector`
+//! with Rust names.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    config::Config,
+    snapshot::{
+        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
+        ThroughputSnapshot,
+    },
+};
+
+/// Records serving metrics from any number of threads and reads them at any
+/// time.
+///
+/// Every method takes `&self`; implementations are `Send + Sync` and the
+/// trait is object-safe, so `Arc<dyn MetricsCollector>` works.
+///
+/// # Contract
+///
+/// - **No input panics or corrupts a metric.** Values outside the
+///   configured range are clamped into it and counted in the snapshot's
+///   `clamped` fields (latency above the highest, batch size above the
+///   largest, queue depth above the largest, a window slot at 2^40 - 1).
+///   Zero is a valid latency, batch size and queue depth.
+/// - **Exact accounting.** Once recording threads have finished (joined),
+///   a snapshot counts every record exactly once; under concurrency every
+///   record lands on exactly one side of each `reset` or `take_interval`.
+/// - **Consistent snapshots.** `count` equals the histogram's total,
+///   `min <= p50 <= p95 <= p99 <= p999 <= max`, `min <= mean <= max`, and
+///   rates are finite and non-negative.
+/// - **Time.** Throughput windows and timestamps use the collector's
+///   [`Clock`](crate::Clock).
+///
+/// # Examples
+///
+/// ```
+/// use std::{sync::Arc, thread, time::Duration};
+/// use lockfree_metrics::{Config, FineGrained, MetricsCollector};
+///
+/// let metrics: Arc<dyn MetricsCollector> = Arc::new(FineGrained::new(Config::default()));
+/// let workers: Vec<_> = (0..4)
+///     .map(|_| {
+///         let m = Arc::clone(&metrics);
+///         thread::spawn(move || {
+///             for ms in 1..=100 {
+///                 m.record_latency(Duration::from_millis(ms));
+///                 m.record_throughput(32, 1);
+///             }
+///         })
+///     })
+///     .collect();
+/// for w in workers {
+///     w.join().unwrap();
+/// }
+/// let s = metrics.snapshot();
+/// assert_eq!(s.latency.count, 400);
+/// assert_eq!(s.throughput.total_tokens, 400 * 32);
+/// assert!(s.latency.p50 <= s.latency.p99);
+/// ```
+pub trait MetricsCollector: Send + Sync {
+    /// Records one request latency.
+    fn record_latency(&self, latency: Duration);
+
+    /// Records generated tokens and completed requests, feeding the
+    /// throughput windows and totals.
+    fn record_throughput(&self, tokens: u64, requests: u64);
+
+    /// Records the size of a batch.
+    fn record_batch_size(&self, size: usize);
+
+    /// Records the current queue depth.
+    fn record_queue_depth(&self, depth: usize);
+
+    /// Records the scheduler's mode; counts a transition if it differs from
+    /// the current mode (the first mode ever recorded counts, as in the
+    /// seed).
+    fn record_mode_transition(&self, mode: Mode);
+
+    /// Latency percentiles since the last reset.
+    fn latency(&self) -> LatencySnapshot {
+        self.snapshot().latency
+    }
+
+    /// Throughput over each window, and totals since the last reset.
+    fn throughput(&self) -> ThroughputSnapshot {
+        self.snapshot().throughput
+    }
+
+    /// Batch sizes since the last reset.
+    fn batch(&self) -> BatchSnapshot {
+        self.snapshot().batch
+    }
+
+    /// Queue depth since the last reset.
+    fn queue_depth(&self) -> QueueDepthSnapshot {
+        self.snapshot().queue_depth
+    }
+
+    /// The current mode and the transitions since the last reset.
+    fn mode(&self) -> ModeSnapshot {
+        self.snapshot().mode
+    }
+
+    /// Every metric at once.
+    fn snapshot(&self) -> Snapshot;
+
+    /// Clears every metric; keeps the configuration and the current mode.
+    fn reset(&self);
+
+    /// A snapshot and a reset in one step: each record lands either in the
+    /// returned interval or after it, never in both and never in neither.
+    fn take_interval(&self) -> Snapshot;
+
+    /// The configuration the collector was built with.
+    fn config(&self) -> &Config;
+}
+
+macro_rules! forward {
+    ($($ptr:ty),*) => {$(
+        impl<T: MetricsCollector + ?Sized> MetricsCollector for $ptr {
+            fn record_latency(&self, latency: Duration) { (**self).record_latency(latency) }
+            fn record_throughput(&self, tokens: u64, requests: u64) {
+                (**self).record_throughput(tokens, requests)
+            }
+            fn record_batch_size(&self, size: usize) { (**self).record_batch_size(size) }
+            fn record_queue_depth(&self, depth: usize) { (**self).record_queue_depth(depth) }
+            fn record_mode_transition(&self, mode: Mode) { (**self).record_mode_transition(mode) }
+            fn latency(&self) -> LatencySnapshot { (**self).latency() }
+            fn throughput(&self) -> ThroughputSnapshot { (**self).throughput() }
+            fn batch(&self) -> BatchSnapshot { (**self).batch() }
+            fn queue_depth(&self) -> QueueDepthSnapshot { (**self).queue_depth() }
+            fn mode(&self) -> ModeSnapshot { (**self).mode() }
+            fn snapshot(&self) -> Snapshot { (**self).snapshot() }
+            fn reset(&self) { (**self).reset() }
+            fn take_interval(&self) -> Snapshot { (**self).take_interval() }
+            fn config(&self) -> &Config { (**self).config() }
+        }
+    )*};
+}
+
+forward!(&T, Box<T>, Arc<T>);

@@ -1,0 +1,211 @@
+//! Plain, single-threaded state of each metric kind, as the seed's
+//! `MetricsCollector` keeps it: the lock-based strategies put these behind
+//! their mutexes, and the snapshot constructors turn them into the values
+//! every strategy reports.
+
+use std::{collections::VecDeque, time::Duration};
+
+use hdrhistogram::Histogram;
+
+use super::{
+    clamp,
+    window::{SlotRing, WindowSpec},
+};
+use crate::{
+    config::Config,
+    snapshot::{
+        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, ThroughputSnapshot,
+        Transition,
+    },
+};
+
+/// Latency samples in nanoseconds.
+#[derive(Clone, Debug)]
+pub(crate) struct LatencyState {
+    hist: Histogram<u64>,
+    sum_ns: f64,
+    clamped: u64,
+}
+
+impl LatencyState {
+    pub(crate) fn new(config: &Config) -> Self {
+        LatencyState {
+            hist: config.latency_histogram(),
+            sum_ns: 0.0,
+            clamped: 0,
+        }
+    }
+
+    /// Records a latency already clamped to the configured range.
+    pub(crate) fn record(&mut self, ns: u64, clamped: bool) {
+        self.hist.saturating_record(ns);
+        self.sum_ns += ns as f64;
+        self.clamped = self.clamped.wrapping_add(u64::from(clamped));
+    }
+
+    pub(crate) fn snapshot(&self) -> LatencySnapshot {
+        LatencySnapshot::from_histogram(&self.hist, self.sum_ns, self.clamped)
+    }
+}
+
+/// Throughput totals and window slots.
+#[derive(Clone, Debug)]
+pub(crate) struct ThroughputState {
+    ring: SlotRing,
+    tokens: u64,
+    requests: u64,
+    clamped: u64,
+}
+
+impl ThroughputState {
+    pub(crate) fn new(spec: &WindowSpec) -> Self {
+        ThroughputState {
+            ring: SlotRing::new(spec),
+            tokens: 0,
+            requests: 0,
+            clamped: 0,
+        }
+    }
+
+    pub(crate) fn record(&mut self, spec: &WindowSpec, now_ns: u64, tokens: u64, requests: u64) {
+        self.tokens = self.tokens.wrapping_add(tokens);
+        self.requests = self.requests.wrapping_add(requests);
+        if self.ring.add(spec, spec.slot_of(now_ns), tokens, requests) {
+            self.clamped = self.clamped.wrapping_add(1);
+        }
+    }
+
+    pub(crate) fn snapshot(&self, spec: &WindowSpec, now_ns: u64) -> ThroughputSnapshot {
+        ThroughputSnapshot {
+            // The ring is cleared on reset, so no slot before it survives.
+            windows: spec.rates(spec.slot_of(now_ns), 0, |slot| self.ring.read(spec, slot)),
+            total_tokens: self.tokens,
+            total_requests: self.requests,
+            clamped: self.clamped,
+        }
+    }
+}
+
+/// Batch sizes as a dense distribution (index = size).
+#[derive(Clone, Debug)]
+pub(crate) struct BatchState {
+    distribution: Vec<u64>,
+    current: Option<u64>,
+    clamped: u64,
+}
+
+impl BatchState {
+    pub(crate) fn new(config: &Config) -> Self {
+        BatchState {
+            distribution: vec![0; config.max_batch_size() + 1],
+            current: None,
+            clamped: 0,
+        }
+    }
+
+    pub(crate) fn record(&mut self, size: usize) {
+        let (size, clamped) = clamp(size as u64, (self.distribution.len() - 1) as u64);
+        let slot = &mut self.distribution[size as usize];
+        *slot = slot.wrapping_add(1);
+        self.current = Some(size);
+        self.clamped = self.clamped.wrapping_add(u64::from(clamped));
+    }
+
+    pub(crate) fn snapshot(&self) -> BatchSnapshot {
+        BatchSnapshot::from_distribution(
+            self.distribution.iter().copied(),
+            self.current,
+            self.clamped,
+        )
+    }
+}
+
+/// Queue depths in a histogram, with their exact sum.
+#[derive(Clone, Debug)]
+pub(crate) struct QueueState {
+    hist: Histogram<u64>,
+    sum: f64,
+    current: Option<u64>,
+    clamped: u64,
+}
+
+impl QueueState {
+    pub(crate) fn new(config: &Config) -> Self {
+        QueueState {
+            hist: config.queue_histogram(),
+            sum: 0.0,
+            current: None,
+            clamped: 0,
+        }
+    }
+
+    pub(crate) fn record(&mut self, depth: usize) {
+        let (depth, clamped) = clamp(depth as u64, self.hist.high());
+        self.hist.saturating_record(depth);
+        self.sum += depth as f64;
+        self.current = Some(depth);
+        self.clamped = self.clamped.wrapping_add(u64::from(clamped));
+    }
+
+    pub(crate) fn snapshot(&self) -> QueueDepthSnapshot {
+        QueueDepthSnapshot::from_histogram(&self.hist, self.sum, self.current, self.clamped)
+    }
+}
+
+/// The current mode, the transition sequence and the recent-transition log.
+#[derive(Clone, Debug)]
+pub(crate) struct ModeState {
+    current: Option<Mode>,
+    /// Transitions since creation.
+    seq: u64,
+    /// `seq` at the last reset.
+    seq_at_reset: u64,
+    log: VecDeque<Transition>,
+    log_len: usize,
+}
+
+impl ModeState {
+    pub(crate) fn new(config: &Config) -> Self {
+        ModeState {
+            current: None,
+            seq: 0,
+            seq_at_reset: 0,
+            log: VecDeque::with_capacity(config.transition_log()),
+            log_len: config.transition_log(),
+        }
+    }
+
+    /// Records `mode`; `now_ns` is read only if the mode changes.
+    pub(crate) fn record(&mut self, mode: Mode, now_ns: impl FnOnce() -> u64) {
+        if self.current == Some(mode) {
+            return;
+        }
+        self.seq += 1;
+        if self.log_len > 0 {
+            if self.log.len() == self.log_len {
+                self.log.pop_front();
+            }
+            self.log.push_back(Transition {
+                seq: self.seq,
+                at: Duration::from_nanos(now_ns()),
+                from: self.current,
+                to: mode,
+            });
+        }
+        self.current = Some(mode);
+    }
+
+    pub(crate) fn snapshot(&self) -> ModeSnapshot {
+        ModeSnapshot {
+            current: self.current,
+            transitions: self.seq - self.seq_at_reset,
+            recent: self.log.iter().copied().collect(),
+        }
+    }
+
+    /// Forgets the transitions; the current mode is state and stays.
+    pub(crate) fn reset(&mut self) {
+        self.seq_at_reset = self.seq;
+        self.log.clear();
+    }
+}

@@ -1,0 +1,278 @@
+//! What readers get back: plain values, computed the same way by every
+//! strategy so that their snapshots can be compared exactly.
+//!
+//! Each strategy gathers raw state (an HDR histogram, a batch-size
+//! distribution, window sums, ...) and hands it to the constructors here;
+//! no statistic is computed twice in two places.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use hdrhistogram::Histogram;
+
+/// A scheduler mode, as an id the caller assigns (for example an enum's
+/// discriminant). Every `u16` is a valid mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mode(pub u16);
+
+impl From<u16> for Mode {
+    fn from(id: u16) -> Self {
+        Mode(id)
+    }
+}
+
+/// Everything at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// When the snapshot was taken, on the collector's clock.
+    pub taken_at: Duration,
+    /// Time from the last reset (or creation) to `taken_at`.
+    pub since_reset: Duration,
+    /// Latency percentiles.
+    pub latency: LatencySnapshot,
+    /// Windowed and total throughput.
+    pub throughput: ThroughputSnapshot,
+    /// Batch sizes.
+    pub batch: BatchSnapshot,
+    /// Queue depth.
+    pub queue_depth: QueueDepthSnapshot,
+    /// Mode and transitions.
+    pub mode: ModeSnapshot,
+}
+
+/// Latency statistics over every sample since the last reset.
+///
+/// Percentiles, `min` and `max` come from the HDR histogram, so they are
+/// exact to the configured significant digits (`min` is the lowest value
+/// equivalent to the smallest sample, `max` the highest equivalent to the
+/// largest, as `hdrhistogram` reports them). `mean` is the exact mean of
+/// the recorded (clamped) values. All are zero when `count` is zero.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LatencySnapshot {
+    /// Samples recorded.
+    pub count: u64,
+    /// Smallest sample.
+    pub min: Duration,
+    /// Largest sample.
+    pub max: Duration,
+    /// Mean sample.
+    pub mean: Duration,
+    /// Median.
+    pub p50: Duration,
+    /// 95th percentile.
+    pub p95: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
+    /// Samples above the configured highest latency, recorded as that
+    /// highest value.
+    pub clamped: u64,
+}
+
+impl LatencySnapshot {
+    /// From a histogram of nanoseconds and the exact sum of its samples.
+    pub(crate) fn from_histogram(hist: &Histogram<u64>, sum_ns: f64, clamped: u64) -> Self {
+        let count = hist.len();
+        if count == 0 {
+            return LatencySnapshot {
+                clamped,
+                ..Self::default()
+            };
+        }
+        let ns = Duration::from_nanos;
+        let (min, max) = (hist.min(), hist.max());
+        // hdrhistogram reports a percentile as the highest value equivalent
+        // to it, and the max as the highest equivalent to the largest
+        // sample, except that a histogram of zeros has max 0 while its
+        // percentiles sit at the top of the first unit; clamping keeps
+        // every percentile within [min, max].
+        let at = |q| ns(hist.value_at_quantile(q).clamp(min, max));
+        LatencySnapshot {
+            count,
+            min: ns(min),
+            max: ns(max),
+            mean: ns(mean_within(sum_ns, count, min, max).round() as u64),
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            p999: at(0.999),
+            clamped,
+        }
+    }
+}
+
+/// `sum / count`, kept inside `[min, max]`: a snapshot taken while other
+/// threads record may read a sum that includes a sample whose histogram
+/// count it missed (or the reverse), and a mean outside the range it
+/// summarises would be a lie.
+fn mean_within(sum: f64, count: u64, min: u64, max: u64) -> f64 {
+    (sum / count as f64).clamp(min as f64, max as f64)
+}
+
+/// Throughput over each configured window, plus totals since the last
+/// reset.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ThroughputSnapshot {
+    /// One entry per configured window, shortest first.
+    pub windows: Vec<WindowRate>,
+    /// Tokens recorded since the last reset (wrapping at 2^64).
+    pub total_tokens: u64,
+    /// Requests recorded since the last reset (wrapping at 2^64).
+    pub total_requests: u64,
+    /// Calls whose tokens or requests saturated a window slot (2^40 - 1
+    /// per slot); totals still count them in full.
+    pub clamped: u64,
+}
+
+/// Rates over one window: what was recorded in the window divided by the
+/// window's length (so a rate ramps up during the first window after a
+/// reset, as in the seed).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WindowRate {
+    /// The window's length.
+    pub window: Duration,
+    /// Tokens recorded in the window.
+    pub tokens: u64,
+    /// Requests recorded in the window.
+    pub requests: u64,
+    /// `tokens / window`, per second.
+    pub tokens_per_sec: f64,
+    /// `requests / window`, per second.
+    pub requests_per_sec: f64,
+}
+
+impl WindowRate {
+    pub(crate) fn new(window: Duration, tokens: u64, requests: u64) -> Self {
+        let secs = window.as_secs_f64();
+        WindowRate {
+            window,
+            tokens,
+            requests,
+            tokens_per_sec: tokens as f64 / secs,
+            requests_per_sec: requests as f64 / secs,
+        }
+    }
+}
+
+/// Batch sizes since the last reset.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchSnapshot {
+    /// Batches recorded.
+    pub count: u64,
+    /// The most recently recorded size, if any since the last reset.
+    pub current: Option<u64>,
+    /// Smallest size (0 when `count` is 0).
+    pub min: u64,
+    /// Largest size (0 when `count` is 0).
+    pub max: u64,
+    /// Exact mean size (0 when `count` is 0).
+    pub mean: f64,
+    /// Exact distribution: size -> number of batches of that size.
+    pub distribution: BTreeMap<u64, u64>,
+    /// Sizes above the configured largest, recorded as that largest size.
+    pub clamped: u64,
+}
+
+impl BatchSnapshot {
+    /// From the dense distribution (index = size).
+    pub(crate) fn from_distribution(
+        counts: impl IntoIterator<Item = u64>,
+        current: Option<u64>,
+        clamped: u64,
+    ) -> Self {
+        let distribution: BTreeMap<u64, u64> = counts
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, n)| n != 0)
+            .map(|(size, n)| (size as u64, n))
+            .collect();
+        let count = distribution.values().fold(0u64, |a, &n| a.wrapping_add(n));
+        let sum: u128 = distribution
+            .iter()
+            .map(|(&size, &n)| u128::from(size) * u128::from(n))
+            .sum();
+        BatchSnapshot {
+            count,
+            current,
+            min: distribution.keys().next().copied().unwrap_or(0),
+            max: distribution.keys().next_back().copied().unwrap_or(0),
+            mean: if count == 0 {
+                0.0
+            } else {
+                sum as f64 / count as f64
+            },
+            distribution,
+            clamped,
+        }
+    }
+}
+
+/// Queue depth since the last reset. `max` comes from an HDR histogram of
+/// the recorded depths (exact below `2 * 10^digits`), `mean` is exact.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueDepthSnapshot {
+    /// Depths recorded.
+    pub count: u64,
+    /// The most recently recorded depth, if any since the last reset.
+    pub current: Option<u64>,
+    /// Largest depth (0 when `count` is 0).
+    pub max: u64,
+    /// Mean depth (0 when `count` is 0).
+    pub mean: f64,
+    /// Depths above the configured largest, recorded as that largest depth.
+    pub clamped: u64,
+}
+
+impl QueueDepthSnapshot {
+    pub(crate) fn from_histogram(
+        hist: &Histogram<u64>,
+        sum: f64,
+        current: Option<u64>,
+        clamped: u64,
+    ) -> Self {
+        let count = hist.len();
+        if count == 0 {
+            return QueueDepthSnapshot {
+                current,
+                clamped,
+                ..Self::default()
+            };
+        }
+        let max = hist.max();
+        QueueDepthSnapshot {
+            count,
+            current,
+            max,
+            mean: mean_within(sum, count, hist.min(), max),
+            clamped,
+        }
+    }
+}
+
+/// The current mode and the transitions since the last reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModeSnapshot {
+    /// The mode most recently recorded (kept across resets: it is the
+    /// scheduler's state, not a sample).
+    pub current: Option<Mode>,
+    /// Changes of mode since the last reset; recording the current mode
+    /// again is not a change.
+    pub transitions: u64,
+    /// The most recent transitions since the last reset, oldest first, at
+    /// most [`Config::transition_log`](crate::Config::transition_log).
+    pub recent: Vec<Transition>,
+}
+
+/// One change of mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// 1 for the first change the collector ever saw, 2 for the next, ...
+    /// (not reset, so gaps show transitions missing from a log).
+    pub seq: u64,
+    /// When it was recorded, on the collector's clock.
+    pub at: Duration,
+    /// The mode before (`None` for the first mode ever recorded).
+    pub from: Option<Mode>,
+    /// The mode after.
+    pub to: Mode,
+}
