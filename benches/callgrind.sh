@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --example instructions >/dev/null 2>&1
 bin=target/release/examples/instructions
-strategies=("${@:-global-lock fine-grained}")
+strategies=("${@:-global-lock fine-grained atomic sharded}")
 ops=(latency throughput batch queue mode-same mode-change snapshot reset)
 out=$(mktemp -d)
 

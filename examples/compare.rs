@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lockfree_metrics::{Config, FineGrained, GlobalLock, MetricsCollector, Mode};
+use lockfree_metrics::{Atomic, Config, FineGrained, GlobalLock, MetricsCollector, Mode, Sharded};
 
 const RUN: Duration = Duration::from_millis(500);
 
@@ -56,9 +56,11 @@ fn main() {
         "{:<12} {:>14} {:>12} {:>10}",
         "strategy", "requests/s", "p99", "count ok"
     );
-    let strategies: [(&str, Arc<dyn MetricsCollector>); 2] = [
+    let strategies: [(&str, Arc<dyn MetricsCollector>); 4] = [
         ("GlobalLock", Arc::new(GlobalLock::new(Config::default()))),
         ("FineGrained", Arc::new(FineGrained::new(Config::default()))),
+        ("Atomic", Arc::new(Atomic::new(Config::default()))),
+        ("Sharded", Arc::new(Sharded::new(Config::default()))),
     ];
     for (name, m) in strategies {
         let (requests, elapsed) = run(Arc::clone(&m), threads);

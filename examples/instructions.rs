@@ -11,7 +11,9 @@
 
 use std::{env, hint::black_box, process::ExitCode, time::Duration};
 
-use lockfree_metrics::{Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Mode};
+use lockfree_metrics::{
+    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Mode, Sharded,
+};
 
 /// Cheap varying inputs (a 64-bit LCG), so no call sees a constant.
 struct Values(u64);
@@ -34,7 +36,9 @@ fn measure<M: MetricsCollector>(m: &M, op: &str, n: u64) {
         "baseline" => (0..n).for_each(|_| {
             black_box(v.next());
         }),
-        "latency" => (0..n).for_each(|_| m.record_latency(Duration::from_nanos(v.next() % 50_000_000))),
+        "latency" => {
+            (0..n).for_each(|_| m.record_latency(Duration::from_nanos(v.next() % 50_000_000)))
+        }
         "throughput" => (0..n).for_each(|_| m.record_throughput(v.next() % 512, 1)),
         "batch" => (0..n).for_each(|_| m.record_batch_size((v.next() % 64) as usize)),
         "queue" => (0..n).for_each(|_| m.record_queue_depth((v.next() % 1_000) as usize)),
@@ -79,14 +83,23 @@ fn run<M: MetricsCollector>(m: M, op: &str, n: u64) {
 }
 
 const OPS: [&str; 9] = [
-    "baseline", "latency", "throughput", "batch", "queue", "mode-same", "mode-change", "snapshot",
+    "baseline",
+    "latency",
+    "throughput",
+    "batch",
+    "queue",
+    "mode-same",
+    "mode-change",
+    "snapshot",
     "reset",
 ];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let (Some(strategy), Some(op), Some(n)) = (args.first(), args.get(1), args.get(2)) else {
-        eprintln!("usage: instructions <global-lock|fine-grained> <op> <n>; ops: {OPS:?}");
+        eprintln!(
+            "usage: instructions <global-lock|fine-grained|atomic|sharded> <op> <n>; ops: {OPS:?}"
+        );
         return ExitCode::FAILURE;
     };
     let Ok(n) = n.parse() else {
@@ -101,6 +114,8 @@ fn main() -> ExitCode {
     match strategy.as_str() {
         "global-lock" => run(GlobalLock::with_clock(config, clock), op, n),
         "fine-grained" => run(FineGrained::with_clock(config, clock), op, n),
+        "atomic" => run(Atomic::with_clock(config, clock), op, n),
+        "sharded" => run(Sharded::with_clock(config, clock), op, n),
         other => {
             eprintln!("unknown strategy {other}");
             return ExitCode::FAILURE;

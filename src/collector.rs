@@ -22,7 +22,7 @@ use crate::{
 /// - **No input panics or corrupts a metric.** Values outside the
 ///   configured range are clamped into it and counted in the snapshot's
 ///   `clamped` fields (latency above the highest, batch size above the
-///   largest, queue depth above the largest, a window slot at 2^40 - 1).
+///   largest, queue depth above the largest, a window slot at 2^32 - 1).
 ///   Zero is a valid latency, batch size and queue depth.
 /// - **Exact accounting.** Once recording threads have finished (joined),
 ///   a snapshot counts every record exactly once; under concurrency every
@@ -37,9 +37,9 @@ use crate::{
 ///
 /// ```
 /// use std::{sync::Arc, thread, time::Duration};
-/// use lockfree_metrics::{Config, FineGrained, MetricsCollector};
+/// use lockfree_metrics::{Config, MetricsCollector, Sharded};
 ///
-/// let metrics: Arc<dyn MetricsCollector> = Arc::new(FineGrained::new(Config::default()));
+/// let metrics: Arc<dyn MetricsCollector> = Arc::new(Sharded::new(Config::default()));
 /// let workers: Vec<_> = (0..4)
 ///     .map(|_| {
 ///         let m = Arc::clone(&metrics);

@@ -20,6 +20,9 @@ pub const MAX_TRANSITION_LOG: usize = 4096;
 /// Above it `hdrhistogram`'s equivalence ranges saturate and a rebuilt
 /// histogram would no longer match a recorded one.
 pub const MAX_TRACKABLE: u64 = 1 << 62;
+/// Largest accepted [`ConfigBuilder::max_queue_depth`] (2^32): the atomic
+/// strategy packs a reset epoch beside the current depth in one word.
+pub const MAX_QUEUE_DEPTH_LIMIT: u64 = 1 << 32;
 /// Largest histogram (in counters) a configuration may ask for, 4 Mi
 /// counters = 32 MiB per histogram: beyond that a typo is more likely than
 /// a need.
@@ -213,7 +216,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the largest queue depth recorded as is (at least 2).
+    /// Sets the largest queue depth recorded as is (2 to 2^32).
     pub fn max_queue_depth(mut self, max: u64) -> Self {
         self.max_queue_depth = max;
         self
@@ -292,7 +295,7 @@ impl ConfigBuilder {
         if max_batch_size == 0 || max_batch_size > MAX_BATCH_SIZE_LIMIT {
             return Err(ConfigError::MaxBatchSizeOutOfRange(max_batch_size));
         }
-        if !(2..=MAX_TRACKABLE).contains(&max_queue_depth) {
+        if !(2..=MAX_QUEUE_DEPTH_LIMIT).contains(&max_queue_depth) {
             return Err(ConfigError::MaxQueueDepthOutOfRange(max_queue_depth));
         }
         check_histogram(1, max_queue_depth, significant_digits)?;
@@ -390,7 +393,7 @@ pub enum ConfigError {
     },
     /// The largest batch size is 0 or above [`MAX_BATCH_SIZE_LIMIT`].
     MaxBatchSizeOutOfRange(usize),
-    /// The largest queue depth is below 2 or above [`MAX_TRACKABLE`].
+    /// The largest queue depth is below 2 or above [`MAX_QUEUE_DEPTH_LIMIT`].
     MaxQueueDepthOutOfRange(u64),
     /// The transition log is longer than [`MAX_TRANSITION_LOG`].
     TransitionLogTooLong(usize),
@@ -433,7 +436,7 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::MaxQueueDepthOutOfRange(n) => write!(
                 f,
-                "the largest queue depth must be 2 to {MAX_TRACKABLE}, not {n}"
+                "the largest queue depth must be 2 to {MAX_QUEUE_DEPTH_LIMIT}, not {n}"
             ),
             ConfigError::TransitionLogTooLong(n) => write!(
                 f,

@@ -119,7 +119,7 @@ pub struct ThroughputSnapshot {
     pub total_tokens: u64,
     /// Requests recorded since the last reset (wrapping at 2^64).
     pub total_requests: u64,
-    /// Calls whose tokens or requests saturated a window slot (2^40 - 1
+    /// Calls whose tokens or requests saturated a window slot (2^32 - 1
     /// per slot); totals still count them in full.
     pub clamped: u64,
 }

@@ -3,16 +3,23 @@
 //! check the real code rather than a copy (the pattern of loom's docs,
 //! tokio's `loom` module and left-right's `sync.rs`). `.ci/run` fails if
 //! any other file names the std originals.
+//!
+//! crossbeam-epoch switches itself to loom under `--cfg crossbeam_loom` and
+//! the crate's `loom` feature; the shard map, which `thread_local` cannot
+//! provide under loom, is switched in `lockfree::shard_map`.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicU64, Ordering},
+    atomic::{fence, AtomicU64, AtomicUsize, Ordering},
     Mutex, MutexGuard,
 };
 
+#[cfg(not(loom))]
+pub(crate) use atomic_float::AtomicF64;
+
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicU64, Ordering},
+    atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
     Mutex, MutexGuard,
 };
 
@@ -27,4 +34,52 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Tells the scheduler (or loom) that this thread is waiting on another.
+#[inline]
+pub(crate) fn spin_wait() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// `atomic_float::AtomicF64` for loom: an f64 in a loom `AtomicU64`, with
+/// the subset of the API the crate uses.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct AtomicF64(AtomicU64);
+
+#[cfg(loom)]
+impl AtomicF64 {
+    pub(crate) fn new(v: f64) -> Self {
+        AtomicF64(AtomicU64::new(v.to_bits()))
+    }
+
+    pub(crate) fn load(&self, order: Ordering) -> f64 {
+        f64::from_bits(self.0.load(order))
+    }
+
+    pub(crate) fn store(&self, v: f64, order: Ordering) {
+        self.0.store(v.to_bits(), order)
+    }
+
+    pub(crate) fn swap(&self, v: f64, order: Ordering) -> f64 {
+        f64::from_bits(self.0.swap(v.to_bits(), order))
+    }
+
+    pub(crate) fn fetch_add(&self, v: f64, order: Ordering) -> f64 {
+        let mut current = self.0.load(Ordering::Relaxed);
+        loop {
+            let new = (f64::from_bits(current) + v).to_bits();
+            match self
+                .0
+                .compare_exchange_weak(current, new, order, Ordering::Relaxed)
+            {
+                Ok(old) => return f64::from_bits(old),
+                Err(actual) => current = actual,
+            }
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! Sequential building blocks shared by every strategy: the window slot
-//! geometry, the plain per-metric state of the
+//! Sequential building blocks shared by every strategy: the HDR counts
+//! layout, the window slot geometry, the plain per-metric state of the
 //! reference strategies, and the clamping rules for out-of-range input.
 
+pub(crate) mod layout;
 pub(crate) mod state;
 pub(crate) mod window;
 

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use crate::{config::Config, snapshot::WindowRate};
 
-/// Saturation point of one slot's count (2^40 - 1): lock-free rings pack a
-/// lap number into the upper 24 bits of a slot word, and the reference
-/// strategies saturate at the same point so that all agree.
-pub(crate) const SLOT_MAX: u64 = (1 << 40) - 1;
+/// Saturation point of one slot's count (2^32 - 1, far above 10^9 tokens a
+/// second at the default resolution): lock-free rings pack a lap number into
+/// the upper 32 bits of a slot word, and the reference strategies saturate
+/// at the same point so that all agree.
+pub(crate) const SLOT_MAX: u64 = (1 << 32) - 1;
 
 /// The slot geometry derived from a [`Config`].
 #[derive(Clone, Debug, PartialEq, Eq)]

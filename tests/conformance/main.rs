@@ -1,6 +1,7 @@
 //! The conformance suite: one set of tests, run against every strategy.
 //! A strategy joins with one line in `conformance!` below.
 
+#[path = "../common/invariants.rs"]
 mod invariants;
 mod suite;
 
@@ -46,4 +47,6 @@ macro_rules! suite_tests {
 conformance! {
     global_lock => GlobalLock::with_clock,
     fine_grained => FineGrained::with_clock,
+    atomic => Atomic::with_clock,
+    sharded => Sharded::with_clock,
 }

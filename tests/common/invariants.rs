@@ -1,5 +1,6 @@
 //! Properties every snapshot must have, and snapshot comparison against the
-//! oracle.
+//! oracle. Shared by several test crates, each using a part of it.
+#![allow(dead_code)]
 
 use lockfree_metrics::Snapshot;
 

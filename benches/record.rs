@@ -1,0 +1,145 @@
+//! Single-thread cost of every operation of every strategy, through one
+//! generic function over the trait, beside the peers' single-thread record
+//! paths: a plain unshared `hdrhistogram::Histogram::record` (the floor)
+//! and `hdrhistogram::sync::Recorder::record`.
+//!
+//! `cargo bench --bench record`
+
+use std::{hint::black_box, time::Duration};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use hdrhistogram::{sync::SyncHistogram, Histogram};
+use lockfree_metrics::{
+    Atomic, Clock, Config, FineGrained, GlobalLock, MetricsCollector, Mode, QuantaClock, Sharded,
+    StdClock,
+};
+
+/// Cheap varying inputs (a 64-bit LCG), the same for every row.
+#[derive(Clone, Copy)]
+struct Values(u64);
+
+impl Values {
+    #[inline(always)]
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    /// A latency between 1 µs and about 50 ms, in nanoseconds.
+    #[inline(always)]
+    fn latency_ns(&mut self) -> u64 {
+        1_000 + self.next() % 50_000_000
+    }
+}
+
+fn populate(m: &dyn MetricsCollector) {
+    let mut v = Values(7);
+    for i in 0..10_000 {
+        m.record_latency(Duration::from_nanos(v.latency_ns()));
+        m.record_throughput(v.next() % 512, 1);
+        m.record_batch_size((v.next() % 64) as usize);
+        m.record_queue_depth((v.next() % 1_000) as usize);
+        m.record_mode_transition(Mode((i / 100 % 3) as u16));
+    }
+}
+
+/// Every operation of one strategy.
+fn bench_strategy<M: MetricsCollector>(c: &mut Criterion, name: &str, make: impl Fn() -> M) {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(1));
+    let m = make();
+    let mut v = Values(42);
+    g.bench_function("record_latency", |b| {
+        b.iter(|| m.record_latency(Duration::from_nanos(v.latency_ns())))
+    });
+    g.bench_function("record_throughput", |b| {
+        b.iter(|| m.record_throughput(v.next() % 512, 1))
+    });
+    g.bench_function("record_batch_size", |b| {
+        b.iter(|| m.record_batch_size((v.next() % 64) as usize))
+    });
+    g.bench_function("record_queue_depth", |b| {
+        b.iter(|| m.record_queue_depth((v.next() % 1_000) as usize))
+    });
+    g.bench_function("record_mode_transition/same", |b| {
+        b.iter(|| m.record_mode_transition(Mode(1)))
+    });
+    let mut i = 0_u16;
+    g.bench_function("record_mode_transition/change", |b| {
+        b.iter(|| {
+            i ^= 1;
+            m.record_mode_transition(Mode(i))
+        })
+    });
+    let m = make();
+    populate(&m);
+    g.bench_function("snapshot", |b| b.iter(|| black_box(m.snapshot())));
+    g.bench_function("reset", |b| {
+        b.iter_batched(
+            || {
+                let m = make();
+                populate(&m);
+                m
+            },
+            |m| {
+                m.reset();
+                m
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+/// The record-path floor: `hdrhistogram` without any sharing.
+fn bench_peers(c: &mut Criterion) {
+    let config = Config::default();
+    let low = config.latency_lowest().as_nanos() as u64;
+    let high = config.latency_highest().as_nanos() as u64;
+    let digits = config.significant_digits();
+    let mut g = c.benchmark_group("peers");
+    g.throughput(Throughput::Elements(1));
+    let mut v = Values(42);
+    let mut plain = Histogram::<u64>::new_with_bounds(low, high, digits).unwrap();
+    g.bench_function("hdr_histogram_record", |b| {
+        b.iter(|| plain.record(v.latency_ns()).unwrap())
+    });
+    let sync: SyncHistogram<u64> = Histogram::new_with_bounds(low, high, digits)
+        .unwrap()
+        .into_sync();
+    let mut recorder = sync.recorder();
+    g.bench_function("hdr_sync_recorder_record", |b| {
+        b.iter(|| recorder.record(v.latency_ns()).unwrap())
+    });
+    g.finish();
+    drop(recorder);
+    drop(sync);
+
+    // The clock `record_throughput` and the gauges read.
+    let mut g = c.benchmark_group("clock");
+    g.throughput(Throughput::Elements(1));
+    let (quanta, std) = (QuantaClock::new(), StdClock::new());
+    g.bench_function("quanta", |b| b.iter(|| black_box(quanta.now_ns())));
+    g.bench_function("std_instant", |b| b.iter(|| black_box(std.now_ns())));
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_peers(c);
+    bench_strategy(c, "GlobalLock", || GlobalLock::new(Config::default()));
+    bench_strategy(c, "FineGrained", || FineGrained::new(Config::default()));
+    bench_strategy(c, "Atomic", || Atomic::new(Config::default()));
+    bench_strategy(c, "Sharded", || Sharded::new(Config::default()));
+}
+
+criterion_group! {
+    name = record;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = benches
+}
+criterion_main!(record);

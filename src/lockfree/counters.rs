@@ -1,0 +1,269 @@
+//! Arrays of atomic counters, written in one of two ways:
+//!
+//! - **owned**: one thread writes, others only read. An increment is a
+//!   relaxed load and a plain store (a `mov` on x86, no `lock` prefix),
+//!   about the cost of a non-atomic `+=`. Correct only while a single
+//!   thread writes: the sharded strategy guarantees it by giving each
+//!   thread its own shard.
+//! - **shared**: any thread writes, with `fetch_add` (a locked
+//!   read-modify-write that serialises on the cache line).
+//!
+//! Readers load each counter independently. Counters only grow (wrapping at
+//! 2^64, which no count reaches), so every read is a valid cut of that one
+//! counter: a record lands either before a read or after it.
+//!
+//! The array is allocated in 128-byte lines so that it shares no cache line
+//! (or adjacent-line prefetch pair) with another thread's data.
+//!
+//! Owned arrays also keep a *touched* word: bit `i` is set (by the owner,
+//! with a load and, the first time only, a store) once any counter in the
+//! `i`-th of at most 64 equal chunks has been written, and never cleared.
+//! Readers skip untouched chunks, which makes a reading cost what a thread
+//! recorded rather than what its histogram could hold: latencies that span
+//! a few octaves touch a few chunks of a 23,000-counter histogram. A
+//! reader that misses a bit set concurrently misses only records that are
+//! concurrent with it, and every later reader sees the bit, so readings
+//! stay monotonic per counter.
+//!
+//! Progress: wait-free for writers and readers.
+
+use crate::{
+    metric::layout::Layout,
+    sync::{AtomicF64, AtomicU64, Ordering},
+};
+
+const PER_LINE: usize = 16;
+
+#[repr(align(128))]
+#[derive(Debug)]
+struct Line([AtomicU64; PER_LINE]);
+
+impl Line {
+    fn zeroed() -> Self {
+        Line(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+/// A fixed-length array of monotonic `u64` counters.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    lines: Box<[Line]>,
+    len: usize,
+    /// Bit `i`: a counter in chunk `i` (indexes `i << chunk_shift ..`) has
+    /// been written. Owned writes only.
+    touched: AtomicU64,
+    chunk_shift: u32,
+    /// Written by `add_owned` (so `touched` is kept), not `add_shared`.
+    owned: bool,
+}
+
+impl Counters {
+    /// An array for one writer ([`add_owned`](Self::add_owned)).
+    pub(crate) fn owned(len: usize) -> Self {
+        Self::new(len, true)
+    }
+
+    /// An array for any writers ([`add_shared`](Self::add_shared)).
+    pub(crate) fn shared(len: usize) -> Self {
+        Self::new(len, false)
+    }
+
+    fn new(len: usize, owned: bool) -> Self {
+        // The smallest power-of-two chunk that splits `len` in at most 64.
+        let chunk_shift = len.div_ceil(64).next_power_of_two().trailing_zeros();
+        Counters {
+            lines: (0..len.div_ceil(PER_LINE))
+                .map(|_| Line::zeroed())
+                .collect(),
+            len,
+            touched: AtomicU64::new(0),
+            chunk_shift,
+            owned,
+        }
+    }
+
+    #[inline]
+    fn cell(&self, index: usize) -> &AtomicU64 {
+        &self.lines[index / PER_LINE].0[index % PER_LINE]
+    }
+
+    /// Adds `n` at `index`; the caller must be the only thread that writes
+    /// these counters. `order` is `Relaxed`, or `Release` where a reader
+    /// must see an earlier store of this thread once it sees this count.
+    #[inline]
+    pub(crate) fn add_owned(&self, index: usize, n: u64, order: Ordering) {
+        debug_assert!(self.owned);
+        let bit = 1 << (index >> self.chunk_shift);
+        // Relaxed: a reader that misses the bit misses only this concurrent
+        // record (see the module docs); the owner reads its own stores.
+        let touched = self.touched.load(Ordering::Relaxed);
+        if touched & bit == 0 {
+            self.touched.store(touched | bit, Ordering::Relaxed);
+        }
+        let cell = self.cell(index);
+        // Relaxed load: this thread wrote every value the counter holds, and
+        // a thread always reads its own latest store.
+        cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), order);
+    }
+
+    /// Adds `n` at `index` from any thread.
+    #[inline]
+    pub(crate) fn add_shared(&self, index: usize, n: u64) {
+        debug_assert!(!self.owned);
+        // Relaxed: the counter is its own only datum; atomicity alone makes
+        // concurrent increments add up.
+        self.cell(index).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds every counter into `into` (which must be as long), reading each
+    /// with `order`; chunks no owned write has touched are skipped (shared
+    /// writes do not mark chunks: such arrays are read whole).
+    pub(crate) fn add_to(&self, into: &mut [u64], order: Ordering) {
+        debug_assert_eq!(into.len(), self.len);
+        // Relaxed: see the module docs.
+        let touched = self.touched.load(Ordering::Relaxed);
+        let chunk = 1 << self.chunk_shift;
+        for (i, into) in into.chunks_mut(chunk).enumerate() {
+            if !self.owned || touched & (1 << i) != 0 {
+                let start = i << self.chunk_shift;
+                for (j, slot) in into.iter_mut().enumerate() {
+                    *slot = slot.wrapping_add(self.cell(start + j).load(order));
+                }
+            }
+        }
+    }
+
+    /// Zeroes every counter, returning what each held: each increment lands
+    /// either in the returned values or in the counters after the swap.
+    pub(crate) fn take(&self) -> Vec<u64> {
+        // Relaxed: each swap is its own cut; no other memory hangs on it.
+        (0..self.len)
+            .map(|i| self.cell(i).swap(0, Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// One monotonic counter with the same two write modes.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    /// See [`Counters::add_owned`].
+    #[inline]
+    pub(crate) fn add_owned(&self, n: u64) {
+        // Relaxed load and store: single writer, as in `Counters::add_owned`.
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// See [`Counters::add_shared`].
+    #[inline]
+    pub(crate) fn add_shared(&self, n: u64) {
+        // Relaxed: as in `Counters::add_shared`.
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn load(&self) -> u64 {
+        // Relaxed: the counter is read on its own.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn take(&self) -> u64 {
+        // Relaxed: as in `Counters::take`.
+        self.0.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// An HDR histogram's counts in atomics, with the exact sum of the values
+/// recorded and the number that were clamped.
+#[derive(Debug)]
+pub(crate) struct HistogramCells {
+    pub(crate) counts: Counters,
+    pub(crate) sum: AtomicF64,
+    pub(crate) clamped: Counter,
+}
+
+impl HistogramCells {
+    /// Cells for one writer (`record_owned`).
+    pub(crate) fn owned(layout: &Layout) -> Self {
+        Self::new(Counters::owned(layout.len()))
+    }
+
+    /// Cells for any writers (`record_shared`).
+    pub(crate) fn shared(layout: &Layout) -> Self {
+        Self::new(Counters::shared(layout.len()))
+    }
+
+    fn new(counts: Counters) -> Self {
+        HistogramCells {
+            counts,
+            sum: AtomicF64::new(0.0),
+            clamped: Counter::default(),
+        }
+    }
+
+    /// Records `value` (already clamped) as the cells' only writer; `order`
+    /// as in [`Counters::add_owned`].
+    #[inline]
+    pub(crate) fn record_owned(&self, layout: &Layout, value: u64, clamped: bool, order: Ordering) {
+        // Relaxed load and store: single writer, as in `Counters::add_owned`.
+        self.sum.store(
+            self.sum.load(Ordering::Relaxed) + value as f64,
+            Ordering::Relaxed,
+        );
+        if clamped {
+            self.clamped.add_owned(1);
+        }
+        self.counts.add_owned(layout.index_of(value), 1, order);
+    }
+
+    /// Records `value` (already clamped) from any thread.
+    #[inline]
+    pub(crate) fn record_shared(&self, layout: &Layout, value: u64, clamped: bool) {
+        self.counts.add_shared(layout.index_of(value), 1);
+        // Relaxed: the sum is its own datum (a CAS loop inside `fetch_add`).
+        self.sum.fetch_add(value as f64, Ordering::Relaxed);
+        if clamped {
+            self.clamped.add_shared(1);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_adds_sum_up_and_mark_chunks() {
+        let c = Counters::owned(1_000);
+        assert_eq!(c.chunk_shift, 4);
+        c.add_owned(0, 2, Ordering::Relaxed);
+        c.add_owned(999, 5, Ordering::Release);
+        c.add_owned(999, 1, Ordering::Relaxed);
+        assert_eq!(c.touched.load(Ordering::Relaxed), 1 | 1 << 62);
+        let mut sum = vec![1; 1_000];
+        c.add_to(&mut sum, Ordering::Relaxed);
+        assert_eq!((sum[0], sum[1], sum[999]), (3, 1, 7));
+    }
+
+    #[test]
+    fn shared_adds_sum_up_and_take_empties() {
+        let c = Counters::shared(40);
+        c.add_shared(0, 2);
+        c.add_shared(39, 5);
+        let mut sum = vec![1; 40];
+        c.add_to(&mut sum, Ordering::Relaxed);
+        assert_eq!((sum[0], sum[1], sum[39]), (3, 1, 6));
+        assert_eq!(c.take()[39], 5);
+        assert!(c.take().iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn lines_are_cache_aligned() {
+        let c = Counters::owned(17);
+        assert_eq!(c.lines.len(), 2);
+        assert_eq!(c.lines.as_ptr() as usize % 128, 0);
+    }
+}

@@ -1,0 +1,557 @@
+//! `Sharded`: the seed's proposed v1.5.0, built. Every recording thread
+//! writes only to its own shard; readers merge the shards; a reset saves a
+//! merged reading, published through crossbeam-epoch, that later readings
+//! are measured from. The protocol, its invariants and its reasons are in
+//! `papers/sharded-protocol.md`.
+//!
+//! **Record path** (wait-free, allocation-free after a thread's first
+//! record): look up the thread's shard (`thread_local`), then relaxed loads
+//! and plain stores to counters nobody else writes: no lock, no
+//! read-modify-write, no cache line shared with another writer. The one
+//! exception is a *change* of mode, a single CAS on the shared mode word,
+//! since transitions are only defined in one global order; recording the
+//! current mode again is a load.
+//!
+//! **Shards are cumulative.** Counters only grow, so a reader can read
+//! them at any moment, in any order, without the writers' help (unlike
+//! `hdrhistogram`'s `SyncHistogram::refresh`, which waits for every
+//! recorder): each record is either in a reading or not, per counter.
+//! A thread that exits leaves its shard behind for the next thread that
+//! gets its id, which simply keeps adding: nothing is lost or counted
+//! twice, and memory follows the peak number of threads.
+//!
+//! **Resets are readings.** A reset merges every shard into a [`Base`] and
+//! publishes it; a snapshot is the current merged reading minus the base.
+//! `take_interval` computes both from one reading, and installs its base
+//! with a CAS that fails if another reset got in first (then it reads
+//! again), so every record lands in exactly one interval. Old bases are
+//! reclaimed by crossbeam-epoch once no reader holds them.
+//!
+//! **Windows** are per-shard slot rings (`lockfree::slots`) keyed by the
+//! clock; **the transition log** travels through per-shard overwrite rings
+//! (`lockfree::ring`).
+//!
+//! Progress: records are wait-free (a mode change is lock-free); snapshots
+//! are lock-free and never block writers or each other; `reset` and
+//! `take_interval` are lock-free.
+
+use std::time::Duration;
+
+use crossbeam_epoch::Collector;
+
+use super::{
+    counters::{Counter, Counters, HistogramCells},
+    mode::ModeCell,
+    published::Published,
+    readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
+    ring::EventRing,
+    shard_map::ShardMap,
+    slots::AtomicSlots,
+};
+use crate::{
+    clock::{Clock, DefaultClock},
+    collector::MetricsCollector,
+    config::Config,
+    metric::{clamp, clamp_latency, layout::Layout, window::WindowSpec},
+    snapshot::{
+        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
+        ThroughputSnapshot, Transition, WindowRate,
+    },
+    sync::{AtomicU64, AtomicUsize, Ordering},
+};
+
+/// The most recent value of a gauge in one shard, and when it was recorded.
+///
+/// The stamp is the clock reading, bumped to stay strictly increasing per
+/// shard, shifted left by one; the low bit marks a record in progress. A
+/// record writes `stamp | 1`, the value, its count (with `Release`), then
+/// `stamp` (with `Release`):
+///
+/// - a snapshot reads stamps first (`Acquire`), counts after, and shows a
+///   shard's value only under a finished stamp, whose count it therefore
+///   sees: a snapshot never shows a current value without a count;
+/// - a reset reads counts first (`Acquire`), stamps after: if it counted a
+///   record, it sees that record's stamp (in progress or finished) and
+///   saves it, and later snapshots show only values stamped after it.
+#[derive(Debug, Default)]
+struct Stamped {
+    stamp: AtomicU64,
+    value: AtomicU64,
+}
+
+impl Stamped {
+    /// Opens a record of `value` at `now_ns`; returns the stamp to close it
+    /// with.
+    #[inline]
+    fn open(&self, now_ns: u64, value: u64) -> u64 {
+        // Relaxed load: only this thread writes the stamp.
+        let last = self.stamp.load(Ordering::Relaxed) >> 1;
+        let stamp = (now_ns.min(u64::MAX >> 2) + 1).max(last + 1) << 1;
+        // Relaxed: ordered before the count by the count's Release store.
+        self.stamp.store(stamp | 1, Ordering::Relaxed);
+        self.value.store(value, Ordering::Relaxed);
+        stamp
+    }
+
+    /// Closes the record opened with `stamp`, after its count was stored.
+    #[inline]
+    fn close(&self, stamp: u64) {
+        // Release: a snapshot that acquires this stamp sees the count.
+        self.stamp.store(stamp, Ordering::Release);
+    }
+
+    /// (stamp, value), or `None` while a record is in progress.
+    fn read(&self) -> Option<(u64, u64)> {
+        // Acquire: pairs with `close`, so the record's count is visible to
+        // the count loads that follow.
+        let stamp = self.stamp.load(Ordering::Acquire);
+        // Relaxed: the value is at least as new as the stamp (written before
+        // it); a newer value belongs to a record whose own count may not be
+        // visible yet, but the stamp's record is counted, so the shown
+        // value still comes with a count.
+        (stamp & 1 == 0 && stamp != 0).then(|| (stamp >> 1, self.value.load(Ordering::Relaxed)))
+    }
+
+    /// The stamp, finished or not, for a reset to save.
+    fn saved(&self) -> u64 {
+        // Acquire: read after the counts (see the type's docs).
+        self.stamp.load(Ordering::Acquire) >> 1
+    }
+}
+
+/// One recording thread's cells. Only its thread writes them.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard {
+    /// Index into a base's saved stamps.
+    id: usize,
+    latency: HistogramCells,
+    queue: HistogramCells,
+    queue_current: Stamped,
+    batch: Counters,
+    batch_clamped: Counter,
+    batch_current: Stamped,
+    tokens: Counter,
+    requests: Counter,
+    throughput_clamped: Counter,
+    slots: AtomicSlots,
+    events: EventRing,
+}
+
+impl Shard {
+    fn new(id: usize, layouts: &Layouts, spec: &WindowSpec, config: &Config) -> Self {
+        Shard {
+            id,
+            latency: HistogramCells::owned(&layouts.latency),
+            queue: HistogramCells::owned(&layouts.queue),
+            queue_current: Stamped::default(),
+            batch: Counters::owned(config.max_batch_size() + 1),
+            batch_clamped: Counter::default(),
+            batch_current: Stamped::default(),
+            tokens: Counter::default(),
+            requests: Counter::default(),
+            throughput_clamped: Counter::default(),
+            slots: AtomicSlots::new(spec),
+            events: EventRing::new(config.transition_log()),
+        }
+    }
+}
+
+/// A merged reading saved at a reset; snapshots are measured from it.
+#[derive(Debug, Default)]
+struct Base {
+    at_ns: u64,
+    parts: Parts,
+    /// The slot the reset fell in, and what that slot held then.
+    slot: u64,
+    slot_counts: (u64, u64),
+    mode_seq: u64,
+    /// Per shard id: (batch, queue) stamps at the reset.
+    stamps: Vec<(u64, u64)>,
+}
+
+impl Base {
+    fn stamps(&self, shard: usize) -> (u64, u64) {
+        self.stamps.get(shard).copied().unwrap_or((0, 0))
+    }
+}
+
+/// The lock-free sharded strategy (see the module docs).
+///
+/// # Examples
+///
+/// ```
+/// use std::{sync::Arc, thread, time::Duration};
+/// use lockfree_metrics::{Config, MetricsCollector, Sharded};
+///
+/// let m = Arc::new(Sharded::new(Config::default()));
+/// let t = {
+///     let m = Arc::clone(&m);
+///     thread::spawn(move || m.record_latency(Duration::from_millis(5)))
+/// };
+/// m.record_latency(Duration::from_millis(7));
+/// t.join().unwrap();
+/// // The exited thread's records are kept.
+/// assert_eq!(m.latency().count, 2);
+/// let interval = m.take_interval();
+/// assert_eq!(interval.latency.count, 2);
+/// assert_eq!(m.latency().count, 0);
+/// ```
+pub struct Sharded<C: Clock = DefaultClock> {
+    config: Config,
+    spec: WindowSpec,
+    layouts: Layouts,
+    clock: C,
+    shards: ShardMap<Shard>,
+    next_shard: AtomicUsize,
+    mode: ModeCell,
+    base: Published<Base>,
+}
+
+impl<C: Clock + std::fmt::Debug> std::fmt::Debug for Sharded<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sharded")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sharded<DefaultClock> {
+    /// A collector on the default clock.
+    pub fn new(config: Config) -> Self {
+        Self::with_clock(config, DefaultClock::new())
+    }
+}
+
+impl<C: Clock> Sharded<C> {
+    /// A collector on `clock`.
+    pub fn with_clock(config: Config, clock: C) -> Self {
+        #[cfg(not(loom))]
+        let collector = crossbeam_epoch::default_collector().clone();
+        #[cfg(loom)]
+        let collector = Collector::new();
+        Self::with_collector(config, clock, collector)
+    }
+
+    /// A collector on `clock` whose retired reset points are reclaimed by
+    /// `collector` rather than crossbeam-epoch's global one (loom models
+    /// need a fresh one per run).
+    pub fn with_collector(config: Config, clock: C, collector: Collector) -> Self {
+        let spec = WindowSpec::new(&config);
+        let layouts = Layouts::new(&config);
+        let now = clock.now_ns();
+        let base = Base {
+            at_ns: now,
+            slot: spec.slot_of(now),
+            ..Base::default()
+        };
+        Sharded {
+            base: Published::new(base, collector),
+            shards: ShardMap::new(),
+            next_shard: AtomicUsize::new(0),
+            mode: ModeCell::default(),
+            config,
+            spec,
+            layouts,
+            clock,
+        }
+    }
+
+    /// Shards allocated so far: one per thread that ever recorded, less
+    /// those reused after their thread exited. Memory is this times
+    /// [`shard_bytes`](Self::shard_bytes), plus the reset point.
+    pub fn shards_allocated(&self) -> usize {
+        // Relaxed: a count for diagnostics, ordered with nothing.
+        self.next_shard.load(Ordering::Relaxed)
+    }
+
+    /// Heap and inline bytes of one shard under this configuration.
+    pub fn shard_bytes(&self) -> usize {
+        let words = self.layouts.latency.len()
+            + self.layouts.queue.len()
+            + self.config.max_batch_size()
+            + 1
+            + 2 * self.spec.ring_len()
+            + 4 * self.config.transition_log().next_power_of_two();
+        std::mem::size_of::<Shard>() + 8 * words
+    }
+
+    #[inline]
+    fn shard(&self) -> &Shard {
+        self.shards.get_or(|| {
+            // Relaxed: the counter only hands out distinct ids.
+            let id = self.next_shard.fetch_add(1, Ordering::Relaxed);
+            Shard::new(id, &self.layouts, &self.spec, &self.config)
+        })
+    }
+
+    fn shards(&self) -> Vec<&Shard> {
+        self.shards.iter().collect()
+    }
+
+    fn latency_reading(shards: &[&Shard], layout: &Layout) -> RawHistogram {
+        let mut raw = RawHistogram::zeroed(layout);
+        for shard in shards {
+            // Relaxed: counters are read one by one (see `Counters`).
+            raw.add(&shard.latency, Ordering::Relaxed);
+        }
+        raw
+    }
+
+    fn throughput_reading(shards: &[&Shard]) -> RawThroughput {
+        let mut raw = RawThroughput::default();
+        for shard in shards {
+            raw.add(&shard.tokens, &shard.requests, &shard.throughput_clamped);
+        }
+        raw
+    }
+
+    /// Merged (tokens, requests) of `slot`.
+    fn slot_reading(&self, shards: &[&Shard], slot: u64) -> (u64, u64) {
+        shards.iter().fold((0, 0), |(t, r), shard| {
+            let (st, sr) = shard.slots.read(&self.spec, slot);
+            (t.wrapping_add(st), r.wrapping_add(sr))
+        })
+    }
+
+    /// Window rates at `now_ns`, measured from `base`.
+    fn windows(&self, shards: &[&Shard], base: &Base, now_ns: u64) -> Vec<WindowRate> {
+        self.spec
+            .rates(self.spec.slot_of(now_ns), base.slot, |slot| {
+                let (tokens, requests) = self.slot_reading(shards, slot);
+                if slot == base.slot {
+                    (
+                        tokens.wrapping_sub(base.slot_counts.0),
+                        requests.wrapping_sub(base.slot_counts.1),
+                    )
+                } else {
+                    (tokens, requests)
+                }
+            })
+    }
+
+    /// Batch and queue gauges: the merged counts and the most recent value
+    /// recorded since `base`, read in the order `Stamped` requires for a
+    /// snapshot (stamps, then counts).
+    fn gauge_reading(&self, shards: &[&Shard], base: &Base) -> Gauges {
+        let mut newest = [None::<(u64, u64)>; 2];
+        for shard in shards {
+            let since = base.stamps(shard.id);
+            let reads = [
+                (shard.batch_current.read(), since.0),
+                (shard.queue_current.read(), since.1),
+            ];
+            for (best, (read, since)) in newest.iter_mut().zip(reads) {
+                if let Some((stamp, value)) = read.filter(|&(stamp, _)| stamp > since) {
+                    if best.is_none_or(|(s, _)| stamp >= s) {
+                        *best = Some((stamp, value));
+                    }
+                }
+            }
+        }
+        let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
+        let mut queue = RawHistogram::zeroed(&self.layouts.queue);
+        for shard in shards {
+            // Acquire: pairs with the counts' Release stores; see `Stamped`.
+            batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
+            queue.add(&shard.queue, Ordering::Acquire);
+        }
+        Gauges {
+            batch,
+            batch_current: newest[0].map(|(_, v)| v),
+            queue,
+            queue_current: newest[1].map(|(_, v)| v),
+        }
+    }
+
+    /// The mode word, and the logged transitions since `base`.
+    fn mode_reading(&self, shards: &[&Shard], base: &Base) -> (u64, ModeSnapshot) {
+        let state = self.mode.load();
+        let mut recent = Vec::new();
+        if state.seq > base.mode_seq {
+            for shard in shards {
+                shard
+                    .events
+                    .read_into(base.mode_seq + 1..=state.seq, &mut recent);
+            }
+        }
+        recent.sort_unstable_by_key(|t| t.seq);
+        let keep = self.config.transition_log();
+        if recent.len() > keep {
+            recent.drain(..recent.len() - keep);
+        }
+        let mode = ModeSnapshot {
+            current: state.current,
+            transitions: state.seq - base.mode_seq,
+            recent,
+        };
+        (state.seq, mode)
+    }
+
+    /// Everything since `base`, and the reading a reset would save.
+    fn read_all(&self, base: &Base) -> (Snapshot, Base) {
+        let shards = self.shards();
+        let now = self.clock.now_ns();
+        let (mode_seq, mode) = self.mode_reading(&shards, base);
+        let gauges = self.gauge_reading(&shards, base);
+        // Saved after the counts were read (see `Stamped`).
+        let mut stamps = vec![(0, 0); shards.iter().map(|s| s.id + 1).max().unwrap_or(0)];
+        for shard in &shards {
+            stamps[shard.id] = (shard.batch_current.saved(), shard.queue_current.saved());
+        }
+        let reading = Reading {
+            now_ns: now,
+            parts: Parts {
+                latency: Self::latency_reading(&shards, &self.layouts.latency),
+                queue: gauges.queue,
+                batch: gauges.batch,
+                throughput: Self::throughput_reading(&shards),
+            },
+            batch_current: gauges.batch_current,
+            queue_current: gauges.queue_current,
+            windows: self.windows(&shards, base, now),
+            mode,
+        };
+        let snapshot = reading.snapshot(&base.parts, base.at_ns, &self.layouts);
+        let slot = self.spec.slot_of(now);
+        let next = Base {
+            at_ns: now,
+            parts: reading.parts,
+            slot,
+            slot_counts: self.slot_reading(&shards, slot),
+            mode_seq,
+            stamps,
+        };
+        (snapshot, next)
+    }
+}
+
+/// The batch and queue readings of one snapshot.
+struct Gauges {
+    batch: RawBatch,
+    batch_current: Option<u64>,
+    queue: RawHistogram,
+    queue_current: Option<u64>,
+}
+
+impl<C: Clock> MetricsCollector for Sharded<C> {
+    #[inline]
+    fn record_latency(&self, latency: Duration) {
+        let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
+        // Relaxed: counters are read one by one (see `Counters`).
+        self.shard()
+            .latency
+            .record_owned(&self.layouts.latency, ns, clamped, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn record_throughput(&self, tokens: u64, requests: u64) {
+        let now = self.clock.now_ns();
+        let shard = self.shard();
+        shard.tokens.add_owned(tokens);
+        shard.requests.add_owned(requests);
+        if shard
+            .slots
+            .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
+        {
+            shard.throughput_clamped.add_owned(1);
+        }
+    }
+
+    #[inline]
+    fn record_batch_size(&self, size: usize) {
+        let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
+        let now = self.clock.now_ns();
+        let shard = self.shard();
+        let stamp = shard.batch_current.open(now, size);
+        if clamped {
+            shard.batch_clamped.add_owned(1);
+        }
+        // Release: see `Stamped`.
+        shard.batch.add_owned(size as usize, 1, Ordering::Release);
+        shard.batch_current.close(stamp);
+    }
+
+    #[inline]
+    fn record_queue_depth(&self, depth: usize) {
+        let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
+        let now = self.clock.now_ns();
+        let shard = self.shard();
+        let stamp = shard.queue_current.open(now, depth);
+        // Release: see `Stamped`.
+        shard
+            .queue
+            .record_owned(&self.layouts.queue, depth, clamped, Ordering::Release);
+        shard.queue_current.close(stamp);
+    }
+
+    #[inline]
+    fn record_mode_transition(&self, mode: Mode) {
+        if let Some(change) = self.mode.record(mode) {
+            self.shard().events.push(&Transition {
+                seq: change.seq,
+                at: Duration::from_nanos(self.clock.now_ns()),
+                from: change.from,
+                to: mode,
+            });
+        }
+    }
+
+    fn latency(&self) -> LatencySnapshot {
+        self.base.read(|base| {
+            Self::latency_reading(&self.shards(), &self.layouts.latency)
+                .latency_since(&base.parts.latency, &self.layouts.latency)
+        })
+    }
+
+    fn throughput(&self) -> ThroughputSnapshot {
+        self.base.read(|base| {
+            let shards = self.shards();
+            let now = self.clock.now_ns();
+            Self::throughput_reading(&shards)
+                .since(&base.parts.throughput)
+                .snapshot(self.windows(&shards, base, now))
+        })
+    }
+
+    fn batch(&self) -> BatchSnapshot {
+        self.base.read(|base| {
+            let gauges = self.gauge_reading(&self.shards(), base);
+            gauges.batch.since(&base.parts.batch, gauges.batch_current)
+        })
+    }
+
+    fn queue_depth(&self) -> QueueDepthSnapshot {
+        self.base.read(|base| {
+            let gauges = self.gauge_reading(&self.shards(), base);
+            gauges
+                .queue
+                .queue_since(&base.parts.queue, &self.layouts.queue, gauges.queue_current)
+        })
+    }
+
+    fn mode(&self) -> ModeSnapshot {
+        self.base
+            .read(|base| self.mode_reading(&self.shards(), base).1)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.base.read(|base| self.read_all(base).0)
+    }
+
+    fn reset(&self) {
+        self.take_interval();
+    }
+
+    fn take_interval(&self) -> Snapshot {
+        self.base.update(|base| {
+            let (snapshot, next) = self.read_all(base);
+            (next, snapshot)
+        })
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+}
