@@ -177,12 +177,14 @@ impl Counter {
 }
 
 /// An HDR histogram's counts in atomics, with the exact sum of the values
-/// recorded and the number that were clamped.
+/// recorded, the number that were clamped, and the number of nonzero values
+/// counted at index 0 with zero (see [`Layout::histogram_from`]).
 #[derive(Debug)]
 pub(crate) struct HistogramCells {
     pub(crate) counts: Counters,
     pub(crate) sum: AtomicF64,
     pub(crate) clamped: Counter,
+    pub(crate) first_run_nonzero: Counter,
 }
 
 impl HistogramCells {
@@ -201,6 +203,7 @@ impl HistogramCells {
             counts,
             sum: AtomicF64::new(0.0),
             clamped: Counter::default(),
+            first_run_nonzero: Counter::default(),
         }
     }
 
@@ -216,6 +219,10 @@ impl HistogramCells {
         if clamped {
             self.clamped.add_owned(1);
         }
+        // 1 ..= first_run_max(); zero wraps to u64::MAX.
+        if value.wrapping_sub(1) < layout.first_run_max() {
+            self.first_run_nonzero.add_owned(1);
+        }
         self.counts.add_owned(layout.index_of(value), 1, order);
     }
 
@@ -227,6 +234,10 @@ impl HistogramCells {
         self.sum.fetch_add(value as f64, Ordering::Relaxed);
         if clamped {
             self.clamped.add_shared(1);
+        }
+        // As in `record_owned`.
+        if value.wrapping_sub(1) < layout.first_run_max() {
+            self.first_run_nonzero.add_shared(1);
         }
     }
 }

@@ -106,6 +106,8 @@ pub(crate) struct RawHistogram {
     pub(crate) counts: Vec<u64>,
     pub(crate) sum: f64,
     pub(crate) clamped: u64,
+    /// Nonzero values counted at index 0 (see `Layout::histogram_from`).
+    pub(crate) first_run_nonzero: u64,
 }
 
 impl RawHistogram {
@@ -121,6 +123,9 @@ impl RawHistogram {
         // Relaxed: the sum and clamp count are read on their own.
         self.sum += cells.sum.load(Ordering::Relaxed);
         self.clamped = self.clamped.wrapping_add(cells.clamped.load());
+        self.first_run_nonzero = self
+            .first_run_nonzero
+            .wrapping_add(cells.first_run_nonzero.load());
         cells.counts.add_to(&mut self.counts, order);
     }
 
@@ -131,6 +136,7 @@ impl RawHistogram {
             // Relaxed: each cell is its own datum.
             sum: cells.sum.swap(0.0, Ordering::Relaxed),
             clamped: cells.clamped.take(),
+            first_run_nonzero: cells.first_run_nonzero.take(),
         }
     }
 
@@ -147,7 +153,10 @@ impl RawHistogram {
             .zip(base_counts)
             .map(|(&now, then)| now.wrapping_sub(then));
         (
-            layout.histogram_from(counts),
+            layout.histogram_from(
+                counts,
+                self.first_run_nonzero.wrapping_sub(base.first_run_nonzero),
+            ),
             self.sum - base.sum,
             self.clamped.wrapping_sub(base.clamped),
         )

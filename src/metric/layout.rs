@@ -94,6 +94,13 @@ impl Layout {
         (sub_bucket as u64) << (bucket as u32 + self.unit_magnitude)
     }
 
+    /// The largest value counted at index 0 with zero: index 0 holds the
+    /// first equivalence run, `0 ..= 2^unit - 1`.
+    #[inline]
+    pub(crate) fn first_run_max(&self) -> u64 {
+        (1 << self.unit_magnitude) - 1
+    }
+
     /// An empty histogram with this layout.
     pub(crate) fn empty_histogram(&self) -> Histogram<u64> {
         Histogram::new_with_bounds(self.low, self.high, self.digits)
@@ -101,12 +108,32 @@ impl Layout {
     }
 
     /// A histogram holding `counts` (index -> count), as if each sample had
-    /// been recorded at its counter's lowest value.
-    pub(crate) fn histogram_from(&self, counts: impl IntoIterator<Item = u64>) -> Histogram<u64> {
+    /// been recorded at its counter's lowest value, except that
+    /// `first_run_nonzero` of index 0's samples (values `1 ..=
+    /// first_run_max()`) are recorded as nonzero: `hdrhistogram` tracks the
+    /// max of a histogram holding such a sample as the top of the run, and
+    /// of a histogram of zeros as 0, and a rebuilt histogram must agree
+    /// with a recorded one.
+    pub(crate) fn histogram_from(
+        &self,
+        counts: impl IntoIterator<Item = u64>,
+        first_run_nonzero: u64,
+    ) -> Histogram<u64> {
         let mut hist = self.empty_histogram();
         for (index, count) in counts.into_iter().enumerate() {
-            if count != 0 {
-                hist.saturating_record_n(self.value_at(index), count);
+            // A concurrent reading may see the two counts at different
+            // moments: never more nonzero samples than the index holds.
+            let nonzero = if index == 0 {
+                first_run_nonzero.min(count)
+            } else {
+                0
+            };
+            // Even a count of zero moves hdrhistogram's max: skip it.
+            if count > nonzero {
+                hist.saturating_record_n(self.value_at(index), count - nonzero);
+            }
+            if nonzero > 0 {
+                hist.saturating_record_n(self.first_run_max(), nonzero);
             }
         }
         hist
@@ -171,17 +198,45 @@ mod tests {
             let layout = Layout::new(low, high, digits);
             let mut recorded = layout.empty_histogram();
             let mut counts = vec![0_u64; layout.len()];
+            let mut first_run_nonzero = 0;
             for v in probes(high) {
                 recorded.record(v).unwrap();
                 counts[layout.index_of(v)] += 1;
+                first_run_nonzero += u64::from(v != 0 && v <= layout.first_run_max());
             }
-            let rebuilt = layout.histogram_from(counts);
+            let rebuilt = layout.histogram_from(counts, first_run_nonzero);
             assert_eq!(rebuilt.len(), recorded.len());
             assert_eq!(rebuilt.min(), recorded.min());
             assert_eq!(rebuilt.max(), recorded.max());
             for q in [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
                 assert_eq!(rebuilt.value_at_quantile(q), recorded.value_at_quantile(q));
             }
+        }
+    }
+
+    /// Samples below the lowest discernible value share index 0 with zero,
+    /// but `hdrhistogram` reports a different max for them than for zeros.
+    #[test]
+    fn first_run_samples_keep_their_max() {
+        let layout = Layout::new(1_000, 3_600_000_000_000, 3);
+        assert_eq!(layout.first_run_max(), 511);
+        for samples in [&[300_u64][..], &[0], &[0, 1], &[0, 0, 511]] {
+            let mut recorded = layout.empty_histogram();
+            let mut counts = vec![0_u64; layout.len()];
+            let mut nonzero = 0;
+            for &v in samples {
+                recorded.record(v).unwrap();
+                counts[layout.index_of(v)] += 1;
+                nonzero += u64::from(v != 0);
+            }
+            let rebuilt = layout.histogram_from(counts, nonzero);
+            assert_eq!(rebuilt.max(), recorded.max(), "{samples:?}");
+            assert_eq!(rebuilt.min(), recorded.min(), "{samples:?}");
+            assert_eq!(rebuilt.len(), recorded.len(), "{samples:?}");
+            assert_eq!(
+                rebuilt.value_at_quantile(0.5),
+                recorded.value_at_quantile(0.5)
+            );
         }
     }
 }
