@@ -176,13 +176,31 @@ impl Counter {
     }
 }
 
+/// `a + b` and its rounding error, exactly: `a + b == sum + error` in real
+/// arithmetic (Knuth's TwoSum).
+#[inline]
+pub(crate) fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let sum = a + b;
+    let b_part = sum - a;
+    (sum, (a - (sum - b_part)) + (b - b_part))
+}
+
 /// An HDR histogram's counts in atomics, with the exact sum of the values
 /// recorded, the number that were clamped, and the number of nonzero values
 /// counted at index 0 with zero (see [`Layout::histogram_from`]).
+///
+/// Owned cells are cumulative, so a reader measures an interval's sum as
+/// the difference of two lifetime sums: with a plain `f64` the interval's
+/// low bits would be lost once the lifetime sum passes 2^53 (about 10^10
+/// millisecond latencies). Owned writes therefore keep the sum's rounding
+/// errors in `sum_error` (compensated summation), so that `sum + sum_error`
+/// is exact to about 106 bits; shared cells are emptied at each reset and
+/// keep `sum_error` at zero, like the references' plain sums.
 #[derive(Debug)]
 pub(crate) struct HistogramCells {
     pub(crate) counts: Counters,
     pub(crate) sum: AtomicF64,
+    pub(crate) sum_error: AtomicF64,
     pub(crate) clamped: Counter,
     pub(crate) first_run_nonzero: Counter,
 }
@@ -202,6 +220,7 @@ impl HistogramCells {
         HistogramCells {
             counts,
             sum: AtomicF64::new(0.0),
+            sum_error: AtomicF64::new(0.0),
             clamped: Counter::default(),
             first_run_nonzero: Counter::default(),
         }
@@ -211,11 +230,17 @@ impl HistogramCells {
     /// as in [`Counters::add_owned`].
     #[inline]
     pub(crate) fn record_owned(&self, layout: &Layout, value: u64, clamped: bool, order: Ordering) {
-        // Relaxed load and store: single writer, as in `Counters::add_owned`.
-        self.sum.store(
-            self.sum.load(Ordering::Relaxed) + value as f64,
-            Ordering::Relaxed,
-        );
+        // Relaxed loads and stores: single writer, as in
+        // `Counters::add_owned`. A reader may pair a new sum with an old
+        // error term: off by at most one rounding of the sum.
+        let (sum, error) = two_sum(self.sum.load(Ordering::Relaxed), value as f64);
+        self.sum.store(sum, Ordering::Relaxed);
+        if error != 0.0 {
+            self.sum_error.store(
+                self.sum_error.load(Ordering::Relaxed) + error,
+                Ordering::Relaxed,
+            );
+        }
         if clamped {
             self.clamped.add_owned(1);
         }
@@ -276,5 +301,24 @@ mod tests {
         let c = Counters::owned(17);
         assert_eq!(c.lines.len(), 2);
         assert_eq!(c.lines.as_ptr() as usize % 128, 0);
+    }
+
+    #[test]
+    fn owned_sums_stay_exact_past_2_pow_53() {
+        let layout = Layout::new(1, 1 << 62, 0);
+        let cells = HistogramCells::owned(&layout);
+        let big = 18_051_486_080_110_911_u64;
+        cells.record_owned(&layout, big, false, Ordering::Relaxed);
+        let before = cells.sum.load(Ordering::Relaxed) + cells.sum_error.load(Ordering::Relaxed);
+        for _ in 0..1_000 {
+            cells.record_owned(&layout, 3, false, Ordering::Relaxed);
+        }
+        let (sum, error) = (
+            cells.sum.load(Ordering::Relaxed),
+            cells.sum_error.load(Ordering::Relaxed),
+        );
+        // A plain f64 sum would have dropped every 3 (the ulp at 1.8e16 is
+        // 4); the compensated one keeps them.
+        assert_eq!((sum - before) + error, 3_000.0);
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::{
     config::Config,
-    lockfree::counters::{Counter, Counters, HistogramCells},
+    lockfree::counters::{two_sum, Counter, Counters, HistogramCells},
     metric::layout::Layout,
     snapshot::{
         BatchSnapshot, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot, Snapshot,
@@ -104,7 +104,10 @@ impl Reading {
 pub(crate) struct RawHistogram {
     /// Empty means all zero (a reading never taken).
     pub(crate) counts: Vec<u64>,
+    /// The sum is `sum + sum_error`, kept apart so that a difference of two
+    /// large sums stays exact (see `HistogramCells`).
     pub(crate) sum: f64,
+    pub(crate) sum_error: f64,
     pub(crate) clamped: u64,
     /// Nonzero values counted at index 0 (see `Layout::histogram_from`).
     pub(crate) first_run_nonzero: u64,
@@ -121,7 +124,9 @@ impl RawHistogram {
     /// Adds what `cells` hold, loading the counts with `order`.
     pub(crate) fn add(&mut self, cells: &HistogramCells, order: Ordering) {
         // Relaxed: the sum and clamp count are read on their own.
-        self.sum += cells.sum.load(Ordering::Relaxed);
+        let (sum, error) = two_sum(self.sum, cells.sum.load(Ordering::Relaxed));
+        self.sum = sum;
+        self.sum_error += error + cells.sum_error.load(Ordering::Relaxed);
         self.clamped = self.clamped.wrapping_add(cells.clamped.load());
         self.first_run_nonzero = self
             .first_run_nonzero
@@ -135,6 +140,7 @@ impl RawHistogram {
             counts: cells.counts.take(),
             // Relaxed: each cell is its own datum.
             sum: cells.sum.swap(0.0, Ordering::Relaxed),
+            sum_error: cells.sum_error.swap(0.0, Ordering::Relaxed),
             clamped: cells.clamped.take(),
             first_run_nonzero: cells.first_run_nonzero.take(),
         }
@@ -157,7 +163,10 @@ impl RawHistogram {
                 counts,
                 self.first_run_nonzero.wrapping_sub(base.first_run_nonzero),
             ),
-            self.sum - base.sum,
+            {
+                let (sum, error) = two_sum(self.sum, -base.sum);
+                sum + (error + (self.sum_error - base.sum_error))
+            },
             self.clamped.wrapping_sub(base.clamped),
         )
     }
