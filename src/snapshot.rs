@@ -120,7 +120,11 @@ pub struct ThroughputSnapshot {
     /// Requests recorded since the last reset (wrapping at 2^64).
     pub total_requests: u64,
     /// Calls whose tokens or requests saturated a window slot (2^32 - 1
-    /// per slot); totals still count them in full.
+    /// per slot); totals still count them in full. `Sharded` keeps a slot
+    /// per recording thread, cumulative across resets: each thread's slot
+    /// saturates on its own (so a window may hold more than 2^32 - 1 per
+    /// slot across threads), and a reset that falls inside a slot leaves
+    /// what the slot held before it counting toward the saturation point.
     pub clamped: u64,
 }
 

@@ -6,10 +6,21 @@
 //! writer that finds an older lap, or an empty entry, starts the entry over
 //! for its own slot. Because lap and count change in one atomic store, no
 //! reader ever pairs one slot's lap with another slot's count: there is no
-//! seqlock and no torn read. Laps are compared modulo 2^32; they wrap
-//! after 2^31 laps of the ring (over 13,000 years at the default
-//! 100 ms resolution and 1,024-entry ring), so only a clock that jumps
-//! further than half of that could confuse an old lap with a new one.
+//! seqlock and no torn read.
+//!
+//! **Lap horizon.** Laps are compared modulo 2^32, so an entry is taken for
+//! the right lap only while it is less than 2^31 laps old. Entries are
+//! rewritten only when their slot is recorded in, so it is the time an
+//! entry sits *unwritten*, not the size of a clock step, that counts: an
+//! entry left alone for 2^31 laps (`2^31 x ring_len x resolution`) looks
+//! newer than the current lap, and the next record in it is dropped from
+//! the windows (the totals still count it); one left alone for exactly a
+//! multiple of 2^32 laps reads as current. That is about 7,000 years at the
+//! default 100 ms resolution and 1,024-entry ring, 70 years at 1 ms with a
+//! 1 s window, but 25 days at 1 us with a 1 ms window: fine resolutions
+//! shorten it. (`known_limitation_lap_wrap_after_long_idle` in
+//! `tests/differential.rs` shows it; a fix needs rings of at least 2^33 ns
+//! or per-ring tracking of the last slot written.)
 //!
 //! Writers come in the two modes of [`Counters`](super::counters):
 //! `add_owned` (one writer: load, compute, store) for shards, `add_shared`
