@@ -314,13 +314,16 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
 
     #[inline]
     fn record_mode_transition(&self, mode: Mode) {
-        if let Some(change) = self.mode.record(mode) {
-            if self.config.transition_log() > 0 {
+        let logged = self.config.transition_log() > 0;
+        // The time is read only for a change that is logged.
+        let now = || if logged { self.clock.now_ns() } else { 0 };
+        if let Some((change, at)) = self.mode.record_at(mode, now) {
+            if logged {
                 // A full queue drops its oldest event: the log shows only the
                 // newest anyway, and the count lives in the mode word.
                 self.events.force_push(Transition {
                     seq: change.seq,
-                    at: Duration::from_nanos(self.clock.now_ns()),
+                    at: Duration::from_nanos(at),
                     from: change.from,
                     to: mode,
                 });

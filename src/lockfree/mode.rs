@@ -63,24 +63,43 @@ pub(crate) struct Change {
 pub(crate) struct ModeCell(AtomicU64);
 
 impl ModeCell {
-    /// Records `mode`: `Some` if it changed the mode.
+    /// Records `mode`: `Some` if it changed the mode. (The strategies use
+    /// `record_at`; this is kept for the unit tests and loom models.)
     #[inline]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn record(&self, mode: Mode) -> Option<Change> {
+        self.record_at(mode, || 0).map(|(change, _)| change)
+    }
+
+    /// Records `mode`, and for a change also the time `now` reads, taken
+    /// after the change it follows and before its own: so the times of
+    /// changes never go back in sequence order (reading the clock after the
+    /// CAS instead lets two racing changes stamp their times in the
+    /// opposite order to their sequence numbers).
+    #[inline]
+    pub(crate) fn record_at(
+        &self,
+        mode: Mode,
+        mut now: impl FnMut() -> u64,
+    ) -> Option<(Change, u64)> {
         let code = code(mode);
-        // Relaxed everywhere: the word is the whole state; its modification
-        // order alone defines the transitions, and no other memory is
-        // published through it (the transition log has its own protocol).
-        let mut current = self.0.load(Ordering::Relaxed);
+        // The word's modification order alone defines the transitions. The
+        // one thing published through it is the time of a change: Acquire
+        // loads (and failed CASes) pair with the Release of the CAS that
+        // installed the change they read, so the clock reading of that
+        // change happens before the one taken here.
+        let mut current = self.0.load(Ordering::Acquire);
         loop {
             if current & CODE_MASK == code {
                 return None;
             }
             let seq = (current >> CODE_BITS) + 1;
             let new = (seq << CODE_BITS) | code;
+            let at = now();
             #[cfg(not(lockfree_metrics_broken = "mode_not_atomic"))]
             let result =
                 self.0
-                    .compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed);
+                    .compare_exchange_weak(current, new, Ordering::Release, Ordering::Acquire);
             // A load-then-store "update" that loses concurrent changes, for
             // the loom models to catch.
             #[cfg(lockfree_metrics_broken = "mode_not_atomic")]
@@ -90,10 +109,13 @@ impl ModeCell {
             };
             match result {
                 Ok(_) => {
-                    return Some(Change {
-                        seq,
-                        from: decode(current & CODE_MASK),
-                    })
+                    return Some((
+                        Change {
+                            seq,
+                            from: decode(current & CODE_MASK),
+                        },
+                        at,
+                    ))
                 }
                 Err(actual) => current = actual,
             }
@@ -101,7 +123,8 @@ impl ModeCell {
     }
 
     pub(crate) fn load(&self) -> ModeState {
-        // Relaxed: see `record`.
+        // Relaxed: a reader needs the word alone; only changers need the
+        // time ordering of `record_at`.
         ModeState::unpack(self.0.load(Ordering::Relaxed))
     }
 }

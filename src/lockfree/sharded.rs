@@ -488,10 +488,10 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
 
     #[inline]
     fn record_mode_transition(&self, mode: Mode) {
-        if let Some(change) = self.mode.record(mode) {
+        if let Some((change, at)) = self.mode.record_at(mode, || self.clock.now_ns()) {
             self.shard().events.push(&Transition {
                 seq: change.seq,
-                at: Duration::from_nanos(self.clock.now_ns()),
+                at: Duration::from_nanos(at),
                 from: change.from,
                 to: mode,
             });
