@@ -25,11 +25,18 @@ pub(crate) use loom::sync::{
 
 /// Locks `mutex`, recovering the data from a poisoned lock.
 ///
-/// No user code runs under a lock in this crate, so a lock is poisoned
-/// only by a panic inside one of its short critical sections (an
-/// allocation failure, say), which leaves at most the one update in flight
-/// half-applied. Recovering keeps one panicking thread from silencing every
-/// other thread's metrics.
+/// User code does run under locks here: [`Clock`](crate::Clock) is a public
+/// trait, and `GlobalLock` reads the clock inside its one mutex (throughput
+/// records, mode changes, snapshots, resets), `GlobalLock` and
+/// `FineGrained` read it for a mode change inside the mode lock, and
+/// `Atomic` reads it inside its readers' mutex in `reset`/`take_interval`.
+/// A clock that panics there poisons the lock. Every call site reads the
+/// clock before changing anything, so the panicking call is lost whole,
+/// never half-applied (`tests/user_clock.rs`). Otherwise a lock is poisoned
+/// only by a panic inside a short critical section (an allocation failure,
+/// say), which may leave that one update half-applied. Recovering keeps
+/// one panicking thread from silencing every other thread's metrics or
+/// wedging its readers.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()

@@ -175,11 +175,19 @@ impl ModeState {
         }
     }
 
-    /// Records `mode`; `now_ns` is read only if the mode changes.
+    /// Records `mode`; `now_ns` is read only if the mode changes and the
+    /// log is kept, and before anything changes: it is user code (a
+    /// [`Clock`](crate::Clock)) run under the caller's lock, and if it
+    /// panics the state must be left as it was, not half-updated.
     pub(crate) fn record(&mut self, mode: Mode, now_ns: impl FnOnce() -> u64) {
         if self.current == Some(mode) {
             return;
         }
+        let at = if self.log_len > 0 {
+            Duration::from_nanos(now_ns())
+        } else {
+            Duration::ZERO
+        };
         self.seq += 1;
         if self.log_len > 0 {
             if self.log.len() == self.log_len {
@@ -187,7 +195,7 @@ impl ModeState {
             }
             self.log.push_back(Transition {
                 seq: self.seq,
-                at: Duration::from_nanos(now_ns()),
+                at,
                 from: self.current,
                 to: mode,
             });
