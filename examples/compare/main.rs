@@ -49,10 +49,12 @@ Rows:
 
 Method:
   Each table runs its rows one after the other, repetition by repetition, after one
-  warm-up run each; a strategy is reset before every run and its snapshot afterwards
-  must count exactly the records made (mode transitions: exactly where every mode
-  record is a change, otherwise between 1 and the records). Any mismatch is printed
-  loudly and the process exits with status 2.
+  warm-up run each. Every thread times itself from its release to its last batch,
+  with its CPU time beside (other processes' load shows as a CPU share below 100%).
+  A strategy is reset before every run and its snapshot afterwards must count exactly
+  the records made (mode transitions: exactly where every mode record is a change,
+  otherwise at most the records). Any mismatch is printed loudly and the process
+  exits with status 2.
 
 Outputs (in --out):
   table.txt      the tables printed on stdout

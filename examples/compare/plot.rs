@@ -15,6 +15,7 @@ use plotters::{
 
 use crate::{
     bench::Case,
+    measure::Spread,
     report::{ns, si, Cell, Results},
     workloads::{Row, Workload},
 };
@@ -224,7 +225,7 @@ fn throughput(file: &Path, case: &str, cells: &[&Cell], footer: &str) -> Fallibl
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(72)
-        .build_cartesian_2d(x_axis, log_range(lo, hi).log_scale())?;
+        .build_cartesian_2d(x_axis, log_range(lo, hi * 6.0).log_scale())?;
     chart
         .configure_mesh()
         .x_desc("threads (log scale)")
@@ -301,7 +302,7 @@ fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) 
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(72)
-            .build_cartesian_2d(x_axis, log_range(lo, hi).log_scale())?;
+            .build_cartesian_2d(x_axis, log_range(lo, hi * 8.0).log_scale())?;
         chart
             .configure_mesh()
             .x_desc("writer threads (log scale)")
@@ -347,27 +348,65 @@ fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) 
     Ok(())
 }
 
-/// The overhead a cell's requests paid: in CPU time where the kernel gives
-/// it, else in wall time.
-fn delta_of(c: &Cell) -> Option<crate::measure::Spread> {
+/// What the five records cost inside a request, per run.
+fn direct(c: &Cell) -> Option<Spread> {
+    c.overhead.as_ref()?.records_ns
+}
+
+/// The CPU time (else wall time) a request gained over 'no metrics', per
+/// run.
+fn end_to_end(c: &Cell) -> Option<Spread> {
+    if c.row == Row::NoMetrics.name() {
+        return None; // the baseline: zero by construction
+    }
     let o = c.overhead.as_ref()?;
     o.cpu.as_ref().or(o.wall.as_ref())?.delta_ns
 }
 
+/// Two panels of grouped bars: the direct measure and the end-to-end one.
 fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     let area = framed(&root, footer)?;
-    // Groups: the timed baseline and each strategy; one bar per
-    // (case, threads) series, at the median paired delta, with min-max.
-    let cells: Vec<&Cell> = r
+    let panels = area.split_evenly((1, 2));
+    let on_cpu = r
         .cells
         .iter()
-        .filter(|c| c.row != Row::NoMetrics.name())
-        .filter(|c| delta_of(c).is_some())
-        .collect();
-    let on_cpu = cells
-        .iter()
         .any(|c| c.overhead.as_ref().is_some_and(|o| o.cpu.is_some()));
+    bars(
+        &panels[0],
+        "the five records inside a request",
+        "ns per request (clock reads around them)",
+        &r.cells,
+        direct,
+    )?;
+    bars(
+        &panels[1],
+        &format!("end to end, {} µs requests", r.settings.work_us),
+        if on_cpu {
+            "CPU ns added per request (below 0: noise)"
+        } else {
+            "wall ns added per request (below 0: noise)"
+        },
+        &r.cells,
+        end_to_end,
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+/// Grouped bars of `value`: one group per row, one bar per (case, threads),
+/// at the median with min-max.
+fn bars(
+    panel: &DrawingArea<SVGBackend<'_>, Shift>,
+    title: &str,
+    y_desc: &str,
+    all: &[Cell],
+    value: fn(&Cell) -> Option<Spread>,
+) -> Fallible {
+    let cells: Vec<&Cell> = all.iter().filter(|c| value(c).is_some()).collect();
+    if cells.is_empty() {
+        return Ok(());
+    }
     let groups = rows_of(&cells);
     let mut series: Vec<(String, usize)> = Vec::new();
     for c in &cells {
@@ -375,27 +414,23 @@ fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
             series.push((c.case.clone(), c.threads));
         }
     }
-    let delta = |c: &Cell| delta_of(c).expect("filtered");
-    let lo = cells.iter().map(|c| delta(c).min).fold(0.0, f64::min);
-    let hi = cells.iter().map(|c| delta(c).max).fold(0.0, f64::max);
-    let pad = (hi - lo).max(1.0) * 0.08;
+    let v = |c: &Cell| value(c).expect("filtered");
+    let lo = cells.iter().map(|c| v(c).min).fold(0.0, f64::min);
+    let hi = cells.iter().map(|c| v(c).max).fold(0.0, f64::max);
+    let span = (hi - lo).max(1.0);
     let centres: Vec<f64> = (0..groups.len()).map(|g| g as f64).collect();
-    let group_names: Vec<String> = groups.iter().map(|g| label(g)).collect();
-    let mut chart = ChartBuilder::on(&area)
-        .caption(
-            format!(
-                "{} added to a request of {} µs busy work (median of runs paired with 'no metrics', bars min-max)",
-                if on_cpu { "CPU time" } else { "wall time" },
-                r.settings.work_us
-            ),
-            (FONT, 18),
-        )
+    let group_names: Vec<String> = groups
+        .iter()
+        .map(|g| label(g).replace(" (ref)", ""))
+        .collect();
+    let mut chart = ChartBuilder::on(panel)
+        .caption(title, (FONT, 17))
         .margin(14)
-        .x_label_area_size(44)
-        .y_label_area_size(80)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
         .build_cartesian_2d(
             Ticked::new(-0.5..groups.len() as f64 - 0.5, centres),
-            (lo - pad)..(hi + pad),
+            (lo - span * 0.05)..(hi + span * 0.45),
         )?;
     chart
         .configure_mesh()
@@ -406,21 +441,21 @@ fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
                 .cloned()
                 .unwrap_or_default()
         })
-        .y_desc("ns per request (below 0: noise)")
+        .y_desc(y_desc)
         .y_label_formatter(&|y| format!("{y:.0}"))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
-    let slot = 0.8 / series.len().max(1) as f64;
+    let slot = 0.8 / series.len() as f64;
     for (i, (case, threads)) in series.iter().enumerate() {
         let c = SERIES[i % SERIES.len()];
-        let mine: Vec<(f64, &Cell)> = cells
+        let mine: Vec<(f64, Spread)> = cells
             .iter()
             .filter(|x| &x.case == case && x.threads == *threads)
             .filter_map(|x| {
                 let g = groups.iter().position(|g| *g == x.row)?;
-                Some((g as f64 - 0.4 + slot * (i as f64 + 0.5), *x))
+                Some((g as f64 - 0.4 + slot * (i as f64 + 0.5), v(x)))
             })
             .collect();
         let name = if case == "sequential" {
@@ -429,15 +464,16 @@ fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
             format!("{case}, {threads} thread(s)")
         };
         chart
-            .draw_series(mine.iter().map(|&(x, cell)| {
-                let d = delta(cell).median;
-                Rectangle::new([(x - slot * 0.45, 0.0), (x + slot * 0.45, d)], c.filled())
+            .draw_series(mine.iter().map(|&(x, d)| {
+                Rectangle::new(
+                    [(x - slot * 0.45, 0.0), (x + slot * 0.45, d.median)],
+                    c.filled(),
+                )
             }))?
             .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
-        chart.draw_series(mine.iter().map(|&(x, cell)| {
-            let d = delta(cell);
-            ErrorBar::new_vertical(x, d.min, d.median, d.max, BLACK.stroke_width(1), 6)
+        chart.draw_series(mine.iter().map(|&(x, d)| {
+            ErrorBar::new_vertical(x, d.min, d.median, d.max, BLACK.stroke_width(1), 5)
         }))?;
     }
     chart.draw_series(LineSeries::new(
@@ -449,8 +485,7 @@ fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
         .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 13))
+        .label_font((FONT, 12))
         .draw()?;
-    root.present()?;
     Ok(())
 }

@@ -126,9 +126,10 @@ pub(crate) struct Cost {
 pub(crate) struct OverheadStats {
     /// The recording step as the clock saw it, per run, in ns per request.
     pub(crate) record_step_ns: Option<Spread>,
-    /// Its median minus the `clock only` row's (the clock read itself), in
-    /// ns per request: what the five records cost inside a request.
-    pub(crate) records_ns: Option<f64>,
+    /// Per run, that minus the `clock only` row's in the same repetition
+    /// (the clock read itself), in ns per request: what the five records
+    /// cost inside a request.
+    pub(crate) records_ns: Option<Spread>,
     /// `records_ns` over the median CPU time of a `no metrics` request, in
     /// percent.
     pub(crate) records_percent: Option<f64>,
@@ -222,22 +223,24 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
                     percent,
                 })
             };
-            let step = |ps: &[&Point]| Spread::of(ps.iter().filter_map(|p| p.record_step_ns));
-            let record_step_ns = step(ps);
-            let records_ns = record_step_ns
-                .zip(
-                    groups
-                        .get(&(case, threads, Row::ClockOnly.name()))
-                        .and_then(|c| step(c)),
-                )
-                .filter(|_| row != Row::ClockOnly.name())
-                .map(|(mine, clock)| mine.median - clock.median);
+            let record_step_ns = Spread::of(ps.iter().filter_map(|p| p.record_step_ns));
+            let clock = groups
+                .get(&(case, threads, Row::ClockOnly.name()))
+                .filter(|_| row != Row::ClockOnly.name());
+            let records_ns = clock.and_then(|clock| {
+                Spread::of(ps.iter().filter_map(|p| {
+                    let c = clock.iter().find(|c| c.rep == p.rep)?;
+                    Some(p.record_step_ns? - c.record_step_ns?)
+                }))
+            });
             let bare_cpu =
                 bare.and_then(|b| Spread::of(b.iter().filter_map(|p| p.cpu_ns_per_request)));
             let overhead = first.wall_ns_per_request.is_some().then(|| OverheadStats {
                 record_step_ns,
                 records_ns,
-                records_percent: records_ns.zip(bare_cpu).map(|(r, b)| r / b.median * 100.0),
+                records_percent: records_ns
+                    .zip(bare_cpu)
+                    .map(|(r, b)| r.median / b.median * 100.0),
                 cpu: cost(|p| p.cpu_ns_per_request),
                 wall: cost(|p| p.wall_ns_per_request),
             });
@@ -293,7 +296,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}, {}, {} threads, {}: {}",
+            "{}, {}, {} thread(s), {}: {}",
             self.case,
             self.row,
             self.threads,
@@ -464,6 +467,15 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
         out,
         "reading   median [min-max] over the runs; 'x' = median / FineGrained's median in the same table"
     );
+    if let Some(share) = Spread::of(r.points.iter().filter_map(|p| p.cpu_share)) {
+        let _ = writeln!(
+            out,
+            "noise     the measured threads were on a core {:.0}% of the time they could have been \
+             (median over runs; lowest {:.0}%): below 100% other processes took the rest",
+            share.median * 100.0,
+            share.min * 100.0
+        );
+    }
     for case in cases {
         let label = case.label();
         let cells: Vec<&Cell> = r.cells.iter().filter(|c| c.case == label).collect();
@@ -571,7 +583,13 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                         return String::new();
                     };
                     match (o.records_ns, o.records_percent, o.record_step_ns) {
-                        (Some(r), Some(p), _) => format!("{} {:+.3}%", signed_ns(r), p),
+                        (Some(r), Some(p), _) => format!(
+                            "{} {:+.3}% [{}, {}]",
+                            signed_ns(r.median),
+                            p,
+                            signed_ns(r.min),
+                            signed_ns(r.max)
+                        ),
                         (None, _, Some(step)) => format!(
                             "clock reads {} [{}-{}]",
                             ns(step.median),
@@ -707,6 +725,25 @@ pub(crate) fn headline(cells: &[Cell]) -> Vec<String> {
             sync.join(", ")
         ));
     }
+    let sequential: Vec<(&str, f64, f64)> = cells
+        .iter()
+        .filter(|c| c.case == "sequential")
+        .filter_map(|c| {
+            let o = c.overhead.as_ref()?;
+            Some((c.row, o.records_ns?.median, o.records_percent?))
+        })
+        .collect();
+    if !sequential.is_empty() {
+        let each: Vec<String> = sequential
+            .iter()
+            .map(|(row, ns, pct)| format!("{row} {} ({pct:+.3}%)", signed_ns(*ns)))
+            .collect();
+        lines.push(format!(
+            "seed's sequential 50 requests: it reported +16.2 ms per request (+0.4%); \
+             the five records here cost {}",
+            each.join(", ")
+        ));
+    }
     for c in cells.iter().filter(|c| {
         matches!(c.case.as_str(), "overhead" | "sequential" | "concurrent")
             && Row::STRATEGIES.iter().any(|r| r.name() == c.row)
@@ -729,7 +766,7 @@ pub(crate) fn headline(cells: &[Cell]) -> Vec<String> {
             .records_ns
             .zip(o.records_percent)
             .map_or("n/a".to_string(), |(r, p)| {
-                format!("{} ({p:+.3}%)", signed_ns(r))
+                format!("{} ({p:+.3}%)", signed_ns(r.median))
             });
         lines.push(format!(
             "{}, {}, {} thread(s): records {direct} per request; end to end {} CPU",
