@@ -198,15 +198,6 @@ fn rows_of<'a>(cells: &[&'a Cell]) -> Vec<&'a str> {
     rows
 }
 
-fn label(row: &str) -> String {
-    Row::STRATEGIES
-        .iter()
-        .chain(&Row::PEERS)
-        .chain(&Row::BASELINES)
-        .find(|r| r.name() == row)
-        .map_or(row.to_string(), |r| r.label())
-}
-
 fn throughput(file: &Path, case: &str, cells: &[&Cell], footer: &str) -> Fallible {
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     let area = framed(&root, footer)?;
@@ -246,7 +237,7 @@ fn throughput(file: &Path, case: &str, cells: &[&Cell], footer: &str) -> Fallibl
         let width = if row == "Sharded" { 3 } else { 2 };
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))?
-            .label(label(row))
+            .label(Row::label_of(row))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
         chart.draw_series(mine.iter().map(|x| {
@@ -325,7 +316,7 @@ fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) 
             let p50: Vec<(f64, f64)> = mine.iter().map(|x| at(x, false)).collect();
             chart
                 .draw_series(LineSeries::new(p99.clone(), c.stroke_width(3)))?
-                .label(label(row))
+                .label(Row::label_of(row))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
                 });
@@ -421,7 +412,7 @@ fn bars(
     let centres: Vec<f64> = (0..groups.len()).map(|g| g as f64).collect();
     let group_names: Vec<String> = groups
         .iter()
-        .map(|g| label(g).replace(" (ref)", ""))
+        .map(|g| Row::label_of(g).replace(" (ref)", ""))
         .collect();
     let mut chart = ChartBuilder::on(panel)
         .caption(title, (FONT, 17))

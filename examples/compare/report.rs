@@ -484,7 +484,6 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
         }
         let _ = writeln!(out, "\n== {label}: {}", note(case, s));
         let mut threads: Vec<usize> = cells.iter().map(|c| c.threads).collect();
-        threads.dedup();
         threads.sort_unstable();
         threads.dedup();
         let mut rows: Vec<&'static str> = Vec::new();
@@ -494,18 +493,10 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
             }
         }
         let cell = |row: &str, t: usize| cells.iter().find(|c| c.row == row && c.threads == t);
-        let label_of = |row: &str| {
-            Row::STRATEGIES
-                .iter()
-                .chain(&Row::PEERS)
-                .chain(&Row::BASELINES)
-                .find(|r| r.name() == row)
-                .map_or(row.to_string(), |r| r.label())
-        };
         let table = |f: &dyn Fn(&Cell) -> String| -> Vec<Vec<String>> {
             rows.iter()
                 .map(|&row| {
-                    std::iter::once(label_of(row))
+                    std::iter::once(Row::label_of(row))
                         .chain(
                             threads
                                 .iter()
@@ -633,7 +624,7 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                         let records = c.rate.median * 5.0;
                         let slow = c.slowest_thread_records_per_s;
                         vec![
-                            label_of(c.row),
+                            Row::label_of(c.row),
                             c.threads.to_string(),
                             si(records),
                             slow.map_or(String::new(), |s| {

@@ -80,6 +80,16 @@ impl Row {
         }
     }
 
+    /// The label of the row named `name` (as in results.json), or the name.
+    pub(crate) fn label_of(name: &str) -> String {
+        Row::STRATEGIES
+            .iter()
+            .chain(&Row::PEERS)
+            .chain(&Row::BASELINES)
+            .find(|r| r.name() == name)
+            .map_or(name.to_string(), |r| r.label())
+    }
+
     /// The name with what a reader needs to know about it.
     pub(crate) fn label(self) -> String {
         match self {
