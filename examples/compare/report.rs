@@ -42,8 +42,12 @@ pub(crate) struct Point {
     /// Simulated-request workloads: `cpu_seconds / requests`, in ns.
     pub(crate) cpu_ns_per_request: Option<f64>,
     /// Timed simulated requests: ns per request from the clock read after
-    /// the work to the one after the recording step.
+    /// the work to the one after the recording step (the mean; it includes
+    /// any preemption that falls inside a step).
     pub(crate) record_step_ns: Option<f64>,
+    /// The median of those steps, all measured threads together (rare
+    /// preemptions leave it alone).
+    pub(crate) record_step_p50_ns: Option<f64>,
     /// A reader's snapshot latencies, in ns, in the order taken.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) snapshot_ns: Vec<u64>,
@@ -88,6 +92,14 @@ impl Point {
             record_step_ns: (case.serves() && row != Row::NoMetrics).then(|| {
                 writers.iter().map(|t| t.out.record_ns).sum::<u64>() as f64 / ops.max(1) as f64
             }),
+            record_step_p50_ns: writers
+                .iter()
+                .filter_map(|t| t.out.record_steps.clone())
+                .reduce(|mut all, h| {
+                    all.add(h).expect("same bounds");
+                    all
+                })
+                .map(|h| h.value_at_quantile(0.5) as f64),
             snapshot_ns: m
                 .threads
                 .iter()
@@ -133,6 +145,8 @@ pub(crate) struct OverheadStats {
     /// `records_ns` over the median CPU time of a `no metrics` request, in
     /// percent.
     pub(crate) records_percent: Option<f64>,
+    /// Per run, the median step minus the `clock only` row's, in ns.
+    pub(crate) records_p50_ns: Option<Spread>,
     /// CPU time per request: robust to other processes, blind to time
     /// spent blocked on a lock.
     pub(crate) cpu: Option<Cost>,
@@ -227,12 +241,16 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
             let clock = groups
                 .get(&(case, threads, Row::ClockOnly.name()))
                 .filter(|_| row != Row::ClockOnly.name());
-            let records_ns = clock.and_then(|clock| {
-                Spread::of(ps.iter().filter_map(|p| {
-                    let c = clock.iter().find(|c| c.rep == p.rep)?;
-                    Some(p.record_step_ns? - c.record_step_ns?)
-                }))
-            });
+            let paired = |of: fn(&Point) -> Option<f64>| {
+                clock.and_then(|clock| {
+                    Spread::of(ps.iter().filter_map(|p| {
+                        let c = clock.iter().find(|c| c.rep == p.rep)?;
+                        Some(of(p)? - of(c)?)
+                    }))
+                })
+            };
+            let records_ns = paired(|p| p.record_step_ns);
+            let records_p50_ns = paired(|p| p.record_step_p50_ns);
             let bare_cpu =
                 bare.and_then(|b| Spread::of(b.iter().filter_map(|p| p.cpu_ns_per_request)));
             let overhead = first.wall_ns_per_request.is_some().then(|| OverheadStats {
@@ -241,6 +259,7 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
                 records_percent: records_ns
                     .zip(bare_cpu)
                     .map(|(r, b)| r.median / b.median * 100.0),
+                records_p50_ns,
                 cpu: cost(|p| p.cpu_ns_per_request),
                 wall: cost(|p| p.wall_ns_per_request),
             });
@@ -483,6 +502,20 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
             continue;
         }
         let _ = writeln!(out, "\n== {label}: {}", note(case, s));
+        let shares = Spread::of(cells.iter().filter_map(|c| c.cpu_share.map(|s| s.median)));
+        let lowest = cells
+            .iter()
+            .filter_map(|c| c.cpu_share.map(|s| s.min))
+            .reduce(f64::min);
+        if let (Some(share), Some(lowest)) = (shares, lowest) {
+            let _ = writeln!(
+                out,
+                "  (the measured threads were on a core {:.0}% of the time they could have been; \
+                 lowest run {:.0}%)",
+                share.median * 100.0,
+                lowest * 100.0
+            );
+        }
         let mut threads: Vec<usize> = cells.iter().map(|c| c.threads).collect();
         threads.sort_unstable();
         threads.dedup();
@@ -567,7 +600,9 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                 let _ = writeln!(
                     out,
                     "  the five records inside a request: clock reads around the recording step, \
-                     minus the same reads around nothing ('clock only'); % of a bare request's CPU time"
+                     minus the same reads around nothing ('clock only'). Mean per request, as % of a \
+                     bare request's CPU time, [min, max] over runs; p50: the median request's \
+                     (the mean also catches preemptions that land in the step: > 1 thread per core)"
                 );
                 let direct = |c: &Cell| {
                     let Some(o) = &c.overhead else {
@@ -575,11 +610,13 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                     };
                     match (o.records_ns, o.records_percent, o.record_step_ns) {
                         (Some(r), Some(p), _) => format!(
-                            "{} {:+.3}% [{}, {}]",
+                            "{} {:+.3}% [{}, {}] p50 {}",
                             signed_ns(r.median),
                             p,
                             signed_ns(r.min),
-                            signed_ns(r.max)
+                            signed_ns(r.max),
+                            o.records_p50_ns
+                                .map_or("n/a".into(), |q| signed_ns(q.median))
                         ),
                         (None, _, Some(step)) => format!(
                             "clock reads {} [{}-{}]",
@@ -626,7 +663,12 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                         vec![
                             Row::label_of(c.row),
                             c.threads.to_string(),
-                            si(records),
+                            format!(
+                                "{} [{}-{}]",
+                                si(records),
+                                si(c.rate.min * 5.0),
+                                si(c.rate.max * 5.0)
+                            ),
                             slow.map_or(String::new(), |s| {
                                 format!("{} [{}-{}]", si(s.median), si(s.min), si(s.max))
                             }),
@@ -757,7 +799,12 @@ pub(crate) fn headline(cells: &[Cell]) -> Vec<String> {
             .records_ns
             .zip(o.records_percent)
             .map_or("n/a".to_string(), |(r, p)| {
-                format!("{} ({p:+.3}%)", signed_ns(r.median))
+                format!(
+                    "{} ({p:+.3}%), p50 {}",
+                    signed_ns(r.median),
+                    o.records_p50_ns
+                        .map_or("n/a".into(), |q| signed_ns(q.median))
+                )
             });
         lines.push(format!(
             "{}, {}, {} thread(s): records {direct} per request; end to end {} CPU",

@@ -9,6 +9,7 @@ use std::{
 };
 
 use clap::ValueEnum;
+use hdrhistogram::Histogram;
 use lockfree_metrics::{Clock, DefaultClock, MetricsCollector, Mode};
 
 use crate::measure::{spin, Ctl, Gate, Lcg};
@@ -183,6 +184,8 @@ pub(crate) struct Tally {
     pub(crate) snapshot_ns: Vec<u64>,
     /// Simulated requests: time spent in the recording step, by the clock.
     pub(crate) record_ns: u64,
+    /// Simulated requests: each recording step's ns.
+    pub(crate) record_steps: Option<Histogram<u64>>,
 }
 
 /// The metric kinds, in the order of [`Tally::records`].
@@ -371,6 +374,8 @@ pub(crate) fn served<M: MetricsCollector>(
 ) -> Tally {
     let mut v = Lcg::new(t);
     let (mut n, mut tokens, mut record_ns) = (0, 0, 0);
+    // 1 ns to 10 s at 2 digits: a few KiB, allocated before the run.
+    let mut steps = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 2).expect("valid bounds");
     let mut gate = Gate::new(ctl, 1);
     while n < limit && gate.open() {
         match serve {
@@ -382,14 +387,18 @@ pub(crate) fn served<M: MetricsCollector>(
                 black_box(spin(work));
                 let done = clock.now_ns();
                 black_box(done.saturating_sub(start));
-                record_ns += clock.now_ns().saturating_sub(done);
+                let step = clock.now_ns().saturating_sub(done);
+                record_ns += step;
+                steps.saturating_record(step);
             }
             Serve::Recorded(clock, m) => {
                 let start = clock.now_ns();
                 black_box(spin(work));
                 let done = clock.now_ns();
                 tokens += request(m, done.saturating_sub(start), &mut v, ctl);
-                record_ns += clock.now_ns().saturating_sub(done);
+                let step = clock.now_ns().saturating_sub(done);
+                record_ns += step;
+                steps.saturating_record(step);
             }
         }
         n += 1;
@@ -402,5 +411,6 @@ pub(crate) fn served<M: MetricsCollector>(
         },
     };
     tally.record_ns = record_ns;
+    tally.record_steps = (!steps.is_empty()).then_some(steps);
     tally
 }
