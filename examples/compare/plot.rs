@@ -23,6 +23,8 @@ use crate::{
 type Fallible = Result<(), Box<dyn std::error::Error>>;
 
 const SIZE: (u32, u32) = (960, 600);
+/// The width of the three-panel overhead plot.
+const WIDE: u32 = 1440;
 const FOOTER: u32 = 44;
 const FONT: &str = "sans-serif";
 
@@ -105,7 +107,8 @@ fn framed<'b>(
 ) -> Result<DrawingArea<SVGBackend<'b>, Shift>, Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
     let (area, bottom) = root.split_vertically(SIZE.1 - FOOTER);
-    for (i, line) in wrap(footer, 150).iter().enumerate() {
+    let chars = (root.dim_in_pixel().0 as usize / 6).max(60);
+    for (i, line) in wrap(footer, chars).iter().enumerate() {
         bottom.draw(&Text::new(
             line.clone(),
             (10, 6 + 16 * i as i32),
@@ -339,9 +342,14 @@ fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) 
     Ok(())
 }
 
-/// What the five records cost inside a request, per run.
+/// What the five records cost inside a request, per run: the mean.
 fn direct(c: &Cell) -> Option<Spread> {
     c.overhead.as_ref()?.records_ns
+}
+
+/// The same, for the median request.
+fn direct_p50(c: &Cell) -> Option<Spread> {
+    c.overhead.as_ref()?.records_p50_ns
 }
 
 /// The CPU time (else wall time) a request gained over 'no metrics', per
@@ -354,24 +362,32 @@ fn end_to_end(c: &Cell) -> Option<Spread> {
     o.cpu.as_ref().or(o.wall.as_ref())?.delta_ns
 }
 
-/// Two panels of grouped bars: the direct measure and the end-to-end one.
+/// Three panels of grouped bars: the direct measure (mean and median
+/// request) and the end-to-end one.
 fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
-    let root = SVGBackend::new(file, SIZE).into_drawing_area();
+    let root = SVGBackend::new(file, (WIDE, SIZE.1)).into_drawing_area();
     let area = framed(&root, footer)?;
-    let panels = area.split_evenly((1, 2));
+    let panels = area.split_evenly((1, 3));
     let on_cpu = r
         .cells
         .iter()
         .any(|c| c.overhead.as_ref().is_some_and(|o| o.cpu.is_some()));
     bars(
         &panels[0],
-        "the five records inside a request",
+        "the five records in a request: mean",
         "ns per request (clock reads around them)",
         &r.cells,
         direct,
     )?;
     bars(
         &panels[1],
+        "the five records: the median request",
+        "ns per request (clock reads around them)",
+        &r.cells,
+        direct_p50,
+    )?;
+    bars(
+        &panels[2],
         &format!("end to end, {} µs requests", r.settings.work_us),
         if on_cpu {
             "CPU ns added per request (below 0: noise)"
