@@ -224,6 +224,7 @@ fn throughput(file: &Path, case: &str, cells: &[&Cell], footer: &str) -> Fallibl
         .configure_mesh()
         .x_desc("threads (log scale)")
         .y_desc(format!("{unit}, all threads (log scale)"))
+        .y_labels(8)
         .x_label_formatter(&thread_label)
         .y_label_formatter(&|y| si(*y))
         .label_style((FONT, 14))
@@ -290,8 +291,11 @@ fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) 
         let x_axis = thread_axis(&cells);
         let mut chart = ChartBuilder::on(panel)
             .caption(
-                format!("snapshot latency, {case}: p99 thick, p50 thin"),
-                (FONT, 17),
+                format!(
+                    "snapshot latency, {case}: p99 thick, p50 thin (n >= {})",
+                    cells.iter().map(|c| snap(c).count).min().unwrap_or(0)
+                ),
+                (FONT, 16),
             )
             .margin(14)
             .x_label_area_size(44)
