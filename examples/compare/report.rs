@@ -688,6 +688,12 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
     for line in &r.headline {
         let _ = writeln!(out, "  {line}");
     }
+    if r.headline.is_empty() {
+        let _ = writeln!(
+            out,
+            "  (none: the headline needs Sharded with FineGrained or SyncHistogram, or the overhead workloads)"
+        );
+    }
     let _ = writeln!(out, "\n== accounting");
     let runs = r.points.len();
     let records: u64 = r.points.iter().map(|p| p.accounting.made).sum();
