@@ -1,0 +1,435 @@
+//! The strategy comparison: every strategy, and the peers a user would pick
+//! instead, under the seed's scenarios and more, in one process; a table on
+//! stdout, every data point in `results.json`, and SVG plots.
+//!
+//! ```sh
+//! cargo run --release --example compare              # the default run (< 2 min on 2 cores)
+//! cargo run --release --example compare -- --quick   # everything, briefly (seconds)
+//! cargo run --release --example compare -- --help    # flags and workloads
+//! ```
+//!
+//! Exits with status 2 if any run's snapshot does not count exactly the
+//! records its threads made.
+
+mod bench;
+mod machine;
+mod measure;
+mod plot;
+mod report;
+mod workloads;
+
+use std::{
+    fs,
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{
+    bench::{prepare, Case, Env, STRESS_READER_HZ},
+    machine::Machine,
+    measure::calibrate,
+    report::{failure_banner, headline, render, summarize, Failure, Point, Results, Settings},
+    workloads::{Row, Workload},
+};
+
+const ABOUT: &str = "Compares the metrics strategies (GlobalLock, FineGrained, Atomic, Sharded) \
+with each other and with hdrhistogram-based peers, under the seed report's scenarios.";
+
+const AFTER_HELP: &str = "\
+Rows:
+  GlobalLock, FineGrained (the reference: every 'x' ratio is to it, measured in the
+  same run), Atomic, Sharded; and, in same-metric only (they record latency only),
+  the peers SyncHistogram (one Recorder per thread, refreshed every 50 ms by a
+  concurrent reader with a timeout), MutexHistogram (Mutex<Histogram>) and
+  LocalHistogram (a per-thread Histogram nobody reads: the limit).
+
+Method:
+  Each table runs its rows one after the other, repetition by repetition, after one
+  warm-up run each. Every thread times itself from its release to its last batch,
+  with its CPU time beside (other processes' load shows as a CPU share below 100%).
+  A strategy is reset before every run and its snapshot afterwards must count exactly
+  the records made (mode transitions: exactly where every mode record is a change,
+  otherwise at most the records). Any mismatch is printed loudly and the process
+  exits with status 2.
+
+Outputs (in --out):
+  table.txt      the tables printed on stdout
+  results.json   the machine, the command, the settings, every run, every summary
+  *.svg          throughput against threads per workload (log scales), snapshot
+                 latency, overhead per request";
+
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(name = "compare", about = ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    /// Thread counts for same-metric, different-metrics, request-cycle, with-reader
+    /// and overhead [default: 1, 2 and twice the cores]
+    #[arg(long, value_delimiter = ',', value_name = "N,N,..")]
+    threads: Vec<usize>,
+
+    /// Length of each measured run, e.g. 200ms, 1s [default: 200ms; --quick: 20ms]
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    duration: Option<Duration>,
+
+    /// Length of each row's warm-up run [default: 100ms; --quick: 5ms]
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    warmup: Option<Duration>,
+
+    /// Measured runs per row and thread count; the tables give their median, min
+    /// and max [default: 3; --quick: 2]; sequential makes 10 times as many
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+
+    /// Rows to measure [default: all]
+    #[arg(long, value_delimiter = ',', ignore_case = true, value_name = "ROW,..")]
+    strategies: Vec<Row>,
+
+    /// Workloads to run [default: all]
+    #[arg(long, value_delimiter = ',', value_name = "WORKLOAD,..")]
+    workloads: Vec<Workload>,
+
+    /// Folder for table.txt, results.json and the plots
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    out: PathBuf,
+
+    /// A short version of everything (a few seconds): 20 ms runs, 2 of each
+    #[arg(long)]
+    quick: bool,
+
+    /// Busy work per simulated request (overhead, sequential, concurrent), in µs
+    #[arg(long, default_value_t = 100, value_name = "US")]
+    work_us: u64,
+
+    /// Snapshots per second of with-reader's reader, one table each
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 1_000], value_name = "HZ,..")]
+    reader_hz: Vec<u32>,
+
+    /// Threads of the concurrent and high-frequency scenarios
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    concurrent_threads: usize,
+
+    /// Threads of the stress scenario
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    stress_threads: usize,
+
+    /// Skip the SVG plots
+    #[arg(long)]
+    no_plots: bool,
+
+    /// Testing the report: adds a fake mismatch to every Nth run (0: never)
+    #[arg(long, hide = true, default_value_t = 0)]
+    fake_mismatch_every: usize,
+}
+
+/// `200ms`, `1.5s`, `250us`, or a bare number of milliseconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration such as 200ms or 1s"))?;
+    let secs = match unit.trim() {
+        "" | "ms" => n / 1e3,
+        "s" => n,
+        "us" | "µs" => n / 1e6,
+        other => return Err(format!("unknown unit '{other}' (use s, ms or us)")),
+    };
+    if secs <= 0.0 || !secs.is_finite() {
+        return Err("a duration must be positive".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The largest thread count a run accepts (`different-metrics` gives each
+/// thread two modes of its own, in two alternating ranges of u16 modes).
+const MAX_THREADS: usize = 16_384;
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let argv: Vec<String> = std::env::args().collect();
+    let args = Args::parse();
+    let cores = machine::cores();
+
+    let threads = if args.threads.is_empty() {
+        let mut t = vec![1, 2, 2 * cores];
+        t.sort_unstable();
+        t.dedup();
+        t
+    } else {
+        args.threads.clone()
+    };
+    let counts = [args.concurrent_threads, args.stress_threads];
+    if let Some(bad) = threads
+        .iter()
+        .chain(&counts)
+        .find(|&&t| t == 0 || t > MAX_THREADS)
+    {
+        eprintln!("error: thread counts must be 1 to {MAX_THREADS}, not {bad}");
+        return ExitCode::from(64);
+    }
+    if args.reader_hz.contains(&0) || args.reps == Some(0) {
+        eprintln!("error: --reader-hz and --reps must be positive");
+        return ExitCode::from(64);
+    }
+    let pick = |given: Option<Duration>, quick: u64, default: u64| {
+        given.unwrap_or(Duration::from_millis(if args.quick {
+            quick
+        } else {
+            default
+        }))
+    };
+    let duration = pick(args.duration, 20, 200);
+    let warmup = pick(args.warmup, 5, 100);
+    let reps = args.reps.unwrap_or(if args.quick { 2 } else { 3 });
+    let rows: Vec<Row> = if args.strategies.is_empty() {
+        Row::STRATEGIES.into_iter().chain(Row::PEERS).collect()
+    } else {
+        args.strategies.clone()
+    };
+    let workloads: Vec<Workload> = if args.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        Workload::ALL
+            .into_iter()
+            .filter(|w| args.workloads.contains(w))
+            .collect()
+    };
+
+    let mut machine = Machine::detect();
+    let work_iters = if workloads.iter().any(|w| {
+        matches!(
+            w,
+            Workload::Overhead | Workload::Sequential | Workload::Concurrent
+        )
+    }) {
+        calibrate(Duration::from_micros(args.work_us))
+    } else {
+        0
+    };
+    let env = Env {
+        work_iters,
+        sequential_requests: 50,
+    };
+
+    // The plan: each case with its thread counts, rows and repetitions.
+    let mut cases = Vec::new();
+    for &workload in &workloads {
+        match workload {
+            Workload::WithReader => cases.extend(args.reader_hz.iter().map(|&hz| Case {
+                workload,
+                reader_hz: Some(hz),
+            })),
+            Workload::Stress => cases.push(Case {
+                workload,
+                reader_hz: Some(STRESS_READER_HZ),
+            }),
+            _ => cases.push(Case {
+                workload,
+                reader_hz: None,
+            }),
+        }
+    }
+    let plan: Vec<(Case, usize, Vec<Row>, usize)> = cases
+        .iter()
+        .flat_map(|&case| {
+            let (counts, case_reps) = match case.workload {
+                Workload::Sequential => (vec![1], reps * 10),
+                Workload::Concurrent | Workload::HighFrequency => {
+                    (vec![args.concurrent_threads], reps)
+                }
+                Workload::Stress => (vec![args.stress_threads], reps),
+                _ => (threads.clone(), reps),
+            };
+            let case_rows = case.rows(&rows);
+            counts
+                .into_iter()
+                .map(move |t| (case, t, case_rows.clone(), case_reps))
+        })
+        .filter(|(_, _, r, _)| !r.is_empty())
+        .collect();
+
+    let total: usize = plan.iter().map(|(_, _, r, n)| r.len() * (n + 1)).sum();
+    let bar = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} runs  {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+
+    let mut points = Vec::new();
+    let mut failures = Vec::new();
+    let mut runs = 0usize;
+    for (case, t, case_rows, case_reps) in &plan {
+        let (case, t) = (*case, *t);
+        let mut benches: Vec<_> = case_rows
+            .iter()
+            .map(|&row| (row, prepare(row, case, t, env)))
+            .collect();
+        for rep in 0..=*case_reps {
+            for (row, bench) in &mut benches {
+                bar.set_message(format!("{} / {} / {t} threads", case.label(), row.name()));
+                let run_time = if rep == 0 { warmup } else { duration };
+                let mut measured = bench.run(run_time);
+                runs += 1;
+                if args.fake_mismatch_every > 0 && runs.is_multiple_of(args.fake_mismatch_every) {
+                    measured
+                        .accounting
+                        .mismatches
+                        .push("fake mismatch (--fake-mismatch-every)".into());
+                }
+                if !measured.accounting.mismatches.is_empty() {
+                    let failure = Failure {
+                        case: case.label(),
+                        row: row.name(),
+                        threads: t,
+                        run: if rep == 0 {
+                            "warm-up".into()
+                        } else {
+                            format!("run {rep}")
+                        },
+                        mismatches: measured.accounting.mismatches.clone(),
+                    };
+                    bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
+                    failures.push(failure);
+                }
+                if rep > 0 {
+                    points.push(Point::new(&case, *row, t, rep - 1, measured, cores));
+                }
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+
+    machine.load_at_end = machine::load();
+    let cells = summarize(&points);
+    let results = Results {
+        tool: "lockfree-metrics examples/compare",
+        command: cargo_command(&argv),
+        argv,
+        machine,
+        started_unix_s: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(started.elapsed().as_secs()),
+        wall_s: started.elapsed().as_secs_f64(),
+        settings: Settings {
+            quick: args.quick,
+            duration_ms: duration.as_secs_f64() * 1e3,
+            warmup_ms: warmup.as_secs_f64() * 1e3,
+            reps,
+            threads,
+            rows: rows.iter().map(|r| r.name()).collect(),
+            workloads: workloads.iter().map(|w| w.name()).collect(),
+            reader_hz: args.reader_hz.clone(),
+            concurrent_threads: args.concurrent_threads,
+            stress_threads: args.stress_threads,
+            work_us: args.work_us,
+            work_iters,
+            sequential_requests: env.sequential_requests,
+        },
+        headline: headline(&cells),
+        accounting_failures: failures,
+        cells,
+        points,
+    };
+    let text = render(&results, &cases);
+    print!("{text}");
+
+    if let Err(e) = write_outputs(&args, &results, &cases, &text) {
+        eprintln!("error: writing to {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "wrote {} (table.txt, results.json{}) in {:.1} s",
+        args.out.display(),
+        if args.no_plots { "" } else { ", *.svg" },
+        results.wall_s
+    );
+    if results.accounting_failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprint!("{}", failure_banner(&results.accounting_failures, 10));
+        ExitCode::from(2)
+    }
+}
+
+fn write_outputs(
+    args: &Args,
+    results: &Results,
+    cases: &[Case],
+    text: &str,
+) -> std::io::Result<()> {
+    fs::create_dir_all(&args.out)?;
+    fs::write(args.out.join("table.txt"), text)?;
+    let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
+    fs::write(args.out.join("results.json"), json)?;
+    if !args.no_plots {
+        plot::all(&args.out, results, cases).map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}
+
+/// The run as a cargo command a reader can paste.
+fn cargo_command(argv: &[String]) -> String {
+    let mut command = "cargo run --release --example compare".to_string();
+    if argv.len() > 1 {
+        command.push_str(" --");
+        for a in &argv[1..] {
+            let plain = a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:".contains(c));
+            if plain {
+                command.push(' ');
+                command.push_str(a);
+            } else {
+                command.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
+            }
+        }
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("50us"), Ok(Duration::from_micros(50)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn the_flags_parse() {
+        let a = Args::try_parse_from([
+            "compare",
+            "--threads",
+            "1,2,4,16,64",
+            "--strategies",
+            "sharded,FineGrained",
+            "--workloads",
+            "same-metric,with-reader",
+            "--quick",
+        ])
+        .unwrap();
+        assert_eq!(a.threads, [1, 2, 4, 16, 64]);
+        assert_eq!(a.strategies, [Row::Sharded, Row::FineGrained]);
+        assert_eq!(a.workloads, [Workload::SameMetric, Workload::WithReader]);
+        assert!(a.quick);
+        assert_eq!(
+            cargo_command(&["x".into(), "--out".into(), "a b".into()]),
+            "cargo run --release --example compare -- --out 'a b'"
+        );
+    }
+}
