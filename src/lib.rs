@@ -41,11 +41,6 @@
 //! - Totals wrap at 2^64; window slots saturate at 2^32 - 1 per slot (per
 //!   slot and recording thread in [`Sharded`], see
 //!   [`ThroughputSnapshot::clamped`]).
-//! - [`Atomic`] and [`Sharded`] windows keep 32 bits of each slot's lap: a
-//!   ring entry left unwritten for 2^31 laps of the ring (about 7,000 years
-//!   at the default resolution, 25 days at a 1 us resolution with a 1 ms
-//!   window) is mistaken for a newer one and its next record is missing
-//!   from the windows; totals are unaffected.
 //!
 //! # Examples
 //!

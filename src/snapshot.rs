@@ -45,7 +45,10 @@ pub struct Snapshot {
 /// exact to the configured significant digits (`min` is the lowest value
 /// equivalent to the smallest sample, `max` the highest equivalent to the
 /// largest, as `hdrhistogram` reports them). `mean` is the exact mean of
-/// the recorded (clamped) values. All are zero when `count` is zero.
+/// the recorded (clamped) values, rounded to the nanosecond (the lock-free
+/// strategies' sums are exact while half the samples' equivalence ranges
+/// add up to less than 2^63 ns: at 3 significant digits, an interval's
+/// summed latency below about 2^73 ns). All are zero when `count` is zero.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LatencySnapshot {
     /// Samples recorded.
@@ -91,7 +94,8 @@ impl LatencySnapshot {
             count,
             min: ns(min),
             max: ns(max),
-            mean: ns(mean_within(sum_ns, count, min, max).round() as u64),
+            // Clamped again as an integer: near 2^63 the float bounds round up.
+            mean: ns((mean_within(sum_ns, count, min, max).round() as u64).clamp(min, max)),
             p50: at(0.50),
             p95: at(0.95),
             p99: at(0.99),

@@ -28,7 +28,7 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    counters::{Counter, Counters, HistogramCells},
+    counters::{Counter, Counters, SharedHistogram},
     mode::ModeCell,
     readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
     slots::AtomicSlots,
@@ -86,8 +86,8 @@ pub struct Atomic<C: Clock = DefaultClock> {
     spec: WindowSpec,
     layouts: Layouts,
     clock: C,
-    latency: CachePadded<HistogramCells>,
-    queue: CachePadded<HistogramCells>,
+    latency: CachePadded<SharedHistogram>,
+    queue: CachePadded<SharedHistogram>,
     queue_current: CachePadded<Tagged>,
     batch: CachePadded<Counters>,
     batch_clamped: CachePadded<Counter>,
@@ -129,8 +129,8 @@ impl<C: Clock> Atomic<C> {
         let spec = WindowSpec::new(&config);
         let layouts = Layouts::new(&config);
         Atomic {
-            latency: CachePadded::new(HistogramCells::shared(&layouts.latency)),
-            queue: CachePadded::new(HistogramCells::shared(&layouts.queue)),
+            latency: CachePadded::new(SharedHistogram::new(&layouts.latency)),
+            queue: CachePadded::new(SharedHistogram::new(&layouts.queue)),
             queue_current: CachePadded::default(),
             batch: CachePadded::new(Counters::shared(config.max_batch_size() + 1)),
             batch_clamped: CachePadded::default(),
@@ -160,10 +160,7 @@ impl<C: Clock> Atomic<C> {
     }
 
     fn latency_raw(&self) -> RawHistogram {
-        let mut raw = RawHistogram::zeroed(&self.layouts.latency);
-        // Relaxed: counters are read one by one (see `Counters`).
-        raw.add(&self.latency, Ordering::Relaxed);
-        raw
+        RawHistogram::load(&self.latency, &self.layouts.latency)
     }
 
     /// Gauges: current values first (Acquire), counts after, so a shown
@@ -174,8 +171,7 @@ impl<C: Clock> Atomic<C> {
         let queue_current = self.queue_current.load(epoch);
         let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
         batch.add(&self.batch, &self.batch_clamped, Ordering::Relaxed);
-        let mut queue = RawHistogram::zeroed(&self.layouts.queue);
-        queue.add(&self.queue, Ordering::Relaxed);
+        let queue = RawHistogram::load(&self.queue, &self.layouts.queue);
         (batch, batch_current, queue, queue_current)
     }
 
@@ -275,8 +271,7 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     #[inline]
     fn record_latency(&self, latency: Duration) {
         let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
-        self.latency
-            .record_shared(&self.layouts.latency, ns, clamped);
+        self.latency.record(&self.layouts.latency, ns, clamped);
     }
 
     #[inline]
@@ -307,8 +302,7 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     fn record_queue_depth(&self, depth: usize) {
         let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
         let epoch = self.epoch();
-        self.queue
-            .record_shared(&self.layouts.queue, depth, clamped);
+        self.queue.record(&self.layouts.queue, depth, clamped);
         self.queue_current.store(epoch, depth);
     }
 

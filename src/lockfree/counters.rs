@@ -176,93 +176,67 @@ impl Counter {
     }
 }
 
-/// `a + b` and its rounding error, exactly: `a + b == sum + error` in real
-/// arithmetic (Knuth's TwoSum).
-#[inline]
-pub(crate) fn two_sum(a: f64, b: f64) -> (f64, f64) {
-    let sum = a + b;
-    let b_part = sum - a;
-    (sum, (a - (sum - b_part)) + (b - b_part))
-}
-
-/// An HDR histogram's counts in atomics, with the exact sum of the values
-/// recorded, the number that were clamped, and the number of nonzero values
-/// counted at index 0 with zero (see [`Layout::histogram_from`]).
+/// An HDR histogram's counts in atomics, with the sum of the values
+/// recorded and the number that were clamped.
 ///
-/// Owned cells are cumulative, so a reader measures an interval's sum as
-/// the difference of two lifetime sums: with a plain `f64` the interval's
-/// low bits would be lost once the lifetime sum passes 2^53 (about 10^10
-/// millisecond latencies). Owned writes therefore keep the sum's rounding
-/// errors in `sum_error` (compensated summation), so that `sum + sum_error`
-/// is exact to about 106 bits; shared cells are emptied at each reset and
-/// keep `sum_error` at zero, like the references' plain sums.
+/// `S` is the sum. One writer keeps a wrapping `u64` ([`Counter`]): a
+/// plain add, exact modulo 2^64, and readers recover the wraps from the
+/// histogram itself (see `readout::resolve_sum`), so interval sums stay
+/// exact however long a shard lives; a difference of two cumulative `f64`
+/// sums would lose its low bits past 2^53, and a 128-bit sum would need a
+/// carry branch that costs a quarter of the record path. Many writers use
+/// an `AtomicF64` CAS loop: the `Atomic` strategy keeps the naive design
+/// that peers such as rust-prometheus use, and empties it at each reset.
 #[derive(Debug)]
-pub(crate) struct HistogramCells {
+pub(crate) struct HistogramCells<S> {
     pub(crate) counts: Counters,
-    pub(crate) sum: AtomicF64,
-    pub(crate) sum_error: AtomicF64,
+    pub(crate) sum: S,
     pub(crate) clamped: Counter,
-    pub(crate) first_run_nonzero: Counter,
 }
 
-impl HistogramCells {
-    /// Cells for one writer (`record_owned`).
-    pub(crate) fn owned(layout: &Layout) -> Self {
-        Self::new(Counters::owned(layout.len()))
-    }
+/// Cells written by one thread.
+pub(crate) type OwnedHistogram = HistogramCells<Counter>;
+/// Cells written by any thread.
+pub(crate) type SharedHistogram = HistogramCells<AtomicF64>;
 
-    /// Cells for any writers (`record_shared`).
-    pub(crate) fn shared(layout: &Layout) -> Self {
-        Self::new(Counters::shared(layout.len()))
-    }
-
-    fn new(counts: Counters) -> Self {
+impl OwnedHistogram {
+    pub(crate) fn new(layout: &Layout) -> Self {
         HistogramCells {
-            counts,
-            sum: AtomicF64::new(0.0),
-            sum_error: AtomicF64::new(0.0),
+            counts: Counters::owned(layout.len()),
+            sum: Counter::default(),
             clamped: Counter::default(),
-            first_run_nonzero: Counter::default(),
         }
     }
 
     /// Records `value` (already clamped) as the cells' only writer; `order`
     /// as in [`Counters::add_owned`].
-    #[inline]
-    pub(crate) fn record_owned(&self, layout: &Layout, value: u64, clamped: bool, order: Ordering) {
-        // Relaxed loads and stores: single writer, as in
-        // `Counters::add_owned`. A reader may pair a new sum with an old
-        // error term: off by at most one rounding of the sum.
-        let (sum, error) = two_sum(self.sum.load(Ordering::Relaxed), value as f64);
-        self.sum.store(sum, Ordering::Relaxed);
-        if error != 0.0 {
-            self.sum_error.store(
-                self.sum_error.load(Ordering::Relaxed) + error,
-                Ordering::Relaxed,
-            );
-        }
+    #[inline(always)]
+    pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool, order: Ordering) {
+        self.sum.add_owned(value);
         if clamped {
             self.clamped.add_owned(1);
         }
-        // 1 ..= first_run_max(); zero wraps to u64::MAX.
-        if value.wrapping_sub(1) < layout.first_run_max() {
-            self.first_run_nonzero.add_owned(1);
-        }
         self.counts.add_owned(layout.index_of(value), 1, order);
+    }
+}
+
+impl SharedHistogram {
+    pub(crate) fn new(layout: &Layout) -> Self {
+        HistogramCells {
+            counts: Counters::shared(layout.len()),
+            sum: AtomicF64::new(0.0),
+            clamped: Counter::default(),
+        }
     }
 
     /// Records `value` (already clamped) from any thread.
     #[inline]
-    pub(crate) fn record_shared(&self, layout: &Layout, value: u64, clamped: bool) {
+    pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool) {
         self.counts.add_shared(layout.index_of(value), 1);
         // Relaxed: the sum is its own datum (a CAS loop inside `fetch_add`).
         self.sum.fetch_add(value as f64, Ordering::Relaxed);
         if clamped {
             self.clamped.add_shared(1);
-        }
-        // As in `record_owned`.
-        if value.wrapping_sub(1) < layout.first_run_max() {
-            self.first_run_nonzero.add_shared(1);
         }
     }
 }
@@ -301,24 +275,5 @@ mod tests {
         let c = Counters::owned(17);
         assert_eq!(c.lines.len(), 2);
         assert_eq!(c.lines.as_ptr() as usize % 128, 0);
-    }
-
-    #[test]
-    fn owned_sums_stay_exact_past_2_pow_53() {
-        let layout = Layout::new(1, 1 << 62, 0);
-        let cells = HistogramCells::owned(&layout);
-        let big = 18_051_486_080_110_911_u64;
-        cells.record_owned(&layout, big, false, Ordering::Relaxed);
-        let before = cells.sum.load(Ordering::Relaxed) + cells.sum_error.load(Ordering::Relaxed);
-        for _ in 0..1_000 {
-            cells.record_owned(&layout, 3, false, Ordering::Relaxed);
-        }
-        let (sum, error) = (
-            cells.sum.load(Ordering::Relaxed),
-            cells.sum_error.load(Ordering::Relaxed),
-        );
-        // A plain f64 sum would have dropped every 3 (the ulp at 1.8e16 is
-        // 4); the compensated one keeps them.
-        assert_eq!((sum - before) + error, 3_000.0);
     }
 }

@@ -104,11 +104,18 @@ mod loom_map {
             })
         }
 
-        pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
+        pub(crate) fn get(&self) -> Option<&T> {
             let me = loom::thread::current().id();
-            if let Some(entry) = self.published().find(|e| e.owner == me) {
-                return &entry.value;
+            self.published()
+                .find(|e| e.owner == me)
+                .map(|entry| &entry.value)
+        }
+
+        pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
+            if let Some(value) = self.get() {
+                return value;
             }
+            let me = loom::thread::current().id();
             // Relaxed: the RMW's total order alone makes the index unique.
             let index = self.len.fetch_add(1, Ordering::Relaxed);
             assert!(

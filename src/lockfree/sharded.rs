@@ -40,7 +40,7 @@ use std::time::Duration;
 use crossbeam_epoch::Collector;
 
 use super::{
-    counters::{Counter, Counters, HistogramCells},
+    counters::{Counter, Counters, OwnedHistogram},
     mode::ModeCell,
     published::Published,
     readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
@@ -125,8 +125,8 @@ impl Stamped {
 struct Shard {
     /// Index into a base's saved stamps.
     id: usize,
-    latency: HistogramCells,
-    queue: HistogramCells,
+    latency: OwnedHistogram,
+    queue: OwnedHistogram,
     queue_current: Stamped,
     batch: Counters,
     batch_clamped: Counter,
@@ -142,8 +142,8 @@ impl Shard {
     fn new(id: usize, layouts: &Layouts, spec: &WindowSpec, config: &Config) -> Self {
         Shard {
             id,
-            latency: HistogramCells::owned(&layouts.latency),
-            queue: HistogramCells::owned(&layouts.queue),
+            latency: OwnedHistogram::new(&layouts.latency),
+            queue: OwnedHistogram::new(&layouts.queue),
             queue_current: Stamped::default(),
             batch: Counters::owned(config.max_batch_size() + 1),
             batch_clamped: Counter::default(),
@@ -202,7 +202,7 @@ pub struct Sharded<C: Clock = DefaultClock> {
     spec: WindowSpec,
     layouts: Layouts,
     clock: C,
-    shards: ShardMap<Shard>,
+    shards: ShardMap<Box<Shard>>,
     next_shard: AtomicUsize,
     mode: ModeCell,
     base: Published<Base>,
@@ -279,15 +279,22 @@ impl<C: Clock> Sharded<C> {
 
     #[inline]
     fn shard(&self) -> &Shard {
-        self.shards.get_or(|| {
-            // Relaxed: the counter only hands out distinct ids.
-            let id = self.next_shard.fetch_add(1, Ordering::Relaxed);
-            Shard::new(id, &self.layouts, &self.spec, &self.config)
-        })
+        // Boxed, so that the lookup's inlined slow path does not reserve a
+        // shard-sized (and aligned) stack frame on every record.
+        self.shards.get_or(|| self.new_shard())
+    }
+
+    /// A thread's first record: allocates its shard.
+    #[cold]
+    #[inline(never)]
+    fn new_shard(&self) -> Box<Shard> {
+        // Relaxed: the counter only hands out distinct ids.
+        let id = self.next_shard.fetch_add(1, Ordering::Relaxed);
+        Box::new(Shard::new(id, &self.layouts, &self.spec, &self.config))
     }
 
     fn shards(&self) -> Vec<&Shard> {
-        self.shards.iter().collect()
+        self.shards.iter().map(|shard| &**shard).collect()
     }
 
     fn latency_reading(shards: &[&Shard], layout: &Layout) -> RawHistogram {
@@ -455,7 +462,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         // Relaxed: counters are read one by one (see `Counters`).
         self.shard()
             .latency
-            .record_owned(&self.layouts.latency, ns, clamped, Ordering::Relaxed);
+            .record(&self.layouts.latency, ns, clamped, Ordering::Relaxed);
     }
 
     #[inline]
@@ -495,7 +502,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         // Release: see `Stamped`.
         shard
             .queue
-            .record_owned(&self.layouts.queue, depth, clamped, Ordering::Release);
+            .record(&self.layouts.queue, depth, clamped, Ordering::Release);
         shard.queue_current.close(stamp);
     }
 

@@ -1,33 +1,32 @@
 //! The window slot ring of `metric::window`, in atomics.
 //!
 //! Each entry is one `u64` per quantity (tokens, requests) packing the
-//! slot's *lap* (`slot / ring_len`, 32 bits) above its count (32 bits, see
-//! [`SLOT_MAX`]). An entry belongs to slot `s` when its lap is `s`'s; a
-//! writer that finds an older lap, or an empty entry, starts the entry over
-//! for its own slot. Because lap and count change in one atomic store, no
+//! slot's *lap* (`slot / ring_len`, low 32 bits) above its count (32 bits,
+//! see [`SLOT_MAX`]). Lap and count change in one atomic store, so no
 //! reader ever pairs one slot's lap with another slot's count: there is no
 //! seqlock and no torn read.
 //!
-//! **Lap horizon.** Laps are compared modulo 2^32, so an entry is taken for
-//! the right lap only while it is less than 2^31 laps old. Entries are
-//! rewritten only when their slot is recorded in, so it is the time an
-//! entry sits *unwritten*, not the size of a clock step, that counts: an
-//! entry left alone for 2^31 laps (`2^31 x ring_len x resolution`) looks
-//! newer than the current lap, and the next record in it is dropped from
-//! the windows (the totals still count it); one left alone for exactly a
-//! multiple of 2^32 laps reads as current. That is about 7,000 years at the
-//! default 100 ms resolution and 1,024-entry ring, 70 years at 1 ms with a
-//! 1 s window, but 25 days at 1 us with a 1 ms window: fine resolutions
-//! shorten it. (`known_limitation_lap_wrap_after_long_idle` in
-//! `tests/differential.rs` shows it; a fix needs rings of at least 2^33 ns
-//! or per-ring tracking of the last slot written.)
+//! **The watermark.** The ring also keeps `newest`, one past the newest slot
+//! any record has reached. A record that moves it forward first zeroes the
+//! entries of the slots it skipped (at most one ring's worth), so every
+//! entry of the ring always belongs to one of the `ring_len` slots up to
+//! the watermark. A reader asks only for slots in that span, and compares
+//! laps only to tell an entry of its slot from one a writer has since moved
+//! a lap or two ahead: laps never need to be told apart across 2^32 laps,
+//! however long a ring sits idle or however far the clock jumps.
 //!
 //! Writers come in the two modes of [`Counters`](super::counters):
-//! `add_owned` (one writer: load, compute, store) for shards, `add_shared`
-//! (a CAS loop) for the shared `Atomic` strategy.
+//! `add_owned` (one writer: loads and stores) for shards, `add_shared` (CAS
+//! loops, and `fetch_max` on the watermark) for the shared `Atomic`
+//! strategy. Slot numbers come from a monotonic clock, so an owned ring's
+//! records never go back; a shared ring takes records up to a ring behind
+//! the watermark, from threads whose clock reading was overtaken by
+//! another's. (When a shared ring's watermark jumps 2^31 laps or more, a
+//! record made by another thread for one of the skipped slots at that very
+//! moment may be zeroed from the windows; the totals keep it.)
 //!
-//! Progress: `add_owned` and reads are wait-free; `add_shared` is
-//! lock-free.
+//! Progress: `add_owned` and reads are wait-free (a record zeroes at most
+//! one ring of skipped entries); `add_shared` is lock-free.
 
 use crate::{
     metric::window::{slot_add, WindowSpec, SLOT_MAX},
@@ -52,29 +51,14 @@ fn unpack(word: u64) -> (u64, u64) {
     (word >> COUNT_BITS, word & SLOT_MAX)
 }
 
-/// What adding to a slot entry holding `word` gives, or `None` if the entry
-/// holds a newer lap (the slot is older than every window: skip it).
-#[inline]
-fn added(word: u64, lap: u64, n: u64) -> Option<(u64, bool)> {
-    let (word_lap, count) = unpack(word);
-    if word_lap == lap {
-        let (sum, saturated) = slot_add(count, n);
-        Some((pack(lap, sum), saturated))
-    } else if count == 0 || lap.wrapping_sub(word_lap) & LAP_MASK < (1 << 31) {
-        // An empty entry, or one of an older lap (modulo 2^32): start it
-        // over. An empty entry holds nothing any window could miss.
-        let (sum, saturated) = slot_add(0, n);
-        Some((pack(lap, sum), saturated))
-    } else {
-        None
-    }
-}
-
 /// A ring of (tokens, requests) window slots in atomics.
 #[derive(Debug)]
 pub(crate) struct AtomicSlots {
     tokens: Box<[AtomicU64]>,
     requests: Box<[AtomicU64]>,
+    /// One past the newest slot recorded (0: none yet). Every entry belongs
+    /// to a slot in `newest - ring_len .. newest`.
+    newest: AtomicU64,
 }
 
 impl AtomicSlots {
@@ -83,10 +67,17 @@ impl AtomicSlots {
         AtomicSlots {
             tokens: ring(),
             requests: ring(),
+            newest: AtomicU64::new(0),
         }
     }
 
-    /// Adds to `slot`, as its only writer; true if a count saturated.
+    /// The slots from `from` (the old watermark) up to `slot`, exclusive,
+    /// that a move of the watermark to `slot + 1` skips: at most one ring.
+    fn skipped(spec: &WindowSpec, from: u64, slot: u64) -> std::ops::Range<u64> {
+        from.max(slot.saturating_sub(spec.ring_len() as u64 - 1))..slot
+    }
+
+    /// Adds to `slot`, as the ring's only writer; true if a count saturated.
     #[inline]
     pub(crate) fn add_owned(
         &self,
@@ -95,22 +86,63 @@ impl AtomicSlots {
         tokens: u64,
         requests: u64,
     ) -> bool {
-        let (index, lap) = (spec.index_of(slot), lap_of(spec, slot));
-        let mut saturated = false;
-        for (cells, n) in [(&self.tokens, tokens), (&self.requests, requests)] {
-            let cell = &cells[index];
-            // Relaxed load: this thread wrote every value the cell holds.
-            if let Some((word, sat)) = added(cell.load(Ordering::Relaxed), lap, n) {
-                // Relaxed store: lap and count travel in this one word, and
-                // readers need nothing else ordered with it.
-                cell.store(word, Ordering::Relaxed);
+        // Relaxed: only this thread writes the watermark.
+        let newest = self.newest.load(Ordering::Relaxed);
+        // A monotonic clock never goes back; a misbehaving one's record
+        // counts in the newest slot.
+        let slot = slot.max(newest.saturating_sub(1));
+        let index = spec.index_of(slot);
+        if slot < newest {
+            // The entry holds this slot: add to it.
+            let mut saturated = false;
+            for (cells, n) in [(&self.tokens, tokens), (&self.requests, requests)] {
+                let cell = &cells[index];
+                // Relaxed load: this thread wrote every value the cell holds.
+                let (lap, count) = unpack(cell.load(Ordering::Relaxed));
+                let (sum, sat) = slot_add(count, n);
+                // Relaxed: lap and count travel in this one word; readers
+                // need nothing else ordered with it.
+                cell.store(pack(lap, sum), Ordering::Relaxed);
                 saturated |= sat;
             }
+            return saturated;
         }
-        saturated
+        self.advance(spec, newest, slot, tokens, requests)
     }
 
-    /// Adds to `slot` from any thread; true if a count saturated.
+    /// Moves the owned watermark past `slot`: zeroes the skipped entries,
+    /// starts `slot`'s entry with the record, then publishes the watermark.
+    #[cold]
+    fn advance(
+        &self,
+        spec: &WindowSpec,
+        newest: u64,
+        slot: u64,
+        tokens: u64,
+        requests: u64,
+    ) -> bool {
+        for skipped in Self::skipped(spec, newest, slot) {
+            let word = pack(lap_of(spec, skipped), 0);
+            let index = spec.index_of(skipped);
+            // Relaxed: published by the watermark's Release store below.
+            self.tokens[index].store(word, Ordering::Relaxed);
+            self.requests[index].store(word, Ordering::Relaxed);
+        }
+        let (lap, index) = (lap_of(spec, slot), spec.index_of(slot));
+        let (t, t_sat) = slot_add(0, tokens);
+        let (r, r_sat) = slot_add(0, requests);
+        // Relaxed: published by the watermark's Release store below.
+        self.tokens[index].store(pack(lap, t), Ordering::Relaxed);
+        self.requests[index].store(pack(lap, r), Ordering::Relaxed);
+        // Release: a reader that acquires the watermark sees every entry it
+        // covers in its new slot.
+        self.newest.store(slot.saturating_add(1), Ordering::Release);
+        t_sat || r_sat
+    }
+
+    /// Adds to `slot` from any thread; true if a count saturated. A slot a
+    /// whole ring behind the watermark is outside every window and is not
+    /// added (totals still count it).
     #[inline]
     pub(crate) fn add_shared(
         &self,
@@ -119,36 +151,86 @@ impl AtomicSlots {
         tokens: u64,
         requests: u64,
     ) -> bool {
-        let (index, lap) = (spec.index_of(slot), lap_of(spec, slot));
-        let mut saturated = false;
-        for (cells, n) in [(&self.tokens, tokens), (&self.requests, requests)] {
-            let cell = &cells[index];
-            // Relaxed throughout: the word is self-contained (see
-            // `add_owned`), and the CAS makes concurrent adds sum up.
-            let mut current = cell.load(Ordering::Relaxed);
-            while let Some((word, sat)) = added(current, lap, n) {
-                match cell.compare_exchange_weak(
-                    current,
-                    word,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        saturated |= sat;
-                        break;
-                    }
-                    Err(actual) => current = actual,
+        // Relaxed: a stale watermark only makes this writer zero entries
+        // that are already zero (the CAS below leaves newer laps alone).
+        let newest = self.newest.load(Ordering::Relaxed);
+        // After a jump of 2^31 laps or more, an entry's lap can look newer
+        // (or equal) by wrapping: every entry is older then.
+        let far = slot >= newest && (slot - newest) / spec.ring_len() as u64 >= 1 << 31;
+        if slot >= newest {
+            for skipped in Self::skipped(spec, newest, slot) {
+                let (lap, index) = (lap_of(spec, skipped), spec.index_of(skipped));
+                for cells in [&self.tokens, &self.requests] {
+                    Self::restart_older(&cells[index], lap, 0, far);
                 }
             }
+        } else if slot.saturating_add(spec.ring_len() as u64) <= newest.saturating_sub(1) {
+            return false;
+        }
+        let (lap, index) = (lap_of(spec, slot), spec.index_of(slot));
+        let mut saturated = false;
+        for (cells, n) in [(&self.tokens, tokens), (&self.requests, requests)] {
+            saturated |= Self::restart_older(&cells[index], lap, n, far);
+        }
+        if slot >= newest {
+            // Release: as in `advance`. Concurrent movers may finish in any
+            // order; the maximum wins, and each zeroed only entries of laps
+            // older than the slots it skipped.
+            self.newest
+                .fetch_max(slot.saturating_add(1), Ordering::Release);
         }
         saturated
     }
 
-    /// (tokens, requests) of `slot`: zero if its entry holds another lap.
+    /// Adds `n` to `cell` if it holds `lap`; starts it over at `n` if it
+    /// holds an older lap, or any lap when `older` says all are; leaves a
+    /// newer lap alone. True if it saturated.
+    fn restart_older(cell: &AtomicU64, lap: u64, n: u64, older: bool) -> bool {
+        // Relaxed throughout: the word is self-contained, and the CAS makes
+        // concurrent adds sum up.
+        let mut current = cell.load(Ordering::Relaxed);
+        // Once a CAS fails, whoever changed the entry wrote in this epoch.
+        let mut older = older;
+        loop {
+            let (word_lap, count) = unpack(current);
+            // Laps compared within a few of each other: see the module docs.
+            let count = if word_lap == lap && !older {
+                count
+            } else if older || lap.wrapping_sub(word_lap) & LAP_MASK < 1 << 31 {
+                0
+            } else {
+                return false;
+            };
+            let (sum, saturated) = slot_add(count, n);
+            match cell.compare_exchange_weak(
+                current,
+                pack(lap, sum),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return saturated,
+                Err(actual) => {
+                    older = false;
+                    current = actual;
+                }
+            }
+        }
+    }
+
+    /// (tokens, requests) of `slot`: zero if no record has reached it or the
+    /// ring has moved past it.
     #[inline]
     pub(crate) fn read(&self, spec: &WindowSpec, slot: u64) -> (u64, u64) {
+        // Acquire: pairs with the watermark's Release, so every entry it
+        // covers is seen in (at least) that move's slot.
+        let newest = self.newest.load(Ordering::Acquire);
+        if slot >= newest || slot.saturating_add(spec.ring_len() as u64) <= newest.saturating_sub(1)
+        {
+            return (0, 0);
+        }
         let (index, lap) = (spec.index_of(slot), lap_of(spec, slot));
-        // Relaxed: each word is self-contained.
+        // Relaxed: each word is self-contained; a lap other than the slot's
+        // means a writer has since moved the entry on.
         let count = |cells: &[AtomicU64]| match unpack(cells[index].load(Ordering::Relaxed)) {
             (l, count) if l == lap => count,
             _ => 0,
@@ -162,7 +244,7 @@ impl AtomicSlots {
         let (index, lap) = (spec.index_of(slot), lap_of(spec, slot));
         let take = |cells: &[AtomicU64]| {
             let cell = &cells[index];
-            // Relaxed: as in `add_shared`.
+            // Relaxed: as in `restart_older`.
             let mut current = cell.load(Ordering::Relaxed);
             loop {
                 let (l, count) = unpack(current);
@@ -180,6 +262,9 @@ impl AtomicSlots {
                 }
             }
         };
+        if self.read(spec, slot) == (0, 0) {
+            return (0, 0);
+        }
         (take(&self.tokens), take(&self.requests))
     }
 }
@@ -189,32 +274,87 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    fn spec() -> WindowSpec {
+        WindowSpec::new(&Config::default())
+    }
+
     #[test]
     fn laps_separate_slots_sharing_an_entry() {
-        let spec = WindowSpec::new(&Config::default());
+        let spec = spec();
+        let ring = spec.ring_len() as u64;
+        for shared in [false, true] {
+            let slots = AtomicSlots::new(&spec);
+            let add = |slot, t, r| {
+                if shared {
+                    slots.add_shared(&spec, slot, t, r)
+                } else {
+                    slots.add_owned(&spec, slot, t, r)
+                }
+            };
+            assert!(!add(5, 3, 1));
+            assert!(!add(5, 4, 1));
+            assert_eq!(slots.read(&spec, 5), (7, 2));
+            assert_eq!(slots.read(&spec, 5 + ring), (0, 0));
+            // The next lap takes the entry over; the old slot reads as empty.
+            add(5 + ring, 1, 0);
+            assert_eq!(slots.read(&spec, 5), (0, 0));
+            assert_eq!(slots.read(&spec, 5 + ring), (1, 0));
+            assert_eq!(slots.take(&spec, 5 + ring), (1, 0));
+            assert_eq!(slots.read(&spec, 5 + ring), (0, 0));
+        }
+    }
+
+    #[test]
+    fn a_shared_write_a_ring_behind_is_dropped() {
+        let spec = spec();
         let ring = spec.ring_len() as u64;
         let slots = AtomicSlots::new(&spec);
-        assert!(!slots.add_owned(&spec, 5, 3, 1));
-        assert!(!slots.add_shared(&spec, 5, 4, 1));
-        assert_eq!(slots.read(&spec, 5), (7, 2));
-        assert_eq!(slots.read(&spec, 5 + ring), (0, 0));
-        // The next lap takes the entry over; the old slot reads as empty.
-        slots.add_owned(&spec, 5 + ring, 1, 0);
-        assert_eq!(slots.read(&spec, 5), (0, 0));
-        assert_eq!(slots.read(&spec, 5 + ring), (1, 0));
-        // A write for the older lap is skipped.
+        slots.add_shared(&spec, 5 + ring, 1, 1);
         slots.add_shared(&spec, 5, 9, 9);
-        assert_eq!(slots.read(&spec, 5 + ring), (1, 0));
-        assert_eq!(slots.take(&spec, 5 + ring), (1, 0));
-        assert_eq!(slots.read(&spec, 5 + ring), (0, 0));
+        assert_eq!(slots.read(&spec, 5 + ring), (1, 1));
+        // A slot within the ring, behind the watermark, still counts.
+        slots.add_shared(&spec, 6, 2, 2);
+        assert_eq!(slots.read(&spec, 6), (2, 2));
+    }
+
+    #[test]
+    fn idle_rings_never_confuse_laps() {
+        let spec = spec();
+        let ring = spec.ring_len() as u64;
+        for shared in [false, true] {
+            let slots = AtomicSlots::new(&spec);
+            let add = |slot| {
+                if shared {
+                    slots.add_shared(&spec, slot, 1, 1)
+                } else {
+                    slots.add_owned(&spec, slot, 1, 1)
+                }
+            };
+            add(3);
+            // Exactly 2^32 laps later the lap bits repeat; the skipped
+            // entries were zeroed, so nothing old is read as new.
+            let later = 3 + (ring << 32);
+            add(later + 1);
+            assert_eq!(slots.read(&spec, later), (0, 0));
+            assert_eq!(slots.read(&spec, later + 1), (1, 1));
+            add(later);
+            // Owned, a record behind the watermark counts in the newest
+            // slot; shared, in its own.
+            let newest = if shared { 1 } else { 2 };
+            assert_eq!(slots.read(&spec, later + 1), (newest, newest));
+        }
     }
 
     #[test]
     fn counts_saturate() {
-        let spec = WindowSpec::new(&Config::default());
+        let spec = spec();
         let slots = AtomicSlots::new(&spec);
         assert!(slots.add_shared(&spec, 1, u64::MAX, 0));
-        assert!(slots.add_owned(&spec, 1, 1, 0));
+        assert!(slots.add_shared(&spec, 1, 1, 0));
         assert_eq!(slots.read(&spec, 1), (SLOT_MAX, 0));
+        let owned = AtomicSlots::new(&spec);
+        assert!(owned.add_owned(&spec, 1, u64::MAX, 0));
+        assert!(owned.add_owned(&spec, 1, 1, 0));
+        assert_eq!(owned.read(&spec, 1), (SLOT_MAX, 0));
     }
 }

@@ -94,6 +94,17 @@ impl Layout {
         (sub_bucket as u64) << (bucket as u32 + self.unit_magnitude)
     }
 
+    /// The lowest value counted at `index` and the width of its range.
+    pub(crate) fn range_at(&self, index: usize) -> (u64, u64) {
+        let low = self.value_at(index);
+        let bucket = if index < 2 * self.sub_bucket_half_count {
+            0
+        } else {
+            (index >> self.sub_bucket_half_count_magnitude) as u32 - 1
+        };
+        (low, 1 << (bucket + self.unit_magnitude))
+    }
+
     /// The largest value counted at index 0 with zero: index 0 holds the
     /// first equivalence run, `0 ..= 2^unit - 1`.
     #[inline]
@@ -108,26 +119,23 @@ impl Layout {
     }
 
     /// A histogram holding `counts` (index -> count), as if each sample had
-    /// been recorded at its counter's lowest value, except that
-    /// `first_run_nonzero` of index 0's samples (values `1 ..=
-    /// first_run_max()`) are recorded as nonzero: `hdrhistogram` tracks the
-    /// max of a histogram holding such a sample as the top of the run, and
-    /// of a histogram of zeros as 0, and a rebuilt histogram must agree
-    /// with a recorded one.
+    /// been recorded at its counter's lowest value, except one sample of
+    /// index 0 when `any_nonzero`: index 0 holds zero and the values below
+    /// the first unit (`1 ..= first_run_max()`), and `hdrhistogram` reports
+    /// the max of a histogram of zeros as 0 but of one holding such a sample
+    /// as the top of the run. That max is the only figure the distinction
+    /// changes (min, count and percentiles are the same either way), and it
+    /// matters only when every sample is in index 0, so one nonzero sample
+    /// stands for all of them. Callers pass "the recorded values sum to
+    /// more than zero".
     pub(crate) fn histogram_from(
         &self,
         counts: impl IntoIterator<Item = u64>,
-        first_run_nonzero: u64,
+        any_nonzero: bool,
     ) -> Histogram<u64> {
         let mut hist = self.empty_histogram();
         for (index, count) in counts.into_iter().enumerate() {
-            // A concurrent reading may see the two counts at different
-            // moments: never more nonzero samples than the index holds.
-            let nonzero = if index == 0 {
-                first_run_nonzero.min(count)
-            } else {
-                0
-            };
+            let nonzero = u64::from(index == 0 && any_nonzero && count > 0);
             // Even a count of zero moves hdrhistogram's max: skip it.
             if count > nonzero {
                 hist.saturating_record_n(self.value_at(index), count - nonzero);
@@ -188,6 +196,11 @@ mod tests {
                 let i = layout.index_of(v);
                 assert!(i < layout.len(), "index {i} out of range for {v}");
                 assert_eq!(layout.value_at(i), hist.lowest_equivalent(v), "value {v}");
+                assert_eq!(
+                    layout.range_at(i),
+                    (hist.lowest_equivalent(v), hist.equivalent_range(v)),
+                    "value {v}"
+                );
             }
         }
     }
@@ -198,13 +211,13 @@ mod tests {
             let layout = Layout::new(low, high, digits);
             let mut recorded = layout.empty_histogram();
             let mut counts = vec![0_u64; layout.len()];
-            let mut first_run_nonzero = 0;
+            let mut sum = 0_u128;
             for v in probes(high) {
                 recorded.record(v).unwrap();
                 counts[layout.index_of(v)] += 1;
-                first_run_nonzero += u64::from(v != 0 && v <= layout.first_run_max());
+                sum += u128::from(v);
             }
-            let rebuilt = layout.histogram_from(counts, first_run_nonzero);
+            let rebuilt = layout.histogram_from(counts, sum > 0);
             assert_eq!(rebuilt.len(), recorded.len());
             assert_eq!(rebuilt.min(), recorded.min());
             assert_eq!(rebuilt.max(), recorded.max());
@@ -220,16 +233,21 @@ mod tests {
     fn first_run_samples_keep_their_max() {
         let layout = Layout::new(1_000, 3_600_000_000_000, 3);
         assert_eq!(layout.first_run_max(), 511);
-        for samples in [&[300_u64][..], &[0], &[0, 1], &[0, 0, 511]] {
+        for samples in [
+            &[300_u64][..],
+            &[0],
+            &[0, 1],
+            &[0, 0, 511],
+            &[0, 7, 5_000],
+            &[0, 0, 1_000_000],
+        ] {
             let mut recorded = layout.empty_histogram();
             let mut counts = vec![0_u64; layout.len()];
-            let mut nonzero = 0;
             for &v in samples {
                 recorded.record(v).unwrap();
                 counts[layout.index_of(v)] += 1;
-                nonzero += u64::from(v != 0);
             }
-            let rebuilt = layout.histogram_from(counts, nonzero);
+            let rebuilt = layout.histogram_from(counts, samples.iter().sum::<u64>() > 0);
             assert_eq!(rebuilt.max(), recorded.max(), "{samples:?}");
             assert_eq!(rebuilt.min(), recorded.min(), "{samples:?}");
             assert_eq!(rebuilt.len(), recorded.len(), "{samples:?}");

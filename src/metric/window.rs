@@ -53,10 +53,12 @@ impl WindowSpec {
         self.ring_len
     }
 
-    /// The slot `now_ns` falls in.
+    /// The slot `now_ns` falls in (the last representable instant, 2^64 ns
+    /// at 1 ns resolution, shares the slot before it, so that "one past a
+    /// slot" always fits in a `u64`).
     #[inline]
     pub(crate) fn slot_of(&self, now_ns: u64) -> u64 {
-        now_ns / self.resolution_ns
+        (now_ns / self.resolution_ns).min(u64::MAX - 1)
     }
 
     /// The ring entry of `slot`.
