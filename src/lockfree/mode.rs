@@ -35,10 +35,11 @@ fn decode(code: u64) -> Option<Mode> {
 
 /// What the word says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ModeState {
+pub struct ModeState {
     /// Transitions since creation.
-    pub(crate) seq: u64,
-    pub(crate) current: Option<Mode>,
+    pub seq: u64,
+    /// The mode most recently installed, if any.
+    pub current: Option<Mode>,
 }
 
 impl ModeState {
@@ -52,20 +53,21 @@ impl ModeState {
 
 /// A change the cell accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Change {
+pub struct Change {
     /// Its sequence number (1 for the first change ever).
-    pub(crate) seq: u64,
-    pub(crate) from: Option<Mode>,
+    pub seq: u64,
+    /// The mode it replaced.
+    pub from: Option<Mode>,
 }
 
 /// The shared mode word.
 #[derive(Debug, Default)]
-pub(crate) struct ModeCell(AtomicU64);
+pub struct ModeCell(AtomicU64);
 
 impl ModeCell {
     /// Records `mode`: `Some` if it changed the mode.
     #[inline]
-    pub(crate) fn record(&self, mode: Mode) -> Option<Change> {
+    pub fn record(&self, mode: Mode) -> Option<Change> {
         let code = code(mode);
         // Relaxed everywhere: the word is the whole state; its modification
         // order alone defines the transitions, and no other memory is
@@ -100,7 +102,8 @@ impl ModeCell {
         }
     }
 
-    pub(crate) fn load(&self) -> ModeState {
+    /// The mode and transition count now.
+    pub fn load(&self) -> ModeState {
         // Relaxed: see `record`.
         ModeState::unpack(self.0.load(Ordering::Relaxed))
     }

@@ -18,13 +18,15 @@ use crossbeam_epoch::{Atomic, Collector, Guard, Owned};
 use crate::sync::Ordering;
 
 /// A shared, immutable, replaceable `T`.
-pub(crate) struct Published<T: Send + Sync + 'static> {
+pub struct Published<T: Send + Sync + 'static> {
     current: Atomic<T>,
     collector: Collector,
 }
 
 impl<T: Send + Sync + 'static> Published<T> {
-    pub(crate) fn new(value: T, collector: Collector) -> Self {
+    /// `value`, published; replaced values are reclaimed through
+    /// `collector`.
+    pub fn new(value: T, collector: Collector) -> Self {
         Published {
             current: Atomic::new(value),
             collector,
@@ -43,7 +45,7 @@ impl<T: Send + Sync + 'static> Published<T> {
     }
 
     /// Calls `f` on the current value.
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let guard = self.pin();
         // Acquire: pairs with the Release of the CAS in `update`, so the
         // value's contents, written before it was published, are visible.
@@ -60,7 +62,7 @@ impl<T: Send + Sync + 'static> Published<T> {
     /// Replaces the current value with `next(current)`, retrying with the
     /// newer value if another update got in first; returns what `next`
     /// returned alongside the value it installed.
-    pub(crate) fn update<R>(&self, mut next: impl FnMut(&T) -> (T, R)) -> R {
+    pub fn update<R>(&self, mut next: impl FnMut(&T) -> (T, R)) -> R {
         let guard = self.pin();
         // Acquire: as in `read`.
         let mut current = self.current.load(Ordering::Acquire, &guard);

@@ -25,7 +25,7 @@
 pub(crate) use std_map::ShardMap;
 
 #[cfg(loom)]
-pub(crate) use loom_map::ShardMap;
+pub use loom_map::ShardMap;
 
 #[cfg(not(loom))]
 mod std_map {
@@ -73,14 +73,21 @@ mod loom_map {
 
     /// The loom stand-in for `ThreadLocal`: an append-only registry.
     #[derive(Debug)]
-    pub(crate) struct ShardMap<T> {
+    pub struct ShardMap<T> {
         entries: [AtomicPtr<Entry<T>>; CAPACITY],
         /// Indexes claimed so far; entries below it may still be null.
         len: AtomicUsize,
     }
 
+    impl<T: Send + Sync> Default for ShardMap<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
     impl<T: Send + Sync> ShardMap<T> {
-        pub(crate) fn new() -> Self {
+        /// An empty registry.
+        pub fn new() -> Self {
             ShardMap {
                 entries: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
                 len: AtomicUsize::new(0),
@@ -104,7 +111,8 @@ mod loom_map {
             })
         }
 
-        pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
+        /// This thread's shard, created by `create` on first use.
+        pub fn get_or(&self, create: impl FnOnce() -> T) -> &T {
             let me = loom::thread::current().id();
             if let Some(entry) = self.published().find(|e| e.owner == me) {
                 return &entry.value;
@@ -126,7 +134,8 @@ mod loom_map {
             unsafe { &(*entry).value }
         }
 
-        pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        /// Every shard published so far.
+        pub fn iter(&self) -> impl Iterator<Item = &T> {
             self.published().map(|e| &e.value)
         }
     }
