@@ -1,0 +1,86 @@
+//! Window slots (`src/lockfree/slots.rs`): each ring entry packs a slot's
+//! lap and count in one word. Owned writers (`Sharded`'s shards) store it;
+//! shared writers (`Atomic`) CAS it, and a reset takes it by CAS. A reader
+//! never pairs one slot's lap with another's count, a lap takeover hides
+//! the old slot's count from windows that do not cover it, shared adds all
+//! count, and each lands once across a reset.
+//!
+//! The configuration has one window of one 1 ms slot, so the ring has two
+//! entries: slots 0 and 2 share one.
+//!
+//! Broken variant: `slots_shared_not_atomic` (a shared add as a load then a
+//! store).
+
+#[cfg(loom)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use crossbeam_epoch::Collector;
+    use lockfree_metrics::{Atomic, Clock, ManualClock, MetricsCollector, Sharded};
+    use loom::thread;
+    use loom_tests::{model, tiny_config};
+
+    const SLOT: Duration = Duration::from_millis(1);
+
+    fn window_tokens(m: &impl MetricsCollector) -> u64 {
+        m.throughput().windows[0].tokens
+    }
+
+    /// `Sharded`: the owner records 1 token in slot 0, moves the clock to
+    /// slot 2 (the same ring entry, next lap) and records 10 tokens, while
+    /// a reader reads the window. The reader sees only the current slot's
+    /// tokens, whole: 0 or 1 at slot 0, 0 or 10 at slot 2, never the old
+    /// lap's count as the new slot's.
+    #[test]
+    fn lap_takeover_while_reading() {
+        model("windows/lap_takeover_while_reading", || {
+            let clock = ManualClock::new();
+            let m = Arc::new(Sharded::with_collector(
+                tiny_config(1, 0),
+                clock.clone(),
+                Collector::new(),
+            ));
+            let reader = {
+                let (m, clock) = (Arc::clone(&m), clock.clone());
+                thread::spawn(move || {
+                    let before = clock.now_ns();
+                    let tokens = window_tokens(&*m);
+                    // The clock moves once; if it did not move during the
+                    // read, the read was at `before`.
+                    if clock.now_ns() == before {
+                        let allowed: &[u64] = if before == 0 { &[0, 1] } else { &[0, 10] };
+                        assert!(allowed.contains(&tokens), "{tokens} tokens at {before} ns");
+                    } else {
+                        assert!([0, 1, 10].contains(&tokens), "{tokens} tokens");
+                    }
+                })
+            };
+            m.record_throughput(1, 1);
+            clock.advance(2 * SLOT);
+            m.record_throughput(10, 1);
+            reader.join().unwrap();
+            let s = m.throughput();
+            assert_eq!((s.windows[0].tokens, s.total_tokens), (10, 11), "{s:?}");
+        });
+    }
+
+    /// `Atomic`: two threads add to the same slot at once, then one takes
+    /// an interval; every token lands exactly once.
+    #[test]
+    fn shared_adds_and_take() {
+        model("windows/shared_adds_and_take", || {
+            let m = Arc::new(Atomic::with_clock(tiny_config(1, 0), ManualClock::new()));
+            let writer = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.record_throughput(1, 1))
+            };
+            m.record_throughput(2, 1);
+            let interval = m.take_interval().throughput;
+            writer.join().unwrap();
+            let rest = m.throughput();
+            let windows = interval.windows[0].tokens + rest.windows[0].tokens;
+            let totals = interval.total_tokens + rest.total_tokens;
+            assert_eq!((windows, totals), (3, 3), "{interval:?} {rest:?}");
+        });
+    }
+}
