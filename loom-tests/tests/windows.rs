@@ -64,6 +64,31 @@ mod tests {
         });
     }
 
+    /// `Sharded`: a thread takes an interval while the main thread records
+    /// into the current slot (the clock stands still). The record is in
+    /// exactly one of the interval's window and the window after the reset,
+    /// as it is in exactly one of their totals.
+    #[test]
+    fn interval_racing_a_record() {
+        model("windows/interval_racing_a_record", || {
+            let m = Arc::new(Sharded::with_collector(
+                tiny_config(1, 0),
+                ManualClock::new(),
+                Collector::new(),
+            ));
+            let resetter = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.take_interval().throughput)
+            };
+            m.record_throughput(1, 1);
+            let interval = resetter.join().unwrap();
+            let after = m.throughput();
+            let totals = interval.total_tokens + after.total_tokens;
+            let windows = interval.windows[0].tokens + after.windows[0].tokens;
+            assert_eq!((totals, windows), (1, 1), "{interval:?} {after:?}");
+        });
+    }
+
     /// `Atomic`: two threads add to the same slot at once, then one takes
     /// an interval; every token lands exactly once.
     #[test]

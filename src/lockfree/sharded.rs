@@ -315,20 +315,31 @@ impl<C: Clock> Sharded<C> {
         })
     }
 
-    /// Window rates at `now_ns`, measured from `base`.
-    fn windows(&self, shards: &[&Shard], base: &Base, now_ns: u64) -> Vec<WindowRate> {
-        self.spec
-            .rates(self.spec.slot_of(now_ns), base.slot, |slot| {
-                let (tokens, requests) = self.slot_reading(shards, slot);
-                if slot == base.slot {
-                    (
-                        tokens.wrapping_sub(base.slot_counts.0),
-                        requests.wrapping_sub(base.slot_counts.1),
-                    )
-                } else {
-                    (tokens, requests)
-                }
-            })
+    /// Window rates at `now_ns`, measured from `base`, given `current`, the
+    /// merged reading of `now_ns`'s slot (a reset saves that same reading).
+    fn windows(
+        &self,
+        shards: &[&Shard],
+        base: &Base,
+        now_ns: u64,
+        current: (u64, u64),
+    ) -> Vec<WindowRate> {
+        let now_slot = self.spec.slot_of(now_ns);
+        self.spec.rates(now_slot, base.slot, |slot| {
+            let (tokens, requests) = if slot == now_slot {
+                current
+            } else {
+                self.slot_reading(shards, slot)
+            };
+            if slot == base.slot {
+                (
+                    tokens.wrapping_sub(base.slot_counts.0),
+                    requests.wrapping_sub(base.slot_counts.1),
+                )
+            } else {
+                (tokens, requests)
+            }
+        })
     }
 
     /// Batch and queue gauges: the merged counts and the most recent value
@@ -400,6 +411,12 @@ impl<C: Clock> Sharded<C> {
         for shard in &shards {
             stamps[shard.id] = (shard.batch_current.saved(), shard.queue_current.saved());
         }
+        // One reading of the current slot serves both this interval's
+        // windows and the next base, so a record made in that slot during a
+        // reset lands on exactly one side of it; two readings would lose
+        // one made between them.
+        let slot = self.spec.slot_of(now);
+        let slot_counts = self.slot_reading(&shards, slot);
         let reading = Reading {
             now_ns: now,
             parts: Parts {
@@ -410,16 +427,15 @@ impl<C: Clock> Sharded<C> {
             },
             batch_current: gauges.batch_current,
             queue_current: gauges.queue_current,
-            windows: self.windows(&shards, base, now),
+            windows: self.windows(&shards, base, now, slot_counts),
             mode,
         };
         let snapshot = reading.snapshot(&base.parts, base.at_ns, &self.layouts);
-        let slot = self.spec.slot_of(now);
         let next = Base {
             at_ns: now,
             parts: reading.parts,
             slot,
-            slot_counts: self.slot_reading(&shards, slot),
+            slot_counts,
             mode_seq,
             stamps,
         };
@@ -509,9 +525,11 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         self.base.read(|base| {
             let shards = self.shards();
             let now = self.clock.now_ns();
-            Self::throughput_reading(&shards)
+            let totals = Self::throughput_reading(&shards);
+            let current = self.slot_reading(&shards, self.spec.slot_of(now));
+            totals
                 .since(&base.parts.throughput)
-                .snapshot(self.windows(&shards, base, now))
+                .snapshot(self.windows(&shards, base, now, current))
         })
     }
 
