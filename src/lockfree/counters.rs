@@ -137,9 +137,18 @@ impl Counters {
     /// either in the returned values or in the counters after the swap.
     pub fn take(&self) -> Vec<u64> {
         // Relaxed: each swap is its own cut; no other memory hangs on it.
-        (0..self.len)
-            .map(|i| self.cell(i).swap(0, Ordering::Relaxed))
-            .collect()
+        #[cfg(not(lockfree_metrics_broken = "counters_take_not_atomic"))]
+        let take = |cell: &AtomicU64| cell.swap(0, Ordering::Relaxed);
+        // Broken on purpose, for the loom models to catch: an increment
+        // between the load and the store is in neither the value returned
+        // nor the counter.
+        #[cfg(lockfree_metrics_broken = "counters_take_not_atomic")]
+        let take = |cell: &AtomicU64| {
+            let value = cell.load(Ordering::Relaxed);
+            cell.store(0, Ordering::Relaxed);
+            value
+        };
+        (0..self.len).map(|i| take(self.cell(i))).collect()
     }
 }
 

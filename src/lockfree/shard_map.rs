@@ -128,7 +128,12 @@ mod loom_map {
                 value: create(),
             }));
             // Release: publishes the initialised entry to `published`.
+            #[cfg(not(lockfree_metrics_broken = "registry_relaxed"))]
             self.entries[index].store(entry, Ordering::Release);
+            // Broken on purpose, for the loom models to catch: a reader that
+            // finds the pointer need not see the entry it points to.
+            #[cfg(lockfree_metrics_broken = "registry_relaxed")]
+            self.entries[index].store(entry, Ordering::Relaxed);
             // SAFETY: the pointer was just made from a live Box and is freed
             // only in `drop` (see `published`).
             unsafe { &(*entry).value }

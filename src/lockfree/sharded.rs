@@ -346,6 +346,20 @@ impl<C: Clock> Sharded<C> {
     /// recorded since `base`, read in the order `Stamped` requires for a
     /// snapshot (stamps, then counts).
     fn gauge_reading(&self, shards: &[&Shard], base: &Base) -> Gauges {
+        let counts = || {
+            let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
+            let mut queue = RawHistogram::zeroed(&self.layouts.queue);
+            for shard in shards {
+                // Acquire: pairs with the counts' Release stores; see `Stamped`.
+                batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
+                queue.add(&shard.queue, Ordering::Acquire);
+            }
+            (batch, queue)
+        };
+        // Broken on purpose, for the loom models to catch: counts read
+        // before stamps miss the count of a record whose stamp is then shown.
+        #[cfg(lockfree_metrics_broken = "gauge_counts_before_stamps")]
+        let (batch, queue) = counts();
         let mut newest = [None::<(u64, u64)>; 2];
         for shard in shards {
             let since = base.stamps(shard.id);
@@ -361,13 +375,8 @@ impl<C: Clock> Sharded<C> {
                 }
             }
         }
-        let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
-        let mut queue = RawHistogram::zeroed(&self.layouts.queue);
-        for shard in shards {
-            // Acquire: pairs with the counts' Release stores; see `Stamped`.
-            batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
-            queue.add(&shard.queue, Ordering::Acquire);
-        }
+        #[cfg(not(lockfree_metrics_broken = "gauge_counts_before_stamps"))]
+        let (batch, queue) = counts();
         Gauges {
             batch,
             batch_current: newest[0].map(|(_, v)| v),
@@ -435,7 +444,13 @@ impl<C: Clock> Sharded<C> {
             at_ns: now,
             parts: reading.parts,
             slot,
+            #[cfg(not(lockfree_metrics_broken = "window_slot_read_twice"))]
             slot_counts,
+            // Broken on purpose, for the loom models to catch (the code as it
+            // was before they found it): a second reading of the slot for
+            // the base loses a record made after the first.
+            #[cfg(lockfree_metrics_broken = "window_slot_read_twice")]
+            slot_counts: self.slot_reading(&shards, slot),
             mode_seq,
             stamps,
         };
@@ -564,7 +579,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
 
     fn take_interval(&self) -> Snapshot {
         self.base.update(|base| {
+            #[cfg(not(lockfree_metrics_broken = "interval_two_readings"))]
             let (snapshot, next) = self.read_all(base);
+            // Broken on purpose, for the loom models to catch: the interval
+            // and the new base come from two readings, so a record made
+            // between them falls in no interval.
+            #[cfg(lockfree_metrics_broken = "interval_two_readings")]
+            let (snapshot, next) = (self.read_all(base).0, self.read_all(base).1);
             (next, snapshot)
         })
     }

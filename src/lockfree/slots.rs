@@ -116,12 +116,17 @@ impl AtomicSlots {
             // `add_owned`), and the CAS makes concurrent adds sum up.
             let mut current = cell.load(Ordering::Relaxed);
             while let Some((word, sat)) = added(current, lap, n) {
-                match cell.compare_exchange_weak(
-                    current,
-                    word,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
+                #[cfg(not(lockfree_metrics_broken = "slots_shared_not_atomic"))]
+                let result =
+                    cell.compare_exchange_weak(current, word, Ordering::Relaxed, Ordering::Relaxed);
+                // Broken on purpose, for the loom models to catch: a
+                // load-then-store loses an add made in between.
+                #[cfg(lockfree_metrics_broken = "slots_shared_not_atomic")]
+                let result = {
+                    cell.store(word, Ordering::Relaxed);
+                    Ok::<u64, u64>(current)
+                };
+                match result {
                     Ok(_) => {
                         saturated |= sat;
                         break;
