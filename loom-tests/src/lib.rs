@@ -34,8 +34,9 @@ mod support {
 
     use lockfree_metrics::Config;
 
-    /// The preemption bound when `LOOM_MAX_PREEMPTIONS` is unset: CI's, and
-    /// small enough that no model runs unbounded by accident.
+    /// The preemption bound when `LOOM_MAX_PREEMPTIONS` is unset: every
+    /// model runs in seconds at 2 (CI runs 3), and none runs unbounded by
+    /// accident.
     pub const DEFAULT_PREEMPTIONS: usize = 2;
 
     /// Runs `f` under `loom::model`, every interleaving up to the

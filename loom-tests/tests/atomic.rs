@@ -4,7 +4,8 @@
 //! racing with a record counts the record in exactly one interval, and
 //! neither side shows a current value without its count.
 //!
-//! Broken variant: `atomic_epoch_late` (the epoch read after counting).
+//! Broken variants: `atomic_epoch_late` (the epoch read after counting),
+//! `counters_take_not_atomic` (a reset's take losing an increment).
 
 #[cfg(loom)]
 mod tests {
@@ -45,9 +46,9 @@ mod tests {
     /// spawned thread records. Both sides write a word the other reads (the
     /// record writes counts, the reset the epoch), and loom 0.7 explores
     /// a writer's stores against the other's loads only when the writer
-    /// runs first (see "Arranging a model" in `loom-tests/src/lib.rs`):
-    /// only this arrangement reaches a reset landing between a record's
-    /// count and its epoch read.
+    /// runs first (see "Arranging a model" in `loom-tests/src/lib.rs`): at
+    /// preemption bound 2, only this arrangement reaches a reset landing
+    /// between a record's count and its epoch read.
     #[test]
     fn record_racing_a_reset() {
         model("atomic/record_racing_a_reset", || {

@@ -7,7 +7,8 @@
 //!
 //! Broken variants: `interval_two_readings` (the interval and the new reset
 //! point taken from two readings), `published_swap` (the reset point
-//! installed by a swap).
+//! installed by a swap), `published_relaxed` (published `Relaxed`: a
+//! snapshot then counts a record negative).
 
 #[cfg(loom)]
 mod tests {

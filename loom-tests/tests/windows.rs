@@ -8,8 +8,9 @@
 //! The configuration has one window of one 1 ms slot, so the ring has two
 //! entries: slots 0 and 2 share one.
 //!
-//! Broken variant: `slots_shared_not_atomic` (a shared add as a load then a
-//! store).
+//! Broken variants: `slots_shared_not_atomic` (a shared add as a load then
+//! a store), `window_slot_read_twice` (a reset reading its slot twice: the
+//! bug `interval_racing_a_record` found, fixed since).
 
 #[cfg(loom)]
 mod tests {
