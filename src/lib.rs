@@ -86,6 +86,16 @@ pub use snapshot::{
     ThroughputSnapshot, Transition, WindowRate,
 };
 
+/// The lock-free protocols' internals, exposed to the loom models in
+/// `loom-tests/` only (they exist only under `--cfg loom`): not an API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::lockfree::{
+        Change, Counters, EventRing, ModeCell, ModeState, Published, ShardMap,
+    };
+}
+
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -68,10 +68,6 @@ impl AtomicF64 {
         f64::from_bits(self.0.load(order))
     }
 
-    pub(crate) fn store(&self, v: f64, order: Ordering) {
-        self.0.store(v.to_bits(), order)
-    }
-
     pub(crate) fn swap(&self, v: f64, order: Ordering) -> f64 {
         f64::from_bits(self.0.swap(v.to_bits(), order))
     }

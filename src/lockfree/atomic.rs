@@ -290,11 +290,17 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     #[inline]
     fn record_batch_size(&self, size: usize) {
         let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
+        #[cfg(not(lockfree_metrics_broken = "atomic_epoch_late"))]
         let epoch = self.epoch();
         self.batch.add_shared(size as usize, 1);
         if clamped {
             self.batch_clamped.add_shared(1);
         }
+        // Broken on purpose, for the loom models to catch: a reset between
+        // the count and this read takes the count, yet the value is tagged
+        // with the new interval and shown there without it.
+        #[cfg(lockfree_metrics_broken = "atomic_epoch_late")]
+        let epoch = self.epoch();
         self.batch_current.store(epoch, size);
     }
 

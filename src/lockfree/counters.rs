@@ -46,7 +46,7 @@ impl Line {
 
 /// A fixed-length array of monotonic `u64` counters.
 #[derive(Debug)]
-pub(crate) struct Counters {
+pub struct Counters {
     lines: Box<[Line]>,
     len: usize,
     /// Bit `i`: a counter in chunk `i` (indexes `i << chunk_shift ..`) has
@@ -59,12 +59,12 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// An array for one writer ([`add_owned`](Self::add_owned)).
-    pub(crate) fn owned(len: usize) -> Self {
+    pub fn owned(len: usize) -> Self {
         Self::new(len, true)
     }
 
     /// An array for any writers ([`add_shared`](Self::add_shared)).
-    pub(crate) fn shared(len: usize) -> Self {
+    pub fn shared(len: usize) -> Self {
         Self::new(len, false)
     }
 
@@ -91,7 +91,7 @@ impl Counters {
     /// these counters. `order` is `Relaxed`, or `Release` where a reader
     /// must see an earlier store of this thread once it sees this count.
     #[inline]
-    pub(crate) fn add_owned(&self, index: usize, n: u64, order: Ordering) {
+    pub fn add_owned(&self, index: usize, n: u64, order: Ordering) {
         debug_assert!(self.owned);
         let bit = 1 << (index >> self.chunk_shift);
         // Relaxed: a reader that misses the bit misses only this concurrent
@@ -108,7 +108,7 @@ impl Counters {
 
     /// Adds `n` at `index` from any thread.
     #[inline]
-    pub(crate) fn add_shared(&self, index: usize, n: u64) {
+    pub fn add_shared(&self, index: usize, n: u64) {
         debug_assert!(!self.owned);
         // Relaxed: the counter is its own only datum; atomicity alone makes
         // concurrent increments add up.
@@ -118,7 +118,7 @@ impl Counters {
     /// Adds every counter into `into` (which must be as long), reading each
     /// with `order`; chunks no owned write has touched are skipped (shared
     /// writes do not mark chunks: such arrays are read whole).
-    pub(crate) fn add_to(&self, into: &mut [u64], order: Ordering) {
+    pub fn add_to(&self, into: &mut [u64], order: Ordering) {
         debug_assert_eq!(into.len(), self.len);
         // Relaxed: see the module docs.
         let touched = self.touched.load(Ordering::Relaxed);
@@ -135,11 +135,20 @@ impl Counters {
 
     /// Zeroes every counter, returning what each held: each increment lands
     /// either in the returned values or in the counters after the swap.
-    pub(crate) fn take(&self) -> Vec<u64> {
+    pub fn take(&self) -> Vec<u64> {
         // Relaxed: each swap is its own cut; no other memory hangs on it.
-        (0..self.len)
-            .map(|i| self.cell(i).swap(0, Ordering::Relaxed))
-            .collect()
+        #[cfg(not(lockfree_metrics_broken = "counters_take_not_atomic"))]
+        let take = |cell: &AtomicU64| cell.swap(0, Ordering::Relaxed);
+        // Broken on purpose, for the loom models to catch: an increment
+        // between the load and the store is in neither the value returned
+        // nor the counter.
+        #[cfg(lockfree_metrics_broken = "counters_take_not_atomic")]
+        let take = |cell: &AtomicU64| {
+            let value = cell.load(Ordering::Relaxed);
+            cell.store(0, Ordering::Relaxed);
+            value
+        };
+        (0..self.len).map(|i| take(self.cell(i))).collect()
     }
 }
 

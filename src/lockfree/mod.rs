@@ -22,3 +22,13 @@ mod slots;
 
 pub use atomic::Atomic;
 pub use sharded::Sharded;
+
+// For `crate::__loom` only: the loom models drive these protocols directly.
+#[cfg(loom)]
+pub use self::{
+    counters::Counters,
+    mode::{Change, ModeCell, ModeState},
+    published::Published,
+    ring::EventRing,
+    shard_map::ShardMap,
+};

@@ -35,10 +35,11 @@ fn decode(code: u64) -> Option<Mode> {
 
 /// What the word says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ModeState {
+pub struct ModeState {
     /// Transitions since creation.
-    pub(crate) seq: u64,
-    pub(crate) current: Option<Mode>,
+    pub seq: u64,
+    /// The mode most recently installed, if any.
+    pub current: Option<Mode>,
 }
 
 impl ModeState {
@@ -52,22 +53,23 @@ impl ModeState {
 
 /// A change the cell accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Change {
+pub struct Change {
     /// Its sequence number (1 for the first change ever).
-    pub(crate) seq: u64,
-    pub(crate) from: Option<Mode>,
+    pub seq: u64,
+    /// The mode it replaced.
+    pub from: Option<Mode>,
 }
 
 /// The shared mode word.
 #[derive(Debug, Default)]
-pub(crate) struct ModeCell(AtomicU64);
+pub struct ModeCell(AtomicU64);
 
 impl ModeCell {
     /// Records `mode`: `Some` if it changed the mode. (The strategies use
     /// `record_at`; this is kept for the unit tests and loom models.)
     #[inline]
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn record(&self, mode: Mode) -> Option<Change> {
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
+    pub fn record(&self, mode: Mode) -> Option<Change> {
         self.record_at(mode, || 0).map(|(change, _)| change)
     }
 
@@ -77,11 +79,7 @@ impl ModeCell {
     /// CAS instead lets two racing changes stamp their times in the
     /// opposite order to their sequence numbers).
     #[inline]
-    pub(crate) fn record_at(
-        &self,
-        mode: Mode,
-        mut now: impl FnMut() -> u64,
-    ) -> Option<(Change, u64)> {
+    pub fn record_at(&self, mode: Mode, mut now: impl FnMut() -> u64) -> Option<(Change, u64)> {
         let code = code(mode);
         // The word's modification order alone defines the transitions. The
         // one thing published through it is the time of a change: Acquire
@@ -122,7 +120,8 @@ impl ModeCell {
         }
     }
 
-    pub(crate) fn load(&self) -> ModeState {
+    /// The mode and transition count now.
+    pub fn load(&self) -> ModeState {
         // Relaxed: a reader needs the word alone; only changers need the
         // time ordering of `record_at`.
         ModeState::unpack(self.0.load(Ordering::Relaxed))

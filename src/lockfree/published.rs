@@ -17,14 +17,28 @@ use crossbeam_epoch::{Atomic, Collector, Guard, Owned};
 
 use crate::sync::Ordering;
 
+/// The orderings of the pointer's accesses; `Relaxed` in the broken
+/// variant `published_relaxed`, for the loom models to catch (a reader may
+/// then see the pointer but not the value's contents).
+#[cfg(not(lockfree_metrics_broken = "published_relaxed"))]
+const ACQUIRE: Ordering = Ordering::Acquire;
+#[cfg(not(lockfree_metrics_broken = "published_relaxed"))]
+const ACQ_REL: Ordering = Ordering::AcqRel;
+#[cfg(lockfree_metrics_broken = "published_relaxed")]
+const ACQUIRE: Ordering = Ordering::Relaxed;
+#[cfg(lockfree_metrics_broken = "published_relaxed")]
+const ACQ_REL: Ordering = Ordering::Relaxed;
+
 /// A shared, immutable, replaceable `T`.
-pub(crate) struct Published<T: Send + Sync + 'static> {
+pub struct Published<T: Send + Sync + 'static> {
     current: Atomic<T>,
     collector: Collector,
 }
 
 impl<T: Send + Sync + 'static> Published<T> {
-    pub(crate) fn new(value: T, collector: Collector) -> Self {
+    /// `value`, published; replaced values are reclaimed through
+    /// `collector`.
+    pub fn new(value: T, collector: Collector) -> Self {
         Published {
             current: Atomic::new(value),
             collector,
@@ -43,11 +57,11 @@ impl<T: Send + Sync + 'static> Published<T> {
     }
 
     /// Calls `f` on the current value.
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let guard = self.pin();
         // Acquire: pairs with the Release of the CAS in `update`, so the
         // value's contents, written before it was published, are visible.
-        let current = self.current.load(Ordering::Acquire, &guard);
+        let current = self.current.load(ACQUIRE, &guard);
         // SAFETY:
         //  * `current` is never null: it starts as a value and every CAS
         //    installs a value;
@@ -60,36 +74,45 @@ impl<T: Send + Sync + 'static> Published<T> {
     /// Replaces the current value with `next(current)`, retrying with the
     /// newer value if another update got in first; returns what `next`
     /// returned alongside the value it installed.
-    pub(crate) fn update<R>(&self, mut next: impl FnMut(&T) -> (T, R)) -> R {
+    pub fn update<R>(&self, mut next: impl FnMut(&T) -> (T, R)) -> R {
         let guard = self.pin();
         // Acquire: as in `read`.
-        let mut current = self.current.load(Ordering::Acquire, &guard);
+        let mut current = self.current.load(ACQUIRE, &guard);
         loop {
             // SAFETY: as in `read`: non-null, and protected by `guard`.
             let (value, result) = next(unsafe { current.deref() });
             // AcqRel on success: Release publishes `value`'s contents to
             // readers; Acquire orders this update after the one it replaces.
             // Acquire on failure: the newer value is read next (as in `read`).
-            match self.current.compare_exchange(
-                current,
+            #[cfg(not(lockfree_metrics_broken = "published_swap"))]
+            let installed = self
+                .current
+                .compare_exchange(current, Owned::new(value), ACQ_REL, ACQUIRE, &guard)
+                .map(|_| current)
+                .map_err(|failure| failure.current);
+            // Broken on purpose, for the loom models to catch: a swap
+            // installs `value` over whatever is current, so an update made
+            // since `current` was read is lost.
+            #[cfg(lockfree_metrics_broken = "published_swap")]
+            let installed = Ok::<_, crossbeam_epoch::Shared<'_, T>>(self.current.swap(
                 Owned::new(value),
-                Ordering::AcqRel,
-                Ordering::Acquire,
+                ACQ_REL,
                 &guard,
-            ) {
-                Ok(_) => {
+            ));
+            match installed {
+                Ok(replaced) => {
                     // SAFETY:
-                    //  * `current` was just unlinked by the successful CAS,
+                    //  * `replaced` was just unlinked by the successful CAS,
                     //    so no reader pinned from now on can load it;
                     //  * readers pinned earlier are waited for by the epoch
                     //    scheme before the destructor runs;
                     //  * it is deferred exactly once: only the CAS that
                     //    unlinked it reaches this line.
-                    unsafe { guard.defer_destroy(current) };
+                    unsafe { guard.defer_destroy(replaced) };
                     guard.flush();
                     return result;
                 }
-                Err(failure) => current = failure.current,
+                Err(newer) => current = newer,
             }
         }
     }

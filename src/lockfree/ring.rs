@@ -48,7 +48,7 @@ fn decode(code: u64) -> Option<Mode> {
 
 /// A shard's ring of recent transition events.
 #[derive(Debug)]
-pub(crate) struct EventRing {
+pub struct EventRing {
     slots: Box<[Slot]>,
     /// Events pushed so far; written by the owner only.
     head: AtomicU64,
@@ -56,7 +56,7 @@ pub(crate) struct EventRing {
 
 impl EventRing {
     /// A ring of at least `capacity` entries (a power of two; none for 0).
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         let len = if capacity == 0 {
             0
         } else {
@@ -70,7 +70,7 @@ impl EventRing {
 
     /// Appends `event`, overwriting the oldest entry if the ring is full.
     /// Only the ring's owner may call it.
-    pub(crate) fn push(&self, event: &Transition) {
+    pub fn push(&self, event: &Transition) {
         if self.slots.is_empty() {
             return;
         }
@@ -107,7 +107,7 @@ impl EventRing {
 
     /// Copies every stable entry whose sequence number is in `seqs` into
     /// `out`.
-    pub(crate) fn read_into(&self, seqs: std::ops::RangeInclusive<u64>, out: &mut Vec<Transition>) {
+    pub fn read_into(&self, seqs: std::ops::RangeInclusive<u64>, out: &mut Vec<Transition>) {
         for slot in self.slots.iter() {
             for _ in 0..READ_TRIES {
                 // Acquire: pairs with the writer's final Release store, so the

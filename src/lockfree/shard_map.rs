@@ -25,7 +25,7 @@
 pub(crate) use std_map::ShardMap;
 
 #[cfg(loom)]
-pub(crate) use loom_map::ShardMap;
+pub use loom_map::ShardMap;
 
 #[cfg(not(loom))]
 mod std_map {
@@ -73,14 +73,21 @@ mod loom_map {
 
     /// The loom stand-in for `ThreadLocal`: an append-only registry.
     #[derive(Debug)]
-    pub(crate) struct ShardMap<T> {
+    pub struct ShardMap<T> {
         entries: [AtomicPtr<Entry<T>>; CAPACITY],
         /// Indexes claimed so far; entries below it may still be null.
         len: AtomicUsize,
     }
 
+    impl<T: Send + Sync> Default for ShardMap<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
     impl<T: Send + Sync> ShardMap<T> {
-        pub(crate) fn new() -> Self {
+        /// An empty registry.
+        pub fn new() -> Self {
             ShardMap {
                 entries: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
                 len: AtomicUsize::new(0),
@@ -104,18 +111,12 @@ mod loom_map {
             })
         }
 
-        pub(crate) fn get(&self) -> Option<&T> {
+        /// This thread's shard, created by `create` on first use.
+        pub fn get_or(&self, create: impl FnOnce() -> T) -> &T {
             let me = loom::thread::current().id();
-            self.published()
-                .find(|e| e.owner == me)
-                .map(|entry| &entry.value)
-        }
-
-        pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
-            if let Some(value) = self.get() {
-                return value;
+            if let Some(entry) = self.published().find(|e| e.owner == me) {
+                return &entry.value;
             }
-            let me = loom::thread::current().id();
             // Relaxed: the RMW's total order alone makes the index unique.
             let index = self.len.fetch_add(1, Ordering::Relaxed);
             assert!(
@@ -127,13 +128,19 @@ mod loom_map {
                 value: create(),
             }));
             // Release: publishes the initialised entry to `published`.
+            #[cfg(not(lockfree_metrics_broken = "registry_relaxed"))]
             self.entries[index].store(entry, Ordering::Release);
+            // Broken on purpose, for the loom models to catch: a reader that
+            // finds the pointer need not see the entry it points to.
+            #[cfg(lockfree_metrics_broken = "registry_relaxed")]
+            self.entries[index].store(entry, Ordering::Relaxed);
             // SAFETY: the pointer was just made from a live Box and is freed
             // only in `drop` (see `published`).
             unsafe { &(*entry).value }
         }
 
-        pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        /// Every shard published so far.
+        pub fn iter(&self) -> impl Iterator<Item = &T> {
             self.published().map(|e| &e.value)
         }
     }

@@ -322,20 +322,21 @@ impl<C: Clock> Sharded<C> {
         })
     }
 
-    /// Window rates at `now_ns`, measured from `base`; `current` is the
-    /// merged reading of `now_ns`'s slot if the caller already has it.
+    /// Window rates at `now_ns`, measured from `base`, given `current`, the
+    /// merged reading of `now_ns`'s slot (a reset saves that same reading).
     fn windows(
         &self,
         shards: &[&Shard],
         base: &Base,
         now_ns: u64,
-        current: Option<(u64, u64)>,
+        current: (u64, u64),
     ) -> Vec<WindowRate> {
         let now_slot = self.spec.slot_of(now_ns);
         self.spec.rates(now_slot, base.slot, |slot| {
-            let (tokens, requests) = match current {
-                Some(counts) if slot == now_slot => counts,
-                _ => self.slot_reading(shards, slot),
+            let (tokens, requests) = if slot == now_slot {
+                current
+            } else {
+                self.slot_reading(shards, slot)
             };
             if slot == base.slot {
                 (
@@ -352,6 +353,20 @@ impl<C: Clock> Sharded<C> {
     /// recorded since `base`, read in the order `Stamped` requires for a
     /// snapshot (stamps, then counts).
     fn gauge_reading(&self, shards: &[&Shard], base: &Base) -> Gauges {
+        let counts = || {
+            let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
+            let mut queue = RawHistogram::zeroed(&self.layouts.queue);
+            for shard in shards {
+                // Acquire: pairs with the counts' Release stores; see `Stamped`.
+                batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
+                queue.add(&shard.queue, Ordering::Acquire);
+            }
+            (batch, queue)
+        };
+        // Broken on purpose, for the loom models to catch: counts read
+        // before stamps miss the count of a record whose stamp is then shown.
+        #[cfg(lockfree_metrics_broken = "gauge_counts_before_stamps")]
+        let (batch, queue) = counts();
         let mut newest = [None::<(u64, u64)>; 2];
         for shard in shards {
             let since = base.stamps(shard.id);
@@ -367,13 +382,8 @@ impl<C: Clock> Sharded<C> {
                 }
             }
         }
-        let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
-        let mut queue = RawHistogram::zeroed(&self.layouts.queue);
-        for shard in shards {
-            // Acquire: pairs with the counts' Release stores; see `Stamped`.
-            batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
-            queue.add(&shard.queue, Ordering::Acquire);
-        }
+        #[cfg(not(lockfree_metrics_broken = "gauge_counts_before_stamps"))]
+        let (batch, queue) = counts();
         Gauges {
             batch,
             batch_current: newest[0].map(|(_, v)| v),
@@ -417,6 +427,10 @@ impl<C: Clock> Sharded<C> {
         for shard in &shards {
             stamps[shard.id] = (shard.batch_current.saved(), shard.queue_current.saved());
         }
+        // One reading of the current slot serves both this interval's
+        // windows and the next base, so a record made in that slot during a
+        // reset lands on exactly one side of it; two readings would lose
+        // one made between them.
         let slot = self.spec.slot_of(now);
         let slot_counts = self.slot_reading(&shards, slot);
         let reading = Reading {
@@ -429,9 +443,7 @@ impl<C: Clock> Sharded<C> {
             },
             batch_current: gauges.batch_current,
             queue_current: gauges.queue_current,
-            // One reading of the current slot serves the interval's windows
-            // and the next base, so a record in it lands on one side only.
-            windows: self.windows(&shards, base, now, Some(slot_counts)),
+            windows: self.windows(&shards, base, now, slot_counts),
             mode,
         };
         let snapshot = reading.snapshot(&base.parts, base.at_ns, &self.layouts);
@@ -439,7 +451,13 @@ impl<C: Clock> Sharded<C> {
             at_ns: now,
             parts: reading.parts,
             slot,
+            #[cfg(not(lockfree_metrics_broken = "window_slot_read_twice"))]
             slot_counts,
+            // Broken on purpose, for the loom models to catch (the code as it
+            // was before they found it): a second reading of the slot for
+            // the base loses a record made after the first.
+            #[cfg(lockfree_metrics_broken = "window_slot_read_twice")]
+            slot_counts: self.slot_reading(&shards, slot),
             mode_seq,
             stamps,
         };
@@ -529,9 +547,11 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         self.base.read(|base| {
             let shards = self.shards();
             let now = self.clock.now_ns();
-            Self::throughput_reading(&shards)
+            let totals = Self::throughput_reading(&shards);
+            let current = self.slot_reading(&shards, self.spec.slot_of(now));
+            totals
                 .since(&base.parts.throughput)
-                .snapshot(self.windows(&shards, base, now, None))
+                .snapshot(self.windows(&shards, base, now, current))
         })
     }
 
@@ -566,7 +586,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
 
     fn take_interval(&self) -> Snapshot {
         self.base.update(|base| {
+            #[cfg(not(lockfree_metrics_broken = "interval_two_readings"))]
             let (snapshot, next) = self.read_all(base);
+            // Broken on purpose, for the loom models to catch: the interval
+            // and the new base come from two readings, so a record made
+            // between them falls in no interval.
+            #[cfg(lockfree_metrics_broken = "interval_two_readings")]
+            let (snapshot, next) = (self.read_all(base).0, self.read_all(base).1);
             (next, snapshot)
         })
     }

@@ -34,7 +34,14 @@ use crate::{
 };
 
 const COUNT_BITS: u32 = 32;
+/// Laps kept: 32 bits, shrunk to 2 under loom so that the models reach
+/// laps that repeat (as tokio shrinks its queues under loom).
+#[cfg(not(loom))]
 const LAP_MASK: u64 = (1 << 32) - 1;
+#[cfg(loom)]
+const LAP_MASK: u64 = 3;
+/// Half the lap space: laps this far apart may be either order.
+const LAP_HALF: u64 = LAP_MASK.div_ceil(2);
 
 #[inline]
 fn lap_of(spec: &WindowSpec, slot: u64) -> u64 {
@@ -136,7 +143,12 @@ impl AtomicSlots {
         self.requests[index].store(pack(lap, r), Ordering::Relaxed);
         // Release: a reader that acquires the watermark sees every entry it
         // covers in its new slot.
+        #[cfg(not(lockfree_metrics_broken = "slots_watermark_relaxed"))]
         self.newest.store(slot.saturating_add(1), Ordering::Release);
+        // Broken on purpose, for the loom models to catch: a reader may see
+        // the new watermark before the zeroed entries.
+        #[cfg(lockfree_metrics_broken = "slots_watermark_relaxed")]
+        self.newest.store(slot.saturating_add(1), Ordering::Relaxed);
         t_sat || r_sat
     }
 
@@ -156,7 +168,7 @@ impl AtomicSlots {
         let newest = self.newest.load(Ordering::Relaxed);
         // After a jump of 2^31 laps or more, an entry's lap can look newer
         // (or equal) by wrapping: every entry is older then.
-        let far = slot >= newest && (slot - newest) / spec.ring_len() as u64 >= 1 << 31;
+        let far = slot >= newest && (slot - newest) / spec.ring_len() as u64 >= LAP_HALF;
         if slot >= newest {
             for skipped in Self::skipped(spec, newest, slot) {
                 let (lap, index) = (lap_of(spec, skipped), spec.index_of(skipped));
@@ -196,18 +208,27 @@ impl AtomicSlots {
             // Laps compared within a few of each other: see the module docs.
             let count = if word_lap == lap && !older {
                 count
-            } else if older || lap.wrapping_sub(word_lap) & LAP_MASK < 1 << 31 {
+            } else if older || lap.wrapping_sub(word_lap) & LAP_MASK < LAP_HALF {
                 0
             } else {
                 return false;
             };
             let (sum, saturated) = slot_add(count, n);
-            match cell.compare_exchange_weak(
+            #[cfg(not(lockfree_metrics_broken = "slots_shared_not_atomic"))]
+            let result = cell.compare_exchange_weak(
                 current,
                 pack(lap, sum),
                 Ordering::Relaxed,
                 Ordering::Relaxed,
-            ) {
+            );
+            // Broken on purpose, for the loom models to catch: a
+            // load-then-store loses an add made in between.
+            #[cfg(lockfree_metrics_broken = "slots_shared_not_atomic")]
+            let result = {
+                cell.store(pack(lap, sum), Ordering::Relaxed);
+                Ok::<u64, u64>(current)
+            };
+            match result {
                 Ok(_) => return saturated,
                 Err(actual) => {
                     older = false;
@@ -223,7 +244,10 @@ impl AtomicSlots {
     pub(crate) fn read(&self, spec: &WindowSpec, slot: u64) -> (u64, u64) {
         // Acquire: pairs with the watermark's Release, so every entry it
         // covers is seen in (at least) that move's slot.
+        #[cfg(not(lockfree_metrics_broken = "slots_watermark_relaxed"))]
         let newest = self.newest.load(Ordering::Acquire);
+        #[cfg(lockfree_metrics_broken = "slots_watermark_relaxed")]
+        let newest = self.newest.load(Ordering::Relaxed);
         if slot >= newest || slot.saturating_add(spec.ring_len() as u64) <= newest.saturating_sub(1)
         {
             return (0, 0);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every loom model against every broken protocol variant registered in
+# the root Cargo.toml (`lockfree_metrics_broken`), and prints, per variant,
+# the models that fail and the execution they fail in. Each variant is a
+# separate build of the crate (about 40 s on 2 cores). Pass variant names
+# to run only those.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+variants=("$@")
+if [ ${#variants[@]} -eq 0 ]; then
+    mapfile -t variants < <(grep -o 'lockfree_metrics_broken, values([^)]*)' Cargo.toml \
+        | grep -o '"[a-z_]*"' | tr -d '"')
+fi
+
+for v in "${variants[@]}"; do
+    echo "=== $v"
+    start=$(date +%s)
+    RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lockfree_metrics_broken=\"$v\"" \
+        CARGO_TARGET_DIR=target/loom-broken LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
+        cargo test -q -p loom-tests --release --no-fail-fast -- --nocapture 2>/dev/null \
+        | grep -oE 'model [^ ]+: FAILED in execution [0-9]+' | sort
+    echo "    ($(( $(date +%s) - start )) s, build included)"
+done

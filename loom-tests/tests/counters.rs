@@ -1,0 +1,69 @@
+//! Counter arrays (`src/lockfree/counters.rs`): owned arrays (one writer,
+//! load and store, with a *touched* word that lets readers skip chunks) and
+//! shared arrays (`fetch_add`, emptied with `swap`). Readings of an owned
+//! array never go backwards and end exact; every shared increment lands in
+//! exactly one of the values taken or the counter.
+//!
+//! Broken variant: `counters_take_not_atomic` (`take` as a load then a
+//! store of zero).
+
+#[cfg(loom)]
+mod tests {
+    use std::sync::Arc;
+
+    use lockfree_metrics::__loom::Counters;
+    use loom::{sync::atomic::Ordering, thread};
+    use loom_tests::model;
+
+    fn reading(c: &Counters) -> Vec<u64> {
+        let mut sum = vec![0; 2];
+        // Relaxed: as `Sharded` reads latency counts.
+        c.add_to(&mut sum, Ordering::Relaxed);
+        sum
+    }
+
+    /// The owner adds to two counters in different chunks while a reader
+    /// reads the array twice.
+    #[test]
+    fn owned_readings_are_monotonic() {
+        model("counters/owned_readings_are_monotonic", || {
+            // Two counters, so each is its own chunk of the touched word.
+            let c = Arc::new(Counters::owned(2));
+            let reader = {
+                let c = Arc::clone(&c);
+                thread::spawn(move || {
+                    let first = reading(&c);
+                    let second = reading(&c);
+                    assert!(
+                        first[0] <= second[0] && first[1] <= second[1],
+                        "{first:?} then {second:?}"
+                    );
+                    assert!(second[0] <= 2 && second[1] <= 1, "{second:?}");
+                })
+            };
+            c.add_owned(0, 1, Ordering::Relaxed);
+            c.add_owned(1, 1, Ordering::Relaxed);
+            c.add_owned(0, 1, Ordering::Relaxed);
+            reader.join().unwrap();
+            assert_eq!(reading(&c), [2, 1]);
+        });
+    }
+
+    /// Two threads add to a shared counter while one of them takes it.
+    #[test]
+    fn shared_adds_and_take() {
+        model("counters/shared_adds_and_take", || {
+            let c = Arc::new(Counters::shared(1));
+            let adder = {
+                let c = Arc::clone(&c);
+                thread::spawn(move || c.add_shared(0, 1))
+            };
+            c.add_shared(0, 2);
+            let taken = c.take()[0];
+            adder.join().unwrap();
+            let mut rest = vec![0];
+            c.add_to(&mut rest, Ordering::Relaxed);
+            assert_eq!(taken + rest[0], 3, "taken {taken} + rest {}", rest[0]);
+        });
+    }
+}

@@ -1,0 +1,136 @@
+//! The gauges of `Sharded` (batch size and queue depth): each shard keeps
+//! its latest value under a clock stamp (`Stamped` in
+//! `src/lockfree/sharded.rs`). A snapshot reads stamps before counts, a
+//! reset counts before stamps, so no snapshot or interval ever shows a
+//! current value whose record it did not count ("current implies count"),
+//! concurrent or not; and the queue-depth maximum is the largest depth
+//! recorded.
+//!
+//! Broken variant: `gauge_counts_before_stamps` (a snapshot reads the
+//! counts first).
+
+#[cfg(loom)]
+mod tests {
+    use std::sync::Arc;
+
+    use crossbeam_epoch::Collector;
+    use lockfree_metrics::{
+        BatchSnapshot, ManualClock, MetricsCollector, QueueDepthSnapshot, Sharded,
+    };
+    use loom::thread;
+    use loom_tests::{model, tiny_config};
+
+    fn sharded() -> Arc<Sharded<ManualClock>> {
+        Arc::new(Sharded::with_collector(
+            tiny_config(2, 0),
+            ManualClock::new(),
+            Collector::new(),
+        ))
+    }
+
+    /// A shown current value comes with its count, and is a value recorded.
+    fn assert_queue(s: &QueueDepthSnapshot, recorded: &[u64]) {
+        if let Some(current) = s.current {
+            assert!(
+                s.count >= 1,
+                "current {current} shown without a count: {s:?}"
+            );
+            assert!(recorded.contains(&current), "{s:?}");
+        }
+        assert!(s.count <= recorded.len() as u64, "{s:?}");
+    }
+
+    fn assert_batch(s: &BatchSnapshot, recorded: &[u64]) {
+        if let Some(current) = s.current {
+            assert!(
+                s.count >= 1,
+                "current {current} shown without a count: {s:?}"
+            );
+            assert!(recorded.contains(&current), "{s:?}");
+        }
+        assert!(s.count <= recorded.len() as u64, "{s:?}");
+    }
+
+    /// A reader reads the queue-depth gauge while the main thread records
+    /// two depths.
+    #[test]
+    fn queue_current_implies_count() {
+        model("gauges/queue_current_implies_count", || {
+            let m = sharded();
+            let reader = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || assert_queue(&m.queue_depth(), &[1, 3]))
+            };
+            m.record_queue_depth(1);
+            m.record_queue_depth(3);
+            reader.join().unwrap();
+            let s = m.queue_depth();
+            assert_eq!((s.count, s.current, s.max), (2, Some(3), 3), "{s:?}");
+        });
+    }
+
+    /// A reader reads the batch gauge while the main thread records two
+    /// sizes.
+    #[test]
+    fn batch_current_implies_count() {
+        model("gauges/batch_current_implies_count", || {
+            let m = sharded();
+            let reader = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || assert_batch(&m.batch(), &[1, 2]))
+            };
+            m.record_batch_size(1);
+            m.record_batch_size(2);
+            reader.join().unwrap();
+            let s = m.batch();
+            assert_eq!((s.count, s.current, s.max), (2, Some(2), 2), "{s:?}");
+        });
+    }
+
+    /// A reset races with a record: whichever side the record lands on,
+    /// the interval and the snapshot after it each show a current value
+    /// only with its count, and the record is counted exactly once.
+    #[test]
+    fn reset_racing_a_record() {
+        model("gauges/reset_racing_a_record", || {
+            let m = sharded();
+            let resetter = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.take_interval().queue_depth)
+            };
+            m.record_queue_depth(2);
+            let interval = resetter.join().unwrap();
+            let after = m.queue_depth();
+            assert_queue(&interval, &[2]);
+            assert_queue(&after, &[2]);
+            assert_eq!(interval.count + after.count, 1, "{interval:?} {after:?}");
+        });
+    }
+
+    /// Two threads record depths while a reader reads: the maximum is never
+    /// above the largest depth recorded, and at the end it is that depth.
+    #[test]
+    fn queue_max_under_concurrency() {
+        model("gauges/queue_max_under_concurrency", || {
+            let m = sharded();
+            let reader = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    let s = m.queue_depth();
+                    assert_queue(&s, &[1, 3]);
+                    assert!(s.max <= 3, "{s:?}");
+                })
+            };
+            let other = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.record_queue_depth(3))
+            };
+            m.record_queue_depth(1);
+            other.join().unwrap();
+            reader.join().unwrap();
+            let s = m.queue_depth();
+            assert_eq!((s.count, s.max), (2, 3), "{s:?}");
+            assert!(matches!(s.current, Some(1 | 3)), "{s:?}");
+        });
+    }
+}
