@@ -186,13 +186,22 @@ impl RawHistogram {
         base: &RawHistogram,
         layout: &Layout,
     ) -> (hdrhistogram::Histogram<u64>, f64, u64) {
-        let counts: Vec<u64> = counts_since(&self.counts, &base.counts).collect();
-        let sum = resolve_sum(self.sum.wrapping_sub(base.sum), &counts, layout);
-        (
-            layout.histogram_from(counts, sum > 0),
-            sum as f64,
-            self.clamped.wrapping_sub(base.clamped),
-        )
+        let wrapped = self.sum.wrapping_sub(base.sum);
+        let mut counts = self.counts.clone();
+        for (count, base) in counts.iter_mut().zip(&base.counts) {
+            *count = count.wrapping_sub(*base);
+        }
+        // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
+        // reached at all (see below).
+        let hist = layout.histogram_from(&counts, wrapped != 0);
+        // The common case needs no recovery: counts too small to reach 2^64
+        // even if every sample were the highest trackable value.
+        let sum = if u128::from(hist.len()) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
+            u128::from(wrapped)
+        } else {
+            resolve_sum(wrapped, &counts, layout)
+        };
+        (hist, sum as f64, self.clamped.wrapping_sub(base.clamped))
     }
 
     /// Latency recorded since `base` (use `RawHistogram::default()` for

@@ -128,20 +128,24 @@ impl Layout {
     /// matters only when every sample is in index 0, so one nonzero sample
     /// stands for all of them. Callers pass "the recorded values sum to
     /// more than zero".
-    pub(crate) fn histogram_from(
-        &self,
-        counts: impl IntoIterator<Item = u64>,
-        any_nonzero: bool,
-    ) -> Histogram<u64> {
+    pub(crate) fn histogram_from(&self, counts: &[u64], any_nonzero: bool) -> Histogram<u64> {
         let mut hist = self.empty_histogram();
-        for (index, count) in counts.into_iter().enumerate() {
-            let nonzero = u64::from(index == 0 && any_nonzero && count > 0);
-            // Even a count of zero moves hdrhistogram's max: skip it.
-            if count > nonzero {
-                hist.saturating_record_n(self.value_at(index), count - nonzero);
+        let Some((&first, rest)) = counts.split_first() else {
+            return hist;
+        };
+        // Even a count of zero moves hdrhistogram's max: record none.
+        if first > 0 {
+            let nonzero = u64::from(any_nonzero);
+            if first > nonzero {
+                hist.saturating_record_n(0, first - nonzero);
             }
             if nonzero > 0 {
                 hist.saturating_record_n(self.first_run_max(), nonzero);
+            }
+        }
+        for (index, &count) in rest.iter().enumerate() {
+            if count != 0 {
+                hist.saturating_record_n(self.value_at(index + 1), count);
             }
         }
         hist
@@ -217,7 +221,7 @@ mod tests {
                 counts[layout.index_of(v)] += 1;
                 sum += u128::from(v);
             }
-            let rebuilt = layout.histogram_from(counts, sum > 0);
+            let rebuilt = layout.histogram_from(&counts, sum > 0);
             assert_eq!(rebuilt.len(), recorded.len());
             assert_eq!(rebuilt.min(), recorded.min());
             assert_eq!(rebuilt.max(), recorded.max());
@@ -247,7 +251,7 @@ mod tests {
                 recorded.record(v).unwrap();
                 counts[layout.index_of(v)] += 1;
             }
-            let rebuilt = layout.histogram_from(counts, samples.iter().sum::<u64>() > 0);
+            let rebuilt = layout.histogram_from(&counts, samples.iter().sum::<u64>() > 0);
             assert_eq!(rebuilt.max(), recorded.max(), "{samples:?}");
             assert_eq!(rebuilt.min(), recorded.min(), "{samples:?}");
             assert_eq!(rebuilt.len(), recorded.len(), "{samples:?}");
