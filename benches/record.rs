@@ -14,37 +14,10 @@ use lockfree_metrics::{
     StdClock,
 };
 
-/// Cheap varying inputs (a 64-bit LCG), the same for every row.
-#[derive(Clone, Copy)]
-struct Values(u64);
+#[path = "support/inputs.rs"]
+mod inputs;
 
-impl Values {
-    #[inline(always)]
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    /// A latency between 1 µs and about 50 ms, in nanoseconds.
-    #[inline(always)]
-    fn latency_ns(&mut self) -> u64 {
-        1_000 + self.next() % 50_000_000
-    }
-}
-
-fn populate(m: &dyn MetricsCollector) {
-    let mut v = Values(7);
-    for i in 0..10_000 {
-        m.record_latency(Duration::from_nanos(v.latency_ns()));
-        m.record_throughput(v.next() % 512, 1);
-        m.record_batch_size((v.next() % 64) as usize);
-        m.record_queue_depth((v.next() % 1_000) as usize);
-        m.record_mode_transition(Mode((i / 100 % 3) as u16));
-    }
-}
+use inputs::{populate, Values};
 
 /// Every operation of one strategy.
 fn bench_strategy<M: MetricsCollector>(c: &mut Criterion, name: &str, make: impl Fn() -> M) {

@@ -15,19 +15,10 @@ use lockfree_metrics::{
     Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Mode, Sharded,
 };
 
-/// Cheap varying inputs (a 64-bit LCG), so no call sees a constant.
-struct Values(u64);
+#[path = "../benches/support/inputs.rs"]
+mod inputs;
 
-impl Values {
-    #[inline(always)]
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
+use inputs::{populate, Values};
 
 #[inline(never)]
 fn measure<M: MetricsCollector>(m: &M, op: &str, n: u64) {
@@ -59,18 +50,6 @@ fn measure<M: MetricsCollector>(m: &M, op: &str, n: u64) {
             m.reset();
         }),
         _ => unreachable!("checked in main"),
-    }
-}
-
-/// 10,000 records of every kind, so reads and resets see realistic state.
-fn populate(m: &impl MetricsCollector) {
-    let mut v = Values(7);
-    for i in 0..10_000 {
-        m.record_latency(Duration::from_nanos(v.next() % 50_000_000));
-        m.record_throughput(v.next() % 512, 1);
-        m.record_batch_size((v.next() % 64) as usize);
-        m.record_queue_depth((v.next() % 1_000) as usize);
-        m.record_mode_transition(Mode((i / 100 % 3) as u16));
     }
 }
 
