@@ -73,6 +73,8 @@ impl AtomicF64 {
     }
 
     pub(crate) fn fetch_add(&self, v: f64, order: Ordering) -> f64 {
+        // Relaxed load and failure ordering: the caller's `order` applies to
+        // the exchange that succeeds, as in atomic_float's CAS loop.
         let mut current = self.0.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(current) + v).to_bits();
