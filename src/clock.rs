@@ -26,9 +26,9 @@ pub trait Clock: Send + Sync + 'static {
 pub type DefaultClock = QuantaClock;
 
 /// The TSC, calibrated against the OS monotonic clock by `quanta`; it falls
-/// back to the OS clock where the TSC is unusable. About 9 ns a read on the
-/// development machine, against 23 ns for [`std::time::Instant`]
-/// (`cargo bench --bench clock`).
+/// back to the OS clock where the TSC is unusable. 9.4 ns a read on the
+/// development machine, against 24.5 ns for [`std::time::Instant`]
+/// (`cargo bench --bench record -- clock`).
 #[derive(Clone)]
 pub struct QuantaClock {
     clock: quanta::Clock,

@@ -9,6 +9,8 @@ use std::{fmt, time::Duration};
 
 use hdrhistogram::{CreationError, Histogram};
 
+use crate::metric::layout::Layout;
+
 /// Largest number of slots one window may span (`window / resolution`).
 pub const MAX_WINDOW_SLOTS: u64 = 1 << 16;
 /// Largest accepted [`ConfigBuilder::max_batch_size`]: the exact
@@ -129,20 +131,20 @@ impl Config {
         duration_to_ns(self.window_resolution)
     }
 
-    /// An empty latency histogram (values in nanoseconds).
-    pub(crate) fn latency_histogram(&self) -> Histogram<u64> {
-        Histogram::new_with_bounds(
+    /// The latency histogram's layout (values in nanoseconds): the one place
+    /// its bounds are chosen, for the references' histograms and the
+    /// lock-free strategies' counters alike.
+    pub(crate) fn latency_layout(&self) -> Layout {
+        Layout::new(
             self.latency_lowest_ns(),
             self.latency_highest_ns(),
             self.significant_digits,
         )
-        .expect("validated by ConfigBuilder::build")
     }
 
-    /// An empty queue-depth histogram.
-    pub(crate) fn queue_histogram(&self) -> Histogram<u64> {
-        Histogram::new_with_bounds(1, self.max_queue_depth, self.significant_digits)
-            .expect("validated by ConfigBuilder::build")
+    /// The queue-depth histogram's layout.
+    pub(crate) fn queue_layout(&self) -> Layout {
+        Layout::new(1, self.max_queue_depth, self.significant_digits)
     }
 }
 

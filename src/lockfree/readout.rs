@@ -30,12 +30,8 @@ pub(crate) struct Layouts {
 impl Layouts {
     pub(crate) fn new(config: &Config) -> Self {
         Layouts {
-            latency: Layout::new(
-                config.latency_lowest_ns(),
-                config.latency_highest_ns(),
-                config.significant_digits(),
-            ),
-            queue: Layout::new(1, config.max_queue_depth(), config.significant_digits()),
+            latency: config.latency_layout(),
+            queue: config.queue_layout(),
         }
     }
 }

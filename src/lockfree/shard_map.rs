@@ -1,7 +1,8 @@
 //! Per-thread shard lookup.
 //!
 //! In normal builds this is `thread_local::ThreadLocal`: a lookup is a
-//! thread-local read and two acquire loads (about 1.5 ns); a thread's first
+//! thread-local read and two acquire loads (1.35 to 1.53 ns as
+//! thread_local-rs#40 and #86 measured it); a thread's first
 //! lookup allocates its shard. Thread ids are reused after a thread exits,
 //! and with them the exited thread's shard, which the new thread keeps
 //! adding to: shards are cumulative, so the reuse neither loses nor double

@@ -119,7 +119,9 @@ impl Stamped {
     }
 }
 
-/// One recording thread's cells. Only its thread writes them.
+/// One recording thread's cells. Only its thread writes them. Boxed and
+/// aligned to 128 bytes (a cache line pair), so that no other thread's data
+/// shares its lines.
 #[derive(Debug)]
 #[repr(align(128))]
 struct Shard {

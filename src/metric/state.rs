@@ -30,7 +30,7 @@ pub(crate) struct LatencyState {
 impl LatencyState {
     pub(crate) fn new(config: &Config) -> Self {
         LatencyState {
-            hist: config.latency_histogram(),
+            hist: config.latency_layout().empty_histogram(),
             sum_ns: 0.0,
             clamped: 0,
         }
@@ -132,7 +132,7 @@ pub(crate) struct QueueState {
 impl QueueState {
     pub(crate) fn new(config: &Config) -> Self {
         QueueState {
-            hist: config.queue_histogram(),
+            hist: config.queue_layout().empty_histogram(),
             sum: 0.0,
             current: None,
             clamped: 0,
