@@ -92,7 +92,7 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, Counters, EventRing, ModeCell, ModeState, Published, ShardMap,
+        Change, Counters, Latest, ModeCell, ModeState, Published, ShardMap, TransitionLog,
     };
 }
 

@@ -43,15 +43,6 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Tells the scheduler (or loom) that this thread is waiting on another.
-#[inline]
-pub(crate) fn spin_wait() {
-    #[cfg(not(loom))]
-    std::hint::spin_loop();
-    #[cfg(loom)]
-    loom::thread::yield_now();
-}
-
 /// `atomic_float::AtomicF64` for loom: an f64 in a loom `AtomicU64`, with
 /// the subset of the API the crate uses.
 #[cfg(loom)]

@@ -2,9 +2,8 @@
 //! Every metric lives in shared atomics that every thread updates with
 //! read-modify-writes: HDR bucket counters with `fetch_add`, the latency
 //! sum with an `AtomicF64` CAS loop, window slots with CAS, the current
-//! gauges with plain stores, the mode with the CAS of `lockfree::mode`,
-//! and the transition log in a shared `crossbeam_queue::ArrayQueue` that
-//! overwrites its oldest entry when full (`force_push`).
+//! gauges with plain stores (`lockfree::gauge::Tagged`), the mode and its
+//! log with the CAS word and sequence-indexed entries of `lockfree::log`.
 //!
 //! No locks on the record path, but every record moves a cache line that
 //! other threads also write: this is the design whose throughput collapses
@@ -15,21 +14,21 @@
 //! exactly one interval. The current gauges carry the reset epoch they were
 //! written in; a reset bumps the epoch after taking the counts, and a
 //! writer reads the epoch before counting, so a value shown as current was
-//! counted in the same interval.
+//! counted in the same interval. Readers and resets serialise on one mutex
+//! that writers never touch, so no read straddles a reset.
 //!
 //! Progress: records are lock-free (wait-free but for the CAS loops on the
-//! latency sum, window slots and mode); snapshots are wait-free except for
-//! draining the transition log into the readers' log, which readers
-//! serialise on a mutex that writers never touch.
+//! latency sum, window slots and mode); reads and resets are blocking with
+//! respect to each other only.
 
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use super::{
     counters::{Counter, Counters, SharedHistogram},
-    mode::ModeCell,
+    gauge::Tagged,
+    log::TransitionLog,
     readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
     slots::AtomicSlots,
 };
@@ -40,35 +39,10 @@ use crate::{
     metric::{clamp, clamp_latency, window::WindowSpec},
     snapshot::{
         BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
-        ThroughputSnapshot, Transition, WindowRate,
+        ThroughputSnapshot, WindowRate,
     },
     sync::{lock, AtomicU64, Mutex, Ordering},
 };
-
-/// A gauge's current value tagged with the reset epoch it was written in:
-/// `epoch << 33 | (value + 1)`, 0 meaning none. Values fit in 32 bits
-/// (`Config` caps batch sizes and queue depths).
-#[derive(Debug, Default)]
-struct Tagged(AtomicU64);
-
-const VALUE_BITS: u32 = 33;
-
-impl Tagged {
-    fn store(&self, epoch: u64, value: u64) {
-        // Release: a snapshot that acquires this value sees the count the
-        // writer made before it.
-        self.0
-            .store(epoch << VALUE_BITS | (value + 1), Ordering::Release);
-    }
-
-    fn load(&self, epoch: u64) -> Option<u64> {
-        // Acquire: pairs with `store`; see there.
-        let word = self.0.load(Ordering::Acquire);
-        let value = word & ((1 << VALUE_BITS) - 1);
-        (value != 0 && word >> VALUE_BITS == epoch & ((1 << (64 - VALUE_BITS)) - 1))
-            .then(|| value - 1)
-    }
-}
 
 /// Shared atomics for every metric (see the module docs).
 ///
@@ -96,15 +70,14 @@ pub struct Atomic<C: Clock = DefaultClock> {
     requests: CachePadded<Counter>,
     throughput_clamped: CachePadded<Counter>,
     slots: AtomicSlots,
-    mode: CachePadded<ModeCell>,
-    events: ArrayQueue<Transition>,
+    log: CachePadded<TransitionLog>,
     /// Bumped by each reset after it has taken the counts.
     epoch: CachePadded<AtomicU64>,
     reset_at_ns: AtomicU64,
-    mode_seq_at_reset: AtomicU64,
-    /// Readers' side: the log drained from `events`, and the serialisation
-    /// of resets (so that a reset's counts and epoch bump are one step).
-    readers: Mutex<Vec<Transition>>,
+    /// Readers' side, serialised with resets: the mode sequence number at
+    /// the last reset. Holding the lock, a reader sees one epoch and one
+    /// set of counts throughout.
+    readers: Mutex<u64>,
 }
 
 impl<C: Clock + std::fmt::Debug> std::fmt::Debug for Atomic<C> {
@@ -139,12 +112,10 @@ impl<C: Clock> Atomic<C> {
             requests: CachePadded::default(),
             throughput_clamped: CachePadded::default(),
             slots: AtomicSlots::new(&spec),
-            mode: CachePadded::default(),
-            events: ArrayQueue::new(config.transition_log().max(1)),
+            log: CachePadded::new(TransitionLog::new(config.transition_log())),
             epoch: CachePadded::new(AtomicU64::new(0)),
             reset_at_ns: AtomicU64::new(clock.now_ns()),
-            mode_seq_at_reset: AtomicU64::new(0),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(0),
             config,
             spec,
             layouts,
@@ -189,43 +160,25 @@ impl<C: Clock> Atomic<C> {
         })
     }
 
-    /// Moves new events from the shared queue into the readers' log, keeps
-    /// its newest entries after `seq_at_reset`, and returns those up to
-    /// `seq`.
-    fn recent(&self, log: &mut Vec<Transition>, seq_at_reset: u64, seq: u64) -> Vec<Transition> {
-        while let Some(event) = self.events.pop() {
-            log.push(event);
-        }
-        // Events reach the queue in the order their writers get to it, not
-        // always in sequence order.
-        log.sort_unstable_by_key(|t| t.seq);
-        log.retain(|t| t.seq > seq_at_reset);
-        let keep = self.config.transition_log();
-        if log.len() > keep {
-            log.drain(..log.len() - keep);
-        }
-        log.iter().filter(|t| t.seq <= seq).copied().collect()
-    }
-
-    fn mode_snapshot(&self, log: &mut Vec<Transition>) -> ModeSnapshot {
-        let state = self.mode.load();
-        // Relaxed: written under the readers' lock, which this reader holds.
-        let seq_at_reset = self.mode_seq_at_reset.load(Ordering::Relaxed);
+    /// The mode and the logged transitions since the reset that left
+    /// `seq_at_reset`.
+    fn mode_snapshot(&self, seq_at_reset: u64) -> ModeSnapshot {
+        let (state, recent) = self.log.read(seq_at_reset);
         ModeSnapshot {
             current: state.current,
             transitions: state.seq - seq_at_reset,
-            recent: self.recent(log, seq_at_reset, state.seq),
+            recent,
         }
     }
 
     /// Takes every counter (the reset), returning what they held.
     fn take_all(&self) -> Snapshot {
-        let mut log = lock(&self.readers);
+        let mut seq_at_reset = lock(&self.readers);
         let now = self.clock.now_ns();
         let epoch = self.epoch();
         let batch_current = self.batch_current.load(epoch);
         let queue_current = self.queue_current.load(epoch);
-        let mode = self.mode_snapshot(&mut log);
+        let mode = self.mode_snapshot(*seq_at_reset);
         let parts = Parts {
             latency: RawHistogram::take(&self.latency),
             queue: RawHistogram::take(&self.queue),
@@ -249,12 +202,8 @@ impl<C: Clock> Atomic<C> {
         });
         // Release: see `epoch`.
         self.epoch.fetch_add(1, Ordering::Release);
-        // Relaxed: read only under the readers' lock.
-        let seq_at_reset = self.mode_seq_at_reset.load(Ordering::Relaxed);
-        self.mode_seq_at_reset
-            .store(seq_at_reset + mode.transitions, Ordering::Relaxed);
-        log.clear();
-        drop(log);
+        *seq_at_reset += mode.transitions;
+        drop(seq_at_reset);
         let reading = Reading {
             now_ns: now,
             parts,
@@ -314,52 +263,43 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
 
     #[inline]
     fn record_mode_transition(&self, mode: Mode) {
-        let logged = self.config.transition_log() > 0;
-        // The time is read only for a change that is logged.
-        let now = || if logged { self.clock.now_ns() } else { 0 };
-        if let Some((change, at)) = self.mode.record_at(mode, now) {
-            if logged {
-                // A full queue drops its oldest event: the log shows only the
-                // newest anyway, and the count lives in the mode word.
-                self.events.force_push(Transition {
-                    seq: change.seq,
-                    at: Duration::from_nanos(at),
-                    from: change.from,
-                    to: mode,
-                });
-            }
-        }
+        self.log.record(mode, || self.clock.now_ns());
     }
 
     fn latency(&self) -> LatencySnapshot {
+        let _reader = lock(&self.readers);
         self.latency_raw()
             .latency_since(&RawHistogram::default(), &self.layouts.latency)
     }
 
     fn throughput(&self) -> ThroughputSnapshot {
+        let _reader = lock(&self.readers);
         let now = self.clock.now_ns();
         self.throughput_raw().snapshot(self.windows(now))
     }
 
     fn batch(&self) -> BatchSnapshot {
+        let _reader = lock(&self.readers);
         let (batch, current, _, _) = self.gauges();
         batch.since(&RawBatch::default(), current)
     }
 
     fn queue_depth(&self) -> QueueDepthSnapshot {
+        let _reader = lock(&self.readers);
         let (_, _, queue, current) = self.gauges();
         queue.queue_since(&RawHistogram::default(), &self.layouts.queue, current)
     }
 
     fn mode(&self) -> ModeSnapshot {
-        self.mode_snapshot(&mut lock(&self.readers))
+        self.mode_snapshot(*lock(&self.readers))
     }
 
     fn snapshot(&self) -> Snapshot {
+        let seq_at_reset = lock(&self.readers);
         let now = self.clock.now_ns();
         // Relaxed: informational, as in `FineGrained`.
         let reset_at = self.reset_at_ns.load(Ordering::Relaxed);
-        let mode = self.mode();
+        let mode = self.mode_snapshot(*seq_at_reset);
         let (batch, batch_current, queue, queue_current) = self.gauges();
         let reading = Reading {
             now_ns: now,

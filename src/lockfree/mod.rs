@@ -5,17 +5,19 @@
 //! | `counters` | monotonic counter arrays: owned (load + store) or shared (`fetch_add`) | wait-free |
 //! | `slots` | window slot ring, lap and count packed in one word | wait-free (owned), lock-free (shared) |
 //! | `mode` | mode and transition count in one CAS word | lock-free |
-//! | `ring` | overwrite ring of transition events with per-entry seqlocks | wait-free |
+//! | `log` | the mode word's log: entries indexed by sequence number, validated per entry | lock-free |
+//! | `gauge` | current values: alternating seqlock slots (one writer), epoch-tagged words (many) | wait-free writes, lock-free reads |
 //! | `shard_map` | per-thread shards (`thread_local`; a registry under loom) | wait-free after the first record |
 //! | `published` | a value replaced by CAS, reclaimed by crossbeam-epoch | lock-free |
 //! | `readout` | readings of the cells and their conversion to snapshots | (plain data) |
 
 mod atomic;
 mod counters;
+mod gauge;
+mod log;
 mod mode;
 mod published;
 mod readout;
-mod ring;
 mod shard_map;
 mod sharded;
 mod slots;
@@ -27,8 +29,9 @@ pub use sharded::Sharded;
 #[cfg(loom)]
 pub use self::{
     counters::Counters,
+    gauge::Latest,
+    log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,
-    ring::EventRing,
     shard_map::ShardMap,
 };

@@ -28,8 +28,9 @@
 //! reclaimed by crossbeam-epoch once no reader holds them.
 //!
 //! **Windows** are per-shard slot rings (`lockfree::slots`) keyed by the
-//! clock; **the transition log** travels through per-shard overwrite rings
-//! (`lockfree::ring`).
+//! clock; **gauges** keep their current value per shard
+//! (`lockfree::gauge`); **the transition log** is the one shared log of
+//! `lockfree::log`, written only by changes of mode.
 //!
 //! Progress: records are wait-free (a mode change is lock-free); snapshots
 //! are lock-free and never block writers or each other; `reset` and
@@ -41,10 +42,10 @@ use crossbeam_epoch::Collector;
 
 use super::{
     counters::{Counter, Counters, OwnedHistogram},
-    mode::ModeCell,
+    gauge::{Latest, Shown},
+    log::TransitionLog,
     published::Published,
     readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
-    ring::EventRing,
     shard_map::ShardMap,
     slots::AtomicSlots,
 };
@@ -55,69 +56,10 @@ use crate::{
     metric::{clamp, clamp_latency, layout::Layout, window::WindowSpec},
     snapshot::{
         BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
-        ThroughputSnapshot, Transition, WindowRate,
+        ThroughputSnapshot, WindowRate,
     },
-    sync::{AtomicU64, AtomicUsize, Ordering},
+    sync::{AtomicUsize, Ordering},
 };
-
-/// The most recent value of a gauge in one shard, and when it was recorded.
-///
-/// The stamp is the clock reading, bumped to stay strictly increasing per
-/// shard, shifted left by one; the low bit marks a record in progress. A
-/// record writes `stamp | 1`, the value, its count (with `Release`), then
-/// `stamp` (with `Release`):
-///
-/// - a snapshot reads stamps first (`Acquire`), counts after, and shows a
-///   shard's value only under a finished stamp, whose count it therefore
-///   sees: a snapshot never shows a current value without a count;
-/// - a reset reads counts first (`Acquire`), stamps after: if it counted a
-///   record, it sees that record's stamp (in progress or finished) and
-///   saves it, and later snapshots show only values stamped after it.
-#[derive(Debug, Default)]
-struct Stamped {
-    stamp: AtomicU64,
-    value: AtomicU64,
-}
-
-impl Stamped {
-    /// Opens a record of `value` at `now_ns`; returns the stamp to close it
-    /// with.
-    #[inline]
-    fn open(&self, now_ns: u64, value: u64) -> u64 {
-        // Relaxed load: only this thread writes the stamp.
-        let last = self.stamp.load(Ordering::Relaxed) >> 1;
-        let stamp = (now_ns.min(u64::MAX >> 2) + 1).max(last + 1) << 1;
-        // Relaxed: ordered before the count by the count's Release store.
-        self.stamp.store(stamp | 1, Ordering::Relaxed);
-        self.value.store(value, Ordering::Relaxed);
-        stamp
-    }
-
-    /// Closes the record opened with `stamp`, after its count was stored.
-    #[inline]
-    fn close(&self, stamp: u64) {
-        // Release: a snapshot that acquires this stamp sees the count.
-        self.stamp.store(stamp, Ordering::Release);
-    }
-
-    /// (stamp, value), or `None` while a record is in progress.
-    fn read(&self) -> Option<(u64, u64)> {
-        // Acquire: pairs with `close`, so the record's count is visible to
-        // the count loads that follow.
-        let stamp = self.stamp.load(Ordering::Acquire);
-        // Relaxed: the value is at least as new as the stamp (written before
-        // it); a newer value belongs to a record whose own count may not be
-        // visible yet, but the stamp's record is counted, so the shown
-        // value still comes with a count.
-        (stamp & 1 == 0 && stamp != 0).then(|| (stamp >> 1, self.value.load(Ordering::Relaxed)))
-    }
-
-    /// The stamp, finished or not, for a reset to save.
-    fn saved(&self) -> u64 {
-        // Acquire: read after the counts (see the type's docs).
-        self.stamp.load(Ordering::Acquire) >> 1
-    }
-}
 
 /// One recording thread's cells. Only its thread writes them. Boxed and
 /// aligned to 128 bytes (a cache line pair), so that no other thread's data
@@ -129,15 +71,14 @@ struct Shard {
     id: usize,
     latency: OwnedHistogram,
     queue: OwnedHistogram,
-    queue_current: Stamped,
+    queue_current: Latest,
     batch: Counters,
     batch_clamped: Counter,
-    batch_current: Stamped,
+    batch_current: Latest,
     tokens: Counter,
     requests: Counter,
     throughput_clamped: Counter,
     slots: AtomicSlots,
-    events: EventRing,
 }
 
 impl Shard {
@@ -146,15 +87,14 @@ impl Shard {
             id,
             latency: OwnedHistogram::new(&layouts.latency),
             queue: OwnedHistogram::new(&layouts.queue),
-            queue_current: Stamped::default(),
+            queue_current: Latest::default(),
             batch: Counters::owned(config.max_batch_size() + 1),
             batch_clamped: Counter::default(),
-            batch_current: Stamped::default(),
+            batch_current: Latest::default(),
             tokens: Counter::default(),
             requests: Counter::default(),
             throughput_clamped: Counter::default(),
             slots: AtomicSlots::new(spec),
-            events: EventRing::new(config.transition_log()),
         }
     }
 }
@@ -168,13 +108,14 @@ struct Base {
     slot: u64,
     slot_counts: (u64, u64),
     mode_seq: u64,
-    /// Per shard id: (batch, queue) stamps at the reset.
-    stamps: Vec<(u64, u64)>,
+    /// Per shard id: the (batch, queue) gauge records opened by the reset;
+    /// only later ones can be current after it.
+    opened: Vec<(u64, u64)>,
 }
 
 impl Base {
-    fn stamps(&self, shard: usize) -> (u64, u64) {
-        self.stamps.get(shard).copied().unwrap_or((0, 0))
+    fn opened(&self, shard: usize) -> (u64, u64) {
+        self.opened.get(shard).copied().unwrap_or((0, 0))
     }
 }
 
@@ -206,7 +147,7 @@ pub struct Sharded<C: Clock = DefaultClock> {
     clock: C,
     shards: ShardMap<Box<Shard>>,
     next_shard: AtomicUsize,
-    mode: ModeCell,
+    log: TransitionLog,
     base: Published<Base>,
 }
 
@@ -252,7 +193,7 @@ impl<C: Clock> Sharded<C> {
             base: Published::new(base, collector),
             shards: ShardMap::new(),
             next_shard: AtomicUsize::new(0),
-            mode: ModeCell::default(),
+            log: TransitionLog::new(config.transition_log()),
             config,
             spec,
             layouts,
@@ -274,8 +215,7 @@ impl<C: Clock> Sharded<C> {
             + self.layouts.queue.len()
             + self.config.max_batch_size()
             + 1
-            + 2 * self.spec.ring_len()
-            + 4 * self.config.transition_log().next_power_of_two();
+            + 2 * self.spec.ring_len();
         std::mem::size_of::<Shard>() + 8 * words
     }
 
@@ -351,35 +291,36 @@ impl<C: Clock> Sharded<C> {
         })
     }
 
-    /// Batch and queue gauges: the merged counts and the most recent value
-    /// recorded since `base`, read in the order `Stamped` requires for a
-    /// snapshot (stamps, then counts).
+    /// Batch and queue gauges: the merged counts and the value recorded at
+    /// the latest clock reading since `base`, read in the order
+    /// `lockfree::gauge` requires for a snapshot (values, then counts).
     fn gauge_reading(&self, shards: &[&Shard], base: &Base) -> Gauges {
         let counts = || {
             let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
             let mut queue = RawHistogram::zeroed(&self.layouts.queue);
             for shard in shards {
-                // Acquire: pairs with the counts' Release stores; see `Stamped`.
+                // Acquire: pairs with the counts' Release stores; see
+                // `lockfree::gauge`.
                 batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
                 queue.add(&shard.queue, Ordering::Acquire);
             }
             (batch, queue)
         };
         // Broken on purpose, for the loom models to catch: counts read
-        // before stamps miss the count of a record whose stamp is then shown.
+        // before the values miss the count of a record whose value is shown.
         #[cfg(lockfree_metrics_broken = "gauge_counts_before_stamps")]
         let (batch, queue) = counts();
-        let mut newest = [None::<(u64, u64)>; 2];
+        let mut newest = [None::<Shown>; 2];
         for shard in shards {
-            let since = base.stamps(shard.id);
+            let opened = base.opened(shard.id);
             let reads = [
-                (shard.batch_current.read(), since.0),
-                (shard.queue_current.read(), since.1),
+                (shard.batch_current.read(), opened.0),
+                (shard.queue_current.read(), opened.1),
             ];
-            for (best, (read, since)) in newest.iter_mut().zip(reads) {
-                if let Some((stamp, value)) = read.filter(|&(stamp, _)| stamp > since) {
-                    if best.is_none_or(|(s, _)| stamp >= s) {
-                        *best = Some((stamp, value));
+            for (best, (read, opened)) in newest.iter_mut().zip(reads) {
+                if let Some(shown) = read.filter(|s| s.record > opened) {
+                    if best.is_none_or(|b| shown.at_ns >= b.at_ns) {
+                        *best = Some(shown);
                     }
                 }
             }
@@ -388,28 +329,15 @@ impl<C: Clock> Sharded<C> {
         let (batch, queue) = counts();
         Gauges {
             batch,
-            batch_current: newest[0].map(|(_, v)| v),
+            batch_current: newest[0].map(|s| s.value),
             queue,
-            queue_current: newest[1].map(|(_, v)| v),
+            queue_current: newest[1].map(|s| s.value),
         }
     }
 
     /// The mode word, and the logged transitions since `base`.
-    fn mode_reading(&self, shards: &[&Shard], base: &Base) -> (u64, ModeSnapshot) {
-        let state = self.mode.load();
-        let mut recent = Vec::new();
-        if state.seq > base.mode_seq {
-            for shard in shards {
-                shard
-                    .events
-                    .read_into(base.mode_seq + 1..=state.seq, &mut recent);
-            }
-        }
-        recent.sort_unstable_by_key(|t| t.seq);
-        let keep = self.config.transition_log();
-        if recent.len() > keep {
-            recent.drain(..recent.len() - keep);
-        }
+    fn mode_reading(&self, base: &Base) -> (u64, ModeSnapshot) {
+        let (state, recent) = self.log.read(base.mode_seq);
         let mode = ModeSnapshot {
             current: state.current,
             transitions: state.seq - base.mode_seq,
@@ -422,12 +350,12 @@ impl<C: Clock> Sharded<C> {
     fn read_all(&self, base: &Base) -> (Snapshot, Base) {
         let shards = self.shards();
         let now = self.clock.now_ns();
-        let (mode_seq, mode) = self.mode_reading(&shards, base);
+        let (mode_seq, mode) = self.mode_reading(base);
         let gauges = self.gauge_reading(&shards, base);
-        // Saved after the counts were read (see `Stamped`).
-        let mut stamps = vec![(0, 0); shards.iter().map(|s| s.id + 1).max().unwrap_or(0)];
+        // Read after the counts (see `lockfree::gauge`).
+        let mut opened = vec![(0, 0); shards.iter().map(|s| s.id + 1).max().unwrap_or(0)];
         for shard in &shards {
-            stamps[shard.id] = (shard.batch_current.saved(), shard.queue_current.saved());
+            opened[shard.id] = (shard.batch_current.opened(), shard.queue_current.opened());
         }
         // One reading of the current slot serves both this interval's
         // windows and the next base, so a record made in that slot during a
@@ -461,7 +389,7 @@ impl<C: Clock> Sharded<C> {
             #[cfg(lockfree_metrics_broken = "window_slot_read_twice")]
             slot_counts: self.slot_reading(&shards, slot),
             mode_seq,
-            stamps,
+            opened,
         };
         (snapshot, next)
     }
@@ -504,13 +432,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
         let now = self.clock.now_ns();
         let shard = self.shard();
-        let stamp = shard.batch_current.open(now, size);
+        let open = shard.batch_current.open(now, size);
         if clamped {
             shard.batch_clamped.add_owned(1);
         }
-        // Release: see `Stamped`.
+        // Release: see `lockfree::gauge`.
         shard.batch.add_owned(size as usize, 1, Ordering::Release);
-        shard.batch_current.close(stamp);
+        shard.batch_current.close(open);
     }
 
     #[inline]
@@ -518,24 +446,17 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
         let now = self.clock.now_ns();
         let shard = self.shard();
-        let stamp = shard.queue_current.open(now, depth);
-        // Release: see `Stamped`.
+        let open = shard.queue_current.open(now, depth);
+        // Release: see `lockfree::gauge`.
         shard
             .queue
             .record(&self.layouts.queue, depth, clamped, Ordering::Release);
-        shard.queue_current.close(stamp);
+        shard.queue_current.close(open);
     }
 
     #[inline]
     fn record_mode_transition(&self, mode: Mode) {
-        if let Some((change, at)) = self.mode.record_at(mode, || self.clock.now_ns()) {
-            self.shard().events.push(&Transition {
-                seq: change.seq,
-                at: Duration::from_nanos(at),
-                from: change.from,
-                to: mode,
-            });
-        }
+        self.log.record(mode, || self.clock.now_ns());
     }
 
     fn latency(&self) -> LatencySnapshot {
@@ -574,8 +495,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     }
 
     fn mode(&self) -> ModeSnapshot {
-        self.base
-            .read(|base| self.mode_reading(&self.shards(), base).1)
+        self.base.read(|base| self.mode_reading(base).1)
     }
 
     fn snapshot(&self) -> Snapshot {
