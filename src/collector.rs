@@ -25,8 +25,23 @@ use crate::{
 ///   largest, queue depth above the largest, a window slot at 2^32 - 1).
 ///   Zero is a valid latency, batch size and queue depth.
 /// - **Exact accounting.** Once recording threads have finished (joined),
-///   a snapshot counts every record exactly once; under concurrency every
-///   record lands on exactly one side of each `reset` or `take_interval`.
+///   a snapshot counts every record exactly once. Under concurrency every
+///   counter's increment lands on exactly one side of each `reset` or
+///   `take_interval`, so consecutive intervals add up exactly, counter by
+///   counter. The lock-based strategies apply each record whole; in the
+///   lock-free ones a record is several counters (a latency's bucket, the
+///   sum, the clamp count; a throughput record's totals and window slots),
+///   and one made while a reset is reading may have some of them in the
+///   interval and the rest in the next, so within one interval the mean,
+///   the windows against the totals, and `clamped` against `count` can be
+///   off by such records.
+/// - **Current values are counted.** A batch size or queue depth shown as
+///   `current` is counted in the snapshot that shows it: a key of the batch
+///   distribution, at most the queue depth's `max`.
+/// - **The transition log.** `recent` lists transitions in sequence and
+///   time order with no gaps but for changes still being recorded by other
+///   threads during the read; at rest it holds exactly the newest
+///   `min(transition_log, transitions)` changes, ending on `current`.
 /// - **Consistent snapshots.** `count` equals the histogram's total,
 ///   `min <= p50 <= p95 <= p99 <= p999 <= max`, `min <= mean <= max`, and
 ///   rates are finite and non-negative.
@@ -109,8 +124,9 @@ pub trait MetricsCollector: Send + Sync {
     /// Clears every metric; keeps the configuration and the current mode.
     fn reset(&self);
 
-    /// A snapshot and a reset in one step: each record lands either in the
-    /// returned interval or after it, never in both and never in neither.
+    /// A snapshot and a reset in one step: each counter's increments land
+    /// either in the returned interval or after it, never in both and never
+    /// in neither (see the contract for whole records).
     fn take_interval(&self) -> Snapshot;
 
     /// The configuration the collector was built with.

@@ -35,9 +35,12 @@
 //! - Memory per recording thread: about 300 KiB with the default
 //!   configuration ([`Sharded::shard_bytes`]), kept for the next thread
 //!   after a thread exits.
-//! - A reset is exact per record but is not an atomic cut across metrics:
-//!   two records made while it runs may land on different sides regardless
-//!   of their order.
+//! - A reset of a lock-free strategy is exact per counter, not per record:
+//!   a record made while it runs may have its bucket, sum, window share or
+//!   clamp count on different sides of it, and two records may land on
+//!   different sides regardless of their order (see
+//!   [`MetricsCollector`]'s contract). The lock-based strategies apply each
+//!   record whole.
 //! - Totals wrap at 2^64; window slots saturate at 2^32 - 1 per slot (per
 //!   slot and recording thread in [`Sharded`], see
 //!   [`ThroughputSnapshot::clamped`]).
@@ -92,7 +95,7 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, Counters, Latest, ModeCell, ModeState, Published, ShardMap, TransitionLog,
+        Change, Counters, ModeCell, ModeState, Published, ShardMap, TransitionLog,
     };
 }
 

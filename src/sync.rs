@@ -23,6 +23,20 @@ pub(crate) use loom::sync::{
     Mutex, MutexGuard,
 };
 
+/// `Ordering::$order`, or `Relaxed` in the deliberately broken variant
+/// `--cfg lockfree_metrics_broken="$variant"`, which the loom models must
+/// catch: the evidence that the ordering is needed. A constant either way.
+macro_rules! ordering {
+    ($order:ident, broken $variant:tt) => {
+        if cfg!(lockfree_metrics_broken = $variant) {
+            $crate::sync::Ordering::Relaxed
+        } else {
+            $crate::sync::Ordering::$order
+        }
+    };
+}
+pub(crate) use ordering;
+
 /// Locks `mutex`, recovering the data from a poisoned lock.
 ///
 /// User code does run under locks here: [`Clock`](crate::Clock) is a public
@@ -41,6 +55,16 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Tells the scheduler (or loom) that this thread is about to retry a read
+/// that another thread's progress invalidated.
+#[inline]
+pub(crate) fn spin_wait() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
 }
 
 /// `atomic_float::AtomicF64` for loom: an f64 in a loom `AtomicU64`, with

@@ -2,7 +2,8 @@
 //! takes every counter with `swap(0)` and then bumps an epoch; gauges tag
 //! their current value with the epoch read before counting. So a reset
 //! racing with a record counts the record in exactly one interval, and
-//! neither side shows a current value without its count.
+//! neither side shows a current value without its count. Plain reads take
+//! the readers' lock that resets take, so none straddles a reset.
 //!
 //! Broken variants: `atomic_epoch_late` (the epoch read after counting),
 //! `counters_take_not_atomic` (a reset's take losing an increment).
@@ -15,11 +16,12 @@ mod tests {
     use loom::thread;
     use loom_tests::{model, tiny_config};
 
+    /// A shown current size is a key of the distribution shown with it.
     fn assert_current_implies_count(s: &BatchSnapshot) {
         if let Some(current) = s.current {
             assert!(
-                s.count >= 1,
-                "current {current} shown without a count: {s:?}"
+                s.distribution.get(&current).is_some_and(|&n| n >= 1),
+                "current {current} not in the distribution shown with it: {s:?}"
             );
         }
     }
@@ -84,6 +86,30 @@ mod tests {
             reader.join().unwrap();
             let s = m.batch();
             assert_eq!((s.count, s.current), (2, Some(2)), "{s:?}");
+        });
+    }
+
+    /// A plain read races a reset after a record: the read shows the
+    /// record's value only with its count (it used to read the epoch, then
+    /// the value, then counts the reset had just taken).
+    #[test]
+    fn plain_read_racing_a_reset() {
+        model("atomic/plain_read_racing_a_reset", || {
+            let m = Arc::new(Atomic::with_clock(tiny_config(2, 0), ManualClock::new()));
+            m.record_batch_size(2);
+            let reader = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    let s = m.batch();
+                    assert_current_implies_count(&s);
+                    let q = m.snapshot().batch;
+                    assert_current_implies_count(&q);
+                })
+            };
+            let interval = m.take_interval().batch;
+            reader.join().unwrap();
+            assert_current_implies_count(&interval);
+            assert_eq!(interval.count, 1, "{interval:?}");
         });
     }
 }

@@ -1,13 +1,15 @@
 //! The gauges of `Sharded` (batch size and queue depth): each shard keeps
-//! its latest value under a clock stamp (`Stamped` in
-//! `src/lockfree/sharded.rs`). A snapshot reads stamps before counts, a
-//! reset counts before stamps, so no snapshot or interval ever shows a
-//! current value whose record it did not count ("current implies count"),
-//! concurrent or not; and the queue-depth maximum is the largest depth
-//! recorded.
+//! its latest value in alternating seqlock slots (`Latest` in
+//! `src/lockfree/gauge.rs`). A snapshot reads the values before the counts,
+//! a reset the counts before the values, so no snapshot or interval ever
+//! shows a current value that is not in the distribution shown with it:
+//! a batch size shown as current is a key of the distribution, a queue
+//! depth shown as current is at most the maximum, concurrent or not, and
+//! across a reset. The queue-depth maximum is the largest depth recorded.
 //!
-//! Broken variant: `gauge_counts_before_stamps` (a snapshot reads the
-//! counts first).
+//! Broken variants: `gauge_counts_before_stamps` (a snapshot reads the
+//! counts first), `gauge_close_relaxed` (a record's slot closed without
+//! `Release`: its count need not be seen with it).
 
 #[cfg(loom)]
 mod tests {
@@ -28,23 +30,26 @@ mod tests {
         ))
     }
 
-    /// A shown current value comes with its count, and is a value recorded.
+    /// A shown current depth is a depth recorded, counted in the
+    /// snapshot: at most its maximum.
     fn assert_queue(s: &QueueDepthSnapshot, recorded: &[u64]) {
         if let Some(current) = s.current {
             assert!(
-                s.count >= 1,
-                "current {current} shown without a count: {s:?}"
+                s.count >= 1 && current <= s.max,
+                "current {current} shown without its count: {s:?}"
             );
             assert!(recorded.contains(&current), "{s:?}");
         }
         assert!(s.count <= recorded.len() as u64, "{s:?}");
     }
 
+    /// A shown current size is a size recorded, and a key of the
+    /// distribution shown with it.
     fn assert_batch(s: &BatchSnapshot, recorded: &[u64]) {
         if let Some(current) = s.current {
             assert!(
-                s.count >= 1,
-                "current {current} shown without a count: {s:?}"
+                s.distribution.get(&current).is_some_and(|&n| n >= 1) && current <= s.max,
+                "current {current} not in the distribution shown with it: {s:?}"
             );
             assert!(recorded.contains(&current), "{s:?}");
         }
@@ -131,6 +136,32 @@ mod tests {
             let s = m.queue_depth();
             assert_eq!((s.count, s.max), (2, 3), "{s:?}");
             assert!(matches!(s.current, Some(1 | 3)), "{s:?}");
+        });
+    }
+
+    /// A reset and a plain read race two records of the main thread: the
+    /// interval, the read and the snapshot after each show a current value
+    /// only with its count, and each record lands in one interval.
+    #[test]
+    fn read_and_reset_racing_records() {
+        model("gauges/read_and_reset_racing_records", || {
+            let m = sharded();
+            let resetter = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.take_interval().batch)
+            };
+            let reader = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || assert_batch(&m.batch(), &[1, 2]))
+            };
+            m.record_batch_size(1);
+            m.record_batch_size(2);
+            let interval = resetter.join().unwrap();
+            reader.join().unwrap();
+            let after = m.batch();
+            assert_batch(&interval, &[1, 2]);
+            assert_batch(&after, &[1, 2]);
+            assert_eq!(interval.count + after.count, 2, "{interval:?} {after:?}");
         });
     }
 }

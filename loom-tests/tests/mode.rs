@@ -1,6 +1,7 @@
 //! Mode transitions: the mode word (`src/lockfree/mode.rs`), a single CAS
-//! that installs the mode and bumps the count, and through `Sharded` the
-//! transition log read while transitions are recorded.
+//! that installs the mode and bumps the count, and through both strategies
+//! the transition log (`src/lockfree/log.rs`) read while transitions are
+//! recorded and cut by resets.
 //!
 //! Broken variant: `mode_not_atomic` (a load-then-store instead of the CAS).
 
@@ -11,7 +12,7 @@ mod tests {
     use crossbeam_epoch::Collector;
     use lockfree_metrics::{
         __loom::{Change, ModeCell},
-        ManualClock, MetricsCollector, Mode, Sharded,
+        Atomic, ManualClock, MetricsCollector, Mode, ModeSnapshot, Sharded,
     };
     use loom::thread;
     use loom_tests::{model, tiny_config};
@@ -102,12 +103,7 @@ mod tests {
             ));
             let reader = {
                 let m = Arc::clone(&m);
-                thread::spawn(move || {
-                    let s = m.mode();
-                    assert!(s.recent.len() as u64 <= s.transitions, "{s:?}");
-                    assert!(s.recent.windows(2).all(|w| w[0].seq < w[1].seq), "{s:?}");
-                    assert!(s.recent.iter().all(|t| t.seq <= s.transitions), "{s:?}");
-                })
+                thread::spawn(move || assert_consistent(&m.mode(), 0))
             };
             let writer = {
                 let m = Arc::clone(&m);
@@ -118,11 +114,94 @@ mod tests {
             reader.join().unwrap();
             let s = m.mode();
             assert_eq!(s.transitions, 2, "{s:?}");
-            let seqs: Vec<u64> = s.recent.iter().map(|t| t.seq).collect();
-            assert_eq!(seqs, [1, 2], "{s:?}");
+            assert_at_rest(&s, 0, 2);
             assert_eq!(s.recent[0].from, None);
-            assert_eq!(s.recent[1].from, Some(s.recent[0].to));
-            assert_eq!(s.current, Some(s.recent[1].to), "{s:?}");
+        });
+    }
+
+    /// The claims of a mode snapshot that may race changes: the entries are
+    /// distinct changes since the cut, in sequence order, chained where
+    /// adjacent, and none is newer than the count.
+    fn assert_consistent(s: &ModeSnapshot, seq_at_reset: u64) {
+        assert!(s.recent.len() as u64 <= s.transitions, "{s:?}");
+        assert!(s.recent.windows(2).all(|w| w[0].seq < w[1].seq), "{s:?}");
+        for w in s.recent.windows(2) {
+            if w[0].seq + 1 == w[1].seq {
+                assert_eq!(w[1].from, Some(w[0].to), "{s:?}");
+            }
+        }
+        assert!(
+            s.recent
+                .iter()
+                .all(|t| t.seq > seq_at_reset && t.seq <= seq_at_reset + s.transitions),
+            "{s:?}"
+        );
+    }
+
+    /// The claim of a log at rest: exactly the newest `min(keep,
+    /// transitions)` changes since the cut, contiguous, ending on the
+    /// current mode.
+    fn assert_at_rest(s: &ModeSnapshot, seq_at_reset: u64, keep: u64) {
+        assert_consistent(s, seq_at_reset);
+        let last = seq_at_reset + s.transitions;
+        let expected: Vec<u64> = (last - s.transitions.min(keep) + 1..=last).collect();
+        let seqs: Vec<u64> = s.recent.iter().map(|t| t.seq).collect();
+        assert_eq!(seqs, expected, "{s:?}");
+        if let Some(t) = s.recent.last() {
+            assert_eq!(s.current, Some(t.to), "{s:?}");
+        }
+    }
+
+    /// Through `Atomic`, whose log was a shared queue drained by readers: a
+    /// reset (main thread) races a thread changing the mode twice. The
+    /// interval and the snapshot after it count every change once, each
+    /// log is consistent, and at rest the log holds the changes after the
+    /// reset's cut.
+    #[test]
+    fn atomic_log_racing_a_reset() {
+        model("mode/atomic_log_racing_a_reset", || {
+            let m = Arc::new(Atomic::with_clock(tiny_config(1, 2), ManualClock::new()));
+            let writer = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    m.record_mode_transition(Mode(1));
+                    m.record_mode_transition(Mode(2));
+                })
+            };
+            let interval = m.take_interval().mode;
+            writer.join().unwrap();
+            assert_consistent(&interval, 0);
+            let after = m.mode();
+            assert_eq!(interval.transitions + after.transitions, 2);
+            assert_at_rest(&after, interval.transitions, 2);
+            assert_eq!(after.current, Some(Mode(2)));
+        });
+    }
+
+    /// The same through `Sharded`, whose log was per-shard rings read
+    /// against a cut: a reset racing two changes from another thread.
+    #[test]
+    fn sharded_log_racing_a_reset() {
+        model("mode/sharded_log_racing_a_reset", || {
+            let m = Arc::new(Sharded::with_collector(
+                tiny_config(1, 1),
+                ManualClock::new(),
+                Collector::new(),
+            ));
+            let writer = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    m.record_mode_transition(Mode(1));
+                    m.record_mode_transition(Mode(2));
+                })
+            };
+            let interval = m.take_interval().mode;
+            writer.join().unwrap();
+            assert_consistent(&interval, 0);
+            let after = m.mode();
+            assert_eq!(interval.transitions + after.transitions, 2);
+            assert_at_rest(&after, interval.transitions, 1);
+            assert_eq!(after.current, Some(Mode(2)));
         });
     }
 }

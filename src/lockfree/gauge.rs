@@ -30,7 +30,7 @@
 //!
 //! Progress: writes are wait-free; `Latest::read` is lock-free.
 
-use crate::sync::{fence, AtomicU64, Ordering};
+use crate::sync::{fence, ordering, spin_wait, AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -91,21 +91,16 @@ impl Latest {
         }
     }
 
-    /// Closes `open`, after its count was stored (with `Release`).
+    /// Closes `open`, after its count was stored (with `Release`, which a
+    /// reset needs: see the module docs).
     #[inline]
     pub(crate) fn close(&self, open: Open) {
         // Release: a reader that acquires this version sees the count (and
         // the payload) stored before it.
-        #[cfg(not(lockfree_metrics_broken = "gauge_close_relaxed"))]
-        self.slots[open.slot]
-            .version
-            .store(open.version, Ordering::Release);
-        // Broken on purpose, for the loom models to catch: a reader may
-        // then show the value without seeing its count.
-        #[cfg(lockfree_metrics_broken = "gauge_close_relaxed")]
-        self.slots[open.slot]
-            .version
-            .store(open.version, Ordering::Relaxed);
+        self.slots[open.slot].version.store(
+            open.version,
+            ordering!(Release, broken "gauge_close_relaxed"),
+        );
     }
 
     /// The newest counted record, if any; read it before the counts.
@@ -138,6 +133,7 @@ impl Latest {
                 });
             }
             // The owner finished a record and opened the next in this slot.
+            spin_wait();
         }
     }
 

@@ -48,7 +48,7 @@ use std::time::Duration;
 use super::mode::{Change, ModeCell, ModeState};
 use crate::{
     snapshot::{Mode, Transition},
-    sync::{AtomicU64, Ordering},
+    sync::{ordering, spin_wait, AtomicU64, Ordering},
 };
 
 const CODE_BITS: u32 = 17;
@@ -133,21 +133,18 @@ impl TransitionLog {
     #[cold]
     fn write(&self, change: Change, to: Mode, at: u64) {
         let entry = self.entry(change.seq);
-        // Relaxed: published by the Release CAS on `to` below; a newer
-        // change's `from` carries its own sequence number.
+        // Release: as for `at` below, so that a reader that sees a newer
+        // change's `from` sees that change in the mode word when it retries.
         cas_max(
             &entry.from,
             pack(change.seq, change.from),
-            Ordering::Relaxed,
+            Ordering::Release,
         );
         // Release: a reader whose `at` load sees a newer change's time
         // then sees that change in the mode word (see the module docs).
-        #[cfg(not(lockfree_metrics_broken = "log_at_relaxed"))]
-        entry.at.fetch_max(at, Ordering::Release);
-        // Broken on purpose, for the loom models to catch: a newer
-        // change's time can then reach a reader that misses the change.
-        #[cfg(lockfree_metrics_broken = "log_at_relaxed")]
-        entry.at.fetch_max(at, Ordering::Relaxed);
+        entry
+            .at
+            .fetch_max(at, ordering!(Release, broken "log_at_relaxed"));
         // Release: a reader that acquires this sees `from` and `at` above.
         cas_max(&entry.to, pack(change.seq, Some(to)), Ordering::Release);
     }
@@ -170,10 +167,9 @@ impl TransitionLog {
                 // Acquire: pairs with the writer's Release CAS, so `from`
                 // and `at` are at least this change's.
                 let to = entry.to.load(Ordering::Acquire);
-                // Acquire (`at`): pairs with `write`'s Release, see there.
-                // Relaxed (`from`): ordered by the Acquire load of `to`.
+                // Acquire: pairs with `write`'s Release stores, see there.
                 let at = entry.at.load(Ordering::Acquire);
-                let from = entry.from.load(Ordering::Relaxed);
+                let from = entry.from.load(Ordering::Acquire);
                 let (to_seq, from_seq) = (to >> CODE_BITS, from >> CODE_BITS);
                 if to_seq < seq {
                     // Still being recorded by a concurrent change.
@@ -202,6 +198,7 @@ impl TransitionLog {
             if !disturbed {
                 return (state, recent);
             }
+            spin_wait();
         }
     }
 }

@@ -29,7 +29,6 @@ pub use sharded::Sharded;
 #[cfg(loom)]
 pub use self::{
     counters::Counters,
-    gauge::Latest,
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,

@@ -8,9 +8,9 @@
 //! record): look up the thread's shard (`thread_local`), then relaxed loads
 //! and plain stores to counters nobody else writes: no lock, no
 //! read-modify-write, no cache line shared with another writer. The one
-//! exception is a *change* of mode, a single CAS on the shared mode word,
-//! since transitions are only defined in one global order; recording the
-//! current mode again is a load.
+//! exception is a *change* of mode: a CAS on the shared mode word and the
+//! change's entry in the shared log, since transitions are only defined
+//! in one global order; recording the current mode again is a load.
 //!
 //! **Shards are cumulative.** Counters only grow, so a reader can read
 //! them at any moment, in any order, without the writers' help (unlike
@@ -24,8 +24,10 @@
 //! publishes it; a snapshot is the current merged reading minus the base.
 //! `take_interval` computes both from one reading, and installs its base
 //! with a CAS that fails if another reset got in first (then it reads
-//! again), so every record lands in exactly one interval. Old bases are
-//! reclaimed by crossbeam-epoch once no reader holds them.
+//! again), so every counter's increments land in exactly one interval (a
+//! record made during the reading may have its counters on both sides:
+//! see `papers/sharded-protocol.md`). Old bases are reclaimed by
+//! crossbeam-epoch once no reader holds them.
 //!
 //! **Windows** are per-shard slot rings (`lockfree::slots`) keyed by the
 //! clock; **gauges** keep their current value per shard
@@ -58,7 +60,7 @@ use crate::{
         BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
         ThroughputSnapshot, WindowRate,
     },
-    sync::{AtomicUsize, Ordering},
+    sync::{ordering, AtomicUsize, Ordering},
 };
 
 /// One recording thread's cells. Only its thread writes them. Boxed and
@@ -437,7 +439,8 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
             shard.batch_clamped.add_owned(1);
         }
         // Release: see `lockfree::gauge`.
-        shard.batch.add_owned(size as usize, 1, Ordering::Release);
+        let release = ordering!(Release, broken "gauge_count_relaxed");
+        shard.batch.add_owned(size as usize, 1, release);
         shard.batch_current.close(open);
     }
 
@@ -448,9 +451,10 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         let shard = self.shard();
         let open = shard.queue_current.open(now, depth);
         // Release: see `lockfree::gauge`.
+        let release = ordering!(Release, broken "gauge_count_relaxed");
         shard
             .queue
-            .record(&self.layouts.queue, depth, clamped, Ordering::Release);
+            .record(&self.layouts.queue, depth, clamped, release);
         shard.queue_current.close(open);
     }
 
