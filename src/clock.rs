@@ -26,20 +26,25 @@ pub trait Clock: Send + Sync + 'static {
 pub type DefaultClock = QuantaClock;
 
 /// The TSC, calibrated against the OS monotonic clock by `quanta`; it falls
-/// back to the OS clock where the TSC is unusable. 9.4 ns a read on the
-/// development machine, against 24.5 ns for [`std::time::Instant`]
-/// (`cargo bench --bench record -- clock`).
+/// back to the OS clock where the TSC is unusable. Each read is fenced so
+/// that it is monotonic across threads, as [`Clock`] requires (see
+/// `ordered_raw`). 33-41 ns a read on the 2-core development machine,
+/// against 43-59 ns for [`std::time::Instant`] and 20-27 ns for the
+/// unfenced read (least-disturbed samples of five runs of
+/// `cargo bench --bench record -- clock` on a loaded machine;
+/// `papers/clock.md`).
 #[derive(Clone)]
 pub struct QuantaClock {
     clock: quanta::Clock,
-    origin: quanta::Instant,
+    /// `clock.raw()` at construction.
+    origin: u64,
 }
 
 impl QuantaClock {
     /// A clock whose origin is now.
     pub fn new() -> Self {
         let clock = quanta::Clock::new();
-        let origin = clock.now();
+        let origin = ordered_raw(&clock);
         QuantaClock { clock, origin }
     }
 }
@@ -59,8 +64,66 @@ impl fmt::Debug for QuantaClock {
 impl Clock for QuantaClock {
     #[inline]
     fn now_ns(&self) -> u64 {
-        duration_to_ns(self.clock.now().saturating_duration_since(self.origin))
+        // `delta_as_nanos` scales with one calibration shared by every
+        // clock in the process (monotonic in the raw value) and gives 0 for
+        // a raw value at or before the origin.
+        self.clock
+            .delta_as_nanos(self.origin, ordered_raw(&self.clock))
     }
+}
+
+/// `clock.raw()`, executed only after every earlier instruction, loads
+/// included, has completed.
+///
+/// `quanta`'s `Clock::now()` is a bare `rdtsc` on x86_64 (a bare
+/// `mrs cntvct_el0` on aarch64). Neither waits for earlier loads, so a
+/// thread that has just loaded a message can take its reading before the
+/// load completes, earlier than the sender's reading carried in the
+/// message: `tests/clock.rs` saw hundreds of such readings in 200,000
+/// hand-offs, up to about 100 ns behind. Fencing before the read makes it
+/// behave like a load of a counter that every core sees advance together
+/// (Linux's `rdtsc_ordered` and `arch_timer_read_cntvct_el0` do the same;
+/// its CLOCK_MONOTONIC relies on synchronised counters the same way).
+///
+/// On x86_64 one fence per read, before it, suffices. On the writer's
+/// side the reading is complete before anything after it is published: x86
+/// makes a store visible only after every earlier instruction has retired,
+/// so a store after a reading (the release store publishing it, or any
+/// other) never becomes visible before the reading was taken. aarch64 gives
+/// no such promise for a counter read, which is not a memory access, so
+/// there a second barrier keeps later stores after the read (Linux uses a
+/// false dependency to the same end). The aarch64 path is compiled
+/// (`cargo check --target aarch64-unknown-linux-gnu`) but was not run here.
+///
+/// Where `quanta` uses the OS clock instead (no invariant TSC, other
+/// targets), `raw()` is already ordered and the fences only cost time.
+#[inline]
+fn ordered_raw(clock: &quanta::Clock) -> u64 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    // SAFETY:
+    // - `_mm_lfence` needs SSE2, which this cfg requires (it is baseline
+    //   on x86_64); it has no other preconditions.
+    unsafe {
+        core::arch::x86_64::_mm_lfence();
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY:
+    // - `isb` only waits for earlier instructions to complete; it touches
+    //   no registers or memory and leaves the stack and flags alone;
+    // - it is left able to touch memory (no `nomem`), so the compiler
+    //   keeps it after the loads before it, which is its whole point.
+    unsafe {
+        core::arch::asm!("isb", options(nostack, preserves_flags));
+    }
+    let raw = clock.raw();
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY:
+    // - as above; this one keeps later loads and stores after the read,
+    //   and the compiler keeps them after it for the same reason.
+    unsafe {
+        core::arch::asm!("isb", options(nostack, preserves_flags));
+    }
+    raw
 }
 
 /// [`std::time::Instant`], for platforms where the TSC misbehaves.
@@ -155,6 +218,16 @@ mod tests {
         assert_eq!(c.now_ns(), 5_000_000_000);
         c.advance(Duration::MAX);
         assert_eq!(c.now_ns(), u64::MAX);
+    }
+
+    #[test]
+    fn quanta_clock_starts_near_zero_and_advances() {
+        let q = QuantaClock::new();
+        let a = q.now_ns();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = q.now_ns();
+        assert!(a < 1_000_000_000, "origin is construction time: {a} ns");
+        assert!(b - a >= 1_000_000, "2 ms sleep read as {} ns", b - a);
     }
 
     #[test]
