@@ -95,6 +95,9 @@ fn bench_peers(c: &mut Criterion) {
     let mut g = c.benchmark_group("clock");
     g.throughput(Throughput::Elements(1));
     let (quanta, std) = (QuantaClock::new(), StdClock::new());
+    // The unfenced read QuantaClock used before: monotonic per thread only.
+    let bare = quanta::Clock::new();
+    g.bench_function("quanta_bare_now", |b| b.iter(|| black_box(bare.now())));
     g.bench_function("quanta", |b| b.iter(|| black_box(quanta.now_ns())));
     g.bench_function("std_instant", |b| b.iter(|| black_box(std.now_ns())));
     g.finish();
