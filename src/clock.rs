@@ -6,8 +6,9 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, OnceLock,
     },
+    thread,
     time::{Duration, Instant},
 };
 
@@ -151,6 +152,152 @@ impl Clock for StdClock {
     #[inline]
     fn now_ns(&self) -> u64 {
         duration_to_ns(self.origin.elapsed())
+    }
+}
+
+/// A clock that reads a shared time kept by one background thread: one
+/// relaxed load a read (0.4-1.3 ns on the development machine,
+/// `cargo bench --bench record -- clock`), at the price of resolution.
+///
+/// The first construction in the process starts an upkeep thread (never
+/// more than one) that stores the time since its start, read from
+/// [`std::time::Instant`], into a shared atomic every interval: 1 ms by
+/// default, and for the whole process the shortest interval any
+/// construction asked for. Readings are monotonic across threads: the one
+/// writer stores a running maximum, and a read that happens after another
+/// read of the same atomic sees that value or a later one. Every
+/// `CoarseClock` in the process shares one origin, the upkeep thread's
+/// start.
+///
+/// What the resolution costs:
+///
+/// - A reading is the time of the last store, so it lags real time by up
+///   to one interval, plus however long the upkeep thread waits to be
+///   scheduled: up to 46 ms on the loaded 2-core development machine
+///   (`papers/clock.md`).
+/// - Window slots: a record made just after a slot boundary can be counted
+///   in the previous slot, up to one interval (plus that wait) early. With
+///   the default 1 ms interval and the default 100 ms slots
+///   (`ConfigBuilder::window_resolution`) that is about 1 % of a slot's
+///   span.
+/// - Transition times and "most recent" stamps have the interval's
+///   resolution: events less than one interval apart can carry the same
+///   time.
+///
+/// The upkeep thread runs until the process exits. Not the default clock;
+/// choose it with `with_clock` where reading the clock dominates.
+///
+/// # Examples
+///
+/// ```
+/// use lockfree_metrics::{Clock, CoarseClock};
+///
+/// let clock = CoarseClock::new();
+/// let a = clock.now_ns();
+/// assert!(clock.now_ns() >= a);
+/// ```
+#[derive(Clone, Copy)]
+pub struct CoarseClock {
+    time: &'static CoarseTime,
+}
+
+/// The upkeep thread's name (Linux shows 15 bytes of it).
+const UPKEEP_THREAD: &str = "coarse-clock";
+
+/// The state the upkeep thread shares with every [`CoarseClock`].
+struct CoarseTime {
+    /// Nanoseconds since the upkeep thread started, as of its last store.
+    ns: AtomicU64,
+    /// The upkeep thread's sleep between stores, in nanoseconds.
+    interval_ns: AtomicU64,
+}
+
+impl CoarseClock {
+    /// The interval [`CoarseClock::new`] asks for.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(1);
+
+    /// The shortest interval the upkeep thread honours, so that it cannot
+    /// be asked to spin.
+    pub const MIN_INTERVAL: Duration = Duration::from_micros(1);
+
+    /// A clock whose upkeep thread sleeps [`CoarseClock::DEFAULT_INTERVAL`]
+    /// between stores (or less, if another construction asked for a
+    /// shorter interval).
+    ///
+    /// # Panics
+    ///
+    /// If the upkeep thread cannot be spawned (a later call tries again).
+    pub fn new() -> Self {
+        Self::with_interval(Self::DEFAULT_INTERVAL)
+    }
+
+    /// A clock whose upkeep thread sleeps at most `interval` (clamped to
+    /// [`CoarseClock::MIN_INTERVAL`]) between stores; the interval is
+    /// process-wide, so this can only shorten it, for every `CoarseClock`.
+    ///
+    /// # Panics
+    ///
+    /// As [`CoarseClock::new`].
+    pub fn with_interval(interval: Duration) -> Self {
+        static TIME: OnceLock<&'static CoarseTime> = OnceLock::new();
+        let interval_ns = duration_to_ns(interval.max(Self::MIN_INTERVAL));
+        let time = *TIME.get_or_init(|| {
+            // OnceLock runs this once per process, even when threads race
+            // to construct; a panic here leaves TIME empty for a retry
+            // (and leaks one small allocation).
+            let time: &'static CoarseTime = Box::leak(Box::new(CoarseTime {
+                ns: AtomicU64::new(0),
+                interval_ns: AtomicU64::new(interval_ns),
+            }));
+            let origin = Instant::now();
+            thread::Builder::new()
+                .name(UPKEEP_THREAD.into())
+                .spawn(move || upkeep(time, origin))
+                .expect("spawn the CoarseClock upkeep thread");
+            time
+        });
+        // Relaxed: the interval is advice to the upkeep thread; nothing
+        // else is ordered with it.
+        time.interval_ns.fetch_min(interval_ns, Ordering::Relaxed);
+        CoarseClock { time }
+    }
+}
+
+/// The upkeep thread's body: stores the running maximum of the precise
+/// time, then sleeps for the current interval.
+fn upkeep(time: &'static CoarseTime, origin: Instant) -> ! {
+    let mut max = 0;
+    loop {
+        max = max.max(duration_to_ns(origin.elapsed()));
+        // Relaxed: the value alone is the message. Readers' coherence on
+        // this one atomic, whose stores never decrease, is what keeps them
+        // monotonic; they need no other memory ordered with it.
+        time.ns.store(max, Ordering::Relaxed);
+        // Relaxed: see `with_interval`.
+        let interval = time.interval_ns.load(Ordering::Relaxed);
+        thread::sleep(Duration::from_nanos(interval));
+    }
+}
+
+impl Default for CoarseClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CoarseClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoarseClock")
+            .field("now_ns", &self.now_ns())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clock for CoarseClock {
+    #[inline]
+    fn now_ns(&self) -> u64 {
+        // Relaxed: see `upkeep`.
+        self.time.ns.load(Ordering::Relaxed)
     }
 }
 
