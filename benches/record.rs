@@ -10,8 +10,8 @@ use std::{hint::black_box, time::Duration};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hdrhistogram::{sync::SyncHistogram, Histogram};
 use lockfree_metrics::{
-    Atomic, Clock, Config, FineGrained, GlobalLock, MetricsCollector, Mode, QuantaClock, Sharded,
-    StdClock,
+    Atomic, Clock, CoarseClock, Config, FineGrained, GlobalLock, MetricsCollector, Mode,
+    QuantaClock, Sharded, StdClock,
 };
 
 #[path = "support/inputs.rs"]
@@ -95,8 +95,13 @@ fn bench_peers(c: &mut Criterion) {
     let mut g = c.benchmark_group("clock");
     g.throughput(Throughput::Elements(1));
     let (quanta, std) = (QuantaClock::new(), StdClock::new());
+    // The unfenced read QuantaClock used before: monotonic per thread only.
+    let bare = quanta::Clock::new();
+    g.bench_function("quanta_bare_now", |b| b.iter(|| black_box(bare.now())));
     g.bench_function("quanta", |b| b.iter(|| black_box(quanta.now_ns())));
     g.bench_function("std_instant", |b| b.iter(|| black_box(std.now_ns())));
+    let coarse = CoarseClock::new();
+    g.bench_function("coarse", |b| b.iter(|| black_box(coarse.now_ns())));
     g.finish();
 }
 

@@ -76,7 +76,7 @@ mod metric;
 mod snapshot;
 mod sync;
 
-pub use clock::{Clock, DefaultClock, ManualClock, QuantaClock, StdClock};
+pub use clock::{Clock, CoarseClock, DefaultClock, ManualClock, QuantaClock, StdClock};
 pub use collector::MetricsCollector;
 pub use config::{
     Config, ConfigBuilder, ConfigError, MAX_BATCH_SIZE_LIMIT, MAX_HISTOGRAM_COUNTERS,
