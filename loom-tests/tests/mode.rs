@@ -153,7 +153,7 @@ mod tests {
     }
 
     /// Through `Atomic`, whose log was a shared queue drained by readers: a
-    /// reset (main thread) races a thread changing the mode twice. The
+    /// reset races two changes of mode. The
     /// interval and the snapshot after it count every change once, each
     /// log is consistent, and at rest the log holds the changes after the
     /// reset's cut.
@@ -161,15 +161,15 @@ mod tests {
     fn atomic_log_racing_a_reset() {
         model("mode/atomic_log_racing_a_reset", || {
             let m = Arc::new(Atomic::with_clock(tiny_config(1, 2), ManualClock::new()));
-            let writer = {
+            // The changes on the main thread: see "Arranging a model" in
+            // `loom-tests/src/lib.rs`.
+            let resetter = {
                 let m = Arc::clone(&m);
-                thread::spawn(move || {
-                    m.record_mode_transition(Mode(1));
-                    m.record_mode_transition(Mode(2));
-                })
+                thread::spawn(move || m.take_interval().mode)
             };
-            let interval = m.take_interval().mode;
-            writer.join().unwrap();
+            m.record_mode_transition(Mode(1));
+            m.record_mode_transition(Mode(2));
+            let interval = resetter.join().unwrap();
             assert_consistent(&interval, 0);
             let after = m.mode();
             assert_eq!(interval.transitions + after.transitions, 2);
@@ -188,15 +188,15 @@ mod tests {
                 ManualClock::new(),
                 Collector::new(),
             ));
-            let writer = {
+            // The changes on the main thread: see "Arranging a model" in
+            // `loom-tests/src/lib.rs`.
+            let resetter = {
                 let m = Arc::clone(&m);
-                thread::spawn(move || {
-                    m.record_mode_transition(Mode(1));
-                    m.record_mode_transition(Mode(2));
-                })
+                thread::spawn(move || m.take_interval().mode)
             };
-            let interval = m.take_interval().mode;
-            writer.join().unwrap();
+            m.record_mode_transition(Mode(1));
+            m.record_mode_transition(Mode(2));
+            let interval = resetter.join().unwrap();
             assert_consistent(&interval, 0);
             let after = m.mode();
             assert_eq!(interval.transitions + after.transitions, 2);
