@@ -11,6 +11,12 @@
 //! with the thread count (the peers' `atomic_hist_shared` and Prometheus
 //! histograms), kept to measure that collapse against `Sharded`.
 //!
+//! The latency and queue-depth sums are that design's `f64`s: an
+//! interval's sum is exact while its summed values stay below 2^53 (ns for
+//! latency: about 104 days); beyond that each add rounds to `f64`
+//! precision, so for `n` samples the sum and the mean are within a relative
+//! `n * 2^-53` (`LatencySnapshot`).
+//!
 //! A reset takes every counter with `swap(0)`, so each increment lands in
 //! exactly one interval. The current gauges carry the reset epoch they were
 //! written in; a reset bumps the epoch after taking the counts, and a

@@ -196,6 +196,9 @@ impl Counter {
 /// carry branch that costs a quarter of the record path. Many writers use
 /// an `AtomicF64` CAS loop: the `Atomic` strategy keeps the naive design
 /// that peers such as rust-prometheus use, and empties it at each reset.
+/// That sum is exact while an interval's summed values stay below 2^53;
+/// beyond that each add rounds to `f64` precision (a relative `n * 2^-53`
+/// after `n` adds).
 #[derive(Debug)]
 pub(crate) struct HistogramCells<S> {
     pub(crate) counts: Counters,

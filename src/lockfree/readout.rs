@@ -181,7 +181,7 @@ impl RawHistogram {
         &self,
         base: &RawHistogram,
         layout: &Layout,
-    ) -> (hdrhistogram::Histogram<u64>, f64, u64) {
+    ) -> (hdrhistogram::Histogram<u64>, u128, u64) {
         let wrapped = self.sum.wrapping_sub(base.sum);
         let mut counts = self.counts.clone();
         for (count, base) in counts.iter_mut().zip(&base.counts) {
@@ -197,7 +197,7 @@ impl RawHistogram {
         } else {
             resolve_sum(wrapped, &counts, layout)
         };
-        (hist, sum as f64, self.clamped.wrapping_sub(base.clamped))
+        (hist, sum, self.clamped.wrapping_sub(base.clamped))
     }
 
     /// Latency recorded since `base` (use `RawHistogram::default()` for

@@ -23,7 +23,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub(crate) struct LatencyState {
     hist: Histogram<u64>,
-    sum_ns: f64,
+    /// Exact: a `u128` holds 2^64 samples of 2^64 ns.
+    sum_ns: u128,
     clamped: u64,
 }
 
@@ -31,7 +32,7 @@ impl LatencyState {
     pub(crate) fn new(config: &Config) -> Self {
         LatencyState {
             hist: config.latency_layout().empty_histogram(),
-            sum_ns: 0.0,
+            sum_ns: 0,
             clamped: 0,
         }
     }
@@ -39,7 +40,7 @@ impl LatencyState {
     /// Records a latency already clamped to the configured range.
     pub(crate) fn record(&mut self, ns: u64, clamped: bool) {
         self.hist.saturating_record(ns);
-        self.sum_ns += ns as f64;
+        self.sum_ns += u128::from(ns);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }
 
@@ -124,7 +125,8 @@ impl BatchState {
 #[derive(Clone, Debug)]
 pub(crate) struct QueueState {
     hist: Histogram<u64>,
-    sum: f64,
+    /// Exact, as in `LatencyState`.
+    sum: u128,
     current: Option<u64>,
     clamped: u64,
 }
@@ -133,7 +135,7 @@ impl QueueState {
     pub(crate) fn new(config: &Config) -> Self {
         QueueState {
             hist: config.queue_layout().empty_histogram(),
-            sum: 0.0,
+            sum: 0,
             current: None,
             clamped: 0,
         }
@@ -142,7 +144,7 @@ impl QueueState {
     pub(crate) fn record(&mut self, depth: usize) {
         let (depth, clamped) = clamp(depth as u64, self.hist.high());
         self.hist.saturating_record(depth);
-        self.sum += depth as f64;
+        self.sum += u128::from(depth);
         self.current = Some(depth);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }
