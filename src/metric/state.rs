@@ -47,6 +47,11 @@ impl LatencyState {
     pub(crate) fn snapshot(&self) -> LatencySnapshot {
         LatencySnapshot::from_histogram(&self.hist, self.sum_ns, self.clamped)
     }
+
+    /// Samples recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.hist.len()
+    }
 }
 
 /// Throughput totals and window slots.
