@@ -38,9 +38,10 @@
 //! - A reset is exact per record but is not an atomic cut across metrics:
 //!   two records made while it runs may land on different sides regardless
 //!   of their order.
-//! - Totals wrap at 2^64; window slots saturate at 2^32 - 1 per slot (per
-//!   slot and recording thread in [`Sharded`], see
-//!   [`ThroughputSnapshot::clamped`]).
+//! - Throughput totals saturate at `u64::MAX` and window slots at 2^32 - 1
+//!   per slot (per recording thread in [`Sharded`], cumulative across
+//!   resets); each call cut by either counts in
+//!   [`ThroughputSnapshot::clamped`].
 //!
 //! # Examples
 //!

@@ -143,16 +143,24 @@ fn mean_within(sum: u128, count: u64, min: u64, max: u64) -> f64 {
 pub struct ThroughputSnapshot {
     /// One entry per configured window, shortest first.
     pub windows: Vec<WindowRate>,
-    /// Tokens recorded since the last reset (wrapping at 2^64).
+    /// Tokens recorded since the last reset, saturating at `u64::MAX`
+    /// (never wrapping): a record that would pass it adds what fits and
+    /// counts in [`clamped`](Self::clamped). `Sharded` keeps a total per
+    /// recording thread, cumulative across resets (like its window slots):
+    /// each saturates on its own, counted from its thread's first record
+    /// (a shard passes to the next thread after its thread exits), and the
+    /// sum over threads saturates at `u64::MAX` again without counting.
     pub total_tokens: u64,
-    /// Requests recorded since the last reset (wrapping at 2^64).
+    /// Requests recorded since the last reset, saturating as
+    /// [`total_tokens`](Self::total_tokens) does.
     pub total_requests: u64,
-    /// Calls whose tokens or requests saturated a window slot (2^32 - 1
-    /// per slot); totals still count them in full. `Sharded` keeps a slot
-    /// per recording thread, cumulative across resets: each thread's slot
-    /// saturates on its own (so a window may hold more than 2^32 - 1 per
-    /// slot across threads), and a reset that falls inside a slot leaves
-    /// what the slot held before it counting toward the saturation point.
+    /// Calls cut anywhere: whose tokens or requests saturated a window slot
+    /// (2^32 - 1 per slot) or a total; a call counts once however many
+    /// were cut. `Sharded` keeps a slot per recording thread, cumulative
+    /// across resets: each thread's slot saturates on its own (so a window
+    /// may hold more than 2^32 - 1 per slot across threads), and a reset
+    /// that falls inside a slot leaves what the slot held before it
+    /// counting toward the saturation point (totals likewise).
     pub clamped: u64,
 }
 

@@ -28,8 +28,8 @@
 //!   a relative 1e-9 (queue depth, batch), the error of an `f64` sum.
 //! - **Windows** hold the `window / resolution` most recent slots, the
 //!   current one included, and only records since the last reset; a slot
-//!   saturates at 2^32 - 1 per quantity, and a call that saturates either
-//!   quantity counts as clamped.
+//!   saturates at 2^32 - 1 per quantity; totals saturate at `u64::MAX`;
+//!   a call that saturates a slot or a total counts once as clamped.
 //! - **Clamping**: latency above the highest, batch size above the largest,
 //!   queue depth above the largest are recorded as that limit and counted.
 //! - **Mode**: the current mode survives resets; a transition is a change;
@@ -154,7 +154,8 @@ struct SlotSums {
 /// start a slot over at a reset; `Sharded`'s per-thread slots are
 /// cumulative, so a reset that falls inside a slot leaves what the slot
 /// held before it counting toward the saturation point (the window shows
-/// the saturated count less what the slot held at the reset).
+/// the saturated count less what the slot held at the reset). Throughput
+/// totals saturate at `u64::MAX` from the same point.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Saturation {
     SinceReset,
@@ -169,8 +170,10 @@ struct Model {
     reset_at: u64,
     latencies: Vec<u64>,
     latency_clamped: u64,
-    tokens: u64,
-    requests: u64,
+    /// Tokens and requests recorded since creation (unsaturated).
+    totals: SlotSums,
+    /// `totals` at the last reset.
+    totals_at_reset: SlotSums,
     /// Calls clamped, for each `Saturation`.
     throughput_clamped: [u64; 2],
     /// Slot -> what was recorded in it since creation (unsaturated); only
@@ -202,8 +205,8 @@ impl Model {
             reset_at: now,
             latencies: Vec::new(),
             latency_clamped: 0,
-            tokens: 0,
-            requests: 0,
+            totals: SlotSums::default(),
+            totals_at_reset: SlotSums::default(),
             throughput_clamped: [0; 2],
             slots: BTreeMap::new(),
             reset_slot: (
@@ -234,21 +237,29 @@ impl Model {
     }
 
     fn record_throughput(&mut self, now: u64, tokens: u64, requests: u64) {
-        self.tokens = self.tokens.wrapping_add(tokens);
-        self.requests = self.requests.wrapping_add(requests);
         let slot = (u128::from(now) / self.resolution()) as u64;
         let at_reset = self.held_at_reset(slot);
+        let totals = &mut self.totals;
         let sums = self.slots.entry(slot).or_default();
-        let saturates = |before: u128, n: u64| before.min(SLOT_MAX) + u128::from(n) > SLOT_MAX;
-        for (i, from) in [at_reset, SlotSums::default()].into_iter().enumerate() {
-            if saturates(sums.tokens - from.tokens, tokens)
-                || saturates(sums.requests - from.requests, requests)
-            {
+        let saturates = |max: u128, before: u128, n: u64| before.min(max) + u128::from(n) > max;
+        let cut = |max, sums: &SlotSums, from: SlotSums| {
+            saturates(max, sums.tokens - from.tokens, tokens)
+                || saturates(max, sums.requests - from.requests, requests)
+        };
+        // Slots and totals saturate from the same point, for each `Saturation`.
+        let from = [
+            (at_reset, self.totals_at_reset),
+            (SlotSums::default(), SlotSums::default()),
+        ];
+        for (i, (slot_from, total_from)) in from.into_iter().enumerate() {
+            if cut(SLOT_MAX, sums, slot_from) | cut(u64::MAX.into(), totals, total_from) {
                 self.throughput_clamped[i] += 1;
             }
         }
-        sums.tokens += u128::from(tokens);
-        sums.requests += u128::from(requests);
+        for sums in [sums, totals] {
+            sums.tokens += u128::from(tokens);
+            sums.requests += u128::from(requests);
+        }
     }
 
     /// What `slot` held at the last reset (nothing unless the reset fell
@@ -316,6 +327,8 @@ impl Model {
             transitions,
             reset_slot: (slot, slots.get(&slot).copied().unwrap_or_default()),
             slots,
+            totals: self.totals,
+            totals_at_reset: self.totals,
             ..keep
         };
     }
@@ -367,10 +380,22 @@ impl Model {
                 }
             })
             .collect();
+        let max = u128::from(u64::MAX);
+        let (now, then) = (self.totals, self.totals_at_reset);
+        let (total_tokens, total_requests) = match sat {
+            Saturation::SinceReset => (
+                (now.tokens - then.tokens).min(max),
+                (now.requests - then.requests).min(max),
+            ),
+            Saturation::SinceCreation => (
+                now.tokens.min(max) - then.tokens.min(max),
+                now.requests.min(max) - then.requests.min(max),
+            ),
+        };
         ThroughputSnapshot {
             windows,
-            total_tokens: self.tokens,
-            total_requests: self.requests,
+            total_tokens: total_tokens as u64,
+            total_requests: total_requests as u64,
             clamped: self.throughput_clamped[match sat {
                 Saturation::SinceReset => 0,
                 Saturation::SinceCreation => 1,
@@ -808,7 +833,7 @@ type Make = fn(Config, ManualClock) -> Box<dyn MetricsCollector>;
 struct Subject {
     name: &'static str,
     make: Make,
-    /// Where its slots saturate from.
+    /// Where its slots and totals saturate from.
     sat: Saturation,
 }
 
@@ -1025,6 +1050,23 @@ fn regression_slot_saturation_across_a_reset() {
             Op::Throughput(Count::Zero, Count::One),
             Op::Reset,
             Op::Throughput(Count::Zero, Count::SlotMax),
+        ],
+    );
+}
+
+/// Documented, as for slots: totals saturate at `u64::MAX`, and `Sharded`'s
+/// per-thread totals count from creation, so after a reset its interval
+/// total stays 0 and the next call counts as clamped; the others start
+/// over and count it in full.
+#[test]
+fn regression_total_saturation_across_a_reset() {
+    run(
+        &tiny(1, 2).build().unwrap(),
+        &[
+            Op::Throughput(Count::U64Max, Count::One),
+            Op::Throughput(Count::U64Max, Count::One),
+            Op::Reset,
+            Op::Throughput(Count::Small(5), Count::U64Max),
         ],
     );
 }

@@ -24,9 +24,9 @@
 //! counted in the same interval.
 //!
 //! Progress: records are lock-free (wait-free but for the CAS loops on the
-//! latency sum, window slots and mode); snapshots are wait-free except for
-//! draining the transition log into the readers' log, which readers
-//! serialise on a mutex that writers never touch.
+//! latency sum, throughput totals, window slots and mode); snapshots are
+//! wait-free except for draining the transition log into the readers' log,
+//! which readers serialise on a mutex that writers never touch.
 
 use std::time::Duration;
 
@@ -240,8 +240,8 @@ impl<C: Clock> Atomic<C> {
                 clamped: self.batch_clamped.take(),
             },
             throughput: RawThroughput {
-                tokens: self.tokens.take(),
-                requests: self.requests.take(),
+                tokens: self.tokens.take().into(),
+                requests: self.requests.take().into(),
                 clamped: self.throughput_clamped.take(),
             },
         };
@@ -283,11 +283,13 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     #[inline]
     fn record_throughput(&self, tokens: u64, requests: u64) {
         let now = self.clock.now_ns();
-        self.tokens.add_shared(tokens);
-        self.requests.add_shared(requests);
+        // Totals saturate; a call cut there or in its slot counts once.
+        let cut = self.tokens.add_shared_saturating(tokens)
+            | self.requests.add_shared_saturating(requests);
         if self
             .slots
             .add_shared(&self.spec, self.spec.slot_of(now), tokens, requests)
+            | cut
         {
             self.throughput_clamped.add_shared(1);
         }

@@ -9,8 +9,9 @@
 //!   read-modify-write that serialises on the cache line).
 //!
 //! Readers load each counter independently. Counters only grow (wrapping at
-//! 2^64, which no count reaches), so every read is a valid cut of that one
-//! counter: a record lands either before a read or after it.
+//! 2^64, which no count reaches, or saturating there: throughput totals),
+//! so every read is a valid cut of that one counter: a record lands either
+//! before a read or after it.
 //!
 //! The array is allocated in 128-byte lines so that it shares no cache line
 //! (or adjacent-line prefetch pair) with another thread's data.
@@ -167,11 +168,37 @@ impl Counter {
         );
     }
 
+    /// [`add_owned`](Self::add_owned), stopping at `u64::MAX`; returns
+    /// whether the add was cut.
+    #[inline]
+    pub(crate) fn add_owned_saturating(&self, n: u64) -> bool {
+        // Relaxed load and store: single writer, as in `add_owned`.
+        let (sum, cut) = match self.0.load(Ordering::Relaxed).checked_add(n) {
+            Some(sum) => (sum, false),
+            None => (u64::MAX, true),
+        };
+        self.0.store(sum, Ordering::Relaxed);
+        cut
+    }
+
     /// See [`Counters::add_shared`].
     #[inline]
     pub(crate) fn add_shared(&self, n: u64) {
         // Relaxed: as in `Counters::add_shared`.
         self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// [`add_shared`](Self::add_shared), stopping at `u64::MAX` (a CAS
+    /// loop); returns whether the add was cut.
+    #[inline]
+    pub(crate) fn add_shared_saturating(&self, n: u64) -> bool {
+        // Relaxed, success and failure: the counter is its own only datum.
+        let (Ok(old) | Err(old)) = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_add(n))
+            });
+        old.checked_add(n).is_none()
     }
 
     pub(crate) fn load(&self) -> u64 {

@@ -250,34 +250,39 @@ impl RawBatch {
     }
 }
 
-/// Throughput totals.
+/// Throughput totals. Each counter saturates at `u64::MAX`; their merged
+/// sums are `u128`, so that merging many shards never wraps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RawThroughput {
-    pub(crate) tokens: u64,
-    pub(crate) requests: u64,
+    pub(crate) tokens: u128,
+    pub(crate) requests: u128,
     pub(crate) clamped: u64,
 }
 
 impl RawThroughput {
     pub(crate) fn add(&mut self, tokens: &Counter, requests: &Counter, clamped: &Counter) {
-        self.tokens = self.tokens.wrapping_add(tokens.load());
-        self.requests = self.requests.wrapping_add(requests.load());
+        self.tokens += u128::from(tokens.load());
+        self.requests += u128::from(requests.load());
         self.clamped = self.clamped.wrapping_add(clamped.load());
     }
 
     pub(crate) fn since(self, base: &RawThroughput) -> Self {
+        // Saturating: totals only grow, so `base` never exceeds a later
+        // reading; nothing may wrap if that ever failed.
         RawThroughput {
-            tokens: self.tokens.wrapping_sub(base.tokens),
-            requests: self.requests.wrapping_sub(base.requests),
+            tokens: self.tokens.saturating_sub(base.tokens),
+            requests: self.requests.saturating_sub(base.requests),
             clamped: self.clamped.wrapping_sub(base.clamped),
         }
     }
 
+    /// The snapshot, with totals past `u64::MAX` shown as `u64::MAX`.
     pub(crate) fn snapshot(self, windows: Vec<WindowRate>) -> ThroughputSnapshot {
+        let saturated = |total: u128| u64::try_from(total).unwrap_or(u64::MAX);
         ThroughputSnapshot {
             windows,
-            total_tokens: self.tokens,
-            total_requests: self.requests,
+            total_tokens: saturated(self.tokens),
+            total_requests: saturated(self.requests),
             clamped: self.clamped,
         }
     }

@@ -489,11 +489,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn record_throughput(&self, tokens: u64, requests: u64) {
         let now = self.clock.now_ns();
         let shard = self.shard();
-        shard.tokens.add_owned(tokens);
-        shard.requests.add_owned(requests);
+        // Totals saturate; a call cut there or in its slot counts once.
+        let cut = shard.tokens.add_owned_saturating(tokens)
+            | shard.requests.add_owned_saturating(requests);
         if shard
             .slots
             .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
+            | cut
         {
             shard.throughput_clamped.add_owned(1);
         }

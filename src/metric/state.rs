@@ -73,10 +73,14 @@ impl ThroughputState {
         }
     }
 
+    /// Totals saturate at `u64::MAX`; a call cut there or in its window
+    /// slot counts once as clamped.
     pub(crate) fn record(&mut self, spec: &WindowSpec, now_ns: u64, tokens: u64, requests: u64) {
-        self.tokens = self.tokens.wrapping_add(tokens);
-        self.requests = self.requests.wrapping_add(requests);
-        if self.ring.add(spec, spec.slot_of(now_ns), tokens, requests) {
+        let cut = self.tokens.checked_add(tokens).is_none()
+            | self.requests.checked_add(requests).is_none();
+        self.tokens = self.tokens.saturating_add(tokens);
+        self.requests = self.requests.saturating_add(requests);
+        if self.ring.add(spec, spec.slot_of(now_ns), tokens, requests) | cut {
             self.clamped = self.clamped.wrapping_add(1);
         }
     }
