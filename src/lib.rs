@@ -93,7 +93,7 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, Counters, EventRing, ModeCell, ModeState, Published, ShardMap,
+        Change, EventRing, ModeCell, ModeState, OwnedCounters, Published, ShardMap, SharedCounters,
     };
 }
 

@@ -1,12 +1,14 @@
-//! Arrays of atomic counters, written in one of two ways:
+//! Arrays of atomic counters, written in one of two ways, each its own
+//! type so that one kind of write cannot reach the other kind of array:
 //!
-//! - **owned**: one thread writes, others only read. An increment is a
-//!   relaxed load and a plain store (a `mov` on x86, no `lock` prefix),
-//!   about the cost of a non-atomic `+=`. Correct only while a single
-//!   thread writes: the sharded strategy guarantees it by giving each
-//!   thread its own shard.
-//! - **shared**: any thread writes, with `fetch_add` (a locked
-//!   read-modify-write that serialises on the cache line).
+//! - **owned** ([`OwnedCounters`], [`OwnedCounter`]): one thread writes,
+//!   others only read. An increment is a relaxed load and a plain store (a
+//!   `mov` on x86, no `lock` prefix), about the cost of a non-atomic `+=`.
+//!   Correct only while a single thread writes: the sharded strategy
+//!   guarantees it by giving each thread its own shard.
+//! - **shared** ([`SharedCounters`], [`SharedCounter`]): any thread
+//!   writes, with `fetch_add` (a locked read-modify-write that serialises
+//!   on the cache line).
 //!
 //! Readers load each counter independently. Counters only grow (wrapping at
 //! 2^64, which no count reaches, or saturating there: throughput totals),
@@ -28,6 +30,8 @@
 //!
 //! Progress: wait-free for writers and readers.
 
+use std::marker::PhantomData;
+
 use crate::{
     metric::layout::Layout,
     sync::{AtomicF64, AtomicU64, Ordering},
@@ -45,31 +49,63 @@ impl Line {
     }
 }
 
-/// A fixed-length array of monotonic `u64` counters.
-#[derive(Debug)]
-pub struct Counters {
-    lines: Box<[Line]>,
-    len: usize,
+/// One writer: what [`Counters`] keeps for it is the touched word.
+#[derive(Debug, Default)]
+pub struct Owned {
     /// Bit `i`: a counter in chunk `i` (indexes `i << chunk_shift ..`) has
-    /// been written. Owned writes only.
+    /// been written.
     touched: AtomicU64,
-    chunk_shift: u32,
-    /// Written by `add_owned` (so `touched` is kept), not `add_shared`.
-    owned: bool,
 }
 
-impl Counters {
-    /// An array for one writer ([`add_owned`](Self::add_owned)).
-    pub fn owned(len: usize) -> Self {
-        Self::new(len, true)
-    }
+/// Any writers: nothing is kept (shared writes do not mark chunks).
+#[derive(Debug, Default)]
+pub struct Shared;
 
-    /// An array for any writers ([`add_shared`](Self::add_shared)).
-    pub fn shared(len: usize) -> Self {
-        Self::new(len, false)
-    }
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Owned {}
+    impl Sealed for super::Shared {}
+}
 
-    fn new(len: usize, owned: bool) -> Self {
+/// The write mode of a counter array or counter: [`Owned`] or [`Shared`].
+/// Each mode has its own write methods; the storage and reads are common.
+pub trait Writers: sealed::Sealed + Default {
+    /// Bit `i` clear: no counter in chunk `i` has been written.
+    fn touched(&self) -> u64;
+}
+
+impl Writers for Owned {
+    #[inline]
+    fn touched(&self) -> u64 {
+        // Relaxed: see the module docs.
+        self.touched.load(Ordering::Relaxed)
+    }
+}
+
+impl Writers for Shared {
+    #[inline]
+    fn touched(&self) -> u64 {
+        u64::MAX
+    }
+}
+
+/// A fixed-length array of monotonic `u64` counters, written as `W` says.
+#[derive(Debug)]
+pub struct Counters<W: Writers> {
+    lines: Box<[Line]>,
+    len: usize,
+    chunk_shift: u32,
+    writers: W,
+}
+
+/// An array for one writer ([`add_owned`](Counters::add_owned)).
+pub type OwnedCounters = Counters<Owned>;
+/// An array for any writers ([`add_shared`](Counters::add_shared)).
+pub type SharedCounters = Counters<Shared>;
+
+impl<W: Writers> Counters<W> {
+    /// `len` counters at zero.
+    pub fn new(len: usize) -> Self {
         // The smallest power-of-two chunk that splits `len` in at most 64.
         let chunk_shift = len.div_ceil(64).next_power_of_two().trailing_zeros();
         Counters {
@@ -77,9 +113,8 @@ impl Counters {
                 .map(|_| Line::zeroed())
                 .collect(),
             len,
-            touched: AtomicU64::new(0),
             chunk_shift,
-            owned,
+            writers: W::default(),
         }
     }
 
@@ -88,50 +123,52 @@ impl Counters {
         &self.lines[index / PER_LINE].0[index % PER_LINE]
     }
 
-    /// Adds `n` at `index`; the caller must be the only thread that writes
-    /// these counters. `order` is `Relaxed`, or `Release` where a reader
-    /// must see an earlier store of this thread once it sees this count.
-    #[inline]
-    pub fn add_owned(&self, index: usize, n: u64, order: Ordering) {
-        debug_assert!(self.owned);
-        let bit = 1 << (index >> self.chunk_shift);
-        // Relaxed: a reader that misses the bit misses only this concurrent
-        // record (see the module docs); the owner reads its own stores.
-        let touched = self.touched.load(Ordering::Relaxed);
-        if touched & bit == 0 {
-            self.touched.store(touched | bit, Ordering::Relaxed);
-        }
-        let cell = self.cell(index);
-        // Relaxed load: this thread wrote every value the counter holds, and
-        // a thread always reads its own latest store.
-        cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), order);
-    }
-
-    /// Adds `n` at `index` from any thread.
-    #[inline]
-    pub fn add_shared(&self, index: usize, n: u64) {
-        debug_assert!(!self.owned);
-        // Relaxed: the counter is its own only datum; atomicity alone makes
-        // concurrent increments add up.
-        self.cell(index).fetch_add(n, Ordering::Relaxed);
-    }
-
     /// Adds every counter into `into` (which must be as long), reading each
-    /// with `order`; chunks no owned write has touched are skipped (shared
-    /// writes do not mark chunks: such arrays are read whole).
+    /// with `order`; an owned array skips the chunks no write has touched
+    /// (a shared array is read whole).
     pub fn add_to(&self, into: &mut [u64], order: Ordering) {
         debug_assert_eq!(into.len(), self.len);
-        // Relaxed: see the module docs.
-        let touched = self.touched.load(Ordering::Relaxed);
+        let touched = self.writers.touched();
         let chunk = 1 << self.chunk_shift;
         for (i, into) in into.chunks_mut(chunk).enumerate() {
-            if !self.owned || touched & (1 << i) != 0 {
+            if touched & (1 << i) != 0 {
                 let start = i << self.chunk_shift;
                 for (j, slot) in into.iter_mut().enumerate() {
                     *slot = slot.wrapping_add(self.cell(start + j).load(order));
                 }
             }
         }
+    }
+}
+
+impl Counters<Owned> {
+    /// Adds `n` at `index`; the caller must be the only thread that writes
+    /// these counters. `order` is `Relaxed`, or `Release` where a reader
+    /// must see an earlier store of this thread once it sees this count.
+    #[inline]
+    pub fn add_owned(&self, index: usize, n: u64, order: Ordering) {
+        let bit = 1 << (index >> self.chunk_shift);
+        let touched = &self.writers.touched;
+        // Relaxed: a reader that misses the bit misses only this concurrent
+        // record (see the module docs); the owner reads its own stores.
+        let marks = touched.load(Ordering::Relaxed);
+        if marks & bit == 0 {
+            touched.store(marks | bit, Ordering::Relaxed);
+        }
+        let cell = self.cell(index);
+        // Relaxed load: this thread wrote every value the counter holds, and
+        // a thread always reads its own latest store.
+        cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), order);
+    }
+}
+
+impl Counters<Shared> {
+    /// Adds `n` at `index` from any thread.
+    #[inline]
+    pub fn add_shared(&self, index: usize, n: u64) {
+        // Relaxed: the counter is its own only datum; atomicity alone makes
+        // concurrent increments add up.
+        self.cell(index).fetch_add(n, Ordering::Relaxed);
     }
 
     /// Zeroes every counter, returning what each held: each increment lands
@@ -153,11 +190,29 @@ impl Counters {
     }
 }
 
-/// One monotonic counter with the same two write modes.
-#[derive(Debug, Default)]
-pub(crate) struct Counter(AtomicU64);
+/// One monotonic counter, written as `W` says.
+#[derive(Debug)]
+pub(crate) struct Counter<W: Writers>(AtomicU64, PhantomData<W>);
 
-impl Counter {
+/// A counter for one writer.
+pub(crate) type OwnedCounter = Counter<Owned>;
+/// A counter for any writers.
+pub(crate) type SharedCounter = Counter<Shared>;
+
+impl<W: Writers> Default for Counter<W> {
+    fn default() -> Self {
+        Counter(AtomicU64::new(0), PhantomData)
+    }
+}
+
+impl<W: Writers> Counter<W> {
+    pub(crate) fn load(&self) -> u64 {
+        // Relaxed: the counter is read on its own.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Counter<Owned> {
     /// See [`Counters::add_owned`].
     #[inline]
     pub(crate) fn add_owned(&self, n: u64) {
@@ -180,7 +235,9 @@ impl Counter {
         self.0.store(sum, Ordering::Relaxed);
         cut
     }
+}
 
+impl Counter<Shared> {
     /// See [`Counters::add_shared`].
     #[inline]
     pub(crate) fn add_shared(&self, n: u64) {
@@ -201,11 +258,6 @@ impl Counter {
         old.checked_add(n).is_none()
     }
 
-    pub(crate) fn load(&self) -> u64 {
-        // Relaxed: the counter is read on its own.
-        self.0.load(Ordering::Relaxed)
-    }
-
     pub(crate) fn take(&self) -> u64 {
         // Relaxed: as in `Counters::take`.
         self.0.swap(0, Ordering::Relaxed)
@@ -215,7 +267,8 @@ impl Counter {
 /// An HDR histogram's counts in atomics, with the sum of the values
 /// recorded and the number that were clamped.
 ///
-/// `S` is the sum. One writer keeps a wrapping `u64` ([`Counter`]): a
+/// `W` is the write mode, `S` the sum. One writer keeps a wrapping `u64`
+/// ([`OwnedCounter`]): a
 /// plain add, exact modulo 2^64, and readers recover the wraps from the
 /// histogram itself (see `readout::resolve_sum`), so interval sums stay
 /// exact however long a shard lives; a difference of two cumulative `f64`
@@ -227,28 +280,28 @@ impl Counter {
 /// beyond that each add rounds to `f64` precision (a relative `n * 2^-53`
 /// after `n` adds).
 #[derive(Debug)]
-pub(crate) struct HistogramCells<S> {
-    pub(crate) counts: Counters,
+pub(crate) struct HistogramCells<W: Writers, S> {
+    pub(crate) counts: Counters<W>,
     pub(crate) sum: S,
-    pub(crate) clamped: Counter,
+    pub(crate) clamped: Counter<W>,
 }
 
 /// Cells written by one thread.
-pub(crate) type OwnedHistogram = HistogramCells<Counter>;
+pub(crate) type OwnedHistogram = HistogramCells<Owned, OwnedCounter>;
 /// Cells written by any thread.
-pub(crate) type SharedHistogram = HistogramCells<AtomicF64>;
+pub(crate) type SharedHistogram = HistogramCells<Shared, AtomicF64>;
 
 impl OwnedHistogram {
     pub(crate) fn new(layout: &Layout) -> Self {
         HistogramCells {
-            counts: Counters::owned(layout.len()),
-            sum: Counter::default(),
-            clamped: Counter::default(),
+            counts: OwnedCounters::new(layout.len()),
+            sum: OwnedCounter::default(),
+            clamped: OwnedCounter::default(),
         }
     }
 
     /// Records `value` (already clamped) as the cells' only writer; `order`
-    /// as in [`Counters::add_owned`].
+    /// as in [`OwnedCounters::add_owned`](Counters::add_owned).
     #[inline(always)]
     pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool, order: Ordering) {
         self.sum.add_owned(value);
@@ -262,9 +315,9 @@ impl OwnedHistogram {
 impl SharedHistogram {
     pub(crate) fn new(layout: &Layout) -> Self {
         HistogramCells {
-            counts: Counters::shared(layout.len()),
+            counts: SharedCounters::new(layout.len()),
             sum: AtomicF64::new(0.0),
-            clamped: Counter::default(),
+            clamped: SharedCounter::default(),
         }
     }
 
@@ -286,12 +339,12 @@ mod tests {
 
     #[test]
     fn owned_adds_sum_up_and_mark_chunks() {
-        let c = Counters::owned(1_000);
+        let c = OwnedCounters::new(1_000);
         assert_eq!(c.chunk_shift, 4);
         c.add_owned(0, 2, Ordering::Relaxed);
         c.add_owned(999, 5, Ordering::Release);
         c.add_owned(999, 1, Ordering::Relaxed);
-        assert_eq!(c.touched.load(Ordering::Relaxed), 1 | 1 << 62);
+        assert_eq!(c.writers.touched(), 1 | 1 << 62);
         let mut sum = vec![1; 1_000];
         c.add_to(&mut sum, Ordering::Relaxed);
         assert_eq!((sum[0], sum[1], sum[999]), (3, 1, 7));
@@ -299,7 +352,7 @@ mod tests {
 
     #[test]
     fn shared_adds_sum_up_and_take_empties() {
-        let c = Counters::shared(40);
+        let c = SharedCounters::new(40);
         c.add_shared(0, 2);
         c.add_shared(39, 5);
         let mut sum = vec![1; 40];
@@ -311,7 +364,7 @@ mod tests {
 
     #[test]
     fn lines_are_cache_aligned() {
-        let c = Counters::owned(17);
+        let c = OwnedCounters::new(17);
         assert_eq!(c.lines.len(), 2);
         assert_eq!(c.lines.as_ptr() as usize % 128, 0);
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::{
     config::Config,
-    lockfree::counters::{Counter, Counters, OwnedHistogram, SharedHistogram},
+    lockfree::counters::{Counter, Counters, OwnedHistogram, SharedHistogram, Writers},
     metric::layout::Layout,
     snapshot::{
         BatchSnapshot, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot, Snapshot,
@@ -235,7 +235,12 @@ impl RawBatch {
         }
     }
 
-    pub(crate) fn add(&mut self, counts: &Counters, clamped: &Counter, order: Ordering) {
+    pub(crate) fn add<W: Writers>(
+        &mut self,
+        counts: &Counters<W>,
+        clamped: &Counter<W>,
+        order: Ordering,
+    ) {
         self.clamped = self.clamped.wrapping_add(clamped.load());
         counts.add_to(&mut self.counts, order);
     }
@@ -260,7 +265,12 @@ pub(crate) struct RawThroughput {
 }
 
 impl RawThroughput {
-    pub(crate) fn add(&mut self, tokens: &Counter, requests: &Counter, clamped: &Counter) {
+    pub(crate) fn add<W: Writers>(
+        &mut self,
+        tokens: &Counter<W>,
+        requests: &Counter<W>,
+        clamped: &Counter<W>,
+    ) {
         self.tokens += u128::from(tokens.load());
         self.requests += u128::from(requests.load());
         self.clamped = self.clamped.wrapping_add(clamped.load());
