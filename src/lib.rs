@@ -32,9 +32,10 @@
 //!
 //! # Limitations
 //!
-//! - Memory per recording thread: about 300 KiB with the default
-//!   configuration ([`Sharded::shard_bytes`]), kept for the next thread
-//!   after a thread exits.
+//! - Memory per recording thread: about 300 KiB of address space with the
+//!   default configuration ([`Sharded::shard_bytes`]), kept for the next
+//!   thread after a thread exits; counter arrays are allocated zeroed, so
+//!   their pages become resident only where counters are written.
 //! - A reset is exact per record but is not an atomic cut across metrics:
 //!   two records made while it runs may land on different sides regardless
 //!   of their order.

@@ -15,8 +15,13 @@
 //! so every read is a valid cut of that one counter: a record lands either
 //! before a read or after it.
 //!
-//! The array is allocated in 128-byte lines so that it shares no cache line
-//! (or adjacent-line prefetch pair) with another thread's data.
+//! The counters start on a 128-byte boundary and fill whole 128-byte
+//! lines, so that the array shares no cache line (or adjacent-line prefetch
+//! pair) with another thread's data. The allocator zeroes the memory (for
+//! a large array, fresh pages from the OS, which it leaves untouched), so
+//! a page of counters becomes resident only once a counter on it is
+//! written: a shard that records a few values costs a few pages, not its
+//! whole histogram.
 //!
 //! Owned arrays also keep a *touched* word: bit `i` is set (by the owner,
 //! with a load and, the first time only, a store) once any counter in the
@@ -37,16 +42,40 @@ use crate::{
     sync::{AtomicF64, AtomicU64, Ordering},
 };
 
-const PER_LINE: usize = 16;
+/// Bytes in a line: a pair of 64-byte cache lines.
+#[cfg(not(loom))]
+const LINE_BYTES: usize = 128;
+/// Counters in a line.
+#[cfg(not(loom))]
+const PER_LINE: usize = LINE_BYTES / 8;
 
-#[repr(align(128))]
-#[derive(Debug)]
-struct Line([AtomicU64; PER_LINE]);
+/// `n` zero counters, zeroed by the allocator: `alloc_zeroed` at
+/// `AtomicU64`'s alignment is `calloc`, which makes no pass over fresh
+/// memory (std zeroes a 128-byte-aligned allocation by writing every byte,
+/// so the words are aligned by offset instead; see `Counters::new`). Not
+/// under loom, whose atomics are not plain zero bits.
+#[cfg(not(loom))]
+fn zeroed(n: usize) -> Box<[AtomicU64]> {
+    // `Box::new_zeroed_slice` does this safely, but needs Rust 1.92.
+    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
 
-impl Line {
-    fn zeroed() -> Self {
-        Line(std::array::from_fn(|_| AtomicU64::new(0)))
+    let layout = Layout::array::<AtomicU64>(n).expect("counter array too large");
+    if layout.size() == 0 {
+        return Box::default();
     }
+    // SAFETY: `layout` has a nonzero size.
+    let ptr = unsafe { alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if ptr.is_null() {
+        handle_alloc_error(layout);
+    }
+    // SAFETY:
+    //  * `ptr` comes from the global allocator with the layout of
+    //    `[AtomicU64; n]`, the layout `Box<[AtomicU64]>` frees it with;
+    //  * every byte is zero, and `AtomicU64` has the same in-memory
+    //    representation as `u64`, so all-zero bits are a valid `AtomicU64`
+    //    holding 0: all `n` elements are initialised;
+    //  * nothing else owns or aliases the allocation.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) }
 }
 
 /// One writer: what [`Counters`] keeps for it is the touched word.
@@ -92,7 +121,11 @@ impl Writers for Shared {
 /// A fixed-length array of monotonic `u64` counters, written as `W` says.
 #[derive(Debug)]
 pub struct Counters<W: Writers> {
-    lines: Box<[Line]>,
+    /// Whole lines from `start` on, after the words before the first line
+    /// boundary (never written); just the counters under loom.
+    words: Box<[AtomicU64]>,
+    /// Index of the first word on a 128-byte boundary.
+    start: usize,
     len: usize,
     chunk_shift: u32,
     writers: W,
@@ -108,10 +141,22 @@ impl<W: Writers> Counters<W> {
     pub fn new(len: usize) -> Self {
         // The smallest power-of-two chunk that splits `len` in at most 64.
         let chunk_shift = len.div_ceil(64).next_power_of_two().trailing_zeros();
+        // The words are 8-byte aligned, so a line boundary falls within the
+        // first `PER_LINE - 1` extra ones (should `align_offset` find none,
+        // the array is merely unaligned).
+        #[cfg(not(loom))]
+        let (words, start) = {
+            let words = zeroed(len.div_ceil(PER_LINE) * PER_LINE + PER_LINE - 1);
+            let start = words.as_ptr().align_offset(LINE_BYTES);
+            (words, if start < PER_LINE { start } else { 0 })
+        };
+        // Loom's atomics are not 8 bytes and share no cache lines: just the
+        // counters, constructed.
+        #[cfg(loom)]
+        let (words, start) = ((0..len).map(|_| AtomicU64::new(0)).collect(), 0);
         Counters {
-            lines: (0..len.div_ceil(PER_LINE))
-                .map(|_| Line::zeroed())
-                .collect(),
+            words,
+            start,
             len,
             chunk_shift,
             writers: W::default(),
@@ -120,7 +165,7 @@ impl<W: Writers> Counters<W> {
 
     #[inline]
     fn cell(&self, index: usize) -> &AtomicU64 {
-        &self.lines[index / PER_LINE].0[index % PER_LINE]
+        &self.words[self.start + index]
     }
 
     /// Adds every counter into `into` (which must be as long), reading each
@@ -268,17 +313,16 @@ impl Counter<Shared> {
 /// recorded and the number that were clamped.
 ///
 /// `W` is the write mode, `S` the sum. One writer keeps a wrapping `u64`
-/// ([`OwnedCounter`]): a
-/// plain add, exact modulo 2^64, and readers recover the wraps from the
-/// histogram itself (see `readout::resolve_sum`), so interval sums stay
-/// exact however long a shard lives; a difference of two cumulative `f64`
-/// sums would lose its low bits past 2^53, and a 128-bit sum would need a
-/// carry branch that costs a quarter of the record path. Many writers use
-/// an `AtomicF64` CAS loop: the `Atomic` strategy keeps the naive design
-/// that peers such as rust-prometheus use, and empties it at each reset.
-/// That sum is exact while an interval's summed values stay below 2^53;
-/// beyond that each add rounds to `f64` precision (a relative `n * 2^-53`
-/// after `n` adds).
+/// ([`OwnedCounter`]): a plain add, exact modulo 2^64, and readers recover
+/// the wraps from the histogram itself (see `readout::resolve_sum`), so
+/// interval sums stay exact however long a shard lives; a difference of two
+/// cumulative `f64` sums would lose its low bits past 2^53, and a 128-bit
+/// sum would need a carry branch that costs a quarter of the record path.
+/// Many writers use an `AtomicF64` CAS loop: the `Atomic` strategy keeps
+/// the naive design that peers such as rust-prometheus use, and empties it
+/// at each reset. That sum is exact while an interval's summed values stay
+/// below 2^53; beyond that each add rounds to `f64` precision (a relative
+/// `n * 2^-53` after `n` adds).
 #[derive(Debug)]
 pub(crate) struct HistogramCells<W: Writers, S> {
     pub(crate) counts: Counters<W>,
@@ -364,8 +408,11 @@ mod tests {
 
     #[test]
     fn lines_are_cache_aligned() {
-        let c = OwnedCounters::new(17);
-        assert_eq!(c.lines.len(), 2);
-        assert_eq!(c.lines.as_ptr() as usize % 128, 0);
+        for len in [1, 16, 17, 1_000] {
+            let c = OwnedCounters::new(len);
+            assert_eq!(c.cell(0) as *const AtomicU64 as usize % LINE_BYTES, 0);
+            let lines = len.div_ceil(PER_LINE);
+            assert!(c.start + lines * PER_LINE <= c.words.len());
+        }
     }
 }
