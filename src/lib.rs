@@ -32,18 +32,20 @@
 //!
 //! # Limitations
 //!
-//! - Memory per recording thread: about 300 KiB with the default
-//!   configuration ([`Sharded::shard_bytes`]), kept for the next thread
-//!   after a thread exits.
+//! - Memory per recording thread: about 300 KiB of address space with the
+//!   default configuration ([`Sharded::shard_bytes`]), kept for the next
+//!   thread after a thread exits; counter arrays are allocated zeroed, so
+//!   their pages become resident only where counters are written.
 //! - A reset of a lock-free strategy is exact per counter, not per record:
 //!   a record made while it runs may have its bucket, sum, window share or
 //!   clamp count on different sides of it, and two records may land on
 //!   different sides regardless of their order (see
 //!   [`MetricsCollector`]'s contract). The lock-based strategies apply each
 //!   record whole.
-//! - Totals wrap at 2^64; window slots saturate at 2^32 - 1 per slot (per
-//!   slot and recording thread in [`Sharded`], see
-//!   [`ThroughputSnapshot::clamped`]).
+//! - Throughput totals saturate at `u64::MAX` and window slots at 2^32 - 1
+//!   per slot (per recording thread in [`Sharded`], cumulative across
+//!   resets); each call cut by either counts in
+//!   [`ThroughputSnapshot::clamped`].
 //!
 //! # Examples
 //!
@@ -95,7 +97,8 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, Counters, ModeCell, ModeState, Published, ShardMap, TransitionLog,
+        Change, ModeCell, ModeState, OwnedCounters, Published, ShardMap, SharedCounters,
+        TransitionLog,
     };
 }
 

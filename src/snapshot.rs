@@ -44,11 +44,15 @@ pub struct Snapshot {
 /// Percentiles, `min` and `max` come from the HDR histogram, so they are
 /// exact to the configured significant digits (`min` is the lowest value
 /// equivalent to the smallest sample, `max` the highest equivalent to the
-/// largest, as `hdrhistogram` reports them). `mean` is the exact mean of
-/// the recorded (clamped) values, rounded to the nanosecond (the lock-free
-/// strategies' sums are exact while half the samples' equivalence ranges
-/// add up to less than 2^63 ns: at 3 significant digits, an interval's
-/// summed latency below about 2^73 ns). All are zero when `count` is zero.
+/// largest, as `hdrhistogram` reports them). `mean` is the mean of the
+/// recorded (clamped) values, rounded to the nanosecond: exact in
+/// `GlobalLock` and `FineGrained` (integer sums), and in `Sharded` while
+/// half the samples' equivalence ranges add up to less than 2^63 ns (at 3
+/// significant digits, an interval's summed latency below about 2^73 ns).
+/// `Atomic` sums in an `f64`: exact while the interval's summed latency
+/// stays below 2^53 ns (about 104 days); beyond that each sample's add
+/// rounds to `f64` precision, so for `n` samples the sum, and the mean,
+/// are within a relative `n * 2^-53`. All are zero when `count` is zero.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LatencySnapshot {
     /// Samples recorded.
@@ -74,7 +78,7 @@ pub struct LatencySnapshot {
 
 impl LatencySnapshot {
     /// From a histogram of nanoseconds and the exact sum of its samples.
-    pub(crate) fn from_histogram(hist: &Histogram<u64>, sum_ns: f64, clamped: u64) -> Self {
+    pub(crate) fn from_histogram(hist: &Histogram<u64>, sum_ns: u128, clamped: u64) -> Self {
         let count = hist.len();
         if count == 0 {
             return LatencySnapshot {
@@ -94,8 +98,7 @@ impl LatencySnapshot {
             count,
             min: ns(min),
             max: ns(max),
-            // Clamped again as an integer: near 2^63 the float bounds round up.
-            mean: ns((mean_within(sum_ns, count, min, max).round() as u64).clamp(min, max)),
+            mean: ns(rounded_mean_within(sum_ns, count, min, max)),
             p50: at(0.50),
             p95: at(0.95),
             p99: at(0.99),
@@ -105,12 +108,33 @@ impl LatencySnapshot {
     }
 }
 
-/// `sum / count`, kept inside `[min, max]`: a snapshot taken while other
-/// threads record may read a sum that includes a sample whose histogram
-/// count it missed (or the reverse), and a mean outside the range it
-/// summarises would be a lie.
-fn mean_within(sum: f64, count: u64, min: u64, max: u64) -> f64 {
-    (sum / count as f64).clamp(min as f64, max as f64)
+/// `sum / count` rounded to the nearest integer (halves up), kept inside
+/// `[min, max]`: a snapshot taken while other threads record may read a
+/// sum that includes a sample whose histogram count it missed (or the
+/// reverse), and a mean outside the range it summarises would be a lie.
+/// Integer arithmetic throughout, so the mean is exact however large the
+/// sum.
+fn rounded_mean_within(sum: u128, count: u64, min: u64, max: u64) -> u64 {
+    let count = u128::from(count);
+    let mean = (sum + count / 2) / count;
+    mean.clamp(u128::from(min), u128::from(max)) as u64
+}
+
+/// `sum / count` as precisely as an `f64` holds it (0 when `count` is 0):
+/// the integer quotient and the remainder's fraction are each exact or
+/// rounded once, where `sum as f64` would drop the low bits of a sum past
+/// 2^53 before dividing.
+fn exact_mean(sum: u128, count: u64) -> f64 {
+    if count == 0 {
+        return 0.0;
+    }
+    let count = u128::from(count);
+    (sum / count) as f64 + (sum % count) as f64 / count as f64
+}
+
+/// [`exact_mean`] kept inside `[min, max]`, as in [`rounded_mean_within`].
+fn mean_within(sum: u128, count: u64, min: u64, max: u64) -> f64 {
+    exact_mean(sum, count).clamp(min as f64, max as f64)
 }
 
 /// Throughput over each configured window, plus totals since the last
@@ -119,16 +143,24 @@ fn mean_within(sum: f64, count: u64, min: u64, max: u64) -> f64 {
 pub struct ThroughputSnapshot {
     /// One entry per configured window, shortest first.
     pub windows: Vec<WindowRate>,
-    /// Tokens recorded since the last reset (wrapping at 2^64).
+    /// Tokens recorded since the last reset, saturating at `u64::MAX`
+    /// (never wrapping): a record that would pass it adds what fits and
+    /// counts in [`clamped`](Self::clamped). `Sharded` keeps a total per
+    /// recording thread, cumulative across resets (like its window slots):
+    /// each saturates on its own, counted from its thread's first record
+    /// (a shard passes to the next thread after its thread exits), and the
+    /// sum over threads saturates at `u64::MAX` again without counting.
     pub total_tokens: u64,
-    /// Requests recorded since the last reset (wrapping at 2^64).
+    /// Requests recorded since the last reset, saturating as
+    /// [`total_tokens`](Self::total_tokens) does.
     pub total_requests: u64,
-    /// Calls whose tokens or requests saturated a window slot (2^32 - 1
-    /// per slot); totals still count them in full. `Sharded` keeps a slot
-    /// per recording thread, cumulative across resets: each thread's slot
-    /// saturates on its own (so a window may hold more than 2^32 - 1 per
-    /// slot across threads), and a reset that falls inside a slot leaves
-    /// what the slot held before it counting toward the saturation point.
+    /// Calls cut anywhere: whose tokens or requests saturated a window slot
+    /// (2^32 - 1 per slot) or a total; a call counts once however many
+    /// were cut. `Sharded` keeps a slot per recording thread, cumulative
+    /// across resets: each thread's slot saturates on its own (so a window
+    /// may hold more than 2^32 - 1 per slot across threads), and a reset
+    /// that falls inside a slot leaves what the slot held before it
+    /// counting toward the saturation point (totals likewise).
     pub clamped: u64,
 }
 
@@ -204,11 +236,7 @@ impl BatchSnapshot {
             current,
             min: distribution.keys().next().copied().unwrap_or(0),
             max: distribution.keys().next_back().copied().unwrap_or(0),
-            mean: if count == 0 {
-                0.0
-            } else {
-                sum as f64 / count as f64
-            },
+            mean: exact_mean(sum, count),
             distribution,
             clamped,
         }
@@ -216,7 +244,10 @@ impl BatchSnapshot {
 }
 
 /// Queue depth since the last reset. `max` comes from an HDR histogram of
-/// the recorded depths (exact below `2 * 10^digits`), `mean` is exact.
+/// the recorded depths (exact below `2 * 10^digits`); `mean` is the exact
+/// mean as an `f64`, but in `Atomic`, whose `f64` sum is exact only while
+/// the interval's summed depth stays below 2^53 (see
+/// [`LatencySnapshot`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueueDepthSnapshot {
     /// Depths recorded.
@@ -234,7 +265,7 @@ pub struct QueueDepthSnapshot {
 impl QueueDepthSnapshot {
     pub(crate) fn from_histogram(
         hist: &Histogram<u64>,
-        sum: f64,
+        sum: u128,
         current: Option<u64>,
         clamped: u64,
     ) -> Self {
@@ -283,4 +314,23 @@ pub struct Transition {
     pub from: Option<Mode>,
     /// The mode after.
     pub to: Mode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn means_are_exact_past_2_pow_53() {
+        // Depths 2^32 - 1 and 2^32, 2^21 + 1 times each: the sum is odd and
+        // past 2^53, the mean 2^32 - 0.5.
+        let m: u128 = (1 << 21) + 1;
+        let sum = m * ((1 << 33) - 1);
+        assert!(sum > 1 << 53);
+        let count = 2 * m as u64;
+        assert_eq!(exact_mean(sum, count), (1_u64 << 32) as f64 - 0.5);
+        assert_eq!(rounded_mean_within(sum, count, 0, u64::MAX), 1 << 32);
+        assert_eq!(rounded_mean_within(sum, count, 0, 7), 7);
+        assert_eq!(exact_mean(0, 0), 0.0);
+    }
 }

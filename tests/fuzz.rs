@@ -458,8 +458,8 @@ fn record_and_check(config: &Config, records: &[Record]) {
                 }
                 Record::Throughput(t, q) => {
                     m.record_throughput(t, q);
-                    tokens = tokens.wrapping_add(t);
-                    requests = requests.wrapping_add(q);
+                    tokens = tokens.saturating_add(t);
+                    requests = requests.saturating_add(q);
                 }
                 Record::Batch(b) => {
                     m.record_batch_size(b);

@@ -11,11 +11,11 @@
 mod tests {
     use std::sync::Arc;
 
-    use lockfree_metrics::__loom::Counters;
+    use lockfree_metrics::__loom::{OwnedCounters, SharedCounters};
     use loom::{sync::atomic::Ordering, thread};
     use loom_tests::model;
 
-    fn reading(c: &Counters) -> Vec<u64> {
+    fn reading(c: &OwnedCounters) -> Vec<u64> {
         let mut sum = vec![0; 2];
         // Relaxed: as `Sharded` reads latency counts.
         c.add_to(&mut sum, Ordering::Relaxed);
@@ -28,7 +28,7 @@ mod tests {
     fn owned_readings_are_monotonic() {
         model("counters/owned_readings_are_monotonic", || {
             // Two counters, so each is its own chunk of the touched word.
-            let c = Arc::new(Counters::owned(2));
+            let c = Arc::new(OwnedCounters::new(2));
             let reader = {
                 let c = Arc::clone(&c);
                 thread::spawn(move || {
@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn shared_adds_and_take() {
         model("counters/shared_adds_and_take", || {
-            let c = Arc::new(Counters::shared(1));
+            let c = Arc::new(SharedCounters::new(1));
             let adder = {
                 let c = Arc::clone(&c);
                 thread::spawn(move || c.add_shared(0, 1))

@@ -39,7 +39,6 @@ use crate::{
 /// m.record_mode_transition(Mode(2));
 /// assert_eq!(m.mode().transitions, 2);
 /// ```
-#[derive(Debug)]
 pub struct FineGrained<C: Clock = DefaultClock> {
     config: Config,
     spec: WindowSpec,
@@ -51,6 +50,20 @@ pub struct FineGrained<C: Clock = DefaultClock> {
     mode: Mutex<ModeState>,
     /// Clock reading at the last reset; only feeds `since_reset`.
     reset_at_ns: AtomicU64,
+}
+
+/// The configuration, the clock and the latency count, as for
+/// `GlobalLock`.
+impl<C: Clock + std::fmt::Debug> std::fmt::Debug for FineGrained<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `try_lock`, as in `GlobalLock`'s `Debug`.
+        let latency_count = self.latency.try_lock().ok().map(|l| l.count());
+        f.debug_struct("FineGrained")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .field("latency_count", &latency_count)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FineGrained<DefaultClock> {

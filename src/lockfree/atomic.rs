@@ -10,6 +10,12 @@
 //! with the thread count (the peers' `atomic_hist_shared` and Prometheus
 //! histograms), kept to measure that collapse against `Sharded`.
 //!
+//! The latency and queue-depth sums are that design's `f64`s: an
+//! interval's sum is exact while its summed values stay below 2^53 (ns for
+//! latency: about 104 days); beyond that each add rounds to `f64`
+//! precision, so for `n` samples the sum and the mean are within a relative
+//! `n * 2^-53` (`LatencySnapshot`).
+//!
 //! A reset takes every counter with `swap(0)`, so each increment lands in
 //! exactly one interval. The current gauges carry the reset epoch they were
 //! written in; a reset bumps the epoch after taking the counts, and a
@@ -18,15 +24,15 @@
 //! that writers never touch, so no read straddles a reset.
 //!
 //! Progress: records are lock-free (wait-free but for the CAS loops on the
-//! latency sum, window slots and mode); reads and resets are blocking with
-//! respect to each other only.
+//! latency sum, throughput totals, window slots and mode); reads and resets
+//! are blocking with respect to each other only.
 
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
 use super::{
-    counters::{Counter, Counters, SharedHistogram},
+    counters::{SharedCounter, SharedCounters, SharedHistogram},
     gauge::Tagged,
     log::TransitionLog,
     readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
@@ -63,12 +69,12 @@ pub struct Atomic<C: Clock = DefaultClock> {
     latency: CachePadded<SharedHistogram>,
     queue: CachePadded<SharedHistogram>,
     queue_current: CachePadded<Tagged>,
-    batch: CachePadded<Counters>,
-    batch_clamped: CachePadded<Counter>,
+    batch: CachePadded<SharedCounters>,
+    batch_clamped: CachePadded<SharedCounter>,
     batch_current: CachePadded<Tagged>,
-    tokens: CachePadded<Counter>,
-    requests: CachePadded<Counter>,
-    throughput_clamped: CachePadded<Counter>,
+    tokens: CachePadded<SharedCounter>,
+    requests: CachePadded<SharedCounter>,
+    throughput_clamped: CachePadded<SharedCounter>,
     slots: AtomicSlots,
     log: CachePadded<TransitionLog>,
     /// Bumped by each reset after it has taken the counts.
@@ -105,7 +111,7 @@ impl<C: Clock> Atomic<C> {
             latency: CachePadded::new(SharedHistogram::new(&layouts.latency)),
             queue: CachePadded::new(SharedHistogram::new(&layouts.queue)),
             queue_current: CachePadded::default(),
-            batch: CachePadded::new(Counters::shared(config.max_batch_size() + 1)),
+            batch: CachePadded::new(SharedCounters::new(config.max_batch_size() + 1)),
             batch_clamped: CachePadded::default(),
             batch_current: CachePadded::default(),
             tokens: CachePadded::default(),
@@ -187,8 +193,8 @@ impl<C: Clock> Atomic<C> {
                 clamped: self.batch_clamped.take(),
             },
             throughput: RawThroughput {
-                tokens: self.tokens.take(),
-                requests: self.requests.take(),
+                tokens: self.tokens.take().into(),
+                requests: self.requests.take().into(),
                 clamped: self.throughput_clamped.take(),
             },
         };
@@ -226,11 +232,13 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     #[inline]
     fn record_throughput(&self, tokens: u64, requests: u64) {
         let now = self.clock.now_ns();
-        self.tokens.add_shared(tokens);
-        self.requests.add_shared(requests);
+        // Totals saturate; a call cut there or in its slot counts once.
+        let cut = self.tokens.add_shared_saturating(tokens)
+            | self.requests.add_shared_saturating(requests);
         if self
             .slots
             .add_shared(&self.spec, self.spec.slot_of(now), tokens, requests)
+            | cut
         {
             self.throughput_clamped.add_shared(1);
         }

@@ -1,19 +1,27 @@
-//! Arrays of atomic counters, written in one of two ways:
+//! Arrays of atomic counters, written in one of two ways, each its own
+//! type so that one kind of write cannot reach the other kind of array:
 //!
-//! - **owned**: one thread writes, others only read. An increment is a
-//!   relaxed load and a plain store (a `mov` on x86, no `lock` prefix),
-//!   about the cost of a non-atomic `+=`. Correct only while a single
-//!   thread writes: the sharded strategy guarantees it by giving each
-//!   thread its own shard.
-//! - **shared**: any thread writes, with `fetch_add` (a locked
-//!   read-modify-write that serialises on the cache line).
+//! - **owned** ([`OwnedCounters`], [`OwnedCounter`]): one thread writes,
+//!   others only read. An increment is a relaxed load and a plain store (a
+//!   `mov` on x86, no `lock` prefix), about the cost of a non-atomic `+=`.
+//!   Correct only while a single thread writes: the sharded strategy
+//!   guarantees it by giving each thread its own shard.
+//! - **shared** ([`SharedCounters`], [`SharedCounter`]): any thread
+//!   writes, with `fetch_add` (a locked read-modify-write that serialises
+//!   on the cache line).
 //!
 //! Readers load each counter independently. Counters only grow (wrapping at
-//! 2^64, which no count reaches), so every read is a valid cut of that one
-//! counter: a record lands either before a read or after it.
+//! 2^64, which no count reaches, or saturating there: throughput totals),
+//! so every read is a valid cut of that one counter: a record lands either
+//! before a read or after it.
 //!
-//! The array is allocated in 128-byte lines so that it shares no cache line
-//! (or adjacent-line prefetch pair) with another thread's data.
+//! The counters start on a 128-byte boundary and fill whole 128-byte
+//! lines, so that the array shares no cache line (or adjacent-line prefetch
+//! pair) with another thread's data. The allocator zeroes the memory (for
+//! a large array, fresh pages from the OS, which it leaves untouched), so
+//! a page of counters becomes resident only once a counter on it is
+//! written: a shard that records a few values costs a few pages, not its
+//! whole histogram.
 //!
 //! Owned arrays also keep a *touched* word: bit `i` is set (by the owner,
 //! with a load and, the first time only, a store) once any counter in the
@@ -27,110 +35,185 @@
 //!
 //! Progress: wait-free for writers and readers.
 
+use std::marker::PhantomData;
+
 use crate::{
     metric::layout::Layout,
     sync::{AtomicF64, AtomicU64, Ordering},
 };
 
-const PER_LINE: usize = 16;
+/// Bytes in a line: a pair of 64-byte cache lines.
+#[cfg(not(loom))]
+const LINE_BYTES: usize = 128;
+/// Counters in a line.
+#[cfg(not(loom))]
+const PER_LINE: usize = LINE_BYTES / 8;
 
-#[repr(align(128))]
-#[derive(Debug)]
-struct Line([AtomicU64; PER_LINE]);
+/// `n` zero counters, zeroed by the allocator: `alloc_zeroed` at
+/// `AtomicU64`'s alignment is `calloc`, which makes no pass over fresh
+/// memory (std zeroes a 128-byte-aligned allocation by writing every byte,
+/// so the words are aligned by offset instead; see `Counters::new`). Not
+/// under loom, whose atomics are not plain zero bits.
+#[cfg(not(loom))]
+fn zeroed(n: usize) -> Box<[AtomicU64]> {
+    // `Box::new_zeroed_slice` does this safely, but needs Rust 1.92.
+    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
 
-impl Line {
-    fn zeroed() -> Self {
-        Line(std::array::from_fn(|_| AtomicU64::new(0)))
+    let layout = Layout::array::<AtomicU64>(n).expect("counter array too large");
+    if layout.size() == 0 {
+        return Box::default();
     }
+    // SAFETY: `layout` has a nonzero size.
+    let ptr = unsafe { alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if ptr.is_null() {
+        handle_alloc_error(layout);
+    }
+    // SAFETY:
+    //  * `ptr` comes from the global allocator with the layout of
+    //    `[AtomicU64; n]`, the layout `Box<[AtomicU64]>` frees it with;
+    //  * every byte is zero, and `AtomicU64` has the same in-memory
+    //    representation as `u64`, so all-zero bits are a valid `AtomicU64`
+    //    holding 0: all `n` elements are initialised;
+    //  * nothing else owns or aliases the allocation.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) }
 }
 
-/// A fixed-length array of monotonic `u64` counters.
-#[derive(Debug)]
-pub struct Counters {
-    lines: Box<[Line]>,
-    len: usize,
+/// One writer: what [`Counters`] keeps for it is the touched word.
+#[derive(Debug, Default)]
+pub struct Owned {
     /// Bit `i`: a counter in chunk `i` (indexes `i << chunk_shift ..`) has
-    /// been written. Owned writes only.
+    /// been written.
     touched: AtomicU64,
-    chunk_shift: u32,
-    /// Written by `add_owned` (so `touched` is kept), not `add_shared`.
-    owned: bool,
 }
 
-impl Counters {
-    /// An array for one writer ([`add_owned`](Self::add_owned)).
-    pub fn owned(len: usize) -> Self {
-        Self::new(len, true)
-    }
+/// Any writers: nothing is kept (shared writes do not mark chunks).
+#[derive(Debug, Default)]
+pub struct Shared;
 
-    /// An array for any writers ([`add_shared`](Self::add_shared)).
-    pub fn shared(len: usize) -> Self {
-        Self::new(len, false)
-    }
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Owned {}
+    impl Sealed for super::Shared {}
+}
 
-    fn new(len: usize, owned: bool) -> Self {
+/// The write mode of a counter array or counter: [`Owned`] or [`Shared`].
+/// Each mode has its own write methods; the storage and reads are common.
+pub trait Writers: sealed::Sealed + Default {
+    /// Bit `i` clear: no counter in chunk `i` has been written.
+    fn touched(&self) -> u64;
+}
+
+impl Writers for Owned {
+    #[inline]
+    fn touched(&self) -> u64 {
+        // Relaxed: see the module docs.
+        self.touched.load(Ordering::Relaxed)
+    }
+}
+
+impl Writers for Shared {
+    #[inline]
+    fn touched(&self) -> u64 {
+        u64::MAX
+    }
+}
+
+/// A fixed-length array of monotonic `u64` counters, written as `W` says.
+#[derive(Debug)]
+pub struct Counters<W: Writers> {
+    /// Whole lines from `start` on, after the words before the first line
+    /// boundary (never written); just the counters under loom.
+    words: Box<[AtomicU64]>,
+    /// Index of the first word on a 128-byte boundary.
+    start: usize,
+    len: usize,
+    chunk_shift: u32,
+    writers: W,
+}
+
+/// An array for one writer ([`add_owned`](Counters::add_owned)).
+pub type OwnedCounters = Counters<Owned>;
+/// An array for any writers ([`add_shared`](Counters::add_shared)).
+pub type SharedCounters = Counters<Shared>;
+
+impl<W: Writers> Counters<W> {
+    /// `len` counters at zero.
+    pub fn new(len: usize) -> Self {
         // The smallest power-of-two chunk that splits `len` in at most 64.
         let chunk_shift = len.div_ceil(64).next_power_of_two().trailing_zeros();
+        // The words are 8-byte aligned, so a line boundary falls within the
+        // first `PER_LINE - 1` extra ones (should `align_offset` find none,
+        // the array is merely unaligned).
+        #[cfg(not(loom))]
+        let (words, start) = {
+            let words = zeroed(len.div_ceil(PER_LINE) * PER_LINE + PER_LINE - 1);
+            let start = words.as_ptr().align_offset(LINE_BYTES);
+            (words, if start < PER_LINE { start } else { 0 })
+        };
+        // Loom's atomics are not 8 bytes and share no cache lines: just the
+        // counters, constructed.
+        #[cfg(loom)]
+        let (words, start) = ((0..len).map(|_| AtomicU64::new(0)).collect(), 0);
         Counters {
-            lines: (0..len.div_ceil(PER_LINE))
-                .map(|_| Line::zeroed())
-                .collect(),
+            words,
+            start,
             len,
-            touched: AtomicU64::new(0),
             chunk_shift,
-            owned,
+            writers: W::default(),
         }
     }
 
     #[inline]
     fn cell(&self, index: usize) -> &AtomicU64 {
-        &self.lines[index / PER_LINE].0[index % PER_LINE]
-    }
-
-    /// Adds `n` at `index`; the caller must be the only thread that writes
-    /// these counters. `order` is `Relaxed`, or `Release` where a reader
-    /// must see an earlier store of this thread once it sees this count.
-    #[inline]
-    pub fn add_owned(&self, index: usize, n: u64, order: Ordering) {
-        debug_assert!(self.owned);
-        let bit = 1 << (index >> self.chunk_shift);
-        // Relaxed: a reader that misses the bit misses only this concurrent
-        // record (see the module docs); the owner reads its own stores.
-        let touched = self.touched.load(Ordering::Relaxed);
-        if touched & bit == 0 {
-            self.touched.store(touched | bit, Ordering::Relaxed);
-        }
-        let cell = self.cell(index);
-        // Relaxed load: this thread wrote every value the counter holds, and
-        // a thread always reads its own latest store.
-        cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), order);
-    }
-
-    /// Adds `n` at `index` from any thread.
-    #[inline]
-    pub fn add_shared(&self, index: usize, n: u64) {
-        debug_assert!(!self.owned);
-        // Relaxed: the counter is its own only datum; atomicity alone makes
-        // concurrent increments add up.
-        self.cell(index).fetch_add(n, Ordering::Relaxed);
+        &self.words[self.start + index]
     }
 
     /// Adds every counter into `into` (which must be as long), reading each
-    /// with `order`; chunks no owned write has touched are skipped (shared
-    /// writes do not mark chunks: such arrays are read whole).
+    /// with `order`; an owned array skips the chunks no write has touched
+    /// (a shared array is read whole).
     pub fn add_to(&self, into: &mut [u64], order: Ordering) {
         debug_assert_eq!(into.len(), self.len);
-        // Relaxed: see the module docs.
-        let touched = self.touched.load(Ordering::Relaxed);
+        let touched = self.writers.touched();
         let chunk = 1 << self.chunk_shift;
         for (i, into) in into.chunks_mut(chunk).enumerate() {
-            if !self.owned || touched & (1 << i) != 0 {
+            if touched & (1 << i) != 0 {
                 let start = i << self.chunk_shift;
                 for (j, slot) in into.iter_mut().enumerate() {
                     *slot = slot.wrapping_add(self.cell(start + j).load(order));
                 }
             }
         }
+    }
+}
+
+impl Counters<Owned> {
+    /// Adds `n` at `index`; the caller must be the only thread that writes
+    /// these counters. `order` is `Relaxed`, or `Release` where a reader
+    /// must see an earlier store of this thread once it sees this count.
+    #[inline]
+    pub fn add_owned(&self, index: usize, n: u64, order: Ordering) {
+        let bit = 1 << (index >> self.chunk_shift);
+        let touched = &self.writers.touched;
+        // Relaxed: a reader that misses the bit misses only this concurrent
+        // record (see the module docs); the owner reads its own stores.
+        let marks = touched.load(Ordering::Relaxed);
+        if marks & bit == 0 {
+            touched.store(marks | bit, Ordering::Relaxed);
+        }
+        let cell = self.cell(index);
+        // Relaxed load: this thread wrote every value the counter holds, and
+        // a thread always reads its own latest store.
+        cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), order);
+    }
+}
+
+impl Counters<Shared> {
+    /// Adds `n` at `index` from any thread.
+    #[inline]
+    pub fn add_shared(&self, index: usize, n: u64) {
+        // Relaxed: the counter is its own only datum; atomicity alone makes
+        // concurrent increments add up.
+        self.cell(index).fetch_add(n, Ordering::Relaxed);
     }
 
     /// Zeroes every counter, returning what each held: each increment lands
@@ -152,11 +235,29 @@ impl Counters {
     }
 }
 
-/// One monotonic counter with the same two write modes.
-#[derive(Debug, Default)]
-pub(crate) struct Counter(AtomicU64);
+/// One monotonic counter, written as `W` says.
+#[derive(Debug)]
+pub(crate) struct Counter<W: Writers>(AtomicU64, PhantomData<W>);
 
-impl Counter {
+/// A counter for one writer.
+pub(crate) type OwnedCounter = Counter<Owned>;
+/// A counter for any writers.
+pub(crate) type SharedCounter = Counter<Shared>;
+
+impl<W: Writers> Default for Counter<W> {
+    fn default() -> Self {
+        Counter(AtomicU64::new(0), PhantomData)
+    }
+}
+
+impl<W: Writers> Counter<W> {
+    pub(crate) fn load(&self) -> u64 {
+        // Relaxed: the counter is read on its own.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Counter<Owned> {
     /// See [`Counters::add_owned`].
     #[inline]
     pub(crate) fn add_owned(&self, n: u64) {
@@ -167,6 +268,21 @@ impl Counter {
         );
     }
 
+    /// [`add_owned`](Self::add_owned), stopping at `u64::MAX`; returns
+    /// whether the add was cut.
+    #[inline]
+    pub(crate) fn add_owned_saturating(&self, n: u64) -> bool {
+        // Relaxed load and store: single writer, as in `add_owned`.
+        let (sum, cut) = match self.0.load(Ordering::Relaxed).checked_add(n) {
+            Some(sum) => (sum, false),
+            None => (u64::MAX, true),
+        };
+        self.0.store(sum, Ordering::Relaxed);
+        cut
+    }
+}
+
+impl Counter<Shared> {
     /// See [`Counters::add_shared`].
     #[inline]
     pub(crate) fn add_shared(&self, n: u64) {
@@ -174,9 +290,17 @@ impl Counter {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn load(&self) -> u64 {
-        // Relaxed: the counter is read on its own.
-        self.0.load(Ordering::Relaxed)
+    /// [`add_shared`](Self::add_shared), stopping at `u64::MAX` (a CAS
+    /// loop); returns whether the add was cut.
+    #[inline]
+    pub(crate) fn add_shared_saturating(&self, n: u64) -> bool {
+        // Relaxed, success and failure: the counter is its own only datum.
+        let (Ok(old) | Err(old)) = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_add(n))
+            });
+        old.checked_add(n).is_none()
     }
 
     pub(crate) fn take(&self) -> u64 {
@@ -188,37 +312,40 @@ impl Counter {
 /// An HDR histogram's counts in atomics, with the sum of the values
 /// recorded and the number that were clamped.
 ///
-/// `S` is the sum. One writer keeps a wrapping `u64` ([`Counter`]): a
-/// plain add, exact modulo 2^64, and readers recover the wraps from the
-/// histogram itself (see `readout::resolve_sum`), so interval sums stay
-/// exact however long a shard lives; a difference of two cumulative `f64`
-/// sums would lose its low bits past 2^53, and a 128-bit sum would need a
-/// carry branch that costs a quarter of the record path. Many writers use
-/// an `AtomicF64` CAS loop: the `Atomic` strategy keeps the naive design
-/// that peers such as rust-prometheus use, and empties it at each reset.
+/// `W` is the write mode, `S` the sum. One writer keeps a wrapping `u64`
+/// ([`OwnedCounter`]): a plain add, exact modulo 2^64, and readers recover
+/// the wraps from the histogram itself (see `readout::resolve_sum`), so
+/// interval sums stay exact however long a shard lives; a difference of two
+/// cumulative `f64` sums would lose its low bits past 2^53, and a 128-bit
+/// sum would need a carry branch that costs a quarter of the record path.
+/// Many writers use an `AtomicF64` CAS loop: the `Atomic` strategy keeps
+/// the naive design that peers such as rust-prometheus use, and empties it
+/// at each reset. That sum is exact while an interval's summed values stay
+/// below 2^53; beyond that each add rounds to `f64` precision (a relative
+/// `n * 2^-53` after `n` adds).
 #[derive(Debug)]
-pub(crate) struct HistogramCells<S> {
-    pub(crate) counts: Counters,
+pub(crate) struct HistogramCells<W: Writers, S> {
+    pub(crate) counts: Counters<W>,
     pub(crate) sum: S,
-    pub(crate) clamped: Counter,
+    pub(crate) clamped: Counter<W>,
 }
 
 /// Cells written by one thread.
-pub(crate) type OwnedHistogram = HistogramCells<Counter>;
+pub(crate) type OwnedHistogram = HistogramCells<Owned, OwnedCounter>;
 /// Cells written by any thread.
-pub(crate) type SharedHistogram = HistogramCells<AtomicF64>;
+pub(crate) type SharedHistogram = HistogramCells<Shared, AtomicF64>;
 
 impl OwnedHistogram {
     pub(crate) fn new(layout: &Layout) -> Self {
         HistogramCells {
-            counts: Counters::owned(layout.len()),
-            sum: Counter::default(),
-            clamped: Counter::default(),
+            counts: OwnedCounters::new(layout.len()),
+            sum: OwnedCounter::default(),
+            clamped: OwnedCounter::default(),
         }
     }
 
     /// Records `value` (already clamped) as the cells' only writer; `order`
-    /// as in [`Counters::add_owned`].
+    /// as in [`OwnedCounters::add_owned`](Counters::add_owned).
     #[inline(always)]
     pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool, order: Ordering) {
         self.sum.add_owned(value);
@@ -232,9 +359,9 @@ impl OwnedHistogram {
 impl SharedHistogram {
     pub(crate) fn new(layout: &Layout) -> Self {
         HistogramCells {
-            counts: Counters::shared(layout.len()),
+            counts: SharedCounters::new(layout.len()),
             sum: AtomicF64::new(0.0),
-            clamped: Counter::default(),
+            clamped: SharedCounter::default(),
         }
     }
 
@@ -256,12 +383,12 @@ mod tests {
 
     #[test]
     fn owned_adds_sum_up_and_mark_chunks() {
-        let c = Counters::owned(1_000);
+        let c = OwnedCounters::new(1_000);
         assert_eq!(c.chunk_shift, 4);
         c.add_owned(0, 2, Ordering::Relaxed);
         c.add_owned(999, 5, Ordering::Release);
         c.add_owned(999, 1, Ordering::Relaxed);
-        assert_eq!(c.touched.load(Ordering::Relaxed), 1 | 1 << 62);
+        assert_eq!(c.writers.touched(), 1 | 1 << 62);
         let mut sum = vec![1; 1_000];
         c.add_to(&mut sum, Ordering::Relaxed);
         assert_eq!((sum[0], sum[1], sum[999]), (3, 1, 7));
@@ -269,7 +396,7 @@ mod tests {
 
     #[test]
     fn shared_adds_sum_up_and_take_empties() {
-        let c = Counters::shared(40);
+        let c = SharedCounters::new(40);
         c.add_shared(0, 2);
         c.add_shared(39, 5);
         let mut sum = vec![1; 40];
@@ -281,8 +408,11 @@ mod tests {
 
     #[test]
     fn lines_are_cache_aligned() {
-        let c = Counters::owned(17);
-        assert_eq!(c.lines.len(), 2);
-        assert_eq!(c.lines.as_ptr() as usize % 128, 0);
+        for len in [1, 16, 17, 1_000] {
+            let c = OwnedCounters::new(len);
+            assert_eq!(c.cell(0) as *const AtomicU64 as usize % LINE_BYTES, 0);
+            let lines = len.div_ceil(PER_LINE);
+            assert!(c.start + lines * PER_LINE <= c.words.len());
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::{
     config::Config,
-    lockfree::counters::{Counter, Counters, OwnedHistogram, SharedHistogram},
+    lockfree::counters::{Counter, Counters, OwnedHistogram, SharedHistogram, Writers},
     metric::layout::Layout,
     snapshot::{
         BatchSnapshot, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot, Snapshot,
@@ -181,7 +181,7 @@ impl RawHistogram {
         &self,
         base: &RawHistogram,
         layout: &Layout,
-    ) -> (hdrhistogram::Histogram<u64>, f64, u64) {
+    ) -> (hdrhistogram::Histogram<u64>, u128, u64) {
         let wrapped = self.sum.wrapping_sub(base.sum);
         let mut counts = self.counts.clone();
         for (count, base) in counts.iter_mut().zip(&base.counts) {
@@ -197,7 +197,7 @@ impl RawHistogram {
         } else {
             resolve_sum(wrapped, &counts, layout)
         };
-        (hist, sum as f64, self.clamped.wrapping_sub(base.clamped))
+        (hist, sum, self.clamped.wrapping_sub(base.clamped))
     }
 
     /// Latency recorded since `base` (use `RawHistogram::default()` for
@@ -235,7 +235,12 @@ impl RawBatch {
         }
     }
 
-    pub(crate) fn add(&mut self, counts: &Counters, clamped: &Counter, order: Ordering) {
+    pub(crate) fn add<W: Writers>(
+        &mut self,
+        counts: &Counters<W>,
+        clamped: &Counter<W>,
+        order: Ordering,
+    ) {
         self.clamped = self.clamped.wrapping_add(clamped.load());
         counts.add_to(&mut self.counts, order);
     }
@@ -250,34 +255,44 @@ impl RawBatch {
     }
 }
 
-/// Throughput totals.
+/// Throughput totals. Each counter saturates at `u64::MAX`; their merged
+/// sums are `u128`, so that merging many shards never wraps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RawThroughput {
-    pub(crate) tokens: u64,
-    pub(crate) requests: u64,
+    pub(crate) tokens: u128,
+    pub(crate) requests: u128,
     pub(crate) clamped: u64,
 }
 
 impl RawThroughput {
-    pub(crate) fn add(&mut self, tokens: &Counter, requests: &Counter, clamped: &Counter) {
-        self.tokens = self.tokens.wrapping_add(tokens.load());
-        self.requests = self.requests.wrapping_add(requests.load());
+    pub(crate) fn add<W: Writers>(
+        &mut self,
+        tokens: &Counter<W>,
+        requests: &Counter<W>,
+        clamped: &Counter<W>,
+    ) {
+        self.tokens += u128::from(tokens.load());
+        self.requests += u128::from(requests.load());
         self.clamped = self.clamped.wrapping_add(clamped.load());
     }
 
     pub(crate) fn since(self, base: &RawThroughput) -> Self {
+        // Saturating: totals only grow, so `base` never exceeds a later
+        // reading; nothing may wrap if that ever failed.
         RawThroughput {
-            tokens: self.tokens.wrapping_sub(base.tokens),
-            requests: self.requests.wrapping_sub(base.requests),
+            tokens: self.tokens.saturating_sub(base.tokens),
+            requests: self.requests.saturating_sub(base.requests),
             clamped: self.clamped.wrapping_sub(base.clamped),
         }
     }
 
+    /// The snapshot, with totals past `u64::MAX` shown as `u64::MAX`.
     pub(crate) fn snapshot(self, windows: Vec<WindowRate>) -> ThroughputSnapshot {
+        let saturated = |total: u128| u64::try_from(total).unwrap_or(u64::MAX);
         ThroughputSnapshot {
             windows,
-            total_tokens: self.tokens,
-            total_requests: self.requests,
+            total_tokens: saturated(self.tokens),
+            total_requests: saturated(self.requests),
             clamped: self.clamped,
         }
     }

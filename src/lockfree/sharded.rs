@@ -43,7 +43,7 @@ use std::time::Duration;
 use crossbeam_epoch::Collector;
 
 use super::{
-    counters::{Counter, Counters, OwnedHistogram},
+    counters::{OwnedCounter, OwnedCounters, OwnedHistogram},
     gauge::{Latest, Shown},
     log::TransitionLog,
     published::Published,
@@ -69,17 +69,17 @@ use crate::{
 #[derive(Debug)]
 #[repr(align(128))]
 struct Shard {
-    /// Index into a base's saved stamps.
+    /// Index into a base's saved gauge record numbers.
     id: usize,
     latency: OwnedHistogram,
     queue: OwnedHistogram,
     queue_current: Latest,
-    batch: Counters,
-    batch_clamped: Counter,
+    batch: OwnedCounters,
+    batch_clamped: OwnedCounter,
     batch_current: Latest,
-    tokens: Counter,
-    requests: Counter,
-    throughput_clamped: Counter,
+    tokens: OwnedCounter,
+    requests: OwnedCounter,
+    throughput_clamped: OwnedCounter,
     slots: AtomicSlots,
 }
 
@@ -90,12 +90,12 @@ impl Shard {
             latency: OwnedHistogram::new(&layouts.latency),
             queue: OwnedHistogram::new(&layouts.queue),
             queue_current: Latest::default(),
-            batch: Counters::owned(config.max_batch_size() + 1),
-            batch_clamped: Counter::default(),
+            batch: OwnedCounters::new(config.max_batch_size() + 1),
+            batch_clamped: OwnedCounter::default(),
             batch_current: Latest::default(),
-            tokens: Counter::default(),
-            requests: Counter::default(),
-            throughput_clamped: Counter::default(),
+            tokens: OwnedCounter::default(),
+            requests: OwnedCounter::default(),
+            throughput_clamped: OwnedCounter::default(),
             slots: AtomicSlots::new(spec),
         }
     }
@@ -419,11 +419,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn record_throughput(&self, tokens: u64, requests: u64) {
         let now = self.clock.now_ns();
         let shard = self.shard();
-        shard.tokens.add_owned(tokens);
-        shard.requests.add_owned(requests);
+        // Totals saturate; a call cut there or in its slot counts once.
+        let cut = shard.tokens.add_owned_saturating(tokens)
+            | shard.requests.add_owned_saturating(requests);
         if shard
             .slots
             .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
+            | cut
         {
             shard.throughput_clamped.add_owned(1);
         }

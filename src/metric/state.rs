@@ -23,7 +23,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub(crate) struct LatencyState {
     hist: Histogram<u64>,
-    sum_ns: f64,
+    /// Exact: a `u128` holds 2^64 samples of 2^64 ns.
+    sum_ns: u128,
     clamped: u64,
 }
 
@@ -31,7 +32,7 @@ impl LatencyState {
     pub(crate) fn new(config: &Config) -> Self {
         LatencyState {
             hist: config.latency_layout().empty_histogram(),
-            sum_ns: 0.0,
+            sum_ns: 0,
             clamped: 0,
         }
     }
@@ -39,12 +40,17 @@ impl LatencyState {
     /// Records a latency already clamped to the configured range.
     pub(crate) fn record(&mut self, ns: u64, clamped: bool) {
         self.hist.saturating_record(ns);
-        self.sum_ns += ns as f64;
+        self.sum_ns += u128::from(ns);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }
 
     pub(crate) fn snapshot(&self) -> LatencySnapshot {
         LatencySnapshot::from_histogram(&self.hist, self.sum_ns, self.clamped)
+    }
+
+    /// Samples recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.hist.len()
     }
 }
 
@@ -67,10 +73,14 @@ impl ThroughputState {
         }
     }
 
+    /// Totals saturate at `u64::MAX`; a call cut there or in its window
+    /// slot counts once as clamped.
     pub(crate) fn record(&mut self, spec: &WindowSpec, now_ns: u64, tokens: u64, requests: u64) {
-        self.tokens = self.tokens.wrapping_add(tokens);
-        self.requests = self.requests.wrapping_add(requests);
-        if self.ring.add(spec, spec.slot_of(now_ns), tokens, requests) {
+        let cut = self.tokens.checked_add(tokens).is_none()
+            | self.requests.checked_add(requests).is_none();
+        self.tokens = self.tokens.saturating_add(tokens);
+        self.requests = self.requests.saturating_add(requests);
+        if self.ring.add(spec, spec.slot_of(now_ns), tokens, requests) | cut {
             self.clamped = self.clamped.wrapping_add(1);
         }
     }
@@ -124,7 +134,8 @@ impl BatchState {
 #[derive(Clone, Debug)]
 pub(crate) struct QueueState {
     hist: Histogram<u64>,
-    sum: f64,
+    /// Exact, as in `LatencyState`.
+    sum: u128,
     current: Option<u64>,
     clamped: u64,
 }
@@ -133,7 +144,7 @@ impl QueueState {
     pub(crate) fn new(config: &Config) -> Self {
         QueueState {
             hist: config.queue_layout().empty_histogram(),
-            sum: 0.0,
+            sum: 0,
             current: None,
             clamped: 0,
         }
@@ -142,7 +153,7 @@ impl QueueState {
     pub(crate) fn record(&mut self, depth: usize) {
         let (depth, clamped) = clamp(depth as u64, self.hist.high());
         self.hist.saturating_record(depth);
-        self.sum += depth as f64;
+        self.sum += u128::from(depth);
         self.current = Some(depth);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }

@@ -417,12 +417,12 @@ pub fn extreme_modes_and_throughput<M: MetricsCollector>(make: fn(Config, Manual
     assert_eq!(s.current, Some(Mode(0)));
     assert_eq!(s.recent[1].to, Mode(u16::MAX));
 
-    // Totals wrap at 2^64 (documented); a window slot saturates at
-    // 2^32 - 1 and counts the call as clamped.
+    // Totals saturate at u64::MAX (documented); a window slot saturates at
+    // 2^32 - 1; a call cut by either counts once as clamped.
     m.record_throughput(u64::MAX, 1);
     m.record_throughput(2, u64::MAX);
     let t = m.throughput();
-    assert_eq!((t.total_tokens, t.total_requests), (1, 0));
+    assert_eq!((t.total_tokens, t.total_requests), (u64::MAX, u64::MAX));
     assert_eq!(t.clamped, 2);
     assert_eq!(t.windows[0].tokens, (1 << 32) - 1);
     assert_eq!(t.windows[0].requests, (1 << 32) - 1);

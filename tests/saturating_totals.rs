@@ -1,0 +1,77 @@
+//! Throughput totals saturate at `u64::MAX` and count each record they cut
+//! in `ThroughputSnapshot::clamped`, in every strategy; merging many
+//! threads' totals never wraps either.
+
+use std::{
+    sync::{Arc, Barrier},
+    thread,
+};
+
+use lockfree_metrics::{
+    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Sharded,
+};
+
+fn two_max_records(m: &impl MetricsCollector) {
+    m.record_throughput(u64::MAX, u64::MAX);
+    m.record_throughput(u64::MAX, u64::MAX);
+    let t = m.throughput();
+    assert_eq!((t.total_tokens, t.total_requests), (u64::MAX, u64::MAX));
+    // Both calls saturate a window slot; the second also cuts the totals,
+    // and each call counts once.
+    assert_eq!(t.clamped, 2);
+    m.record_throughput(1, 0);
+    let t = m.take_interval().throughput;
+    assert_eq!((t.total_tokens, t.total_requests), (u64::MAX, u64::MAX));
+    assert_eq!(t.clamped, 3);
+}
+
+/// Threads alive together (so `Sharded` gives each its own shard) that
+/// each add 2^63 tokens: their sum passes 2^64.
+fn many_threads(m: Arc<impl MetricsCollector + 'static>) {
+    const THREADS: usize = 4;
+    let all_recorded = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (m, all_recorded) = (Arc::clone(&m), Arc::clone(&all_recorded));
+            thread::spawn(move || {
+                m.record_throughput(1 << 63, 1);
+                all_recorded.wait();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let t = m.throughput();
+    assert_eq!((t.total_tokens, t.total_requests), (u64::MAX, 4));
+    // Every call saturates its window slot, whatever the totals did.
+    assert_eq!(t.clamped, THREADS as u64);
+}
+
+macro_rules! totals_saturate {
+    ($($test:ident: $strategy:ident),* $(,)?) => {$(
+        mod $test {
+            use super::*;
+
+            #[test]
+            fn two_records_of_u64_max() {
+                two_max_records(&$strategy::with_clock(Config::default(), ManualClock::new()));
+            }
+
+            #[test]
+            fn threads_summing_past_2_pow_64() {
+                many_threads(Arc::new($strategy::with_clock(
+                    Config::default(),
+                    ManualClock::new(),
+                )));
+            }
+        }
+    )*};
+}
+
+totals_saturate! {
+    global_lock: GlobalLock,
+    fine_grained: FineGrained,
+    atomic: Atomic,
+    sharded: Sharded,
+}
