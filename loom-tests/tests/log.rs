@@ -11,9 +11,10 @@
 //!   changes: contiguous, chained (`from` is the previous `to`), in time
 //!   order, ending on the current mode.
 //!
-//! Broken variants: `log_no_recheck` (the reader does not re-read the mode
-//! word: it returns a newer change's time), `log_at_relaxed` (the time
-//! published `Relaxed`: the re-read can miss the change that wrote it).
+//! Broken variants: `log_reads_from_first` (the reader validates `from`
+//! before reading the time: it returns a newer change's time),
+//! `log_at_relaxed` (the time published `Relaxed`: a reader that sees a
+//! newer time need not see the newer `from`).
 
 #[cfg(loom)]
 mod tests {

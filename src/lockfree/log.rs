@@ -20,23 +20,23 @@
 //! holds exactly the newest `capacity` changes: contiguous, in time order,
 //! ending on the current mode.
 //!
-//! **Reading** (a seqlock-free validation, after the per-entry sequence
-//! checks of Vyukov's bounded queue). A reader takes its cut `S` from the
-//! mode word and reads the entries of the newest `keep` sequence numbers
-//! up to `S`. An entry whose `to` carries `s` is `s`'s, and so is its
-//! `from` unless that carries a newer number; its `at` is at least `s`'s,
-//! and is newer only if a change `s + capacity` or later has raised it.
-//! Such a change was installed in the mode word before it touched the
-//! entry, so a reader that re-reads the word afterwards and finds it below
-//! `s + capacity` knows no entry it read was disturbed. Otherwise it reads
-//! again with a newer cut. An entry still older than `s` belongs to a
-//! change that is being recorded concurrently with the read: it is
-//! skipped, and is there for any read that starts after its record
-//! returns.
+//! **Reading** (the per-entry sequence checks of Vyukov's bounded queue,
+//! used as a seqlock whose two versions are the entry's own words). A
+//! reader takes its cut `S` from the mode word and reads the entries of the
+//! newest `keep` sequence numbers up to `S`: `to` first, `at`, then `from`
+//! last, each with `Acquire`, while writers write `from` first, `at`, then
+//! `to`, each with `Release`. An entry whose `to` carries `s` has `s`'s
+//! `from` and `at` or newer ones; a newer `at` was raised by a change
+//! `s + capacity` or later, which raised `from` before it, so the reader's
+//! last load finds a newer number in `from` and the entry is disturbed. A
+//! disturbed entry means the cut is stale: the reader reads again with a
+//! newer one. An entry still older than `s` belongs to a change that is
+//! being recorded concurrently with the read: it is skipped, and is there
+//! for any read that starts after its record returns.
 //!
 //! The capacity is at least twice `keep`, so a read retries only when
 //! `keep` changes or more completed while it ran.
-//!
+
 //! Progress: a change is lock-free (the mode word's CAS, then at most one
 //! CAS-max per packed word, which retries only when a newer change wrote
 //! the word); a read is lock-free (it retries only when other changes
@@ -133,15 +133,14 @@ impl TransitionLog {
     #[cold]
     fn write(&self, change: Change, to: Mode, at: u64) {
         let entry = self.entry(change.seq);
-        // Release: as for `at` below, so that a reader that sees a newer
-        // change's `from` sees that change in the mode word when it retries.
+        // Release, here and on `at`: a reader whose load of `at` (or
+        // `from`) sees a newer change's store then sees that change's
+        // `from` (see the module docs), and its mode word when it retries.
         cas_max(
             &entry.from,
             pack(change.seq, change.from),
             Ordering::Release,
         );
-        // Release: a reader whose `at` load sees a newer change's time
-        // then sees that change in the mode word (see the module docs).
         entry
             .at
             .fetch_max(at, ordering!(Release, broken "log_at_relaxed"));
@@ -167,9 +166,21 @@ impl TransitionLog {
                 // Acquire: pairs with the writer's Release CAS, so `from`
                 // and `at` are at least this change's.
                 let to = entry.to.load(Ordering::Acquire);
-                // Acquire: pairs with `write`'s Release stores, see there.
-                let at = entry.at.load(Ordering::Acquire);
-                let from = entry.from.load(Ordering::Acquire);
+                // Acquire, all three: pair with `write`'s Release stores;
+                // `from` is read last (see the module docs).
+                #[cfg(not(lockfree_metrics_broken = "log_reads_from_first"))]
+                let (at, from) = {
+                    let at = entry.at.load(Ordering::Acquire);
+                    (at, entry.from.load(Ordering::Acquire))
+                };
+                // Broken on purpose, for the loom models to catch: `from`
+                // read before `at` no longer tells whether a newer change
+                // raised `at`.
+                #[cfg(lockfree_metrics_broken = "log_reads_from_first")]
+                let (at, from) = {
+                    let from = entry.from.load(Ordering::Acquire);
+                    (entry.at.load(Ordering::Acquire), from)
+                };
                 let (to_seq, from_seq) = (to >> CODE_BITS, from >> CODE_BITS);
                 if to_seq < seq {
                     // Still being recorded by a concurrent change.
@@ -186,15 +197,6 @@ impl TransitionLog {
                     to: decode(to & CODE_MASK).unwrap_or(Mode(0)),
                 });
             }
-            // Broken on purpose, for the loom models to catch: without the
-            // second look at the word, a newer change's time is taken.
-            #[cfg(lockfree_metrics_broken = "log_no_recheck")]
-            let disturbed = {
-                let _ = disturbed;
-                false
-            };
-            #[cfg(not(lockfree_metrics_broken = "log_no_recheck"))]
-            let disturbed = disturbed || self.mode.load().seq >= first + self.entries.len() as u64;
             if !disturbed {
                 return (state, recent);
             }
