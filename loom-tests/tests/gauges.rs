@@ -9,7 +9,9 @@
 //!
 //! Broken variants: `gauge_counts_before_stamps` (a snapshot reads the
 //! counts first), `gauge_close_relaxed` (a record's slot closed without
-//! `Release`: its count need not be seen with it).
+//! `Release`: its count need not be seen with it), `gauge_open_no_fence`
+//! (no `Release` fence after opening a slot: a reset can count a record
+//! without seeing it opened, and show it as current after the reset).
 
 #[cfg(loom)]
 mod tests {

@@ -79,8 +79,11 @@ impl Latest {
         let slot = &self.slots[index];
         // Relaxed, then a Release fence: a reader whose payload loads see
         // the stores below sees this odd version when it validates (after
-        // its Acquire fence), so it never takes a half-written slot.
+        // its Acquire fence), so it never takes a half-written slot; and a
+        // reset whose Acquire load sees the record's count (stored after
+        // the fence) sees this version, so it saves this record as opened.
         slot.version.store(2 * record - 1, Ordering::Relaxed);
+        #[cfg(not(lockfree_metrics_broken = "gauge_open_no_fence"))]
         fence(Ordering::Release);
         // Relaxed: published by the closing Release store.
         slot.at_ns.store(at_ns, Ordering::Relaxed);
@@ -91,8 +94,7 @@ impl Latest {
         }
     }
 
-    /// Closes `open`, after its count was stored (with `Release`, which a
-    /// reset needs: see the module docs).
+    /// Closes `open`, after its count was stored.
     #[inline]
     pub(crate) fn close(&self, open: Open) {
         // Release: a reader that acquires this version sees the count (and

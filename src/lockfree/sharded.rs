@@ -60,7 +60,7 @@ use crate::{
         BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
         ThroughputSnapshot, WindowRate,
     },
-    sync::{ordering, AtomicUsize, Ordering},
+    sync::{AtomicUsize, Ordering},
 };
 
 /// One recording thread's cells. Only its thread writes them. Boxed and
@@ -301,8 +301,9 @@ impl<C: Clock> Sharded<C> {
             let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
             let mut queue = RawHistogram::zeroed(&self.layouts.queue);
             for shard in shards {
-                // Acquire: pairs with the counts' Release stores; see
-                // `lockfree::gauge`.
+                // Acquire: a count seen synchronises with its record's
+                // opening Release fence, so a reset then sees the record
+                // opened; see `lockfree::gauge`.
                 batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
                 queue.add(&shard.queue, Ordering::Acquire);
             }
@@ -440,9 +441,9 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         if clamped {
             shard.batch_clamped.add_owned(1);
         }
-        // Release: see `lockfree::gauge`.
-        let release = ordering!(Release, broken "gauge_count_relaxed");
-        shard.batch.add_owned(size as usize, 1, release);
+        // Relaxed: the slot's opening fence and closing Release order the
+        // count for readers and resets (see `lockfree::gauge`).
+        shard.batch.add_owned(size as usize, 1, Ordering::Relaxed);
         shard.batch_current.close(open);
     }
 
@@ -452,11 +453,10 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         let now = self.clock.now_ns();
         let shard = self.shard();
         let open = shard.queue_current.open(now, depth);
-        // Release: see `lockfree::gauge`.
-        let release = ordering!(Release, broken "gauge_count_relaxed");
+        // Relaxed: as in `record_batch_size`.
         shard
             .queue
-            .record(&self.layouts.queue, depth, clamped, release);
+            .record(&self.layouts.queue, depth, clamped, Ordering::Relaxed);
         shard.queue_current.close(open);
     }
 
