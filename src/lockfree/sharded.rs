@@ -10,7 +10,10 @@
 //! read-modify-write, no cache line shared with another writer. The one
 //! exception is a *change* of mode, a single CAS on the shared mode word,
 //! since transitions are only defined in one global order; recording the
-//! current mode again is a load.
+//! current mode again is a load. A record made from a thread-local
+//! destructor after `thread_local` released the thread's id goes to a
+//! spare shard instead, borrowed from a lock-free pool for that one record
+//! (`lockfree::shard_map`), and counts like any other.
 //!
 //! **Shards are cumulative.** Counters only grow, so a reader can read
 //! them at any moment, in any order, without the writers' help (unlike
@@ -31,7 +34,8 @@
 //! clock; **the transition log** travels through per-shard overwrite rings
 //! (`lockfree::ring`).
 //!
-//! Progress: records are wait-free (a mode change is lock-free); snapshots
+//! Progress: records are wait-free (a mode change is lock-free; a record
+//! into a spare shard is as `lockfree::shard_map` describes); snapshots
 //! are lock-free and never block writers or each other; `reset` and
 //! `take_interval` are lock-free.
 
@@ -261,8 +265,12 @@ impl<C: Clock> Sharded<C> {
     }
 
     /// Shards allocated so far: one per thread that ever recorded, less
-    /// those reused after their thread exited. Memory is this times
-    /// [`shard_bytes`](Self::shard_bytes), plus the reset point.
+    /// those reused after their thread exited, plus the spares that exiting
+    /// threads record into from thread-local destructors that run after
+    /// `thread_local` released their id (at most 64: the most such records
+    /// ever in progress at once). Memory is this times
+    /// [`shard_bytes`](Self::shard_bytes), plus the reset point and 1.5 KiB
+    /// for the spare pool.
     pub fn shards_allocated(&self) -> usize {
         // Relaxed: a count for diagnostics, ordered with nothing.
         self.next_shard.load(Ordering::Relaxed)
@@ -279,14 +287,16 @@ impl<C: Clock> Sharded<C> {
         std::mem::size_of::<Shard>() + 8 * words
     }
 
+    /// This thread's shard or, for a record from a late thread-local
+    /// destructor, a spare one, held until the result is dropped.
     #[inline]
-    fn shard(&self) -> &Shard {
+    fn shard(&self) -> impl std::ops::Deref<Target = Box<Shard>> + '_ {
         // Boxed, so that the lookup's inlined slow path does not reserve a
         // shard-sized (and aligned) stack frame on every record.
         self.shards.get_or(|| self.new_shard())
     }
 
-    /// A thread's first record: allocates its shard.
+    /// A thread's first record, or a new spare: allocates a shard.
     #[cold]
     #[inline(never)]
     fn new_shard(&self) -> Box<Shard> {
