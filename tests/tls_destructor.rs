@@ -4,7 +4,7 @@
 //! pools), and some of those drops run as a thread exits, inside a
 //! `thread_local!` destructor. `Sharded` finds a thread's shard through
 //! `thread_local::ThreadLocal`, whose thread id lives in thread-locals of
-//! its own, so such a record may run before or after the crate's own
+//! its own, so such a record may run before or after `thread_local`'s
 //! per-thread state is destroyed. Either way it must count, and it must
 //! never abort ("fatal runtime error: thread local panicked on drop").
 //!
@@ -19,13 +19,14 @@
 //! An abort takes the whole test binary with it, so each case runs in a
 //! child process: the parent re-runs this binary's `child` test with
 //! `TLS_DESTRUCTOR_CASE` set, checks its exit status, and checks the counts
-//! it prints against the records made.
+//! it prints against the records made. `destructors_run_last_in_first_out`
+//! checks the destructor order the fix relies on.
 
 use std::{
     process::Command,
     sync::{
         atomic::{AtomicU16, Ordering},
-        Barrier, OnceLock,
+        Barrier, Mutex, OnceLock,
     },
     thread,
     time::Duration,
@@ -191,4 +192,34 @@ fn destructor_runs_before_thread_local_guard() {
 #[test]
 fn first_record_in_destructor() {
     check("only", 0);
+}
+
+/// The order the map's soundness rests on (see `src/lockfree/shard_map.rs`):
+/// thread-local destructors run last-registered first, including one
+/// registered while destructors run (its first use inside another
+/// destructor), which runs before those registered earlier.
+#[test]
+fn destructors_run_last_in_first_out() {
+    static ORDER: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+    struct Named(&'static str);
+    impl Drop for Named {
+        fn drop(&mut self) {
+            ORDER.lock().unwrap().push(self.0);
+            if self.0 == "second" {
+                THIRD.with(|_| ());
+            }
+        }
+    }
+    thread_local! {
+        static FIRST: Named = const { Named("first") };
+        static SECOND: Named = const { Named("second") };
+        static THIRD: Named = const { Named("third") };
+    }
+    thread::spawn(|| {
+        FIRST.with(|_| ());
+        SECOND.with(|_| ());
+    })
+    .join()
+    .unwrap();
+    assert_eq!(*ORDER.lock().unwrap(), ["second", "third", "first"]);
 }

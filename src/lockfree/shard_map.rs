@@ -43,12 +43,12 @@
 //!   registry below), and a lock-free queue of the indexes not in use
 //!   (`crossbeam_queue::ArrayQueue`). A dying thread pops a free index, or
 //!   allocates a new spare below the cap, records into it as its only
-//!   writer, and pushes the index back when the record is done
-//!   (`Local`'s drop). The queue's push (a `Release` store of the slot's
-//!   stamp) and pop (an `Acquire` load of it) order each user's writes
-//!   before the next user's reads, so the single-writer load-then-store
-//!   counters of a shard stay exact across users. Readers iterate the live
-//!   shards and the published spares.
+//!   writer, and pushes the index back when the record is done. The
+//!   queue's push (a `Release` store of the slot's stamp) and pop (an
+//!   `Acquire` load of it) order each user's writes before the next user's
+//!   reads, so the single-writer load-then-store counters of a shard stay
+//!   exact across users. Readers iterate the live shards and the published
+//!   spares.
 //!
 //! The one case the phase cannot see: a thread whose first record into any
 //! map is made from a destructor that runs after `thread_local`'s guard
@@ -83,7 +83,7 @@ pub use loom_map::ShardMap;
 
 #[cfg(not(loom))]
 mod std_map {
-    use std::{cell::Cell, marker::PhantomData, ops::Deref, ptr};
+    use std::{cell::Cell, marker::PhantomData, ptr};
 
     use crossbeam_queue::ArrayQueue;
     use thread_local::ThreadLocal;
@@ -142,33 +142,20 @@ mod std_map {
         _owns: PhantomData<T>,
     }
 
-    /// A shard found by [`ShardMap::get_or`]; a spare goes back to the free
-    /// queue when this is dropped.
-    #[derive(Debug)]
-    pub(crate) struct Local<'a, T> {
+    /// A spare shard held by this thread; goes back to the free queue when
+    /// dropped (also if the record panics).
+    struct Held<'a, T> {
         value: &'a T,
-        /// The free queue and the spare's index, for a spare.
-        spare: Option<(&'a ArrayQueue<usize>, usize)>,
+        free: &'a ArrayQueue<usize>,
+        index: usize,
     }
 
-    impl<T> Deref for Local<'_, T> {
-        type Target = T;
-
-        #[inline]
-        fn deref(&self) -> &T {
-            self.value
-        }
-    }
-
-    impl<T> Drop for Local<'_, T> {
-        #[inline]
+    impl<T> Drop for Held<'_, T> {
         fn drop(&mut self) {
-            if let Some((free, index)) = self.spare {
-                // Cannot fail: the queue holds `SPARES` indexes, and each of
-                // the at most `SPARES` spares is either in it or held here.
-                let pushed = free.push(index);
-                debug_assert!(pushed.is_ok(), "spare {index} pushed twice");
-            }
+            // Cannot fail: the queue holds `SPARES` indexes, and each of the
+            // at most `SPARES` spares is either in it or held by one `Held`.
+            let pushed = self.free.push(self.index);
+            debug_assert!(pushed.is_ok(), "spare {} pushed twice", self.index);
         }
     }
 
@@ -183,24 +170,25 @@ mod std_map {
             }
         }
 
-        /// This thread's shard, created by `create` on first use; for a
-        /// thread whose `thread_local` id may be released, a spare shard
-        /// (created by `create` if none is free and fewer than `SPARES`
-        /// exist), held until the `Local` is dropped.
+        /// Calls `f` with this thread's shard, created by `create` on first
+        /// use; for a thread whose `thread_local` id may be released, with a
+        /// spare shard (created by `create` if none is free and fewer than
+        /// `SPARES` exist), held for the duration of `f`.
         #[inline]
-        pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> Local<'_, T> {
+        pub(crate) fn with<R>(&self, create: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
             match self.live.get() {
-                Some(value) => Local { value, spare: None },
-                None => self.get_slow(create),
+                Some(value) => f(value),
+                None => self.with_slow(create, f),
             }
         }
 
         /// No shard under a held id: the first lookup, or a dying thread.
         #[cold]
-        fn get_slow(&self, create: impl FnOnce() -> T) -> Local<'_, T> {
+        #[inline(never)]
+        fn with_slow<R>(&self, create: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
             let phase = PHASE.get();
             if phase == Phase::Dying {
-                return self.spare(create);
+                return f(self.spare(create).value);
             }
             let value = self.live.get_or(create);
             if phase == Phase::Fresh {
@@ -210,13 +198,11 @@ mod std_map {
                 let _ = GUARD.try_with(|_| ());
                 PHASE.set(Phase::Armed);
             }
-            Local { value, spare: None }
+            f(value)
         }
 
-        /// A spare shard, held by this thread alone until the `Local` drops.
-        #[cold]
-        #[inline(never)]
-        fn spare(&self, create: impl FnOnce() -> T) -> Local<'_, T> {
+        /// A spare shard, held by this thread alone until the `Held` drops.
+        fn spare(&self, create: impl FnOnce() -> T) -> Held<'_, T> {
             let index = match self.free.pop() {
                 Some(index) => index,
                 None => self.add_spare(create).unwrap_or_else(|| loop {
@@ -239,9 +225,10 @@ mod std_map {
             //  * spares are freed only in `drop`, which has `&mut self`, so
             //    none is freed while `&self` is borrowed.
             let value = unsafe { &*spare };
-            Local {
+            Held {
                 value,
-                spare: Some((&self.free, index)),
+                free: &self.free,
+                index,
             }
         }
 
@@ -321,7 +308,7 @@ mod std_map {
             let map = &map;
             thread::scope(|s| {
                 let (tx, rx) = mpsc::channel();
-                s.spawn(move || tx.send(*map.spare(|| unreachable!("the cap is reached"))));
+                s.spawn(move || tx.send(*map.spare(|| unreachable!("the cap is reached")).value));
                 assert!(
                     rx.recv_timeout(Duration::from_millis(50)).is_err(),
                     "a record past the cap did not wait"
@@ -417,6 +404,11 @@ mod loom_map {
             // SAFETY: the pointer was just made from a live Box and is freed
             // only in `drop` (see `published`).
             unsafe { &(*entry).value }
+        }
+
+        /// Calls `f` with this thread's shard (the normal build's API).
+        pub fn with<R>(&self, create: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
+            f(self.get_or(create))
         }
 
         /// Every shard published so far.

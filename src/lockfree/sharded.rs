@@ -287,13 +287,13 @@ impl<C: Clock> Sharded<C> {
         std::mem::size_of::<Shard>() + 8 * words
     }
 
-    /// This thread's shard or, for a record from a late thread-local
-    /// destructor, a spare one, held until the result is dropped.
+    /// Calls `f` with this thread's shard or, for a record from a late
+    /// thread-local destructor, a spare one, held for the duration of `f`.
     #[inline]
-    fn shard(&self) -> impl std::ops::Deref<Target = Box<Shard>> + '_ {
+    fn with_shard<R>(&self, f: impl FnOnce(&Shard) -> R) -> R {
         // Boxed, so that the lookup's inlined slow path does not reserve a
         // shard-sized (and aligned) stack frame on every record.
-        self.shards.get_or(|| self.new_shard())
+        self.shards.with(|| self.new_shard(), |shard| f(shard))
     }
 
     /// A thread's first record, or a new spare: allocates a shard.
@@ -490,60 +490,67 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn record_latency(&self, latency: Duration) {
         let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
         // Relaxed: counters are read one by one (see `Counters`).
-        self.shard()
-            .latency
-            .record(&self.layouts.latency, ns, clamped, Ordering::Relaxed);
+        self.with_shard(move |shard| {
+            shard
+                .latency
+                .record(&self.layouts.latency, ns, clamped, Ordering::Relaxed)
+        });
     }
 
     #[inline]
     fn record_throughput(&self, tokens: u64, requests: u64) {
         let now = self.clock.now_ns();
-        let shard = self.shard();
-        shard.tokens.add_owned(tokens);
-        shard.requests.add_owned(requests);
-        if shard
-            .slots
-            .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
-        {
-            shard.throughput_clamped.add_owned(1);
-        }
+        self.with_shard(move |shard| {
+            shard.tokens.add_owned(tokens);
+            shard.requests.add_owned(requests);
+            if shard
+                .slots
+                .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
+            {
+                shard.throughput_clamped.add_owned(1);
+            }
+        });
     }
 
     #[inline]
     fn record_batch_size(&self, size: usize) {
         let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
         let now = self.clock.now_ns();
-        let shard = self.shard();
-        let stamp = shard.batch_current.open(now, size);
-        if clamped {
-            shard.batch_clamped.add_owned(1);
-        }
-        // Release: see `Stamped`.
-        shard.batch.add_owned(size as usize, 1, Ordering::Release);
-        shard.batch_current.close(stamp);
+        self.with_shard(move |shard| {
+            let stamp = shard.batch_current.open(now, size);
+            if clamped {
+                shard.batch_clamped.add_owned(1);
+            }
+            // Release: see `Stamped`.
+            shard.batch.add_owned(size as usize, 1, Ordering::Release);
+            shard.batch_current.close(stamp);
+        });
     }
 
     #[inline]
     fn record_queue_depth(&self, depth: usize) {
         let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
         let now = self.clock.now_ns();
-        let shard = self.shard();
-        let stamp = shard.queue_current.open(now, depth);
-        // Release: see `Stamped`.
-        shard
-            .queue
-            .record(&self.layouts.queue, depth, clamped, Ordering::Release);
-        shard.queue_current.close(stamp);
+        self.with_shard(move |shard| {
+            let stamp = shard.queue_current.open(now, depth);
+            // Release: see `Stamped`.
+            shard
+                .queue
+                .record(&self.layouts.queue, depth, clamped, Ordering::Release);
+            shard.queue_current.close(stamp);
+        });
     }
 
     #[inline]
     fn record_mode_transition(&self, mode: Mode) {
         if let Some((change, at)) = self.mode.record_at(mode, || self.clock.now_ns()) {
-            self.shard().events.push(&Transition {
-                seq: change.seq,
-                at: Duration::from_nanos(at),
-                from: change.from,
-                to: mode,
+            self.with_shard(move |shard| {
+                shard.events.push(&Transition {
+                    seq: change.seq,
+                    at: Duration::from_nanos(at),
+                    from: change.from,
+                    to: mode,
+                })
             });
         }
     }
