@@ -10,7 +10,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
     Mutex, MutexGuard,
 };
 

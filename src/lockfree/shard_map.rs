@@ -11,16 +11,69 @@
 //! an exiting thread to a new one through its id allocator's mutex, so the
 //! new owner sees the old owner's last writes.
 //!
+//! **Records from thread-local destructors.** `thread_local` keeps a
+//! thread's id in std thread-locals and frees it in the destructor of one
+//! of them (its guard). A `get_or` after that destructor ran allocates a
+//! new id and touches the destroyed guard, which panics, and a panic in a
+//! thread-local destructor aborts the process. Metrics are recorded from
+//! drop paths, some of which run as a thread exits, so the map never calls
+//! `get_or` once that guard may be gone:
+//!
+//! - Each thread has a `Phase`, in a const thread-local without a
+//!   destructor (readable to the thread's last instruction). It starts
+//!   `Fresh`. Right *after* the thread's first successful `get_or` (of any
+//!   map), the map first touches a guard of its own, whose destructor sets
+//!   the phase to `Dying`, and sets the phase to `Armed`.
+//! - Thread-local destructors run in the reverse order of their
+//!   registration, which std makes at first use (glibc's
+//!   `__cxa_thread_atexit_impl`, macOS's `_tlv_atexit` and std's own list
+//!   for the other targets all run last-in first-out, including those
+//!   registered while destructors run). `thread_local`'s guard was first
+//!   used no later than that first `get_or`, so ours was registered after
+//!   it and is destroyed before it: while the phase is `Armed`, the
+//!   `thread_local` id is held and `get_or` is safe. `tests/tls_destructor.rs`
+//!   checks both orders of a user's destructor around the two guards.
+//! - Every lookup first tries `ThreadLocal::get`, which never allocates an
+//!   id: it finds the thread's shard whenever the thread holds its id, in
+//!   any phase. That is the normal path. Only when it finds nothing does
+//!   the phase decide: `Fresh` or `Armed` call `get_or` (the thread's first
+//!   record into this map), `Dying` records into a *spare shard*.
+//! - Spare shards: an append-only array of at most `SPARES` published
+//!   pointers (claimed by index, published with `Release`, as in the loom
+//!   registry below), and a lock-free queue of the indexes not in use
+//!   (`crossbeam_queue::ArrayQueue`). A dying thread pops a free index, or
+//!   allocates a new spare below the cap, records into it as its only
+//!   writer, and pushes the index back when the record is done. The
+//!   queue's push (a `Release` store of the slot's stamp) and pop (an
+//!   `Acquire` load of it) order each user's writes before the next user's
+//!   reads, so the single-writer load-then-store counters of a shard stay
+//!   exact across users. Readers iterate the live shards and the published
+//!   spares.
+//!
+//! The one case the phase cannot see: a thread whose first record into any
+//! map is made from a destructor that runs after `thread_local`'s guard
+//! was destroyed, the guard having been first used by another library on
+//! that thread (the phase is still `Fresh`, so `get_or` is called and
+//! aborts as before). A thread that recorded before, or that first uses
+//! `thread_local` through this map, is covered.
+//!
 //! `ThreadLocal` takes its ids from std thread-locals, which loom does not
 //! model, so under `--cfg loom` the map is a small append-only registry of
 //! its own: a thread finds its shard by its loom thread id, and registers
 //! one by claiming an index and publishing a pointer with `Release`;
 //! iteration reads the published prefix with `Acquire` and skips indexes
 //! claimed but not yet published (their shards have recorded nothing yet).
+//! Loom threads have no thread-local destructors, so it has no spares.
 //!
 //! Progress: lookup is wait-free once a thread has its shard; the first
 //! lookup allocates (and, in `thread_local`, may take its id allocator's
-//! lock once per thread).
+//! lock once per thread). A record made after the thread's id is released
+//! allocates at most `SPARES` spares per map over the map's life, and is
+//! otherwise lock-free with one exception each way: a pop may wait for a
+//! concurrent push that has claimed its queue slot and not yet filled it
+//! (a few instructions; Vyukov's bounded queue), and a dying thread that
+//! finds all `SPARES` spares in use spins until one is pushed back, the
+//! only case where a record waits for another thread's progress.
 
 #[cfg(not(loom))]
 pub(crate) use std_map::ShardMap;
@@ -30,27 +83,240 @@ pub use loom_map::ShardMap;
 
 #[cfg(not(loom))]
 mod std_map {
+    use std::{cell::Cell, marker::PhantomData, ptr};
+
+    use crossbeam_queue::ArrayQueue;
     use thread_local::ThreadLocal;
 
-    /// One `T` per live thread, kept after the thread exits.
+    use crate::sync::{spin_wait, AtomicPtr, AtomicUsize, Ordering};
+
+    /// The most spare shards a map allocates: the most threads that can be
+    /// recording from their last destructors at the same moment without
+    /// waiting for each other (a record holds a spare for its own duration
+    /// only).
+    const SPARES: usize = 64;
+
+    /// Where a thread stands with `thread_local`'s thread id (see the
+    /// module docs).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Phase {
+        /// No map has looked up a shard on this thread yet.
+        Fresh,
+        /// Our guard is alive, so `thread_local`'s is too.
+        Armed,
+        /// Our guard was destroyed; `thread_local`'s may be too.
+        Dying,
+    }
+
+    thread_local! {
+        /// No destructor, so readable at any point of the thread's life.
+        static PHASE: Cell<Phase> = const { Cell::new(Phase::Fresh) };
+        /// First touched right after the thread's first `get_or`, so that
+        /// its destructor runs before `thread_local`'s.
+        static GUARD: Guard = const { Guard };
+    }
+
+    /// Marks the thread `Dying` when destroyed.
+    struct Guard;
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            PHASE.set(Phase::Dying);
+        }
+    }
+
+    /// One `T` per live thread, kept after the thread exits, and spares for
+    /// threads recording after their id is released.
     #[derive(Debug)]
-    pub(crate) struct ShardMap<T: Send>(ThreadLocal<T>);
+    pub(crate) struct ShardMap<T: Send> {
+        live: ThreadLocal<T>,
+        /// Published spares; the first `spares_len` (capped) may be set.
+        spares: [AtomicPtr<T>; SPARES],
+        /// Spare indexes claimed so far, at most `SPARES`.
+        spares_len: AtomicUsize,
+        /// Indexes of published spares not in use.
+        free: ArrayQueue<usize>,
+        /// The spares are owned `T`s shared between threads: the map is
+        /// `Send` and `Sync` only if `T` is (`AtomicPtr` alone would make
+        /// it both for any `T`).
+        _owns: PhantomData<T>,
+    }
+
+    /// A spare shard held by this thread; goes back to the free queue when
+    /// dropped (also if the record panics).
+    struct Held<'a, T> {
+        value: &'a T,
+        free: &'a ArrayQueue<usize>,
+        index: usize,
+    }
+
+    impl<T> Drop for Held<'_, T> {
+        fn drop(&mut self) {
+            // Cannot fail: the queue holds `SPARES` indexes, and each of the
+            // at most `SPARES` spares is either in it or held by one `Held`.
+            let pushed = self.free.push(self.index);
+            debug_assert!(pushed.is_ok(), "spare {} pushed twice", self.index);
+        }
+    }
 
     impl<T: Send + Sync> ShardMap<T> {
         pub(crate) fn new() -> Self {
-            ShardMap(ThreadLocal::new())
+            ShardMap {
+                live: ThreadLocal::new(),
+                spares: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+                spares_len: AtomicUsize::new(0),
+                free: ArrayQueue::new(SPARES),
+                _owns: PhantomData,
+            }
         }
 
-        /// This thread's shard, created by `create` on first use.
+        /// Calls `f` with this thread's shard, created by `create` on first
+        /// use; for a thread whose `thread_local` id may be released, with a
+        /// spare shard (created by `create` if none is free and fewer than
+        /// `SPARES` exist), held for the duration of `f`.
         #[inline]
-        pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
-            self.0.get_or(create)
+        pub(crate) fn with<R>(&self, create: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
+            match self.live.get() {
+                Some(value) => f(value),
+                None => self.with_slow(create, f),
+            }
+        }
+
+        /// No shard under a held id: the first lookup, or a dying thread.
+        #[cold]
+        #[inline(never)]
+        fn with_slow<R>(&self, create: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
+            let phase = PHASE.get();
+            if phase == Phase::Dying {
+                return f(self.spare(create).value);
+            }
+            let value = self.live.get_or(create);
+            if phase == Phase::Fresh {
+                // Registers our guard's destructor after `thread_local`'s,
+                // which this `get_or` (or an earlier one) registered. Cannot
+                // fail: the guard is destroyed only after `Fresh` ends.
+                let _ = GUARD.try_with(|_| ());
+                PHASE.set(Phase::Armed);
+            }
+            f(value)
+        }
+
+        /// A spare shard, held by this thread alone until the `Held` drops.
+        fn spare(&self, create: impl FnOnce() -> T) -> Held<'_, T> {
+            let index = match self.free.pop() {
+                Some(index) => index,
+                None => self.add_spare(create).unwrap_or_else(|| loop {
+                    // All `SPARES` spares are in use: the one blocking case.
+                    if let Some(index) = self.free.pop() {
+                        break index;
+                    }
+                    spin_wait();
+                }),
+            };
+            // Relaxed: the spare was published before its index was first
+            // pushed, and the pop that returned the index synchronises with
+            // that push (or this thread published it in `add_spare`).
+            let spare = self.spares[index].load(Ordering::Relaxed);
+            debug_assert!(!spare.is_null(), "spare {index} unpublished");
+            // SAFETY:
+            //  * the pointer was made by `Box::into_raw` in `add_spare` and
+            //    stored before its index was handed out, so it is non-null
+            //    and initialised (see the load's ordering);
+            //  * spares are freed only in `drop`, which has `&mut self`, so
+            //    none is freed while `&self` is borrowed.
+            let value = unsafe { &*spare };
+            Held {
+                value,
+                free: &self.free,
+                index,
+            }
+        }
+
+        /// Allocates and publishes a new spare, unless `SPARES` exist.
+        fn add_spare(&self, create: impl FnOnce() -> T) -> Option<usize> {
+            // Relaxed: the RMW's total order alone makes the index unique;
+            // the pointer's Release store below publishes the spare.
+            let index = self
+                .spares_len
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < SPARES).then_some(n + 1)
+                })
+                .ok()?;
+            let spare = Box::into_raw(Box::new(create()));
+            // Release: publishes the initialised spare to `iter`.
+            self.spares[index].store(spare, Ordering::Release);
+            Some(index)
         }
 
         /// Every shard created so far (some possibly missing if created
-        /// concurrently).
+        /// concurrently): the live threads' and exited threads' shards,
+        /// then the spares.
         pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-            self.0.iter()
+            // Relaxed: the count only bounds the scan; each pointer, loaded
+            // with Acquire below, is what publishes its spare.
+            let len = self.spares_len.load(Ordering::Relaxed);
+            let spares = self.spares[..len].iter().filter_map(|slot| {
+                // Acquire: pairs with the Release store in `add_spare`, so
+                // the spare's contents are visible.
+                let spare = slot.load(Ordering::Acquire);
+                // SAFETY:
+                //  * a non-null pointer was made by `Box::into_raw` in
+                //    `add_spare` and published initialised (Release/Acquire);
+                //  * spares are freed only in `drop` (`&mut self`), so none
+                //    is freed while `&self` is borrowed.
+                (!spare.is_null()).then(|| unsafe { &*spare })
+            });
+            self.live.iter().chain(spares)
+        }
+    }
+
+    impl<T: Send> Drop for ShardMap<T> {
+        fn drop(&mut self) {
+            for slot in &self.spares {
+                // Relaxed: `&mut self` means no other thread can access the map.
+                let spare = slot.load(Ordering::Relaxed);
+                if !spare.is_null() {
+                    // SAFETY: made by `Box::into_raw` in `add_spare`,
+                    // published once, and dropped only here, once.
+                    drop(unsafe { Box::from_raw(spare) });
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::{sync::mpsc, thread, time::Duration};
+
+        use super::*;
+
+        /// Spares are reused once given back, allocated only while none is
+        /// free, capped at `SPARES`, and seen by `iter`; past the cap a
+        /// dying record waits for one to come back.
+        #[test]
+        fn spares_are_reused_capped_and_iterated() {
+            let map = ShardMap::<u32>::new();
+            drop(map.spare(|| 7));
+            drop(map.spare(|| unreachable!("a free spare exists")));
+            let held: Vec<_> = (0..SPARES as u32).map(|i| map.spare(move || i)).collect();
+            assert_eq!(map.iter().count(), SPARES);
+            // Spare 0 kept the 7; the others were made with their index.
+            assert_eq!(
+                map.iter().map(|&v| u64::from(v)).sum::<u64>(),
+                7 + (1..SPARES as u64).sum::<u64>()
+            );
+            let map = &map;
+            thread::scope(|s| {
+                let (tx, rx) = mpsc::channel();
+                s.spawn(move || tx.send(*map.spare(|| unreachable!("the cap is reached")).value));
+                assert!(
+                    rx.recv_timeout(Duration::from_millis(50)).is_err(),
+                    "a record past the cap did not wait"
+                );
+                drop(held);
+                rx.recv().expect("a given-back spare was taken");
+            });
+            assert_eq!(map.free.len(), SPARES);
         }
     }
 }
@@ -138,6 +404,11 @@ mod loom_map {
             // SAFETY: the pointer was just made from a live Box and is freed
             // only in `drop` (see `published`).
             unsafe { &(*entry).value }
+        }
+
+        /// Calls `f` with this thread's shard (the normal build's API).
+        pub fn with<R>(&self, create: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
+            f(self.get_or(create))
         }
 
         /// Every shard published so far.

@@ -10,7 +10,11 @@
 //! read-modify-write, no cache line shared with another writer. The one
 //! exception is a *change* of mode: a CAS on the shared mode word and the
 //! change's entry in the shared log, since transitions are only defined
-//! in one global order; recording the current mode again is a load.
+//! in one global order; recording the current mode again is a load. A
+//! record made from a thread-local destructor after `thread_local`
+//! released the thread's id goes to a spare shard instead, borrowed from a
+//! lock-free pool for that one record (`lockfree::shard_map`), and counts
+//! like any other.
 //!
 //! **Shards are cumulative.** Counters only grow, so a reader can read
 //! them at any moment, in any order, without the writers' help (unlike
@@ -34,7 +38,8 @@
 //! (`lockfree::gauge`); **the transition log** is the one shared log of
 //! `lockfree::log`, written only by changes of mode.
 //!
-//! Progress: records are wait-free (a mode change is lock-free); snapshots
+//! Progress: records are wait-free (a mode change is lock-free; a record
+//! into a spare shard is as `lockfree::shard_map` describes); snapshots
 //! are lock-free and never block writers or each other; `reset` and
 //! `take_interval` are lock-free.
 
@@ -204,8 +209,12 @@ impl<C: Clock> Sharded<C> {
     }
 
     /// Shards allocated so far: one per thread that ever recorded, less
-    /// those reused after their thread exited. Memory is this times
-    /// [`shard_bytes`](Self::shard_bytes), plus the reset point.
+    /// those reused after their thread exited, plus the spares that exiting
+    /// threads record into from thread-local destructors that run after
+    /// `thread_local` released their id (at most 64: the most such records
+    /// ever in progress at once). Memory is this times
+    /// [`shard_bytes`](Self::shard_bytes), plus the reset point and 1.5 KiB
+    /// for the spare pool.
     pub fn shards_allocated(&self) -> usize {
         // Relaxed: a count for diagnostics, ordered with nothing.
         self.next_shard.load(Ordering::Relaxed)
@@ -221,14 +230,16 @@ impl<C: Clock> Sharded<C> {
         std::mem::size_of::<Shard>() + 8 * words
     }
 
+    /// Calls `f` with this thread's shard or, for a record from a late
+    /// thread-local destructor, a spare one, held for the duration of `f`.
     #[inline]
-    fn shard(&self) -> &Shard {
+    fn with_shard<R>(&self, f: impl FnOnce(&Shard) -> R) -> R {
         // Boxed, so that the lookup's inlined slow path does not reserve a
         // shard-sized (and aligned) stack frame on every record.
-        self.shards.get_or(|| self.new_shard())
+        self.shards.with(|| self.new_shard(), |shard| f(shard))
     }
 
-    /// A thread's first record: allocates its shard.
+    /// A thread's first record, or a new spare: allocates a shard.
     #[cold]
     #[inline(never)]
     fn new_shard(&self) -> Box<Shard> {
@@ -411,53 +422,58 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn record_latency(&self, latency: Duration) {
         let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
         // Relaxed: counters are read one by one (see `Counters`).
-        self.shard()
-            .latency
-            .record(&self.layouts.latency, ns, clamped, Ordering::Relaxed);
+        self.with_shard(move |shard| {
+            shard
+                .latency
+                .record(&self.layouts.latency, ns, clamped, Ordering::Relaxed)
+        });
     }
 
     #[inline]
     fn record_throughput(&self, tokens: u64, requests: u64) {
         let now = self.clock.now_ns();
-        let shard = self.shard();
-        // Totals saturate; a call cut there or in its slot counts once.
-        let cut = shard.tokens.add_owned_saturating(tokens)
-            | shard.requests.add_owned_saturating(requests);
-        if shard
-            .slots
-            .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
-            | cut
-        {
-            shard.throughput_clamped.add_owned(1);
-        }
+        self.with_shard(move |shard| {
+            // Totals saturate; a call cut there or in its slot counts once.
+            let cut = shard.tokens.add_owned_saturating(tokens)
+                | shard.requests.add_owned_saturating(requests);
+            if shard
+                .slots
+                .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
+                | cut
+            {
+                shard.throughput_clamped.add_owned(1);
+            }
+        });
     }
 
     #[inline]
     fn record_batch_size(&self, size: usize) {
         let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
         let now = self.clock.now_ns();
-        let shard = self.shard();
-        let open = shard.batch_current.open(now, size);
-        if clamped {
-            shard.batch_clamped.add_owned(1);
-        }
-        // Relaxed: the slot's opening fence and closing Release order the
-        // count for readers and resets (see `lockfree::gauge`).
-        shard.batch.add_owned(size as usize, 1, Ordering::Relaxed);
-        shard.batch_current.close(open);
+        self.with_shard(move |shard| {
+            let open = shard.batch_current.open(now, size);
+            if clamped {
+                shard.batch_clamped.add_owned(1);
+            }
+            // Relaxed: the slot's opening fence and closing Release order the
+            // count for readers and resets (see `lockfree::gauge`).
+            shard.batch.add_owned(size as usize, 1, Ordering::Relaxed);
+            shard.batch_current.close(open);
+        });
     }
 
     #[inline]
     fn record_queue_depth(&self, depth: usize) {
         let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
         let now = self.clock.now_ns();
-        let shard = self.shard();
-        let open = shard.queue_current.open(now, depth);
-        // Relaxed: as in `record_batch_size`.
-        shard
-            .queue
-            .record(&self.layouts.queue, depth, clamped, Ordering::Relaxed);
-        shard.queue_current.close(open);
+        self.with_shard(move |shard| {
+            let open = shard.queue_current.open(now, depth);
+            // Relaxed: as in `record_batch_size`.
+            shard
+                .queue
+                .record(&self.layouts.queue, depth, clamped, Ordering::Relaxed);
+            shard.queue_current.close(open);
+        });
     }
 
     #[inline]
