@@ -1,9 +1,11 @@
 //! Per-thread shard lookup.
 //!
-//! In normal builds this is `thread_local::ThreadLocal`: a lookup is a
-//! thread-local read and two acquire loads (1.35 to 1.53 ns as
-//! thread_local-rs#40 and #86 measured it); a thread's first
-//! lookup allocates its shard. Thread ids are reused after a thread exits,
+//! In normal builds this is `thread_local::ThreadLocal` behind a one-entry
+//! cache: a const thread-local holding the (map id, shard) of the thread's
+//! last lookup, so a thread recording into one collector finds its shard
+//! with one thread-local read and a compare; a miss goes to
+//! `ThreadLocal::get_or` (a thread-local read and two acquire loads) and
+//! refills the cache. A thread's first lookup allocates its shard. Thread ids are reused after a thread exits,
 //! and with them the exited thread's shard, which the new thread keeps
 //! adding to: shards are cumulative, so the reuse neither loses nor double
 //! counts anything, and memory is bounded by the peak number of live
@@ -114,7 +116,15 @@ mod std_map {
         /// First touched right after the thread's first `get_or`, so that
         /// its destructor runs before `thread_local`'s.
         static GUARD: Guard = const { Guard };
+        /// The (map id, shard) of this thread's last lookup: the fast path.
+        /// No destructor; cleared by `Guard`, before `thread_local` can
+        /// release the thread's id and hand the shard to another thread.
+        static CACHE: Cell<(usize, *const ())> = const { Cell::new((0, ptr::null())) };
     }
+
+    /// Map ids, never reused, so a cached entry never matches a map other
+    /// than the one that filled it (0 is no map).
+    static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
     /// Marks the thread `Dying` when destroyed.
     struct Guard;
@@ -122,6 +132,7 @@ mod std_map {
     impl Drop for Guard {
         fn drop(&mut self) {
             PHASE.set(Phase::Dying);
+            CACHE.set((0, ptr::null()));
         }
     }
 
@@ -129,6 +140,8 @@ mod std_map {
     /// threads recording after their id is released.
     #[derive(Debug)]
     pub(crate) struct ShardMap<T: Send> {
+        /// Tags this map's entries in `CACHE`.
+        id: usize,
         live: ThreadLocal<T>,
         /// Published spares; the first `spares_len` (capped) may be set.
         spares: [AtomicPtr<T>; SPARES],
@@ -162,6 +175,8 @@ mod std_map {
     impl<T: Send + Sync> ShardMap<T> {
         pub(crate) fn new() -> Self {
             ShardMap {
+                // Relaxed: the counter only hands out distinct ids.
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 live: ThreadLocal::new(),
                 spares: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
                 spares_len: AtomicUsize::new(0),
@@ -176,10 +191,21 @@ mod std_map {
         /// `SPARES` exist), held for the duration of `f`.
         #[inline]
         pub(crate) fn with<R>(&self, create: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
-            match self.live.get() {
-                Some(value) => f(value),
-                None => self.with_slow(create, f),
+            let (id, cached) = CACHE.get();
+            if id == self.id {
+                // SAFETY:
+                //  * `cached` was returned by this map's `get_or` on this
+                //    thread (ids are never reused, so no other map's entry
+                //    matches), and the values of a `ThreadLocal` never move
+                //    and live as long as the map, which `&self` borrows;
+                //  * the value is this thread's alone while it holds its
+                //    `thread_local` id, and `Guard` clears the entry before
+                //    `thread_local`'s guard releases the id (see the
+                //    module docs), so a hit never reaches a shard that
+                //    another thread may have been given.
+                return f(unsafe { &*cached.cast::<T>() });
             }
+            self.with_slow(create, f)
         }
 
         /// No shard under a held id: the first lookup, or a dying thread.
@@ -198,6 +224,8 @@ mod std_map {
                 let _ = GUARD.try_with(|_| ());
                 PHASE.set(Phase::Armed);
             }
+            // Armed now, and so `Guard` will clear the entry in time.
+            CACHE.set((self.id, ptr::from_ref(value).cast()));
             f(value)
         }
 
@@ -289,6 +317,26 @@ mod std_map {
         use std::{sync::mpsc, thread, time::Duration};
 
         use super::*;
+
+        /// The cached lookup tells maps apart: maps used in turn on one
+        /// thread, and a map made after another was dropped, each get their
+        /// own value, once per thread.
+        #[test]
+        fn the_cache_never_mixes_maps() {
+            let a = ShardMap::new();
+            let b = ShardMap::new();
+            for round in 0..3_u64 {
+                assert_eq!(a.with(|| 1_u64, |v| *v), 1, "round {round}");
+                assert_eq!(b.with(|| 2_u64, |v| *v), 2, "round {round}");
+            }
+            drop(a);
+            let c = ShardMap::new();
+            assert_eq!(c.with(|| 3_u64, |v| *v), 3);
+            assert_eq!(b.with(|| 9_u64, |v| *v), 2);
+            let other = thread::spawn(move || b.with(|| 4_u64, |v| *v));
+            assert_eq!(other.join().unwrap(), 4);
+            assert_eq!((c.iter().count(), c.with(|| 5_u64, |v| *v)), (1, 3));
+        }
 
         /// Spares are reused once given back, allocated only while none is
         /// free, capped at `SPARES`, and seen by `iter`; past the cap a
