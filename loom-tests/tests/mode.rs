@@ -14,7 +14,10 @@ mod tests {
         __loom::{Change, ModeCell},
         Atomic, ManualClock, MetricsCollector, Mode, ModeSnapshot, Sharded,
     };
-    use loom::thread;
+    use loom::{
+        sync::atomic::{AtomicBool, Ordering},
+        thread,
+    };
     use loom_tests::{model, tiny_config};
 
     /// Checks the changes the cell reported against its final state: as
@@ -202,6 +205,41 @@ mod tests {
             assert_eq!(interval.transitions + after.transitions, 2);
             assert_at_rest(&after, interval.transitions, 1);
             assert_eq!(after.current, Some(Mode(2)));
+        });
+    }
+
+    /// Through `Sharded` with a log of one, whose first design read
+    /// per-shard rings against a cut while their owner overwrote them: a
+    /// change that returned before a read began is in it, while the next
+    /// change overwrites its place.
+    #[test]
+    fn sharded_finished_change_is_logged() {
+        model("mode/sharded_finished_change_is_logged", || {
+            let m = Arc::new(Sharded::with_collector(
+                tiny_config(1, 1),
+                ManualClock::new(),
+                Collector::new(),
+            ));
+            let done = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    // Acquire: pairs with the Release below.
+                    let finished = done.load(Ordering::Acquire);
+                    let s = m.mode();
+                    assert_consistent(&s, 0);
+                    if finished && s.transitions == 1 {
+                        let seqs: Vec<u64> = s.recent.iter().map(|t| t.seq).collect();
+                        assert_eq!(seqs, [1], "a finished change is missing: {s:?}");
+                    }
+                })
+            };
+            m.record_mode_transition(Mode(1));
+            // Release: the change happens before a read that sees this.
+            done.store(true, Ordering::Release);
+            m.record_mode_transition(Mode(2));
+            reader.join().unwrap();
+            assert_at_rest(&m.mode(), 0, 1);
         });
     }
 }
