@@ -2,7 +2,9 @@
 //! load and store, with a *touched* word that lets readers skip chunks) and
 //! shared arrays (`fetch_add`, emptied with `swap`). Readings of an owned
 //! array never go backwards and end exact; every shared increment lands in
-//! exactly one of the values taken or the counter.
+//! exactly one of the values taken or the counter. An owned array handed
+//! from an exiting thread to the next (as `thread_local` hands a shard over
+//! with its id, through its id allocator's lock) keeps counting exactly.
 //!
 //! Broken variant: `counters_take_not_atomic` (`take` as a load then a
 //! store of zero).
@@ -12,7 +14,10 @@ mod tests {
     use std::sync::Arc;
 
     use lockfree_metrics::__loom::{OwnedCounters, SharedCounters};
-    use loom::{sync::atomic::Ordering, thread};
+    use loom::{
+        sync::{atomic::Ordering, Mutex},
+        thread,
+    };
     use loom_tests::model;
 
     fn reading(c: &OwnedCounters) -> Vec<u64> {
@@ -64,6 +69,42 @@ mod tests {
             let mut rest = vec![0];
             c.add_to(&mut rest, Ordering::Relaxed);
             assert_eq!(taken + rest[0], 3, "taken {taken} + rest {}", rest[0]);
+        });
+    }
+
+    /// Shard reuse: a thread adds to an owned array and exits, handing it
+    /// through a lock (`thread_local`'s id allocator) to a new thread, which
+    /// keeps adding with loads and stores while a reader reads. The new
+    /// owner sees every earlier add (nothing lost or counted twice), and
+    /// readings never go backwards.
+    #[test]
+    fn owner_hand_off() {
+        model("counters/owner_hand_off", || {
+            let c = Arc::new(OwnedCounters::new(1));
+            let ids = Arc::new(Mutex::new(false));
+            let reader = {
+                let c = Arc::clone(&c);
+                thread::spawn(move || {
+                    let first = reading(&c)[0];
+                    let second = reading(&c)[0];
+                    assert!(first <= second && second <= 2, "{first} then {second}");
+                })
+            };
+            let next = {
+                let (c, ids) = (Arc::clone(&c), Arc::clone(&ids));
+                thread::spawn(move || {
+                    // Waits for the id (and the array) to be released.
+                    while !*ids.lock().unwrap() {
+                        thread::yield_now();
+                    }
+                    c.add_owned(0, 1, Ordering::Relaxed);
+                })
+            };
+            c.add_owned(0, 1, Ordering::Relaxed);
+            *ids.lock().unwrap() = true;
+            next.join().unwrap();
+            reader.join().unwrap();
+            assert_eq!(reading(&c), [2]);
         });
     }
 }
