@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn owner_hand_off() {
         model("counters/owner_hand_off", || {
-            let c = Arc::new(OwnedCounters::new(1));
+            let c = Arc::new(OwnedCounters::new(2));
             let ids = Arc::new(Mutex::new(false));
             let reader = {
                 let c = Arc::clone(&c);
@@ -104,7 +104,7 @@ mod tests {
             *ids.lock().unwrap() = true;
             next.join().unwrap();
             reader.join().unwrap();
-            assert_eq!(reading(&c), [2]);
+            assert_eq!(reading(&c), [2, 0]);
         });
     }
 }
