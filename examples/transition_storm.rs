@@ -59,6 +59,14 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000);
-    run("Atomic", Arc::new(Atomic::new(Config::default())), intervals);
-    run("Sharded", Arc::new(Sharded::new(Config::default())), intervals);
+    run(
+        "Atomic",
+        Arc::new(Atomic::new(Config::default())),
+        intervals,
+    );
+    run(
+        "Sharded",
+        Arc::new(Sharded::new(Config::default())),
+        intervals,
+    );
 }
