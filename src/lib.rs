@@ -26,8 +26,8 @@
 //! stores. A reader sums the shards and subtracts the reading saved at the
 //! last reset; a reset saves a new reading and publishes it through
 //! crossbeam-epoch. Counters only grow, so readers never need writers to
-//! act, exited threads lose nothing, and each record lands on exactly one
-//! side of every reset. `papers/sharded-protocol.md` gives the protocol and
+//! act, exited threads lose nothing, and each counter's increments land on
+//! exactly one side of every reset. `papers/sharded-protocol.md` gives the protocol and
 //! its invariants.
 //!
 //! # Limitations
