@@ -774,7 +774,7 @@ fn current_is_the_last_value_recorded_across_threads_coarse_clock(s: Strategy) {
 
 // ---------------------------------------------------------------------------
 // Claim 5: whole records (`intervals_do_not_split_a_record_exact`) and
-// (`intervals_partition_every_counter`): what a reset promises about one record.
+// every counter (`intervals_partition_every_counter`): what a reset promises.
 
 const RECORDERS: u64 = 2;
 const ONE_MS: Duration = Duration::from_millis(1);
