@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use crate::{
     config::Config,
-    lockfree::counters::{Counter, Counters, OwnedHistogram, SharedHistogram, Writers},
+    lockfree::counters::{
+        Counter, Counters, Load, OwnedHistogram, Relaxed, SharedHistogram, Writers,
+    },
     metric::layout::Layout,
     snapshot::{
-        BatchSnapshot, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot, Snapshot,
-        ThroughputSnapshot, WindowRate,
+        BatchSnapshot, HistogramSummary, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot,
+        Snapshot, ThroughputSnapshot, WindowRate,
     },
     sync::Ordering,
 };
@@ -44,7 +46,7 @@ fn counts_since<'a>(now: &'a [u64], base: &'a [u64]) -> impl Iterator<Item = u64
         .map(|(&now, then)| now.wrapping_sub(then))
 }
 
-/// The exact sum of the samples counted in `counts` (index -> count), given
+/// The exact sum of the samples counted in `counts` ((index, count) pairs), given
 /// that sum modulo 2^64.
 ///
 /// Each counted sample lies in its counter's equivalence range, so the
@@ -56,9 +58,9 @@ fn counts_since<'a>(now: &'a [u64], base: &'a [u64]) -> impl Iterator<Item = u64
 /// (300,000 years; 2^67 ns, 4,700 years, at 1 digit). A reading taken while
 /// threads record may pair counts and sum a few samples apart, which moves
 /// neither value by anything near 2^63.
-fn resolve_sum(wrapped: u64, counts: &[u64], layout: &Layout) -> u128 {
+fn resolve_sum(wrapped: u64, counts: impl Iterator<Item = (usize, u64)>, layout: &Layout) -> u128 {
     let mut estimate = 0_u128;
-    for (index, &count) in counts.iter().enumerate() {
+    for (index, count) in counts {
         if count != 0 {
             let (low, width) = layout.range_at(index);
             estimate += u128::from(count) * (u128::from(low) + u128::from(width / 2));
@@ -126,37 +128,98 @@ impl Reading {
     }
 }
 
-/// A histogram's counts, sum and clamp count.
+/// The indexes of `mask`'s set bits, lowest first.
+fn bits(mask: u64) -> impl Iterator<Item = usize> + Clone {
+    let mut rest = mask;
+    std::iter::from_fn(move || {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
+}
+
+/// Counters `start .. end` of chunk `chunk` of a `len`-counter array.
+fn chunk_range(chunk: usize, chunk_shift: u32, len: usize) -> (usize, usize) {
+    let start = chunk << chunk_shift;
+    (start, len.min(start + (1 << chunk_shift)))
+}
+
+/// A histogram's counts, sum and clamp count. The counts are kept by
+/// chunk, as the counter arrays mark them (see `lockfree::counters`): only
+/// the chunks some shard wrote are held, so a reading costs what was
+/// recorded, not the histogram's full size.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct RawHistogram {
-    /// Empty means all zero (a reading never taken).
-    pub(crate) counts: Vec<u64>,
+    /// Bit `i`: chunk `i` (counters `i << chunk_shift ..`) is in `counts`;
+    /// every counter of the other chunks is zero.
+    chunks: u64,
+    chunk_shift: u32,
+    /// The held chunks, in order, each `1 << chunk_shift` counters but the
+    /// array's last chunk, which ends at the layout's length.
+    counts: Vec<u64>,
     /// Modulo 2^64: see `resolve_sum`.
     pub(crate) sum: u64,
     pub(crate) clamped: u64,
 }
 
 impl RawHistogram {
-    pub(crate) fn zeroed(layout: &Layout) -> Self {
-        RawHistogram {
-            counts: vec![0; layout.len()],
-            ..Self::default()
-        }
+    /// The offset in `counts` of held chunk `chunk`: every held chunk
+    /// before it is whole.
+    fn offset(&self, chunk: usize) -> usize {
+        ((self.chunks & ((1 << chunk) - 1)).count_ones() as usize) << self.chunk_shift
     }
 
-    /// Adds what one thread's `cells` hold, loading the counts with `order`.
-    pub(crate) fn add(&mut self, cells: &OwnedHistogram, order: Ordering) {
-        self.sum = self.sum.wrapping_add(cells.sum.load());
-        self.clamped = self.clamped.wrapping_add(cells.clamped.load());
-        cells.counts.add_to(&mut self.counts, order);
+    /// The counts of chunk `chunk` of a `len`-counter array, if held.
+    fn chunk(&self, chunk: usize, len: usize) -> Option<&[u64]> {
+        let (start, end) = chunk_range(chunk, self.chunk_shift, len);
+        let at = self.offset(chunk);
+        (self.chunks & (1 << chunk) != 0).then(|| &self.counts[at..at + end - start])
+    }
+
+    /// The merge of every one-writer histogram in `cells` (all of `layout`),
+    /// loading the counts with `L`'s ordering: one buffer for the chunks
+    /// any of them wrote, each one's chunks added into it in place.
+    pub(crate) fn merged<'a, L: Load>(
+        cells: impl Iterator<Item = &'a OwnedHistogram> + Clone,
+        layout: &Layout,
+    ) -> Self {
+        let len = layout.len();
+        let mut raw = RawHistogram {
+            chunks: cells.clone().fold(0, |any, c| any | c.counts.chunks()),
+            chunk_shift: cells.clone().next().map_or(0, |c| c.counts.chunk_shift()),
+            ..RawHistogram::default()
+        };
+        let size = bits(raw.chunks)
+            .map(|i| {
+                let (start, end) = chunk_range(i, raw.chunk_shift, len);
+                end - start
+            })
+            .sum();
+        let mut counts = vec![0; size];
+        for c in cells {
+            raw.sum = raw.sum.wrapping_add(c.sum.load());
+            raw.clamped = raw.clamped.wrapping_add(c.clamped.load());
+            // A chunk first written since `raw.chunks` was read is left out:
+            // the records in it are concurrent with this reading.
+            for i in bits(c.counts.chunks() & raw.chunks) {
+                let (start, end) = chunk_range(i, raw.chunk_shift, len);
+                let at = raw.offset(i);
+                c.counts
+                    .add_chunk_to::<L>(i, &mut counts[at..at + end - start]);
+            }
+        }
+        raw.counts = counts;
+        raw
     }
 
     /// What shared `cells` hold.
     pub(crate) fn load(cells: &SharedHistogram, layout: &Layout) -> Self {
         let mut counts = vec![0; layout.len()];
         // Relaxed: counters are read one by one (see `Counters`).
-        cells.counts.add_to(&mut counts, Ordering::Relaxed);
+        cells.counts.add_all_to::<Relaxed>(&mut counts);
         RawHistogram {
+            chunks: cells.counts.chunks(),
+            chunk_shift: cells.counts.chunk_shift(),
             counts,
             // Relaxed: each cell is its own datum.
             // Modulo 2^64, like an owned sum (`resolve_sum` recovers it).
@@ -168,6 +231,8 @@ impl RawHistogram {
     /// What shared `cells` hold, leaving them zero.
     pub(crate) fn take(cells: &SharedHistogram) -> Self {
         RawHistogram {
+            chunks: cells.counts.chunks(),
+            chunk_shift: cells.counts.chunk_shift(),
             counts: cells.counts.take(),
             // Relaxed: each cell is its own datum.
             // Modulo 2^64, as in `load`.
@@ -176,35 +241,56 @@ impl RawHistogram {
         }
     }
 
-    /// The histogram of `self - base`, its sum and clamp count.
-    fn since(
-        &self,
-        base: &RawHistogram,
-        layout: &Layout,
-    ) -> (hdrhistogram::Histogram<u64>, u128, u64) {
+    /// `self - base`, counter by counter, as (index, count) in ascending
+    /// index order over the chunks either holds (every other counter is
+    /// zero in both), subtracted as it is walked, into no buffer.
+    fn counts_since<'a>(
+        &'a self,
+        base: &'a RawHistogram,
+        len: usize,
+    ) -> impl Iterator<Item = (usize, u64)> + Clone + 'a {
+        debug_assert!(
+            self.chunks == 0 || base.chunks == 0 || self.chunk_shift == base.chunk_shift,
+            "readings of one layout"
+        );
+        let shift = if self.chunks != 0 {
+            self.chunk_shift
+        } else {
+            base.chunk_shift
+        };
+        bits(self.chunks | base.chunks).flat_map(move |i| {
+            let (start, end) = chunk_range(i, shift, len);
+            let (now, then) = (self.chunk(i, len), base.chunk(i, len));
+            (start..end).map(move |index| {
+                let at = |c: Option<&[u64]>| c.map_or(0, |c| c[index - start]);
+                (index, at(now).wrapping_sub(at(then)))
+            })
+        })
+    }
+
+    /// The summary of `self - base`, its sum and clamp count.
+    fn since(&self, base: &RawHistogram, layout: &Layout) -> (HistogramSummary, u128, u64) {
         let wrapped = self.sum.wrapping_sub(base.sum);
-        let mut counts = self.counts.clone();
-        for (count, base) in counts.iter_mut().zip(&base.counts) {
-            *count = count.wrapping_sub(*base);
-        }
+        let counts = self.counts_since(base, layout.len());
         // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
         // reached at all (see below).
-        let hist = layout.histogram_from(&counts, wrapped != 0);
+        let summary = layout.summary(counts.clone(), wrapped != 0);
         // The common case needs no recovery: counts too small to reach 2^64
         // even if every sample were the highest trackable value.
-        let sum = if u128::from(hist.len()) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
-            u128::from(wrapped)
-        } else {
-            resolve_sum(wrapped, &counts, layout)
-        };
-        (hist, sum, self.clamped.wrapping_sub(base.clamped))
+        let sum =
+            if u128::from(summary.count) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
+                u128::from(wrapped)
+            } else {
+                resolve_sum(wrapped, counts, layout)
+            };
+        (summary, sum, self.clamped.wrapping_sub(base.clamped))
     }
 
     /// Latency recorded since `base` (use `RawHistogram::default()` for
     /// everything).
     pub(crate) fn latency_since(&self, base: &RawHistogram, layout: &Layout) -> LatencySnapshot {
-        let (hist, sum, clamped) = self.since(base, layout);
-        LatencySnapshot::from_histogram(&hist, sum, clamped)
+        let (summary, sum, clamped) = self.since(base, layout);
+        LatencySnapshot::from_summary(&summary, sum, clamped)
     }
 
     /// Queue depths recorded since `base`.
@@ -214,8 +300,8 @@ impl RawHistogram {
         layout: &Layout,
         current: Option<u64>,
     ) -> QueueDepthSnapshot {
-        let (hist, sum, clamped) = self.since(base, layout);
-        QueueDepthSnapshot::from_histogram(&hist, sum, current, clamped)
+        let (summary, sum, clamped) = self.since(base, layout);
+        QueueDepthSnapshot::from_summary(&summary, sum, current, clamped)
     }
 }
 
@@ -325,7 +411,11 @@ mod tests {
             vec![((1 << 62) - 1, 1_000), (7, 1 << 40)],
         ] {
             let (counts, wrapped, exact) = reading(&layout, &samples);
-            assert_eq!(resolve_sum(wrapped, &counts, &layout), exact, "{samples:?}");
+            assert_eq!(
+                resolve_sum(wrapped, counts.iter().copied().enumerate(), &layout),
+                exact,
+                "{samples:?}"
+            );
         }
     }
 
@@ -334,6 +424,9 @@ mod tests {
         let layout = Layout::new(1, 1 << 62, 1);
         let (counts, wrapped, exact) = reading(&layout, &[(3 << 60, 1 << 4), (17, 5)]);
         assert!(exact > u128::from(u64::MAX));
-        assert_eq!(resolve_sum(wrapped, &counts, &layout), exact);
+        assert_eq!(
+            resolve_sum(wrapped, counts.iter().copied().enumerate(), &layout),
+            exact
+        );
     }
 }

@@ -43,7 +43,7 @@ use std::time::Duration;
 use crossbeam_epoch::Collector;
 
 use super::{
-    counters::{OwnedCounter, OwnedCounters, OwnedHistogram},
+    counters::{Acquire, OwnedCounter, OwnedCounters, OwnedHistogram, Relaxed},
     gauge::{Latest, Shown},
     log::TransitionLog,
     published::Published,
@@ -242,12 +242,8 @@ impl<C: Clock> Sharded<C> {
     }
 
     fn latency_reading(shards: &[&Shard], layout: &Layout) -> RawHistogram {
-        let mut raw = RawHistogram::zeroed(layout);
-        for shard in shards {
-            // Relaxed: counters are read one by one (see `Counters`).
-            raw.add(&shard.latency, Ordering::Relaxed);
-        }
-        raw
+        // Relaxed: counters are read one by one (see `Counters`).
+        RawHistogram::merged::<Relaxed>(shards.iter().map(|s| &s.latency), layout)
     }
 
     fn throughput_reading(shards: &[&Shard]) -> RawThroughput {
@@ -299,13 +295,16 @@ impl<C: Clock> Sharded<C> {
     fn gauge_reading(&self, shards: &[&Shard], base: &Base) -> Gauges {
         let counts = || {
             let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
-            let mut queue = RawHistogram::zeroed(&self.layouts.queue);
             for shard in shards {
                 // Acquire: pairs with the counts' Release stores; see
                 // `lockfree::gauge`.
                 batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
-                queue.add(&shard.queue, Ordering::Acquire);
             }
+            // Acquire: as for the batch counts.
+            let queue = RawHistogram::merged::<Acquire>(
+                shards.iter().map(|s| &s.queue),
+                &self.layouts.queue,
+            );
             (batch, queue)
         };
         // Broken on purpose, for the loom models to catch: counts read

@@ -3,11 +3,14 @@
 //! `hdrhistogram` crate computes it (`index_for`, `value_for` and
 //! `buckets_to_cover` in its `src/lib.rs`).
 //!
-//! Lock-free strategies keep their counts in atomics laid out this way, then
-//! rebuild a real [`Histogram`] from them for reading, so every strategy's
-//! percentiles come out of the same `hdrhistogram` code.
+//! Lock-free strategies keep their counts in atomics laid out this way, and
+//! summarise them for reading with `hdrhistogram`'s own arithmetic
+//! ([`Layout::summary`]), so every strategy reports the same percentiles;
+//! the tests check the summary against real histograms.
 
 use hdrhistogram::Histogram;
+
+use crate::snapshot::{HistogramSummary, QUANTILES};
 
 /// Where a value's count lives in a histogram of a given configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,37 +121,88 @@ impl Layout {
             .expect("layout arguments were validated by Config")
     }
 
-    /// A histogram holding `counts` (index -> count), as if each sample had
-    /// been recorded at its counter's lowest value, except one sample of
-    /// index 0 when `any_nonzero`: index 0 holds zero and the values below
-    /// the first unit (`1 ..= first_run_max()`), and `hdrhistogram` reports
-    /// the max of a histogram of zeros as 0 but of one holding such a sample
-    /// as the top of the run. That max is the only figure the distinction
-    /// changes (min, count and percentiles are the same either way), and it
-    /// matters only when every sample is in index 0, so one nonzero sample
-    /// stands for all of them. Callers pass "the recorded values sum to
-    /// more than zero".
-    pub(crate) fn histogram_from(&self, counts: &[u64], any_nonzero: bool) -> Histogram<u64> {
-        let mut hist = self.empty_histogram();
-        let Some((&first, rest)) = counts.split_first() else {
-            return hist;
-        };
-        // Even a count of zero moves hdrhistogram's max: record none.
-        if first > 0 {
-            let nonzero = u64::from(any_nonzero);
-            if first > nonzero {
-                hist.saturating_record_n(0, first - nonzero);
-            }
-            if nonzero > 0 {
-                hist.saturating_record_n(self.first_run_max(), nonzero);
-            }
-        }
-        for (index, &count) in rest.iter().enumerate() {
+    /// `hdrhistogram`'s `highest_equivalent(value_at(index))`.
+    #[inline]
+    fn highest_at(&self, index: usize) -> u64 {
+        let (low, width) = self.range_at(index);
+        low.saturating_add(width) - 1
+    }
+
+    /// What `hdrhistogram` reports (see [`HistogramSummary`]) for a
+    /// histogram holding `counts`, (index, count) pairs in ascending index
+    /// order, each index at most once, every index left out counting zero.
+    /// It is as if each sample had been recorded at its counter's lowest
+    /// value, except one sample of index 0 when `any_nonzero`: index 0
+    /// holds zero and the values below the first unit (`1 ..=
+    /// first_run_max()`), and `hdrhistogram` reports the max of a histogram
+    /// of zeros as 0 but of one holding such a sample as the top of the
+    /// run. That max is the only figure the distinction changes, and it
+    /// matters only when every sample is in index 0. Callers pass "the
+    /// recorded values sum to more than zero".
+    ///
+    /// Two passes over `counts` (the total first, then the quantiles), the
+    /// same arithmetic as `hdrhistogram`'s `record_n`, `min`, `max` and
+    /// `value_at_quantile`: a saturating total, quantile targets
+    /// `ceil(q * total)` (at least 1), each met at the first index whose
+    /// running count reaches it.
+    pub(crate) fn summary<I>(&self, counts: I, any_nonzero: bool) -> HistogramSummary
+    where
+        I: Iterator<Item = (usize, u64)> + Clone,
+    {
+        let (mut total, mut at_zero, mut first, mut last) = (0_u64, 0, None, 0);
+        for (index, count) in counts.clone() {
             if count != 0 {
-                hist.saturating_record_n(self.value_at(index + 1), count);
+                total = total.saturating_add(count);
+                if index == 0 {
+                    at_zero = count;
+                }
+                first.get_or_insert(index);
+                last = index;
             }
         }
-        hist
+        let Some(first) = first else {
+            return HistogramSummary::default();
+        };
+        // hdrhistogram's min is 0 once index 0 counts anything, else the
+        // lowest value of the first counted index.
+        let min = if at_zero != 0 {
+            0
+        } else {
+            self.value_at(first)
+        };
+        // Its max is the highest equivalent of the largest recorded value
+        // with the unit bits set, and 0 if that is 0.
+        let max = if last > 0 {
+            if self.value_at(last) | self.first_run_max() == u64::MAX {
+                u64::MAX
+            } else {
+                self.highest_at(last)
+            }
+        } else if any_nonzero {
+            self.first_run_max()
+        } else {
+            0
+        };
+        let targets = QUANTILES.map(|q| ((q * total as f64).ceil() as u64).max(1));
+        let mut quantiles = [0; QUANTILES.len()];
+        let (mut met, mut running) = (0, 0_u64);
+        for (index, count) in counts {
+            // Wrapping, as hdrhistogram's running count in a release build.
+            running = running.wrapping_add(count);
+            while met < targets.len() && running >= targets[met] {
+                quantiles[met] = self.highest_at(index);
+                met += 1;
+            }
+            if met == targets.len() {
+                break;
+            }
+        }
+        HistogramSummary {
+            count: total,
+            min,
+            max,
+            quantiles,
+        }
     }
 }
 
@@ -210,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn rebuilt_histogram_equals_recorded_one() {
+    fn summary_equals_recorded_histograms() {
         for (low, high, digits) in configs() {
             let layout = Layout::new(low, high, digits);
             let mut recorded = layout.empty_histogram();
@@ -221,13 +275,15 @@ mod tests {
                 counts[layout.index_of(v)] += 1;
                 sum += u128::from(v);
             }
-            let rebuilt = layout.histogram_from(&counts, sum > 0);
-            assert_eq!(rebuilt.len(), recorded.len());
-            assert_eq!(rebuilt.min(), recorded.min());
-            assert_eq!(rebuilt.max(), recorded.max());
-            for q in [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
-                assert_eq!(rebuilt.value_at_quantile(q), recorded.value_at_quantile(q));
-            }
+            let summary = layout.summary(counts.iter().copied().enumerate(), sum > 0);
+            assert_eq!(
+                summary,
+                HistogramSummary::of(&recorded),
+                "{low} {high} {digits}"
+            );
+            // Sparse: only the nonzero indexes.
+            let nonzero = counts.iter().copied().enumerate().filter(|&(_, n)| n != 0);
+            assert_eq!(layout.summary(nonzero, sum > 0), summary);
         }
     }
 
@@ -251,14 +307,11 @@ mod tests {
                 recorded.record(v).unwrap();
                 counts[layout.index_of(v)] += 1;
             }
-            let rebuilt = layout.histogram_from(&counts, samples.iter().sum::<u64>() > 0);
-            assert_eq!(rebuilt.max(), recorded.max(), "{samples:?}");
-            assert_eq!(rebuilt.min(), recorded.min(), "{samples:?}");
-            assert_eq!(rebuilt.len(), recorded.len(), "{samples:?}");
-            assert_eq!(
-                rebuilt.value_at_quantile(0.5),
-                recorded.value_at_quantile(0.5)
+            let summary = layout.summary(
+                counts.iter().copied().enumerate(),
+                samples.iter().sum::<u64>() > 0,
             );
+            assert_eq!(summary, HistogramSummary::of(&recorded), "{samples:?}");
         }
     }
 }
