@@ -7,7 +7,7 @@
 //! difference is exactly what was recorded in between); the atomic strategy
 //! measures its cells' values from an empty reading.
 
-use std::time::Duration;
+use std::{cell::Cell, time::Duration};
 
 use crate::{
     config::Config,
@@ -241,14 +241,10 @@ impl RawHistogram {
         }
     }
 
-    /// `self - base`, counter by counter, as (index, count) in ascending
-    /// index order over the chunks either holds (every other counter is
-    /// zero in both), subtracted as it is walked, into no buffer.
-    fn counts_since<'a>(
-        &'a self,
-        base: &'a RawHistogram,
-        len: usize,
-    ) -> impl Iterator<Item = (usize, u64)> + Clone + 'a {
+    /// `self - base` over the chunks either holds (every other counter is
+    /// zero in both), into `diff`: the chunks in order, each subtracted in
+    /// place; returns the chunks.
+    fn diff_into(&self, base: &RawHistogram, len: usize, diff: &mut Vec<u64>) -> (u64, u32) {
         debug_assert!(
             self.chunks == 0 || base.chunks == 0 || self.chunk_shift == base.chunk_shift,
             "readings of one layout"
@@ -258,31 +254,57 @@ impl RawHistogram {
         } else {
             base.chunk_shift
         };
-        bits(self.chunks | base.chunks).flat_map(move |i| {
+        let chunks = self.chunks | base.chunks;
+        diff.clear();
+        for i in bits(chunks) {
             let (start, end) = chunk_range(i, shift, len);
-            let (now, then) = (self.chunk(i, len), base.chunk(i, len));
-            (start..end).map(move |index| {
-                let at = |c: Option<&[u64]>| c.map_or(0, |c| c[index - start]);
-                (index, at(now).wrapping_sub(at(then)))
-            })
-        })
+            let at = diff.len();
+            match self.chunk(i, len) {
+                Some(now) => diff.extend_from_slice(now),
+                None => diff.resize(at + end - start, 0),
+            }
+            if let Some(then) = base.chunk(i, len) {
+                for (d, &t) in diff[at..].iter_mut().zip(then) {
+                    *d = d.wrapping_sub(t);
+                }
+            }
+        }
+        (chunks, shift)
     }
 
     /// The summary of `self - base`, its sum and clamp count.
     fn since(&self, base: &RawHistogram, layout: &Layout) -> (HistogramSummary, u128, u64) {
+        thread_local! {
+            /// A reading thread's scratch for the difference, kept between
+            /// readings: as long as the most chunks it has read at once.
+            static DIFF: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+        }
+        // Taken out, so that a nested use would just start a new one.
+        let mut diff = DIFF.with(Cell::take);
+        let len = layout.len();
+        let (chunks, shift) = self.diff_into(base, len, &mut diff);
+        let runs = bits(chunks).scan(0, |at, i| {
+            let (start, end) = chunk_range(i, shift, len);
+            let run = &diff[*at..*at + end - start];
+            *at += end - start;
+            Some((start, run))
+        });
         let wrapped = self.sum.wrapping_sub(base.sum);
-        let counts = self.counts_since(base, layout.len());
         // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
         // reached at all (see below).
-        let summary = layout.summary(counts.clone(), wrapped != 0);
+        let summary = layout.summary(runs.clone(), wrapped != 0);
         // The common case needs no recovery: counts too small to reach 2^64
         // even if every sample were the highest trackable value.
-        let sum =
-            if u128::from(summary.count) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
-                u128::from(wrapped)
-            } else {
-                resolve_sum(wrapped, counts, layout)
-            };
+        let sum = if u128::from(summary.count) * u128::from(layout.highest())
+            <= u128::from(u64::MAX)
+        {
+            u128::from(wrapped)
+        } else {
+            let counts = runs
+                .flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
+            resolve_sum(wrapped, counts, layout)
+        };
+        DIFF.with(|cell| cell.set(diff));
         (summary, sum, self.clamped.wrapping_sub(base.clamped))
     }
 

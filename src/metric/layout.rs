@@ -129,8 +129,8 @@ impl Layout {
     }
 
     /// What `hdrhistogram` reports (see [`HistogramSummary`]) for a
-    /// histogram holding `counts`, (index, count) pairs in ascending index
-    /// order, each index at most once, every index left out counting zero.
+    /// histogram holding `runs`: (first index, counts) pairs in ascending
+    /// index order, not overlapping, every index left out counting zero.
     /// It is as if each sample had been recorded at its counter's lowest
     /// value, except one sample of index 0 when `any_nonzero`: index 0
     /// holds zero and the values below the first unit (`1 ..=
@@ -140,25 +140,28 @@ impl Layout {
     /// matters only when every sample is in index 0. Callers pass "the
     /// recorded values sum to more than zero".
     ///
-    /// Two passes over `counts` (the total first, then the quantiles), the
-    /// same arithmetic as `hdrhistogram`'s `record_n`, `min`, `max` and
-    /// `value_at_quantile`: a saturating total, quantile targets
+    /// Two passes over `runs` (the total first, then the quantiles), with
+    /// `hdrhistogram`'s arithmetic (`record_n`, `min`, `max`,
+    /// `value_at_quantile`): a saturating total, quantile targets
     /// `ceil(q * total)` (at least 1), each met at the first index whose
     /// running count reaches it.
-    pub(crate) fn summary<I>(&self, counts: I, any_nonzero: bool) -> HistogramSummary
+    pub(crate) fn summary<'a, I>(&self, runs: I, any_nonzero: bool) -> HistogramSummary
     where
-        I: Iterator<Item = (usize, u64)> + Clone,
+        I: Iterator<Item = (usize, &'a [u64])> + Clone,
     {
         let (mut total, mut at_zero, mut first, mut last) = (0_u64, 0, None, 0);
-        for (index, count) in counts.clone() {
-            if count != 0 {
-                total = total.saturating_add(count);
-                if index == 0 {
-                    at_zero = count;
-                }
-                first.get_or_insert(index);
-                last = index;
+        for (start, counts) in runs.clone() {
+            let Some(low) = counts.iter().position(|&n| n != 0) else {
+                continue;
+            };
+            if start == 0 {
+                at_zero = counts[0];
             }
+            first.get_or_insert(start + low);
+            last = start + counts.iter().rposition(|&n| n != 0).unwrap_or(low);
+            total = counts[low..]
+                .iter()
+                .fold(total, |t, &n| t.saturating_add(n));
         }
         let Some(first) = first else {
             return HistogramSummary::default();
@@ -185,13 +188,24 @@ impl Layout {
         };
         let targets = QUANTILES.map(|q| ((q * total as f64).ceil() as u64).max(1));
         let mut quantiles = [0; QUANTILES.len()];
+        // Wrapping, as hdrhistogram's running count in a release build.
         let (mut met, mut running) = (0, 0_u64);
-        for (index, count) in counts {
-            // Wrapping, as hdrhistogram's running count in a release build.
-            running = running.wrapping_add(count);
-            while met < targets.len() && running >= targets[met] {
-                quantiles[met] = self.highest_at(index);
-                met += 1;
+        for (start, counts) in runs {
+            // Whole runs short of the next target are summed, not walked.
+            let run = counts.iter().fold(0_u64, |t, &n| t.wrapping_add(n));
+            if running.wrapping_add(run) < targets[met] {
+                running = running.wrapping_add(run);
+                continue;
+            }
+            for (j, &count) in counts.iter().enumerate() {
+                running = running.wrapping_add(count);
+                while met < targets.len() && running >= targets[met] {
+                    quantiles[met] = self.highest_at(start + j);
+                    met += 1;
+                }
+                if met == targets.len() {
+                    break;
+                }
             }
             if met == targets.len() {
                 break;
@@ -270,20 +284,26 @@ mod tests {
             let mut recorded = layout.empty_histogram();
             let mut counts = vec![0_u64; layout.len()];
             let mut sum = 0_u128;
+            // Counts of 1 to 7, so that quantiles fall inside a count.
             for v in probes(high) {
-                recorded.record(v).unwrap();
-                counts[layout.index_of(v)] += 1;
-                sum += u128::from(v);
+                let n = 1 + v % 7;
+                recorded.record_n(v, n).unwrap();
+                counts[layout.index_of(v)] += n;
+                sum += u128::from(v) * u128::from(n);
             }
-            let summary = layout.summary(counts.iter().copied().enumerate(), sum > 0);
+            let summary = layout.summary(std::iter::once((0, &counts[..])), sum > 0);
             assert_eq!(
                 summary,
                 HistogramSummary::of(&recorded),
                 "{low} {high} {digits}"
             );
-            // Sparse: only the nonzero indexes.
-            let nonzero = counts.iter().copied().enumerate().filter(|&(_, n)| n != 0);
-            assert_eq!(layout.summary(nonzero, sum > 0), summary);
+            // Sparse: only the runs that count something.
+            let runs = counts
+                .chunks(7)
+                .enumerate()
+                .map(|(i, run)| (7 * i, run))
+                .filter(|(_, run)| run.iter().any(|&n| n != 0));
+            assert_eq!(layout.summary(runs, sum > 0), summary);
         }
     }
 
@@ -308,7 +328,7 @@ mod tests {
                 counts[layout.index_of(v)] += 1;
             }
             let summary = layout.summary(
-                counts.iter().copied().enumerate(),
+                std::iter::once((0, &counts[..])),
                 samples.iter().sum::<u64>() > 0,
             );
             assert_eq!(summary, HistogramSummary::of(&recorded), "{samples:?}");
