@@ -8,7 +8,7 @@
 //! median is 2 ms, yielding every 64 cycles so that 64 threads on a few
 //! cores all stay live.
 //!
-//! `cargo run --release --example snapshot_p50 [reps] [snapshots]`
+//! `cargo run --release --example snapshot_p50 [reps] [snapshots] [threads,...]`
 
 use std::{
     hint::black_box,
@@ -86,9 +86,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let reps: usize = args.next().map_or(5, |a| a.parse().expect("reps"));
     let n: usize = args.next().map_or(300, |a| a.parse().expect("snapshots"));
+    let counts: Vec<usize> = args.next().map_or(vec![2, 64], |a| {
+        a.split(',').map(|t| t.parse().expect("threads")).collect()
+    });
     println!("rep threads fine_us sharded_us ratio");
     for rep in 0..reps {
-        for threads in [2, 64] {
+        for &threads in &counts {
             let fine = p50(FineGrained::new(Config::default()), threads, n);
             let sharded = p50(Sharded::new(Config::default()), threads, n);
             println!(

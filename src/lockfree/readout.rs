@@ -258,15 +258,16 @@ impl RawHistogram {
         diff.clear();
         for i in bits(chunks) {
             let (start, end) = chunk_range(i, shift, len);
-            let at = diff.len();
-            match self.chunk(i, len) {
-                Some(now) => diff.extend_from_slice(now),
-                None => diff.resize(at + end - start, 0),
-            }
-            if let Some(then) = base.chunk(i, len) {
-                for (d, &t) in diff[at..].iter_mut().zip(then) {
-                    *d = d.wrapping_sub(t);
-                }
+            // One pass per chunk: copied, or copied and subtracted.
+            match (self.chunk(i, len), base.chunk(i, len)) {
+                (Some(now), None) => diff.extend_from_slice(now),
+                (Some(now), Some(then)) => diff.extend(
+                    now.iter()
+                        .zip(then)
+                        .map(|(&now, &then)| now.wrapping_sub(then)),
+                ),
+                (None, Some(then)) => diff.extend(then.iter().map(|&then| then.wrapping_neg())),
+                (None, None) => diff.resize(diff.len() + end - start, 0),
             }
         }
         (chunks, shift)

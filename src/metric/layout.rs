@@ -149,30 +149,31 @@ impl Layout {
     where
         I: Iterator<Item = (usize, &'a [u64])> + Clone,
     {
-        let (mut total, mut at_zero, mut first, mut last) = (0_u64, 0, None, 0);
+        // The exact total, and the first and last runs that count anything.
+        let (mut total, mut first_run, mut last_run) = (0_u128, None, None);
         for (start, counts) in runs.clone() {
-            let Some(low) = counts.iter().position(|&n| n != 0) else {
-                continue;
-            };
-            if start == 0 {
-                at_zero = counts[0];
+            // The high and low halves summed apart: no carry to track, so
+            // the loop vectorises (no run reaches 2^32 counters).
+            let (high, low) = counts.iter().fold((0_u64, 0_u64), |(high, low), &n| {
+                (high + (n >> 32), low + (n & u64::from(u32::MAX)))
+            });
+            let run = (u128::from(high) << 32) + u128::from(low);
+            if run != 0 {
+                total += run;
+                first_run.get_or_insert((start, counts));
+                last_run = Some((start, counts));
             }
-            first.get_or_insert(start + low);
-            last = start + counts.iter().rposition(|&n| n != 0).unwrap_or(low);
-            total = counts[low..]
-                .iter()
-                .fold(total, |t, &n| t.saturating_add(n));
         }
-        let Some(first) = first else {
+        let (Some((first, low)), Some((last, high))) = (first_run, last_run) else {
             return HistogramSummary::default();
         };
+        let first = first + low.iter().position(|&n| n != 0).unwrap_or(0);
+        let last = last + high.iter().rposition(|&n| n != 0).unwrap_or(0);
+        // hdrhistogram's total saturates: the true sum, capped.
+        let total = u64::try_from(total).unwrap_or(u64::MAX);
         // hdrhistogram's min is 0 once index 0 counts anything, else the
         // lowest value of the first counted index.
-        let min = if at_zero != 0 {
-            0
-        } else {
-            self.value_at(first)
-        };
+        let min = if first == 0 { 0 } else { self.value_at(first) };
         // Its max is the highest equivalent of the largest recorded value
         // with the unit bits set, and 0 if that is 0.
         let max = if last > 0 {
