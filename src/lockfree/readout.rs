@@ -144,6 +144,71 @@ fn chunk_range(chunk: usize, chunk_shift: u32, len: usize) -> (usize, usize) {
     (start, len.min(start + (1 << chunk_shift)))
 }
 
+/// The summary and exact sum of a difference of readings: `counts` holds
+/// the chunks marked in `chunks`, in order; `wrapped` is the sum modulo
+/// 2^64.
+fn summarise(
+    chunks: u64,
+    shift: u32,
+    counts: &[u64],
+    wrapped: u64,
+    layout: &Layout,
+) -> (HistogramSummary, u128) {
+    let len = layout.len();
+    let runs = bits(chunks).scan(0, |at, i| {
+        let (start, end) = chunk_range(i, shift, len);
+        let run = &counts[*at..*at + end - start];
+        *at += end - start;
+        Some((start, run))
+    });
+    // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
+    // reached at all (see below).
+    let summary = layout.summary(runs.clone(), wrapped != 0);
+    // The common case needs no recovery: counts too small to reach 2^64
+    // even if every sample were the highest trackable value.
+    let sum = if u128::from(summary.count) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
+        u128::from(wrapped)
+    } else {
+        let counts =
+            runs.flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
+        resolve_sum(wrapped, counts, layout)
+    };
+    (summary, sum)
+}
+
+impl Reading {
+    /// [`snapshot`](Self::snapshot), consuming the reading: its histograms
+    /// become their own differences, with no copy.
+    pub(crate) fn into_snapshot(
+        self,
+        base: &Parts,
+        base_at_ns: u64,
+        layouts: &Layouts,
+    ) -> Snapshot {
+        let Reading {
+            now_ns,
+            parts,
+            batch_current,
+            queue_current,
+            windows,
+            mode,
+        } = self;
+        Snapshot {
+            taken_at: Duration::from_nanos(now_ns),
+            since_reset: Duration::from_nanos(now_ns.saturating_sub(base_at_ns)),
+            latency: parts
+                .latency
+                .into_latency_since(&base.latency, &layouts.latency),
+            throughput: parts.throughput.since(&base.throughput).snapshot(windows),
+            batch: parts.batch.since(&base.batch, batch_current),
+            queue_depth: parts
+                .queue
+                .into_queue_since(&base.queue, &layouts.queue, queue_current),
+            mode,
+        }
+    }
+}
+
 /// A histogram's counts, sum and clamp count. The counts are kept by
 /// chunk, as the counter arrays mark them (see `lockfree::counters`): only
 /// the chunks some shard wrote are held, so a reading costs what was
@@ -273,7 +338,8 @@ impl RawHistogram {
         (chunks, shift)
     }
 
-    /// The summary of `self - base`, its sum and clamp count.
+    /// The summary of `self - base`, its sum and clamp count, through a
+    /// per-thread scratch for the difference.
     fn since(&self, base: &RawHistogram, layout: &Layout) -> (HistogramSummary, u128, u64) {
         thread_local! {
             /// A reading thread's scratch for the difference, kept between
@@ -282,30 +348,38 @@ impl RawHistogram {
         }
         // Taken out, so that a nested use would just start a new one.
         let mut diff = DIFF.with(Cell::take);
-        let len = layout.len();
-        let (chunks, shift) = self.diff_into(base, len, &mut diff);
-        let runs = bits(chunks).scan(0, |at, i| {
-            let (start, end) = chunk_range(i, shift, len);
-            let run = &diff[*at..*at + end - start];
-            *at += end - start;
-            Some((start, run))
-        });
-        let wrapped = self.sum.wrapping_sub(base.sum);
-        // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
-        // reached at all (see below).
-        let summary = layout.summary(runs.clone(), wrapped != 0);
-        // The common case needs no recovery: counts too small to reach 2^64
-        // even if every sample were the highest trackable value.
-        let sum = if u128::from(summary.count) * u128::from(layout.highest())
-            <= u128::from(u64::MAX)
-        {
-            u128::from(wrapped)
-        } else {
-            let counts = runs
-                .flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
-            resolve_sum(wrapped, counts, layout)
-        };
+        let (chunks, shift) = self.diff_into(base, layout.len(), &mut diff);
+        let (summary, sum) = summarise(
+            chunks,
+            shift,
+            &diff,
+            self.sum.wrapping_sub(base.sum),
+            layout,
+        );
         DIFF.with(|cell| cell.set(diff));
+        (summary, sum, self.clamped.wrapping_sub(base.clamped))
+    }
+
+    /// [`since`](Self::since), subtracting `base` in this reading's own
+    /// buffer when it holds every chunk `base` does (always, for a reading
+    /// taken after its base: chunks are never unmarked).
+    fn into_since(mut self, base: &RawHistogram, layout: &Layout) -> (HistogramSummary, u128, u64) {
+        let len = layout.len();
+        if base.chunks & !self.chunks != 0
+            || (base.chunks != 0 && base.chunk_shift != self.chunk_shift)
+        {
+            return self.since(base, layout);
+        }
+        for i in bits(base.chunks) {
+            let (start, end) = chunk_range(i, self.chunk_shift, len);
+            let (at, then) = (self.offset(i), base.chunk(i, len).unwrap_or_default());
+            for (now, &then) in self.counts[at..at + end - start].iter_mut().zip(then) {
+                *now = now.wrapping_sub(then);
+            }
+        }
+        let wrapped = self.sum.wrapping_sub(base.sum);
+        let (summary, sum) =
+            summarise(self.chunks, self.chunk_shift, &self.counts, wrapped, layout);
         (summary, sum, self.clamped.wrapping_sub(base.clamped))
     }
 
@@ -314,6 +388,27 @@ impl RawHistogram {
     pub(crate) fn latency_since(&self, base: &RawHistogram, layout: &Layout) -> LatencySnapshot {
         let (summary, sum, clamped) = self.since(base, layout);
         LatencySnapshot::from_summary(&summary, sum, clamped)
+    }
+
+    /// [`latency_since`](Self::latency_since), consuming this reading.
+    pub(crate) fn into_latency_since(
+        self,
+        base: &RawHistogram,
+        layout: &Layout,
+    ) -> LatencySnapshot {
+        let (summary, sum, clamped) = self.into_since(base, layout);
+        LatencySnapshot::from_summary(&summary, sum, clamped)
+    }
+
+    /// [`queue_since`](Self::queue_since), consuming this reading.
+    pub(crate) fn into_queue_since(
+        self,
+        base: &RawHistogram,
+        layout: &Layout,
+        current: Option<u64>,
+    ) -> QueueDepthSnapshot {
+        let (summary, sum, clamped) = self.into_since(base, layout);
+        QueueDepthSnapshot::from_summary(&summary, sum, current, clamped)
     }
 
     /// Queue depths recorded since `base`.

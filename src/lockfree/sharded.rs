@@ -347,8 +347,9 @@ impl<C: Clock> Sharded<C> {
         (state.seq, mode)
     }
 
-    /// Everything since `base`, and the reading a reset would save.
-    fn read_all(&self, base: &Base) -> (Snapshot, Base) {
+    /// Everything since `base`, and, if `keep`, the reading a reset would
+    /// save (without it, the reading is measured in place).
+    fn read_all(&self, base: &Base, keep: bool) -> (Snapshot, Option<Base>) {
         let shards = self.shards();
         let now = self.clock.now_ns();
         let (mode_seq, mode) = self.mode_reading(base);
@@ -377,6 +378,10 @@ impl<C: Clock> Sharded<C> {
             windows: self.windows(&shards, base, now, slot_counts),
             mode,
         };
+        if !keep {
+            let snapshot = reading.into_snapshot(&base.parts, base.at_ns, &self.layouts);
+            return (snapshot, None);
+        }
         let snapshot = reading.snapshot(&base.parts, base.at_ns, &self.layouts);
         let next = Base {
             at_ns: now,
@@ -392,7 +397,7 @@ impl<C: Clock> Sharded<C> {
             mode_seq,
             opened,
         };
-        (snapshot, next)
+        (snapshot, Some(next))
     }
 }
 
@@ -504,7 +509,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     }
 
     fn snapshot(&self) -> Snapshot {
-        self.base.read(|base| self.read_all(base).0)
+        self.base.read(|base| self.read_all(base, false).0)
     }
 
     fn reset(&self) {
@@ -514,13 +519,16 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn take_interval(&self) -> Snapshot {
         self.base.update(|base| {
             #[cfg(not(lockfree_metrics_broken = "interval_two_readings"))]
-            let (snapshot, next) = self.read_all(base);
+            let (snapshot, next) = self.read_all(base, true);
             // Broken on purpose, for the loom models to catch: the interval
             // and the new base come from two readings, so a record made
             // between them falls in no interval.
             #[cfg(lockfree_metrics_broken = "interval_two_readings")]
-            let (snapshot, next) = (self.read_all(base).0, self.read_all(base).1);
-            (next, snapshot)
+            let (snapshot, next) = (self.read_all(base, true).0, self.read_all(base, true).1);
+            (
+                next.expect("read_all keeps the reading when asked"),
+                snapshot,
+            )
         })
     }
 
