@@ -472,7 +472,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn latency(&self) -> LatencySnapshot {
         self.base.read(|base| {
             Self::latency_reading(&self.shards(), &self.layouts.latency)
-                .latency_since(&base.parts.latency, &self.layouts.latency)
+                .into_latency_since(&base.parts.latency, &self.layouts.latency)
         })
     }
 
@@ -498,9 +498,11 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn queue_depth(&self) -> QueueDepthSnapshot {
         self.base.read(|base| {
             let gauges = self.gauge_reading(&self.shards(), base);
-            gauges
-                .queue
-                .queue_since(&base.parts.queue, &self.layouts.queue, gauges.queue_current)
+            gauges.queue.into_queue_since(
+                &base.parts.queue,
+                &self.layouts.queue,
+                gauges.queue_current,
+            )
         })
     }
 
