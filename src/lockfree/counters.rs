@@ -204,6 +204,20 @@ impl<W: Writers> Counters<W> {
         }
     }
 
+    /// Appends chunk `chunk`'s counters to `into`, loading each with `L`'s
+    /// ordering: the first array read into a merge is copied, not added to
+    /// zeros.
+    #[inline]
+    pub fn extend_with_chunk<L: Load>(&self, chunk: usize, into: &mut Vec<u64>) {
+        let first = self.start + (chunk << self.chunk_shift);
+        let end = self.start + self.len.min((chunk + 1) << self.chunk_shift);
+        into.extend(
+            self.words[first..end]
+                .iter()
+                .map(|cell| cell.load(L::ORDER)),
+        );
+    }
+
     /// Adds every counter into `into` (which must be as long), loading each
     /// with `L`'s ordering; an owned array skips the chunks no write has
     /// touched (a shared array is read whole).
@@ -467,6 +481,10 @@ mod tests {
         let mut last = [0; 1_000 - 62 * 16];
         c.add_chunk_to::<Acquire>(62, &mut last);
         assert_eq!(last[999 - 62 * 16], 6);
+        let mut copied = vec![9];
+        c.extend_with_chunk::<Relaxed>(62, &mut copied);
+        assert_eq!(copied.len(), 1 + last.len());
+        assert_eq!((copied[0], copied[1 + 999 - 62 * 16]), (9, 6));
     }
 
     #[test]

@@ -243,7 +243,8 @@ impl RawHistogram {
 
     /// The merge of every one-writer histogram in `cells` (all of `layout`),
     /// loading the counts with `L`'s ordering: one buffer for the chunks
-    /// any of them wrote, each one's chunks added into it in place.
+    /// any of them wrote, built chunk by chunk, each chunk copied from the
+    /// first array that wrote it and the others added in place.
     pub(crate) fn merged<'a, L: Load>(
         cells: impl Iterator<Item = &'a OwnedHistogram> + Clone,
         layout: &Layout,
@@ -254,24 +255,34 @@ impl RawHistogram {
             chunk_shift: cells.clone().next().map_or(0, |c| c.counts.chunk_shift()),
             ..RawHistogram::default()
         };
-        let size = bits(raw.chunks)
-            .map(|i| {
-                let (start, end) = chunk_range(i, raw.chunk_shift, len);
-                end - start
-            })
-            .sum();
-        let mut counts = vec![0; size];
-        for c in cells {
+        for c in cells.clone() {
             raw.sum = raw.sum.wrapping_add(c.sum.load());
             raw.clamped = raw.clamped.wrapping_add(c.clamped.load());
-            // A chunk first written since `raw.chunks` was read is left out:
-            // the records in it are concurrent with this reading.
-            for i in bits(c.counts.chunks() & raw.chunks) {
-                let (start, end) = chunk_range(i, raw.chunk_shift, len);
-                let at = raw.offset(i);
-                c.counts
-                    .add_chunk_to::<L>(i, &mut counts[at..at + end - start]);
+        }
+        let mut counts = Vec::with_capacity(
+            bits(raw.chunks)
+                .map(|i| {
+                    let (start, end) = chunk_range(i, raw.chunk_shift, len);
+                    end - start
+                })
+                .sum(),
+        );
+        for i in bits(raw.chunks) {
+            let (start, end) = chunk_range(i, raw.chunk_shift, len);
+            let at = counts.len();
+            for c in cells.clone() {
+                // A cells' mark missed by the union above is left out: the
+                // records behind it are concurrent with this reading.
+                if c.counts.chunks() & raw.chunks & (1 << i) == 0 {
+                    continue;
+                }
+                if counts.len() == at {
+                    c.counts.extend_with_chunk::<L>(i, &mut counts);
+                } else {
+                    c.counts.add_chunk_to::<L>(i, &mut counts[at..]);
+                }
             }
+            counts.resize(at + end - start, 0);
         }
         raw.counts = counts;
         raw
