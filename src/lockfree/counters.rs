@@ -204,6 +204,31 @@ impl<W: Writers> Counters<W> {
         }
     }
 
+    /// The first `n` cells of chunk `chunk`.
+    #[inline]
+    fn chunk_cells(&self, chunk: usize, n: usize) -> &[AtomicU64] {
+        let first = self.start + (chunk << self.chunk_shift);
+        &self.words[first..first + n]
+    }
+
+    /// [`add_chunk_to`](Self::add_chunk_to) from `K` arrays of this
+    /// array's length at once: `K` streams of loads in flight, and one pass
+    /// over `into` for all of them.
+    #[inline]
+    pub fn add_chunks_to<L: Load, const K: usize>(
+        arrays: [&Self; K],
+        chunk: usize,
+        into: &mut [u64],
+    ) {
+        let cells = arrays.map(|a| a.chunk_cells(chunk, into.len()));
+        for (j, slot) in into.iter_mut().enumerate() {
+            // In bounds: every slice is `into.len()` long.
+            *slot = cells
+                .iter()
+                .fold(*slot, |sum, c| sum.wrapping_add(c[j].load(L::ORDER)));
+        }
+    }
+
     /// Appends chunk `chunk`'s counters to `into`, loading each with `L`'s
     /// ordering: the first array read into a merge is copied, not added to
     /// zeros.
@@ -485,6 +510,26 @@ mod tests {
         c.extend_with_chunk::<Relaxed>(62, &mut copied);
         assert_eq!(copied.len(), 1 + last.len());
         assert_eq!((copied[0], copied[1 + 999 - 62 * 16]), (9, 6));
+    }
+
+    #[test]
+    fn chunks_of_several_arrays_add_up() {
+        let arrays: Vec<_> = (1..=3)
+            .map(|k| {
+                let c = OwnedCounters::new(100);
+                c.add_owned(17, k, Ordering::Relaxed);
+                c
+            })
+            .collect();
+        // 100 counters: chunks of 2, so counter 17 is chunk 8's second.
+        assert_eq!(arrays[0].chunk_shift(), 1);
+        let mut into = [1, 1];
+        OwnedCounters::add_chunks_to::<Relaxed, 3>(
+            [&arrays[0], &arrays[1], &arrays[2]],
+            8,
+            &mut into,
+        );
+        assert_eq!(into, [1, 7]);
     }
 
     #[test]

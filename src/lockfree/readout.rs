@@ -12,7 +12,7 @@ use std::{cell::Cell, time::Duration};
 use crate::{
     config::Config,
     lockfree::counters::{
-        Counter, Counters, Load, OwnedHistogram, Relaxed, SharedHistogram, Writers,
+        Counter, Counters, Load, OwnedCounters, OwnedHistogram, Relaxed, SharedHistogram, Writers,
     },
     metric::layout::Layout,
     snapshot::{
@@ -267,19 +267,31 @@ impl RawHistogram {
                 })
                 .sum(),
         );
+        let mut writers = Vec::new();
         for i in bits(raw.chunks) {
             let (start, end) = chunk_range(i, raw.chunk_shift, len);
             let at = counts.len();
-            for c in cells.clone() {
-                // A cells' mark missed by the union above is left out: the
-                // records behind it are concurrent with this reading.
-                if c.counts.chunks() & raw.chunks & (1 << i) == 0 {
-                    continue;
-                }
-                if counts.len() == at {
-                    c.counts.extend_with_chunk::<L>(i, &mut counts);
-                } else {
-                    c.counts.add_chunk_to::<L>(i, &mut counts[at..]);
+            writers.clear();
+            // A cells' mark missed by the union above is left out: the
+            // records behind it are concurrent with this reading.
+            writers.extend(
+                cells
+                    .clone()
+                    .map(|c| &c.counts)
+                    .filter(|c| c.chunks() & raw.chunks & (1 << i) != 0),
+            );
+            if let Some((first, rest)) = writers.split_first() {
+                first.extend_with_chunk::<L>(i, &mut counts);
+                // Four arrays at a time: four streams of loads in flight.
+                let into = &mut counts[at..];
+                for group in rest.chunks(4) {
+                    match *group {
+                        [a, b, c, d] => OwnedCounters::add_chunks_to::<L, 4>([a, b, c, d], i, into),
+                        [a, b, c] => OwnedCounters::add_chunks_to::<L, 3>([a, b, c], i, into),
+                        [a, b] => OwnedCounters::add_chunks_to::<L, 2>([a, b], i, into),
+                        [a] => a.add_chunk_to::<L>(i, into),
+                        _ => unreachable!("chunks(4) yields 1 to 4"),
+                    }
                 }
             }
             counts.resize(at + end - start, 0);
