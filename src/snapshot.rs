@@ -76,10 +76,43 @@ pub struct LatencySnapshot {
     pub clamped: u64,
 }
 
+/// The quantiles a [`LatencySnapshot`] shows, in the order of
+/// [`HistogramSummary::quantiles`].
+pub(crate) const QUANTILES: [f64; 4] = [0.50, 0.95, 0.99, 0.999];
+
+/// What the snapshots take from an HDR histogram, exactly as
+/// `hdrhistogram` reports it: `len()`, `min()`, `max()` and
+/// `value_at_quantile` at each of [`QUANTILES`]. Lock-free strategies
+/// compute it from their counts in one pass (`Layout::summary`) rather
+/// than rebuilding a histogram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HistogramSummary {
+    pub(crate) count: u64,
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+    pub(crate) quantiles: [u64; 4],
+}
+
+impl HistogramSummary {
+    pub(crate) fn of(hist: &Histogram<u64>) -> Self {
+        HistogramSummary {
+            count: hist.len(),
+            min: hist.min(),
+            max: hist.max(),
+            quantiles: QUANTILES.map(|q| hist.value_at_quantile(q)),
+        }
+    }
+}
+
 impl LatencySnapshot {
     /// From a histogram of nanoseconds and the exact sum of its samples.
     pub(crate) fn from_histogram(hist: &Histogram<u64>, sum_ns: u128, clamped: u64) -> Self {
-        let count = hist.len();
+        Self::from_summary(&HistogramSummary::of(hist), sum_ns, clamped)
+    }
+
+    /// From a histogram's summary and the exact sum of its samples.
+    pub(crate) fn from_summary(hist: &HistogramSummary, sum_ns: u128, clamped: u64) -> Self {
+        let count = hist.count;
         if count == 0 {
             return LatencySnapshot {
                 clamped,
@@ -87,22 +120,22 @@ impl LatencySnapshot {
             };
         }
         let ns = Duration::from_nanos;
-        let (min, max) = (hist.min(), hist.max());
+        let (min, max) = (hist.min, hist.max);
         // hdrhistogram reports a percentile as the highest value equivalent
         // to it, and the max as the highest equivalent to the largest
         // sample, except that a histogram of zeros has max 0 while its
         // percentiles sit at the top of the first unit; clamping keeps
         // every percentile within [min, max].
-        let at = |q| ns(hist.value_at_quantile(q).clamp(min, max));
+        let [p50, p95, p99, p999] = hist.quantiles.map(|q| ns(q.clamp(min, max)));
         LatencySnapshot {
             count,
             min: ns(min),
             max: ns(max),
             mean: ns(rounded_mean_within(sum_ns, count, min, max)),
-            p50: at(0.50),
-            p95: at(0.95),
-            p99: at(0.99),
-            p999: at(0.999),
+            p50,
+            p95,
+            p99,
+            p999,
             clamped,
         }
     }
@@ -269,7 +302,17 @@ impl QueueDepthSnapshot {
         current: Option<u64>,
         clamped: u64,
     ) -> Self {
-        let count = hist.len();
+        Self::from_summary(&HistogramSummary::of(hist), sum, current, clamped)
+    }
+
+    /// From a histogram's summary (its quantiles unused).
+    pub(crate) fn from_summary(
+        hist: &HistogramSummary,
+        sum: u128,
+        current: Option<u64>,
+        clamped: u64,
+    ) -> Self {
+        let count = hist.count;
         if count == 0 {
             return QueueDepthSnapshot {
                 current,
@@ -277,12 +320,11 @@ impl QueueDepthSnapshot {
                 ..Self::default()
             };
         }
-        let max = hist.max();
         QueueDepthSnapshot {
             count,
             current,
-            max,
-            mean: mean_within(sum, count, hist.min(), max),
+            max: hist.max,
+            mean: mean_within(sum, count, hist.min, hist.max),
             clamped,
         }
     }

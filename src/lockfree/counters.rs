@@ -94,6 +94,9 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Owned {}
     impl Sealed for super::Shared {}
+    pub trait SealedLoad {}
+    impl SealedLoad for super::Relaxed {}
+    impl SealedLoad for super::Acquire {}
 }
 
 /// The write mode of a counter array or counter: [`Owned`] or [`Shared`].
@@ -168,22 +171,129 @@ impl<W: Writers> Counters<W> {
         &self.words[self.start + index]
     }
 
-    /// Adds every counter into `into` (which must be as long), reading each
-    /// with `order`; an owned array skips the chunks no write has touched
-    /// (a shared array is read whole).
-    pub fn add_to(&self, into: &mut [u64], order: Ordering) {
-        debug_assert_eq!(into.len(), self.len);
-        let touched = self.writers.touched();
-        let chunk = 1 << self.chunk_shift;
-        for (i, into) in into.chunks_mut(chunk).enumerate() {
-            if touched & (1 << i) != 0 {
-                let start = i << self.chunk_shift;
-                for (j, slot) in into.iter_mut().enumerate() {
-                    *slot = slot.wrapping_add(self.cell(start + j).load(order));
-                }
+    /// Number of chunks: `len` split in chunks of `1 << chunk_shift`.
+    fn chunk_count(&self) -> usize {
+        self.len.div_ceil(1 << self.chunk_shift)
+    }
+
+    /// Bit `i` set: chunk `i` may hold a nonzero counter (every chunk of a
+    /// shared array); no bit past the last chunk.
+    #[inline]
+    pub fn chunks(&self) -> u64 {
+        let all = match self.chunk_count() {
+            0 => 0,
+            n => u64::MAX >> (64 - n),
+        };
+        self.writers.touched() & all
+    }
+
+    /// Log2 of the counters in a chunk (the last chunk may hold fewer).
+    pub fn chunk_shift(&self) -> u32 {
+        self.chunk_shift
+    }
+
+    /// Adds chunk `chunk`'s counters into `into`, which must be exactly as
+    /// long as the chunk, loading each with `L`'s ordering: one slice and
+    /// one bounds check per chunk, not per counter.
+    #[inline]
+    pub fn add_chunk_to<L: Load>(&self, chunk: usize, into: &mut [u64]) {
+        let first = self.start + (chunk << self.chunk_shift);
+        let cells = &self.words[first..first + into.len()];
+        for (slot, cell) in into.iter_mut().zip(cells) {
+            *slot = slot.wrapping_add(cell.load(L::ORDER));
+        }
+    }
+
+    /// The first `n` cells of chunk `chunk`.
+    #[inline]
+    fn chunk_cells(&self, chunk: usize, n: usize) -> &[AtomicU64] {
+        let first = self.start + (chunk << self.chunk_shift);
+        &self.words[first..first + n]
+    }
+
+    /// [`add_chunk_to`](Self::add_chunk_to) from `K` arrays of this
+    /// array's length at once: `K` streams of loads in flight, and one pass
+    /// over `into` for all of them.
+    #[inline]
+    pub fn add_chunks_to<L: Load, const K: usize>(
+        arrays: [&Self; K],
+        chunk: usize,
+        into: &mut [u64],
+    ) {
+        let cells = arrays.map(|a| a.chunk_cells(chunk, into.len()));
+        for (j, slot) in into.iter_mut().enumerate() {
+            // In bounds: every slice is `into.len()` long.
+            *slot = cells
+                .iter()
+                .fold(*slot, |sum, c| sum.wrapping_add(c[j].load(L::ORDER)));
+        }
+    }
+
+    /// Appends chunk `chunk`'s counters to `into`, loading each with `L`'s
+    /// ordering: the first array read into a merge is copied, not added to
+    /// zeros.
+    #[inline]
+    pub fn extend_with_chunk<L: Load>(&self, chunk: usize, into: &mut Vec<u64>) {
+        let first = self.start + (chunk << self.chunk_shift);
+        let end = self.start + self.len.min((chunk + 1) << self.chunk_shift);
+        into.extend(
+            self.words[first..end]
+                .iter()
+                .map(|cell| cell.load(L::ORDER)),
+        );
+    }
+
+    /// Adds every counter into `into` (which must be as long), loading each
+    /// with `L`'s ordering; an owned array skips the chunks no write has
+    /// touched (a shared array is read whole).
+    pub fn add_all_to<L: Load>(&self, into: &mut [u64]) {
+        assert_eq!(into.len(), self.len, "reading into a wrong-sized array");
+        let chunks = self.chunks();
+        for (i, into) in into.chunks_mut(1 << self.chunk_shift).enumerate() {
+            if chunks & (1 << i) != 0 {
+                self.add_chunk_to::<L>(i, into);
             }
         }
     }
+
+    /// [`add_all_to`](Self::add_all_to) with the ordering chosen at run
+    /// time: one dispatch per call, none per counter. `order` is `Relaxed`
+    /// or `Acquire`.
+    pub fn add_to(&self, into: &mut [u64], order: Ordering) {
+        match order {
+            Ordering::Acquire => self.add_all_to::<Acquire>(into),
+            _ => {
+                debug_assert_eq!(order, Ordering::Relaxed, "loads are Relaxed or Acquire");
+                self.add_all_to::<Relaxed>(into);
+            }
+        }
+    }
+}
+
+/// How a reading loads counters: [`Relaxed`] or [`Acquire`], a type so
+/// that the ordering is a constant in the monomorphised read loop.
+pub trait Load: sealed::SealedLoad {
+    /// The ordering of each load.
+    const ORDER: Ordering;
+}
+
+/// Loads counters with `Ordering::Relaxed`.
+#[derive(Debug)]
+pub struct Relaxed;
+
+/// Loads counters with `Ordering::Acquire`.
+#[derive(Debug)]
+pub struct Acquire;
+
+impl Load for Relaxed {
+    // Relaxed: the caller reads counters one by one (see the module docs).
+    const ORDER: Ordering = Ordering::Relaxed;
+}
+
+impl Load for Acquire {
+    // Acquire: for callers whose writers publish other data with a Release
+    // count store (see `lockfree::gauge`).
+    const ORDER: Ordering = Ordering::Acquire;
 }
 
 impl Counters<Owned> {
@@ -392,6 +502,42 @@ mod tests {
         let mut sum = vec![1; 1_000];
         c.add_to(&mut sum, Ordering::Relaxed);
         assert_eq!((sum[0], sum[1], sum[999]), (3, 1, 7));
+        assert_eq!(c.chunks(), 1 | 1 << 62);
+        let mut last = [0; 1_000 - 62 * 16];
+        c.add_chunk_to::<Acquire>(62, &mut last);
+        assert_eq!(last[999 - 62 * 16], 6);
+        let mut copied = vec![9];
+        c.extend_with_chunk::<Relaxed>(62, &mut copied);
+        assert_eq!(copied.len(), 1 + last.len());
+        assert_eq!((copied[0], copied[1 + 999 - 62 * 16]), (9, 6));
+    }
+
+    #[test]
+    fn chunks_of_several_arrays_add_up() {
+        let arrays: Vec<_> = (1..=3)
+            .map(|k| {
+                let c = OwnedCounters::new(100);
+                c.add_owned(17, k, Ordering::Relaxed);
+                c
+            })
+            .collect();
+        // 100 counters: chunks of 2, so counter 17 is chunk 8's second.
+        assert_eq!(arrays[0].chunk_shift(), 1);
+        let mut into = [1, 1];
+        OwnedCounters::add_chunks_to::<Relaxed, 3>(
+            [&arrays[0], &arrays[1], &arrays[2]],
+            8,
+            &mut into,
+        );
+        assert_eq!(into, [1, 7]);
+    }
+
+    #[test]
+    fn shared_chunks_stop_at_the_last() {
+        assert_eq!(SharedCounters::new(40).chunks(), (1 << 40) - 1);
+        assert_eq!(SharedCounters::new(1_000).chunks(), (1 << 63) - 1);
+        assert_eq!(SharedCounters::new(1 << 12).chunks(), u64::MAX);
+        assert_eq!(SharedCounters::new(0).chunks(), 0);
     }
 
     #[test]

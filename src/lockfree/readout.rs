@@ -7,15 +7,17 @@
 //! difference is exactly what was recorded in between); the atomic strategy
 //! measures its cells' values from an empty reading.
 
-use std::time::Duration;
+use std::{cell::Cell, time::Duration};
 
 use crate::{
     config::Config,
-    lockfree::counters::{Counter, Counters, OwnedHistogram, SharedHistogram, Writers},
+    lockfree::counters::{
+        Counter, Counters, Load, OwnedCounters, OwnedHistogram, Relaxed, SharedHistogram, Writers,
+    },
     metric::layout::Layout,
     snapshot::{
-        BatchSnapshot, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot, Snapshot,
-        ThroughputSnapshot, WindowRate,
+        BatchSnapshot, HistogramSummary, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot,
+        Snapshot, ThroughputSnapshot, WindowRate,
     },
     sync::Ordering,
 };
@@ -44,7 +46,7 @@ fn counts_since<'a>(now: &'a [u64], base: &'a [u64]) -> impl Iterator<Item = u64
         .map(|(&now, then)| now.wrapping_sub(then))
 }
 
-/// The exact sum of the samples counted in `counts` (index -> count), given
+/// The exact sum of the samples counted in `counts` ((index, count) pairs), given
 /// that sum modulo 2^64.
 ///
 /// Each counted sample lies in its counter's equivalence range, so the
@@ -56,9 +58,9 @@ fn counts_since<'a>(now: &'a [u64], base: &'a [u64]) -> impl Iterator<Item = u64
 /// (300,000 years; 2^67 ns, 4,700 years, at 1 digit). A reading taken while
 /// threads record may pair counts and sum a few samples apart, which moves
 /// neither value by anything near 2^63.
-fn resolve_sum(wrapped: u64, counts: &[u64], layout: &Layout) -> u128 {
+fn resolve_sum(wrapped: u64, counts: impl Iterator<Item = (usize, u64)>, layout: &Layout) -> u128 {
     let mut estimate = 0_u128;
-    for (index, &count) in counts.iter().enumerate() {
+    for (index, count) in counts {
         if count != 0 {
             let (low, width) = layout.range_at(index);
             estimate += u128::from(count) * (u128::from(low) + u128::from(width / 2));
@@ -126,37 +128,186 @@ impl Reading {
     }
 }
 
-/// A histogram's counts, sum and clamp count.
+/// The indexes of `mask`'s set bits, lowest first.
+fn bits(mask: u64) -> impl Iterator<Item = usize> + Clone {
+    let mut rest = mask;
+    std::iter::from_fn(move || {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
+}
+
+/// Counters `start .. end` of chunk `chunk` of a `len`-counter array.
+fn chunk_range(chunk: usize, chunk_shift: u32, len: usize) -> (usize, usize) {
+    let start = chunk << chunk_shift;
+    (start, len.min(start + (1 << chunk_shift)))
+}
+
+/// The summary and exact sum of a difference of readings: `counts` holds
+/// the chunks marked in `chunks`, in order; `wrapped` is the sum modulo
+/// 2^64.
+fn summarise(
+    chunks: u64,
+    shift: u32,
+    counts: &[u64],
+    wrapped: u64,
+    layout: &Layout,
+) -> (HistogramSummary, u128) {
+    let len = layout.len();
+    let runs = bits(chunks).scan(0, |at, i| {
+        let (start, end) = chunk_range(i, shift, len);
+        let run = &counts[*at..*at + end - start];
+        *at += end - start;
+        Some((start, run))
+    });
+    // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
+    // reached at all (see below).
+    let summary = layout.summary(runs.clone(), wrapped != 0);
+    // The common case needs no recovery: counts too small to reach 2^64
+    // even if every sample were the highest trackable value.
+    let sum = if u128::from(summary.count) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
+        u128::from(wrapped)
+    } else {
+        let counts =
+            runs.flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
+        resolve_sum(wrapped, counts, layout)
+    };
+    (summary, sum)
+}
+
+impl Reading {
+    /// [`snapshot`](Self::snapshot), consuming the reading: its histograms
+    /// become their own differences, with no copy.
+    pub(crate) fn into_snapshot(
+        self,
+        base: &Parts,
+        base_at_ns: u64,
+        layouts: &Layouts,
+    ) -> Snapshot {
+        let Reading {
+            now_ns,
+            parts,
+            batch_current,
+            queue_current,
+            windows,
+            mode,
+        } = self;
+        Snapshot {
+            taken_at: Duration::from_nanos(now_ns),
+            since_reset: Duration::from_nanos(now_ns.saturating_sub(base_at_ns)),
+            latency: parts
+                .latency
+                .into_latency_since(&base.latency, &layouts.latency),
+            throughput: parts.throughput.since(&base.throughput).snapshot(windows),
+            batch: parts.batch.since(&base.batch, batch_current),
+            queue_depth: parts
+                .queue
+                .into_queue_since(&base.queue, &layouts.queue, queue_current),
+            mode,
+        }
+    }
+}
+
+/// A histogram's counts, sum and clamp count. The counts are kept by
+/// chunk, as the counter arrays mark them (see `lockfree::counters`): only
+/// the chunks some shard wrote are held, so a reading costs what was
+/// recorded, not the histogram's full size.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct RawHistogram {
-    /// Empty means all zero (a reading never taken).
-    pub(crate) counts: Vec<u64>,
+    /// Bit `i`: chunk `i` (counters `i << chunk_shift ..`) is in `counts`;
+    /// every counter of the other chunks is zero.
+    chunks: u64,
+    chunk_shift: u32,
+    /// The held chunks, in order, each `1 << chunk_shift` counters but the
+    /// array's last chunk, which ends at the layout's length.
+    counts: Vec<u64>,
     /// Modulo 2^64: see `resolve_sum`.
     pub(crate) sum: u64,
     pub(crate) clamped: u64,
 }
 
 impl RawHistogram {
-    pub(crate) fn zeroed(layout: &Layout) -> Self {
-        RawHistogram {
-            counts: vec![0; layout.len()],
-            ..Self::default()
-        }
+    /// The offset in `counts` of held chunk `chunk`: every held chunk
+    /// before it is whole.
+    fn offset(&self, chunk: usize) -> usize {
+        ((self.chunks & ((1 << chunk) - 1)).count_ones() as usize) << self.chunk_shift
     }
 
-    /// Adds what one thread's `cells` hold, loading the counts with `order`.
-    pub(crate) fn add(&mut self, cells: &OwnedHistogram, order: Ordering) {
-        self.sum = self.sum.wrapping_add(cells.sum.load());
-        self.clamped = self.clamped.wrapping_add(cells.clamped.load());
-        cells.counts.add_to(&mut self.counts, order);
+    /// The counts of chunk `chunk` of a `len`-counter array, if held.
+    fn chunk(&self, chunk: usize, len: usize) -> Option<&[u64]> {
+        let (start, end) = chunk_range(chunk, self.chunk_shift, len);
+        let at = self.offset(chunk);
+        (self.chunks & (1 << chunk) != 0).then(|| &self.counts[at..at + end - start])
+    }
+
+    /// The merge of every one-writer histogram in `cells` (all of `layout`),
+    /// loading the counts with `L`'s ordering: one buffer for the chunks
+    /// any of them wrote, built chunk by chunk, each chunk copied from the
+    /// first array that wrote it and the others added in place.
+    pub(crate) fn merged<'a, L: Load>(
+        cells: impl Iterator<Item = &'a OwnedHistogram> + Clone,
+        layout: &Layout,
+    ) -> Self {
+        let len = layout.len();
+        let mut raw = RawHistogram {
+            chunks: cells.clone().fold(0, |any, c| any | c.counts.chunks()),
+            chunk_shift: cells.clone().next().map_or(0, |c| c.counts.chunk_shift()),
+            ..RawHistogram::default()
+        };
+        for c in cells.clone() {
+            raw.sum = raw.sum.wrapping_add(c.sum.load());
+            raw.clamped = raw.clamped.wrapping_add(c.clamped.load());
+        }
+        let mut counts = Vec::with_capacity(
+            bits(raw.chunks)
+                .map(|i| {
+                    let (start, end) = chunk_range(i, raw.chunk_shift, len);
+                    end - start
+                })
+                .sum(),
+        );
+        let mut writers = Vec::new();
+        for i in bits(raw.chunks) {
+            let (start, end) = chunk_range(i, raw.chunk_shift, len);
+            let at = counts.len();
+            writers.clear();
+            // A cells' mark missed by the union above is left out: the
+            // records behind it are concurrent with this reading.
+            writers.extend(
+                cells
+                    .clone()
+                    .map(|c| &c.counts)
+                    .filter(|c| c.chunks() & raw.chunks & (1 << i) != 0),
+            );
+            if let Some((first, rest)) = writers.split_first() {
+                first.extend_with_chunk::<L>(i, &mut counts);
+                // Four arrays at a time: four streams of loads in flight.
+                let into = &mut counts[at..];
+                for group in rest.chunks(4) {
+                    match *group {
+                        [a, b, c, d] => OwnedCounters::add_chunks_to::<L, 4>([a, b, c, d], i, into),
+                        [a, b, c] => OwnedCounters::add_chunks_to::<L, 3>([a, b, c], i, into),
+                        [a, b] => OwnedCounters::add_chunks_to::<L, 2>([a, b], i, into),
+                        [a] => a.add_chunk_to::<L>(i, into),
+                        _ => unreachable!("chunks(4) yields 1 to 4"),
+                    }
+                }
+            }
+            counts.resize(at + end - start, 0);
+        }
+        raw.counts = counts;
+        raw
     }
 
     /// What shared `cells` hold.
     pub(crate) fn load(cells: &SharedHistogram, layout: &Layout) -> Self {
         let mut counts = vec![0; layout.len()];
         // Relaxed: counters are read one by one (see `Counters`).
-        cells.counts.add_to(&mut counts, Ordering::Relaxed);
+        cells.counts.add_all_to::<Relaxed>(&mut counts);
         RawHistogram {
+            chunks: cells.counts.chunks(),
+            chunk_shift: cells.counts.chunk_shift(),
             counts,
             // Relaxed: each cell is its own datum.
             // Modulo 2^64, like an owned sum (`resolve_sum` recovers it).
@@ -168,6 +319,8 @@ impl RawHistogram {
     /// What shared `cells` hold, leaving them zero.
     pub(crate) fn take(cells: &SharedHistogram) -> Self {
         RawHistogram {
+            chunks: cells.counts.chunks(),
+            chunk_shift: cells.counts.chunk_shift(),
             counts: cells.counts.take(),
             // Relaxed: each cell is its own datum.
             // Modulo 2^64, as in `load`.
@@ -176,35 +329,109 @@ impl RawHistogram {
         }
     }
 
-    /// The histogram of `self - base`, its sum and clamp count.
-    fn since(
-        &self,
-        base: &RawHistogram,
-        layout: &Layout,
-    ) -> (hdrhistogram::Histogram<u64>, u128, u64) {
-        let wrapped = self.sum.wrapping_sub(base.sum);
-        let mut counts = self.counts.clone();
-        for (count, base) in counts.iter_mut().zip(&base.counts) {
-            *count = count.wrapping_sub(*base);
-        }
-        // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
-        // reached at all (see below).
-        let hist = layout.histogram_from(&counts, wrapped != 0);
-        // The common case needs no recovery: counts too small to reach 2^64
-        // even if every sample were the highest trackable value.
-        let sum = if u128::from(hist.len()) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
-            u128::from(wrapped)
+    /// `self - base` over the chunks either holds (every other counter is
+    /// zero in both), into `diff`: the chunks in order, each subtracted in
+    /// place; returns the chunks.
+    fn diff_into(&self, base: &RawHistogram, len: usize, diff: &mut Vec<u64>) -> (u64, u32) {
+        debug_assert!(
+            self.chunks == 0 || base.chunks == 0 || self.chunk_shift == base.chunk_shift,
+            "readings of one layout"
+        );
+        let shift = if self.chunks != 0 {
+            self.chunk_shift
         } else {
-            resolve_sum(wrapped, &counts, layout)
+            base.chunk_shift
         };
-        (hist, sum, self.clamped.wrapping_sub(base.clamped))
+        let chunks = self.chunks | base.chunks;
+        diff.clear();
+        for i in bits(chunks) {
+            let (start, end) = chunk_range(i, shift, len);
+            // One pass per chunk: copied, or copied and subtracted.
+            match (self.chunk(i, len), base.chunk(i, len)) {
+                (Some(now), None) => diff.extend_from_slice(now),
+                (Some(now), Some(then)) => diff.extend(
+                    now.iter()
+                        .zip(then)
+                        .map(|(&now, &then)| now.wrapping_sub(then)),
+                ),
+                (None, Some(then)) => diff.extend(then.iter().map(|&then| then.wrapping_neg())),
+                (None, None) => diff.resize(diff.len() + end - start, 0),
+            }
+        }
+        (chunks, shift)
+    }
+
+    /// The summary of `self - base`, its sum and clamp count, through a
+    /// per-thread scratch for the difference.
+    fn since(&self, base: &RawHistogram, layout: &Layout) -> (HistogramSummary, u128, u64) {
+        thread_local! {
+            /// A reading thread's scratch for the difference, kept between
+            /// readings: as long as the most chunks it has read at once.
+            static DIFF: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+        }
+        // Taken out, so that a nested use would just start a new one.
+        let mut diff = DIFF.with(Cell::take);
+        let (chunks, shift) = self.diff_into(base, layout.len(), &mut diff);
+        let (summary, sum) = summarise(
+            chunks,
+            shift,
+            &diff,
+            self.sum.wrapping_sub(base.sum),
+            layout,
+        );
+        DIFF.with(|cell| cell.set(diff));
+        (summary, sum, self.clamped.wrapping_sub(base.clamped))
+    }
+
+    /// [`since`](Self::since), subtracting `base` in this reading's own
+    /// buffer when it holds every chunk `base` does (always, for a reading
+    /// taken after its base: chunks are never unmarked).
+    fn into_since(mut self, base: &RawHistogram, layout: &Layout) -> (HistogramSummary, u128, u64) {
+        let len = layout.len();
+        if base.chunks & !self.chunks != 0
+            || (base.chunks != 0 && base.chunk_shift != self.chunk_shift)
+        {
+            return self.since(base, layout);
+        }
+        for i in bits(base.chunks) {
+            let (start, end) = chunk_range(i, self.chunk_shift, len);
+            let (at, then) = (self.offset(i), base.chunk(i, len).unwrap_or_default());
+            for (now, &then) in self.counts[at..at + end - start].iter_mut().zip(then) {
+                *now = now.wrapping_sub(then);
+            }
+        }
+        let wrapped = self.sum.wrapping_sub(base.sum);
+        let (summary, sum) =
+            summarise(self.chunks, self.chunk_shift, &self.counts, wrapped, layout);
+        (summary, sum, self.clamped.wrapping_sub(base.clamped))
     }
 
     /// Latency recorded since `base` (use `RawHistogram::default()` for
     /// everything).
     pub(crate) fn latency_since(&self, base: &RawHistogram, layout: &Layout) -> LatencySnapshot {
-        let (hist, sum, clamped) = self.since(base, layout);
-        LatencySnapshot::from_histogram(&hist, sum, clamped)
+        let (summary, sum, clamped) = self.since(base, layout);
+        LatencySnapshot::from_summary(&summary, sum, clamped)
+    }
+
+    /// [`latency_since`](Self::latency_since), consuming this reading.
+    pub(crate) fn into_latency_since(
+        self,
+        base: &RawHistogram,
+        layout: &Layout,
+    ) -> LatencySnapshot {
+        let (summary, sum, clamped) = self.into_since(base, layout);
+        LatencySnapshot::from_summary(&summary, sum, clamped)
+    }
+
+    /// [`queue_since`](Self::queue_since), consuming this reading.
+    pub(crate) fn into_queue_since(
+        self,
+        base: &RawHistogram,
+        layout: &Layout,
+        current: Option<u64>,
+    ) -> QueueDepthSnapshot {
+        let (summary, sum, clamped) = self.into_since(base, layout);
+        QueueDepthSnapshot::from_summary(&summary, sum, current, clamped)
     }
 
     /// Queue depths recorded since `base`.
@@ -214,8 +441,8 @@ impl RawHistogram {
         layout: &Layout,
         current: Option<u64>,
     ) -> QueueDepthSnapshot {
-        let (hist, sum, clamped) = self.since(base, layout);
-        QueueDepthSnapshot::from_histogram(&hist, sum, current, clamped)
+        let (summary, sum, clamped) = self.since(base, layout);
+        QueueDepthSnapshot::from_summary(&summary, sum, current, clamped)
     }
 }
 
@@ -325,7 +552,11 @@ mod tests {
             vec![((1 << 62) - 1, 1_000), (7, 1 << 40)],
         ] {
             let (counts, wrapped, exact) = reading(&layout, &samples);
-            assert_eq!(resolve_sum(wrapped, &counts, &layout), exact, "{samples:?}");
+            assert_eq!(
+                resolve_sum(wrapped, counts.iter().copied().enumerate(), &layout),
+                exact,
+                "{samples:?}"
+            );
         }
     }
 
@@ -334,6 +565,9 @@ mod tests {
         let layout = Layout::new(1, 1 << 62, 1);
         let (counts, wrapped, exact) = reading(&layout, &[(3 << 60, 1 << 4), (17, 5)]);
         assert!(exact > u128::from(u64::MAX));
-        assert_eq!(resolve_sum(wrapped, &counts, &layout), exact);
+        assert_eq!(
+            resolve_sum(wrapped, counts.iter().copied().enumerate(), &layout),
+            exact
+        );
     }
 }

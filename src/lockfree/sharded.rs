@@ -48,7 +48,7 @@ use std::time::Duration;
 use crossbeam_epoch::Collector;
 
 use super::{
-    counters::{OwnedCounter, OwnedCounters, OwnedHistogram},
+    counters::{Acquire, OwnedCounter, OwnedCounters, OwnedHistogram, Relaxed},
     gauge::{Latest, Shown},
     log::TransitionLog,
     published::Published,
@@ -253,12 +253,8 @@ impl<C: Clock> Sharded<C> {
     }
 
     fn latency_reading(shards: &[&Shard], layout: &Layout) -> RawHistogram {
-        let mut raw = RawHistogram::zeroed(layout);
-        for shard in shards {
-            // Relaxed: counters are read one by one (see `Counters`).
-            raw.add(&shard.latency, Ordering::Relaxed);
-        }
-        raw
+        // Relaxed: counters are read one by one (see `Counters`).
+        RawHistogram::merged::<Relaxed>(shards.iter().map(|s| &s.latency), layout)
     }
 
     fn throughput_reading(shards: &[&Shard]) -> RawThroughput {
@@ -310,14 +306,17 @@ impl<C: Clock> Sharded<C> {
     fn gauge_reading(&self, shards: &[&Shard], base: &Base) -> Gauges {
         let counts = || {
             let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
-            let mut queue = RawHistogram::zeroed(&self.layouts.queue);
             for shard in shards {
                 // Acquire: a count seen synchronises with its record's
                 // opening Release fence, so a reset then sees the record
                 // opened; see `lockfree::gauge`.
                 batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
-                queue.add(&shard.queue, Ordering::Acquire);
             }
+            // Acquire: as for the batch counts.
+            let queue = RawHistogram::merged::<Acquire>(
+                shards.iter().map(|s| &s.queue),
+                &self.layouts.queue,
+            );
             (batch, queue)
         };
         // Broken on purpose, for the loom models to catch: counts read
@@ -360,8 +359,9 @@ impl<C: Clock> Sharded<C> {
         (state.seq, mode)
     }
 
-    /// Everything since `base`, and the reading a reset would save.
-    fn read_all(&self, base: &Base) -> (Snapshot, Base) {
+    /// Everything since `base`, and, if `keep`, the reading a reset would
+    /// save (without it, the reading is measured in place).
+    fn read_all(&self, base: &Base, keep: bool) -> (Snapshot, Option<Base>) {
         let shards = self.shards();
         let now = self.clock.now_ns();
         let (mode_seq, mode) = self.mode_reading(base);
@@ -390,6 +390,10 @@ impl<C: Clock> Sharded<C> {
             windows: self.windows(&shards, base, now, slot_counts),
             mode,
         };
+        if !keep {
+            let snapshot = reading.into_snapshot(&base.parts, base.at_ns, &self.layouts);
+            return (snapshot, None);
+        }
         let snapshot = reading.snapshot(&base.parts, base.at_ns, &self.layouts);
         let next = Base {
             at_ns: now,
@@ -405,7 +409,7 @@ impl<C: Clock> Sharded<C> {
             mode_seq,
             opened,
         };
-        (snapshot, next)
+        (snapshot, Some(next))
     }
 }
 
@@ -484,7 +488,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn latency(&self) -> LatencySnapshot {
         self.base.read(|base| {
             Self::latency_reading(&self.shards(), &self.layouts.latency)
-                .latency_since(&base.parts.latency, &self.layouts.latency)
+                .into_latency_since(&base.parts.latency, &self.layouts.latency)
         })
     }
 
@@ -510,9 +514,11 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn queue_depth(&self) -> QueueDepthSnapshot {
         self.base.read(|base| {
             let gauges = self.gauge_reading(&self.shards(), base);
-            gauges
-                .queue
-                .queue_since(&base.parts.queue, &self.layouts.queue, gauges.queue_current)
+            gauges.queue.into_queue_since(
+                &base.parts.queue,
+                &self.layouts.queue,
+                gauges.queue_current,
+            )
         })
     }
 
@@ -521,7 +527,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     }
 
     fn snapshot(&self) -> Snapshot {
-        self.base.read(|base| self.read_all(base).0)
+        self.base.read(|base| self.read_all(base, false).0)
     }
 
     fn reset(&self) {
@@ -531,13 +537,16 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn take_interval(&self) -> Snapshot {
         self.base.update(|base| {
             #[cfg(not(lockfree_metrics_broken = "interval_two_readings"))]
-            let (snapshot, next) = self.read_all(base);
+            let (snapshot, next) = self.read_all(base, true);
             // Broken on purpose, for the loom models to catch: the interval
             // and the new base come from two readings, so a record made
             // between them falls in no interval.
             #[cfg(lockfree_metrics_broken = "interval_two_readings")]
-            let (snapshot, next) = (self.read_all(base).0, self.read_all(base).1);
-            (next, snapshot)
+            let (snapshot, next) = (self.read_all(base, true).0, self.read_all(base, true).1);
+            (
+                next.expect("read_all keeps the reading when asked"),
+                snapshot,
+            )
         })
     }
 

@@ -3,11 +3,14 @@
 //! `hdrhistogram` crate computes it (`index_for`, `value_for` and
 //! `buckets_to_cover` in its `src/lib.rs`).
 //!
-//! Lock-free strategies keep their counts in atomics laid out this way, then
-//! rebuild a real [`Histogram`] from them for reading, so every strategy's
-//! percentiles come out of the same `hdrhistogram` code.
+//! Lock-free strategies keep their counts in atomics laid out this way, and
+//! summarise them for reading with `hdrhistogram`'s own arithmetic
+//! ([`Layout::summary`]), so every strategy reports the same percentiles;
+//! the tests check the summary against real histograms.
 
 use hdrhistogram::Histogram;
+
+use crate::snapshot::{HistogramSummary, QUANTILES};
 
 /// Where a value's count lives in a histogram of a given configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,37 +121,103 @@ impl Layout {
             .expect("layout arguments were validated by Config")
     }
 
-    /// A histogram holding `counts` (index -> count), as if each sample had
-    /// been recorded at its counter's lowest value, except one sample of
-    /// index 0 when `any_nonzero`: index 0 holds zero and the values below
-    /// the first unit (`1 ..= first_run_max()`), and `hdrhistogram` reports
-    /// the max of a histogram of zeros as 0 but of one holding such a sample
-    /// as the top of the run. That max is the only figure the distinction
-    /// changes (min, count and percentiles are the same either way), and it
-    /// matters only when every sample is in index 0, so one nonzero sample
-    /// stands for all of them. Callers pass "the recorded values sum to
-    /// more than zero".
-    pub(crate) fn histogram_from(&self, counts: &[u64], any_nonzero: bool) -> Histogram<u64> {
-        let mut hist = self.empty_histogram();
-        let Some((&first, rest)) = counts.split_first() else {
-            return hist;
+    /// `hdrhistogram`'s `highest_equivalent(value_at(index))`.
+    #[inline]
+    fn highest_at(&self, index: usize) -> u64 {
+        let (low, width) = self.range_at(index);
+        low.saturating_add(width) - 1
+    }
+
+    /// What `hdrhistogram` reports (see [`HistogramSummary`]) for a
+    /// histogram holding `runs`: (first index, counts) pairs in ascending
+    /// index order, not overlapping, every index left out counting zero.
+    /// It is as if each sample had been recorded at its counter's lowest
+    /// value, except one sample of index 0 when `any_nonzero`: index 0
+    /// holds zero and the values below the first unit (`1 ..=
+    /// first_run_max()`), and `hdrhistogram` reports the max of a histogram
+    /// of zeros as 0 but of one holding such a sample as the top of the
+    /// run. That max is the only figure the distinction changes, and it
+    /// matters only when every sample is in index 0. Callers pass "the
+    /// recorded values sum to more than zero".
+    ///
+    /// Two passes over `runs` (the total first, then the quantiles), with
+    /// `hdrhistogram`'s arithmetic (`record_n`, `min`, `max`,
+    /// `value_at_quantile`): a saturating total, quantile targets
+    /// `ceil(q * total)` (at least 1), each met at the first index whose
+    /// running count reaches it.
+    pub(crate) fn summary<'a, I>(&self, runs: I, any_nonzero: bool) -> HistogramSummary
+    where
+        I: Iterator<Item = (usize, &'a [u64])> + Clone,
+    {
+        // The exact total, and the first and last runs that count anything.
+        let (mut total, mut first_run, mut last_run) = (0_u128, None, None);
+        for (start, counts) in runs.clone() {
+            // The high and low halves summed apart: no carry to track, so
+            // the loop vectorises (no run reaches 2^32 counters).
+            let (high, low) = counts.iter().fold((0_u64, 0_u64), |(high, low), &n| {
+                (high + (n >> 32), low + (n & u64::from(u32::MAX)))
+            });
+            let run = (u128::from(high) << 32) + u128::from(low);
+            if run != 0 {
+                total += run;
+                first_run.get_or_insert((start, counts));
+                last_run = Some((start, counts));
+            }
+        }
+        let (Some((first, low)), Some((last, high))) = (first_run, last_run) else {
+            return HistogramSummary::default();
         };
-        // Even a count of zero moves hdrhistogram's max: record none.
-        if first > 0 {
-            let nonzero = u64::from(any_nonzero);
-            if first > nonzero {
-                hist.saturating_record_n(0, first - nonzero);
+        let first = first + low.iter().position(|&n| n != 0).unwrap_or(0);
+        let last = last + high.iter().rposition(|&n| n != 0).unwrap_or(0);
+        // hdrhistogram's total saturates: the true sum, capped.
+        let total = u64::try_from(total).unwrap_or(u64::MAX);
+        // hdrhistogram's min is 0 once index 0 counts anything, else the
+        // lowest value of the first counted index.
+        let min = if first == 0 { 0 } else { self.value_at(first) };
+        // Its max is the highest equivalent of the largest recorded value
+        // with the unit bits set, and 0 if that is 0.
+        let max = if last > 0 {
+            if self.value_at(last) | self.first_run_max() == u64::MAX {
+                u64::MAX
+            } else {
+                self.highest_at(last)
             }
-            if nonzero > 0 {
-                hist.saturating_record_n(self.first_run_max(), nonzero);
+        } else if any_nonzero {
+            self.first_run_max()
+        } else {
+            0
+        };
+        let targets = QUANTILES.map(|q| ((q * total as f64).ceil() as u64).max(1));
+        let mut quantiles = [0; QUANTILES.len()];
+        // Wrapping, as hdrhistogram's running count in a release build.
+        let (mut met, mut running) = (0, 0_u64);
+        for (start, counts) in runs {
+            // Whole runs short of the next target are summed, not walked.
+            let run = counts.iter().fold(0_u64, |t, &n| t.wrapping_add(n));
+            if running.wrapping_add(run) < targets[met] {
+                running = running.wrapping_add(run);
+                continue;
+            }
+            for (j, &count) in counts.iter().enumerate() {
+                running = running.wrapping_add(count);
+                while met < targets.len() && running >= targets[met] {
+                    quantiles[met] = self.highest_at(start + j);
+                    met += 1;
+                }
+                if met == targets.len() {
+                    break;
+                }
+            }
+            if met == targets.len() {
+                break;
             }
         }
-        for (index, &count) in rest.iter().enumerate() {
-            if count != 0 {
-                hist.saturating_record_n(self.value_at(index + 1), count);
-            }
+        HistogramSummary {
+            count: total,
+            min,
+            max,
+            quantiles,
         }
-        hist
     }
 }
 
@@ -210,24 +279,32 @@ mod tests {
     }
 
     #[test]
-    fn rebuilt_histogram_equals_recorded_one() {
+    fn summary_equals_recorded_histograms() {
         for (low, high, digits) in configs() {
             let layout = Layout::new(low, high, digits);
             let mut recorded = layout.empty_histogram();
             let mut counts = vec![0_u64; layout.len()];
             let mut sum = 0_u128;
+            // Counts of 1 to 7, so that quantiles fall inside a count.
             for v in probes(high) {
-                recorded.record(v).unwrap();
-                counts[layout.index_of(v)] += 1;
-                sum += u128::from(v);
+                let n = 1 + v % 7;
+                recorded.record_n(v, n).unwrap();
+                counts[layout.index_of(v)] += n;
+                sum += u128::from(v) * u128::from(n);
             }
-            let rebuilt = layout.histogram_from(&counts, sum > 0);
-            assert_eq!(rebuilt.len(), recorded.len());
-            assert_eq!(rebuilt.min(), recorded.min());
-            assert_eq!(rebuilt.max(), recorded.max());
-            for q in [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
-                assert_eq!(rebuilt.value_at_quantile(q), recorded.value_at_quantile(q));
-            }
+            let summary = layout.summary(std::iter::once((0, &counts[..])), sum > 0);
+            assert_eq!(
+                summary,
+                HistogramSummary::of(&recorded),
+                "{low} {high} {digits}"
+            );
+            // Sparse: only the runs that count something.
+            let runs = counts
+                .chunks(7)
+                .enumerate()
+                .map(|(i, run)| (7 * i, run))
+                .filter(|(_, run)| run.iter().any(|&n| n != 0));
+            assert_eq!(layout.summary(runs, sum > 0), summary);
         }
     }
 
@@ -251,14 +328,11 @@ mod tests {
                 recorded.record(v).unwrap();
                 counts[layout.index_of(v)] += 1;
             }
-            let rebuilt = layout.histogram_from(&counts, samples.iter().sum::<u64>() > 0);
-            assert_eq!(rebuilt.max(), recorded.max(), "{samples:?}");
-            assert_eq!(rebuilt.min(), recorded.min(), "{samples:?}");
-            assert_eq!(rebuilt.len(), recorded.len(), "{samples:?}");
-            assert_eq!(
-                rebuilt.value_at_quantile(0.5),
-                recorded.value_at_quantile(0.5)
+            let summary = layout.summary(
+                std::iter::once((0, &counts[..])),
+                samples.iter().sum::<u64>() > 0,
             );
+            assert_eq!(summary, HistogramSummary::of(&recorded), "{samples:?}");
         }
     }
 }
