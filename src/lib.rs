@@ -97,8 +97,8 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, ModeCell, ModeState, OwnedCounters, Published, ShardMap, SharedCounters,
-        TransitionLog,
+        Change, ModeCell, ModeState, OwnedCounters, Published, RelaxedLoads, ShardMap,
+        SharedCounters, TransitionLog,
     };
 }
 

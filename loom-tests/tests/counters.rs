@@ -13,17 +13,14 @@
 mod tests {
     use std::sync::Arc;
 
-    use lockfree_metrics::__loom::{OwnedCounters, SharedCounters};
-    use loom::{
-        sync::{atomic::Ordering, Mutex},
-        thread,
-    };
+    use lockfree_metrics::__loom::{OwnedCounters, RelaxedLoads, SharedCounters};
+    use loom::{sync::Mutex, thread};
     use loom_tests::model;
 
     fn reading(c: &OwnedCounters) -> Vec<u64> {
         let mut sum = vec![0; 2];
         // Relaxed: as `Sharded` reads latency counts.
-        c.add_to(&mut sum, Ordering::Relaxed);
+        c.add_all_to::<RelaxedLoads>(&mut sum);
         sum
     }
 
@@ -46,9 +43,9 @@ mod tests {
                     assert!(second[0] <= 2 && second[1] <= 1, "{second:?}");
                 })
             };
-            c.add_owned(0, 1, Ordering::Relaxed);
-            c.add_owned(1, 1, Ordering::Relaxed);
-            c.add_owned(0, 1, Ordering::Relaxed);
+            c.add_owned(0, 1);
+            c.add_owned(1, 1);
+            c.add_owned(0, 1);
             reader.join().unwrap();
             assert_eq!(reading(&c), [2, 1]);
         });
@@ -67,7 +64,7 @@ mod tests {
             let taken = c.take()[0];
             adder.join().unwrap();
             let mut rest = vec![0];
-            c.add_to(&mut rest, Ordering::Relaxed);
+            c.add_all_to::<RelaxedLoads>(&mut rest);
             assert_eq!(taken + rest[0], 3, "taken {taken} + rest {}", rest[0]);
         });
     }
@@ -97,10 +94,10 @@ mod tests {
                     while !*ids.lock().unwrap() {
                         thread::yield_now();
                     }
-                    c.add_owned(0, 1, Ordering::Relaxed);
+                    c.add_owned(0, 1);
                 })
             };
-            c.add_owned(0, 1, Ordering::Relaxed);
+            c.add_owned(0, 1);
             *ids.lock().unwrap() = true;
             next.join().unwrap();
             reader.join().unwrap();

@@ -155,56 +155,43 @@ mod tests {
         }
     }
 
-    /// Through `Atomic`, whose log was a shared queue drained by readers: a
-    /// reset races two changes of mode. The
-    /// interval and the snapshot after it count every change once, each
+    /// A reset races two changes of mode in `m`, whose log keeps `keep`:
+    /// the interval and the snapshot after it count every change once, each
     /// log is consistent, and at rest the log holds the changes after the
     /// reset's cut.
+    fn log_racing_a_reset(m: Arc<impl MetricsCollector + 'static>, keep: u64) {
+        // The changes on the main thread: see "Arranging a model" in
+        // `loom-tests/src/lib.rs`.
+        let resetter = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.take_interval().mode)
+        };
+        m.record_mode_transition(Mode(1));
+        m.record_mode_transition(Mode(2));
+        let interval = resetter.join().unwrap();
+        assert_consistent(&interval, 0);
+        let after = m.mode();
+        assert_eq!(interval.transitions + after.transitions, 2);
+        assert_at_rest(&after, interval.transitions, keep);
+        assert_eq!(after.current, Some(Mode(2)));
+    }
+
+    /// Through `Atomic`, whose log was a shared queue drained by readers.
     #[test]
     fn atomic_log_racing_a_reset() {
         model("mode/atomic_log_racing_a_reset", || {
-            let m = Arc::new(Atomic::with_clock(tiny_config(1, 2), ManualClock::new()));
-            // The changes on the main thread: see "Arranging a model" in
-            // `loom-tests/src/lib.rs`.
-            let resetter = {
-                let m = Arc::clone(&m);
-                thread::spawn(move || m.take_interval().mode)
-            };
-            m.record_mode_transition(Mode(1));
-            m.record_mode_transition(Mode(2));
-            let interval = resetter.join().unwrap();
-            assert_consistent(&interval, 0);
-            let after = m.mode();
-            assert_eq!(interval.transitions + after.transitions, 2);
-            assert_at_rest(&after, interval.transitions, 2);
-            assert_eq!(after.current, Some(Mode(2)));
+            let m = Atomic::with_clock(tiny_config(1, 2), ManualClock::new());
+            log_racing_a_reset(Arc::new(m), 2);
         });
     }
 
-    /// The same through `Sharded`, whose log was per-shard rings read
-    /// against a cut: a reset racing two changes from another thread.
+    /// Through `Sharded`, whose log was per-shard rings read against a cut.
     #[test]
     fn sharded_log_racing_a_reset() {
         model("mode/sharded_log_racing_a_reset", || {
-            let m = Arc::new(Sharded::with_collector(
-                tiny_config(1, 1),
-                ManualClock::new(),
-                Collector::new(),
-            ));
-            // The changes on the main thread: see "Arranging a model" in
-            // `loom-tests/src/lib.rs`.
-            let resetter = {
-                let m = Arc::clone(&m);
-                thread::spawn(move || m.take_interval().mode)
-            };
-            m.record_mode_transition(Mode(1));
-            m.record_mode_transition(Mode(2));
-            let interval = resetter.join().unwrap();
-            assert_consistent(&interval, 0);
-            let after = m.mode();
-            assert_eq!(interval.transitions + after.transitions, 2);
-            assert_at_rest(&after, interval.transitions, 1);
-            assert_eq!(after.current, Some(Mode(2)));
+            let m =
+                Sharded::with_collector(tiny_config(1, 1), ManualClock::new(), Collector::new());
+            log_racing_a_reset(Arc::new(m), 1);
         });
     }
 

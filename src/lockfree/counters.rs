@@ -255,19 +255,6 @@ impl<W: Writers> Counters<W> {
             }
         }
     }
-
-    /// [`add_all_to`](Self::add_all_to) with the ordering chosen at run
-    /// time: one dispatch per call, none per counter. `order` is `Relaxed`
-    /// or `Acquire`.
-    pub fn add_to(&self, into: &mut [u64], order: Ordering) {
-        match order {
-            Ordering::Acquire => self.add_all_to::<Acquire>(into),
-            _ => {
-                debug_assert_eq!(order, Ordering::Relaxed, "loads are Relaxed or Acquire");
-                self.add_all_to::<Relaxed>(into);
-            }
-        }
-    }
 }
 
 /// How a reading loads counters: [`Relaxed`] or [`Acquire`], a type so
@@ -291,17 +278,16 @@ impl Load for Relaxed {
 }
 
 impl Load for Acquire {
-    // Acquire: for callers whose writers publish other data with a Release
-    // count store (see `lockfree::gauge`).
+    // Acquire: for a reset reading gauge counts, which must synchronise with
+    // the opening fence of each record it counts (see `lockfree::gauge`).
     const ORDER: Ordering = Ordering::Acquire;
 }
 
 impl Counters<Owned> {
     /// Adds `n` at `index`; the caller must be the only thread that writes
-    /// these counters. `order` is `Relaxed`, or `Release` where a reader
-    /// must see an earlier store of this thread once it sees this count.
+    /// these counters.
     #[inline]
-    pub fn add_owned(&self, index: usize, n: u64, order: Ordering) {
+    pub fn add_owned(&self, index: usize, n: u64) {
         let bit = 1 << (index >> self.chunk_shift);
         let touched = &self.writers.touched;
         // Relaxed: a reader that misses the bit misses only this concurrent
@@ -312,8 +298,14 @@ impl Counters<Owned> {
         }
         let cell = self.cell(index);
         // Relaxed load: this thread wrote every value the counter holds, and
-        // a thread always reads its own latest store.
-        cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), order);
+        // a thread always reads its own latest store. Relaxed store: readers
+        // read each counter on its own; what must be seen with a count (a
+        // gauge's value) is published by the gauge's own fence and version
+        // (`lockfree::gauge`).
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -454,15 +446,14 @@ impl OwnedHistogram {
         }
     }
 
-    /// Records `value` (already clamped) as the cells' only writer; `order`
-    /// as in [`OwnedCounters::add_owned`](Counters::add_owned).
+    /// Records `value` (already clamped) as the cells' only writer.
     #[inline(always)]
-    pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool, order: Ordering) {
+    pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool) {
         self.sum.add_owned(value);
         if clamped {
             self.clamped.add_owned(1);
         }
-        self.counts.add_owned(layout.index_of(value), 1, order);
+        self.counts.add_owned(layout.index_of(value), 1);
     }
 }
 
@@ -495,12 +486,12 @@ mod tests {
     fn owned_adds_sum_up_and_mark_chunks() {
         let c = OwnedCounters::new(1_000);
         assert_eq!(c.chunk_shift, 4);
-        c.add_owned(0, 2, Ordering::Relaxed);
-        c.add_owned(999, 5, Ordering::Release);
-        c.add_owned(999, 1, Ordering::Relaxed);
+        c.add_owned(0, 2);
+        c.add_owned(999, 5);
+        c.add_owned(999, 1);
         assert_eq!(c.writers.touched(), 1 | 1 << 62);
         let mut sum = vec![1; 1_000];
-        c.add_to(&mut sum, Ordering::Relaxed);
+        c.add_all_to::<Relaxed>(&mut sum);
         assert_eq!((sum[0], sum[1], sum[999]), (3, 1, 7));
         assert_eq!(c.chunks(), 1 | 1 << 62);
         let mut last = [0; 1_000 - 62 * 16];
@@ -517,7 +508,7 @@ mod tests {
         let arrays: Vec<_> = (1..=3)
             .map(|k| {
                 let c = OwnedCounters::new(100);
-                c.add_owned(17, k, Ordering::Relaxed);
+                c.add_owned(17, k);
                 c
             })
             .collect();
@@ -546,7 +537,7 @@ mod tests {
         c.add_shared(0, 2);
         c.add_shared(39, 5);
         let mut sum = vec![1; 40];
-        c.add_to(&mut sum, Ordering::Relaxed);
+        c.add_all_to::<Relaxed>(&mut sum);
         assert_eq!((sum[0], sum[1], sum[39]), (3, 1, 6));
         assert_eq!(c.take()[39], 5);
         assert!(c.take().iter().all(|&v| v == 0));

@@ -462,14 +462,10 @@ impl RawBatch {
         }
     }
 
-    pub(crate) fn add<W: Writers>(
-        &mut self,
-        counts: &Counters<W>,
-        clamped: &Counter<W>,
-        order: Ordering,
-    ) {
+    /// Adds what `counts` and `clamped` hold, loading the counts as `L`.
+    pub(crate) fn add<L: Load, W: Writers>(&mut self, counts: &Counters<W>, clamped: &Counter<W>) {
         self.clamped = self.clamped.wrapping_add(clamped.load());
-        counts.add_to(&mut self.counts, order);
+        counts.add_all_to::<L>(&mut self.counts);
     }
 
     /// Batch sizes recorded since `base`.

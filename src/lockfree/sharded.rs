@@ -310,7 +310,7 @@ impl<C: Clock> Sharded<C> {
                 // Acquire: a count seen synchronises with its record's
                 // opening Release fence, so a reset then sees the record
                 // opened; see `lockfree::gauge`.
-                batch.add(&shard.batch, &shard.batch_clamped, Ordering::Acquire);
+                batch.add::<Acquire, _>(&shard.batch, &shard.batch_clamped);
             }
             // Acquire: as for the batch counts.
             let queue = RawHistogram::merged::<Acquire>(
@@ -426,11 +426,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     fn record_latency(&self, latency: Duration) {
         let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
         // Relaxed: counters are read one by one (see `Counters`).
-        self.with_shard(move |shard| {
-            shard
-                .latency
-                .record(&self.layouts.latency, ns, clamped, Ordering::Relaxed)
-        });
+        self.with_shard(move |shard| shard.latency.record(&self.layouts.latency, ns, clamped));
     }
 
     #[inline]
@@ -459,9 +455,9 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
             if clamped {
                 shard.batch_clamped.add_owned(1);
             }
-            // Relaxed: the slot's opening fence and closing Release order the
-            // count for readers and resets (see `lockfree::gauge`).
-            shard.batch.add_owned(size as usize, 1, Ordering::Relaxed);
+            // The slot's opening fence and closing Release order the count
+            // for readers and resets (see `lockfree::gauge`).
+            shard.batch.add_owned(size as usize, 1);
             shard.batch_current.close(open);
         });
     }
@@ -472,10 +468,8 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         let now = self.clock.now_ns();
         self.with_shard(move |shard| {
             let open = shard.queue_current.open(now, depth);
-            // Relaxed: as in `record_batch_size`.
-            shard
-                .queue
-                .record(&self.layouts.queue, depth, clamped, Ordering::Relaxed);
+            // Ordered for readers as in `record_batch_size`.
+            shard.queue.record(&self.layouts.queue, depth, clamped);
             shard.queue_current.close(open);
         });
     }
