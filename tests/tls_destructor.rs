@@ -96,6 +96,9 @@ fn run_case(case: &str) {
                 "before" => thread::spawn(|| {
                     touch_recorder();
                     record_all();
+                    // All alive at once: `THREADS` ids, so `THREADS` live
+                    // shards, and any shard beyond them is a spare.
+                    BARRIER.get().expect("set before spawning").wait();
                 }),
                 "after" => thread::spawn(|| {
                     record_all();
@@ -170,6 +173,15 @@ fn check(case: &str, in_life: u64) {
         ("recent", records.min(keep)),
     ] {
         assert_eq!(field(name), want, "case {case}: {name} in {line:?}");
+    }
+    if case == "before" {
+        // Records made after `thread_local` may have released a thread's id
+        // must not reach that thread's shard (another thread may own it
+        // now): they go to spare shards, beyond the live threads' own.
+        assert!(
+            field("shards") > THREADS as u64,
+            "case {case}: late records reached the threads' own shards: {line:?}"
+        );
     }
     eprintln!("case {case}: {line}");
 }
