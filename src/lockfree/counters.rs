@@ -197,8 +197,7 @@ impl<W: Writers> Counters<W> {
     /// one bounds check per chunk, not per counter.
     #[inline]
     pub fn add_chunk_to<L: Load>(&self, chunk: usize, into: &mut [u64]) {
-        let first = self.start + (chunk << self.chunk_shift);
-        let cells = &self.words[first..first + into.len()];
+        let cells = self.chunk_cells(chunk, into.len());
         for (slot, cell) in into.iter_mut().zip(cells) {
             *slot = slot.wrapping_add(cell.load(L::ORDER));
         }
@@ -234,10 +233,9 @@ impl<W: Writers> Counters<W> {
     /// zeros.
     #[inline]
     pub fn extend_with_chunk<L: Load>(&self, chunk: usize, into: &mut Vec<u64>) {
-        let first = self.start + (chunk << self.chunk_shift);
-        let end = self.start + self.len.min((chunk + 1) << self.chunk_shift);
+        let n = self.len.min((chunk + 1) << self.chunk_shift) - (chunk << self.chunk_shift);
         into.extend(
-            self.words[first..end]
+            self.chunk_cells(chunk, n)
                 .iter()
                 .map(|cell| cell.load(L::ORDER)),
         );
