@@ -213,8 +213,8 @@ impl<C: Clock> Sharded<C> {
     /// threads record into from thread-local destructors that run after
     /// `thread_local` released their id (at most 64: the most such records
     /// ever in progress at once). Memory is this times
-    /// [`shard_bytes`](Self::shard_bytes), plus the reset point and 1.5 KiB
-    /// for the spare pool.
+    /// [`shard_bytes`](Self::shard_bytes), plus the reset point and the
+    /// spare pool (64 pointers and a 64-slot queue: about 1.5 KiB).
     pub fn shards_allocated(&self) -> usize {
         // Relaxed: a count for diagnostics, ordered with nothing.
         self.next_shard.load(Ordering::Relaxed)
