@@ -17,15 +17,15 @@
 //!
 //! The counters start on a 128-byte boundary and fill whole 128-byte
 //! lines, so that the array shares no cache line (or adjacent-line prefetch
-//! pair) with another thread's data. The allocator zeroes the memory (for
-//! a large array, fresh pages from the OS, which it leaves untouched), so
-//! a page of counters becomes resident only once a counter on it is
-//! written: a shard that records a few values costs a few pages, not its
-//! whole histogram.
+//! pair) with another thread's data. Arrays of a page or more get pages of
+//! their own from the kernel (`lockfree::zeroed`), so a page of counters
+//! becomes resident only once a counter on it is written: a shard that
+//! records a few values costs a few pages, not its whole histogram.
 //!
 //! Owned arrays also keep a *touched* word: bit `i` is set (by the owner,
-//! with a load and, the first time only, a store) once any counter in the
-//! `i`-th of at most 64 equal chunks has been written, and never cleared.
+//! before the first write of each of its counters, which it recognises by
+//! the zero it loads anyway) once any counter in the `i`-th of at most 64
+//! equal chunks has been written, and never cleared.
 //! Readers skip untouched chunks, which makes a reading cost what a thread
 //! recorded rather than what its histogram could hold: latencies that span
 //! a few octaves touch a few chunks of a 23,000-counter histogram. A
@@ -37,46 +37,11 @@
 
 use std::marker::PhantomData;
 
+use super::zeroed::ZeroedWords;
 use crate::{
     metric::layout::Layout,
     sync::{AtomicF64, AtomicU64, Ordering},
 };
-
-/// Bytes in a line: a pair of 64-byte cache lines.
-#[cfg(not(loom))]
-const LINE_BYTES: usize = 128;
-/// Counters in a line.
-#[cfg(not(loom))]
-const PER_LINE: usize = LINE_BYTES / 8;
-
-/// `n` zero counters, zeroed by the allocator: `alloc_zeroed` at
-/// `AtomicU64`'s alignment is `calloc`, which makes no pass over fresh
-/// memory (std zeroes a 128-byte-aligned allocation by writing every byte,
-/// so the words are aligned by offset instead; see `Counters::new`). Not
-/// under loom, whose atomics are not plain zero bits.
-#[cfg(not(loom))]
-fn zeroed(n: usize) -> Box<[AtomicU64]> {
-    // `Box::new_zeroed_slice` does this safely, but needs Rust 1.92.
-    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
-
-    let layout = Layout::array::<AtomicU64>(n).expect("counter array too large");
-    if layout.size() == 0 {
-        return Box::default();
-    }
-    // SAFETY: `layout` has a nonzero size.
-    let ptr = unsafe { alloc_zeroed(layout) }.cast::<AtomicU64>();
-    if ptr.is_null() {
-        handle_alloc_error(layout);
-    }
-    // SAFETY:
-    //  * `ptr` comes from the global allocator with the layout of
-    //    `[AtomicU64; n]`, the layout `Box<[AtomicU64]>` frees it with;
-    //  * every byte is zero, and `AtomicU64` has the same in-memory
-    //    representation as `u64`, so all-zero bits are a valid `AtomicU64`
-    //    holding 0: all `n` elements are initialised;
-    //  * nothing else owns or aliases the allocation.
-    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) }
-}
 
 /// One writer: what [`Counters`] keeps for it is the touched word.
 #[derive(Debug, Default)]
@@ -124,11 +89,9 @@ impl Writers for Shared {
 /// A fixed-length array of monotonic `u64` counters, written as `W` says.
 #[derive(Debug)]
 pub struct Counters<W: Writers> {
-    /// Whole lines from `start` on, after the words before the first line
-    /// boundary (never written); just the counters under loom.
-    words: Box<[AtomicU64]>,
-    /// Index of the first word on a 128-byte boundary.
-    start: usize,
+    /// The counters, line-aligned and zero until written
+    /// (`lockfree::zeroed`).
+    words: ZeroedWords,
     len: usize,
     chunk_shift: u32,
     writers: W,
@@ -144,22 +107,13 @@ impl<W: Writers> Counters<W> {
     pub fn new(len: usize) -> Self {
         // The smallest power-of-two chunk that splits `len` in at most 64.
         let chunk_shift = len.div_ceil(64).next_power_of_two().trailing_zeros();
-        // The words are 8-byte aligned, so a line boundary falls within the
-        // first `PER_LINE - 1` extra ones (should `align_offset` find none,
-        // the array is merely unaligned).
+        // Whole lines, so that no other data shares the last one.
         #[cfg(not(loom))]
-        let (words, start) = {
-            let words = zeroed(len.div_ceil(PER_LINE) * PER_LINE + PER_LINE - 1);
-            let start = words.as_ptr().align_offset(LINE_BYTES);
-            (words, if start < PER_LINE { start } else { 0 })
-        };
-        // Loom's atomics are not 8 bytes and share no cache lines: just the
-        // counters, constructed.
+        let words = ZeroedWords::new(len.next_multiple_of(super::zeroed::LINE_BYTES / 8));
         #[cfg(loom)]
-        let (words, start) = ((0..len).map(|_| AtomicU64::new(0)).collect(), 0);
+        let words = ZeroedWords::new(len);
         Counters {
             words,
-            start,
             len,
             chunk_shift,
             writers: W::default(),
@@ -168,7 +122,7 @@ impl<W: Writers> Counters<W> {
 
     #[inline]
     fn cell(&self, index: usize) -> &AtomicU64 {
-        &self.words[self.start + index]
+        &self.words[index]
     }
 
     /// Number of chunks: `len` split in chunks of `1 << chunk_shift`.
@@ -206,7 +160,7 @@ impl<W: Writers> Counters<W> {
     /// The first `n` cells of chunk `chunk`.
     #[inline]
     fn chunk_cells(&self, chunk: usize, n: usize) -> &[AtomicU64] {
-        let first = self.start + (chunk << self.chunk_shift);
+        let first = chunk << self.chunk_shift;
         &self.words[first..first + n]
     }
 
@@ -286,6 +240,25 @@ impl Counters<Owned> {
     /// these counters.
     #[inline]
     pub fn add_owned(&self, index: usize, n: u64) {
+        let cell = self.cell(index);
+        // Relaxed load: this thread wrote every value the counter holds, and
+        // a thread always reads its own latest store.
+        let count = cell.load(Ordering::Relaxed);
+        if count == 0 {
+            // The counter's first write (counters only grow): its chunk may
+            // be unmarked. Checking the count already loaded, rather than the
+            // touched word, keeps the mark off the common path.
+            self.mark(index);
+        }
+        // Relaxed store: readers read each counter on its own; what must be
+        // seen with a count (a gauge's value) is published by the gauge's
+        // own fence and version (`lockfree::gauge`).
+        cell.store(count.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Marks `index`'s chunk touched, before its counter's first write.
+    #[cold]
+    fn mark(&self, index: usize) {
         let bit = 1 << (index >> self.chunk_shift);
         let touched = &self.writers.touched;
         // Relaxed: a reader that misses the bit misses only this concurrent
@@ -294,16 +267,6 @@ impl Counters<Owned> {
         if marks & bit == 0 {
             touched.store(marks | bit, Ordering::Relaxed);
         }
-        let cell = self.cell(index);
-        // Relaxed load: this thread wrote every value the counter holds, and
-        // a thread always reads its own latest store. Relaxed store: readers
-        // read each counter on its own; what must be seen with a count (a
-        // gauge's value) is published by the gauge's own fence and version
-        // (`lockfree::gauge`).
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
     }
 }
 
@@ -545,9 +508,8 @@ mod tests {
     fn lines_are_cache_aligned() {
         for len in [1, 16, 17, 1_000] {
             let c = OwnedCounters::new(len);
-            assert_eq!(c.cell(0) as *const AtomicU64 as usize % LINE_BYTES, 0);
-            let lines = len.div_ceil(PER_LINE);
-            assert!(c.start + lines * PER_LINE <= c.words.len());
+            assert_eq!(c.cell(0) as *const AtomicU64 as usize % 128, 0);
+            assert_eq!(c.words.len(), len.div_ceil(16) * 16);
         }
     }
 }

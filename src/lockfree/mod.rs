@@ -9,6 +9,7 @@
 //! | `gauge` | current values: alternating seqlock slots (one writer), epoch-tagged words (many) | wait-free writes, lock-free reads |
 //! | `shard_map` | per-thread shards (`thread_local`; a registry under loom) | wait-free after the first record |
 //! | `published` | a value replaced by CAS, reclaimed by crossbeam-epoch | lock-free |
+//! | `zeroed` | word arrays on their own zero pages, resident only where written | (plain data) |
 //! | `readout` | readings of the cells and their conversion to snapshots | (plain data) |
 
 mod atomic;
@@ -21,6 +22,7 @@ mod readout;
 mod shard_map;
 mod sharded;
 mod slots;
+mod zeroed;
 
 pub use atomic::Atomic;
 pub use sharded::Sharded;

@@ -1,6 +1,7 @@
 //! The window slot ring of `metric::window`, in atomics.
 //!
-//! Each entry is one `u64` per quantity (tokens, requests) packing the
+//! Each entry is one `u64` per quantity (tokens, requests, side by side in
+//! one cache line) packing the
 //! slot's *lap* (`slot / ring_len`, low 32 bits) above its count (32 bits,
 //! see [`SLOT_MAX`]). Lap and count change in one atomic store, so no
 //! reader ever pairs one slot's lap with another slot's count: there is no
@@ -28,6 +29,7 @@
 //! Progress: `add_owned` and reads are wait-free (a record zeroes at most
 //! one ring of skipped entries); `add_shared` is lock-free.
 
+use super::zeroed::ZeroedWords;
 use crate::{
     metric::window::{slot_add, WindowSpec, SLOT_MAX},
     sync::{AtomicU64, Ordering},
@@ -45,7 +47,7 @@ const LAP_HALF: u64 = LAP_MASK.div_ceil(2);
 
 #[inline]
 fn lap_of(spec: &WindowSpec, slot: u64) -> u64 {
-    (slot / spec.ring_len() as u64) & LAP_MASK
+    spec.lap_of(slot) & LAP_MASK
 }
 
 #[inline]
@@ -61,8 +63,9 @@ fn unpack(word: u64) -> (u64, u64) {
 /// A ring of (tokens, requests) window slots in atomics.
 #[derive(Debug)]
 pub(crate) struct AtomicSlots {
-    tokens: Box<[AtomicU64]>,
-    requests: Box<[AtomicU64]>,
+    /// Entry `i`'s tokens at `2 i`, its requests at `2 i + 1`; zero pages
+    /// until written (`lockfree::zeroed`).
+    cells: ZeroedWords,
     /// One past the newest slot recorded (0: none yet). Every entry belongs
     /// to a slot in `newest - ring_len .. newest`.
     newest: AtomicU64,
@@ -70,12 +73,16 @@ pub(crate) struct AtomicSlots {
 
 impl AtomicSlots {
     pub(crate) fn new(spec: &WindowSpec) -> Self {
-        let ring = || (0..spec.ring_len()).map(|_| AtomicU64::new(0)).collect();
         AtomicSlots {
-            tokens: ring(),
-            requests: ring(),
+            cells: ZeroedWords::new(2 * spec.ring_len()),
             newest: AtomicU64::new(0),
         }
+    }
+
+    /// Entry `index`'s (tokens, requests) cells.
+    #[inline]
+    fn pair(&self, index: usize) -> [&AtomicU64; 2] {
+        [&self.cells[2 * index], &self.cells[2 * index + 1]]
     }
 
     /// The slots from `from` (the old watermark) up to `slot`, exclusive,
@@ -102,8 +109,7 @@ impl AtomicSlots {
         if slot < newest {
             // The entry holds this slot: add to it.
             let mut saturated = false;
-            for (cells, n) in [(&self.tokens, tokens), (&self.requests, requests)] {
-                let cell = &cells[index];
+            for (cell, n) in self.pair(index).into_iter().zip([tokens, requests]) {
                 // Relaxed load: this thread wrote every value the cell holds.
                 let (lap, count) = unpack(cell.load(Ordering::Relaxed));
                 let (sum, sat) = slot_add(count, n);
@@ -132,15 +138,17 @@ impl AtomicSlots {
             let word = pack(lap_of(spec, skipped), 0);
             let index = spec.index_of(skipped);
             // Relaxed: published by the watermark's Release store below.
-            self.tokens[index].store(word, Ordering::Relaxed);
-            self.requests[index].store(word, Ordering::Relaxed);
+            for cell in self.pair(index) {
+                cell.store(word, Ordering::Relaxed);
+            }
         }
         let (lap, index) = (lap_of(spec, slot), spec.index_of(slot));
         let (t, t_sat) = slot_add(0, tokens);
         let (r, r_sat) = slot_add(0, requests);
         // Relaxed: published by the watermark's Release store below.
-        self.tokens[index].store(pack(lap, t), Ordering::Relaxed);
-        self.requests[index].store(pack(lap, r), Ordering::Relaxed);
+        let [t_cell, r_cell] = self.pair(index);
+        t_cell.store(pack(lap, t), Ordering::Relaxed);
+        r_cell.store(pack(lap, r), Ordering::Relaxed);
         // Release: a reader that acquires the watermark sees every entry it
         // covers in its new slot.
         #[cfg(not(lockfree_metrics_broken = "slots_watermark_relaxed"))]
@@ -168,12 +176,12 @@ impl AtomicSlots {
         let newest = self.newest.load(Ordering::Relaxed);
         // After a jump of 2^31 laps or more, an entry's lap can look newer
         // (or equal) by wrapping: every entry is older then.
-        let far = slot >= newest && (slot - newest) / spec.ring_len() as u64 >= LAP_HALF;
+        let far = slot >= newest && spec.lap_of(slot - newest) >= LAP_HALF;
         if slot >= newest {
             for skipped in Self::skipped(spec, newest, slot) {
                 let (lap, index) = (lap_of(spec, skipped), spec.index_of(skipped));
-                for cells in [&self.tokens, &self.requests] {
-                    Self::restart_older(&cells[index], lap, 0, far);
+                for cell in self.pair(index) {
+                    Self::restart_older(cell, lap, 0, far);
                 }
             }
         } else if slot.saturating_add(spec.ring_len() as u64) <= newest.saturating_sub(1) {
@@ -181,8 +189,8 @@ impl AtomicSlots {
         }
         let (lap, index) = (lap_of(spec, slot), spec.index_of(slot));
         let mut saturated = false;
-        for (cells, n) in [(&self.tokens, tokens), (&self.requests, requests)] {
-            saturated |= Self::restart_older(&cells[index], lap, n, far);
+        for (cell, n) in self.pair(index).into_iter().zip([tokens, requests]) {
+            saturated |= Self::restart_older(cell, lap, n, far);
         }
         if slot >= newest {
             // Release: as in `advance`. Concurrent movers may finish in any
@@ -255,19 +263,19 @@ impl AtomicSlots {
         let (index, lap) = (spec.index_of(slot), lap_of(spec, slot));
         // Relaxed: each word is self-contained; a lap other than the slot's
         // means a writer has since moved the entry on.
-        let count = |cells: &[AtomicU64]| match unpack(cells[index].load(Ordering::Relaxed)) {
+        let count = |cell: &AtomicU64| match unpack(cell.load(Ordering::Relaxed)) {
             (l, count) if l == lap => count,
             _ => 0,
         };
-        (count(&self.tokens), count(&self.requests))
+        let [tokens, requests] = self.pair(index).map(count);
+        (tokens, requests)
     }
 
     /// Takes `slot`'s counts, leaving zero under the same lap: each add
     /// lands either in what is returned or in the entry afterwards.
     pub(crate) fn take(&self, spec: &WindowSpec, slot: u64) -> (u64, u64) {
         let (index, lap) = (spec.index_of(slot), lap_of(spec, slot));
-        let take = |cells: &[AtomicU64]| {
-            let cell = &cells[index];
+        let take = |cell: &AtomicU64| {
             // Relaxed: as in `restart_older`.
             let mut current = cell.load(Ordering::Relaxed);
             loop {
@@ -289,7 +297,8 @@ impl AtomicSlots {
         if self.read(spec, slot) == (0, 0) {
             return (0, 0);
         }
-        (take(&self.tokens), take(&self.requests))
+        let [tokens, requests] = self.pair(index).map(take);
+        (tokens, requests)
     }
 }
 

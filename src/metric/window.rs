@@ -27,6 +27,8 @@ pub(crate) struct WindowSpec {
     /// (window, its length in slots), shortest first.
     windows: Vec<(Duration, u64)>,
     ring_len: usize,
+    /// `log2(ring_len)`.
+    ring_shift: u32,
 }
 
 impl WindowSpec {
@@ -45,6 +47,7 @@ impl WindowSpec {
             resolution_ns,
             windows,
             ring_len,
+            ring_shift: ring_len.trailing_zeros(),
         }
     }
 
@@ -59,6 +62,12 @@ impl WindowSpec {
     #[inline]
     pub(crate) fn slot_of(&self, now_ns: u64) -> u64 {
         (now_ns / self.resolution_ns).min(u64::MAX - 1)
+    }
+
+    /// How many times the ring has wrapped by `slot`.
+    #[inline]
+    pub(crate) fn lap_of(&self, slot: u64) -> u64 {
+        slot >> self.ring_shift
     }
 
     /// The ring entry of `slot`.
