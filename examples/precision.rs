@@ -12,49 +12,29 @@
 //!   request cycles (five records; log-normal latencies, median 2 ms,
 //!   sigma 0.5) and parks again; the growth of `VmRSS` across the records,
 //!   per thread (Linux only; elsewhere 0).
-//! - **Read cost:** the median `snapshot()` time while 2 and 64 threads
-//!   record request cycles, `FineGrained` and `Sharded`, cases interleaved
-//!   over the repetitions (as `examples/snapshot_p50.rs`).
+//! - **Read cost:** the median `snapshot()` time, wall and the reader's
+//!   CPU, while 2 and 64 threads record request cycles, `FineGrained` and
+//!   `Sharded`, cases interleaved over the repetitions (as
+//!   `examples/snapshot_p50.rs`).
 //!
 //! `cargo run --release --example precision [reps]`
 
+#[path = "support/cycles.rs"]
+mod cycles;
+
 use std::{
-    hint::black_box,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Barrier,
-    },
+    sync::{Arc, Barrier},
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use lockfree_metrics::{Config, FineGrained, MetricsCollector, Mode, Sharded};
+use cycles::{cycle, snapshot_cost, Lcg};
+use lockfree_metrics::{Config, FineGrained, MetricsCollector, Sharded};
 
 const DIGITS: [u8; 2] = [2, 3];
 
-/// A small PRNG: an LCG's high bits.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    /// Uniform in (0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() as f64 + 0.5) / (1_u64 << 31) as f64
-    }
-
-    /// Log-normal with median `median_ns` and `sigma` (Box-Muller).
-    fn log_normal(&mut self, median_ns: f64, sigma: f64) -> Duration {
-        let z = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
-        Duration::from_nanos((median_ns * (sigma * z).exp()).clamp(1e3, 3.6e12) as u64)
-    }
-}
+/// A latency distribution to draw from.
+type Draw = Box<dyn Fn(&mut Lcg) -> Duration>;
 
 fn config(digits: u8) -> Config {
     Config::builder()
@@ -80,15 +60,6 @@ fn max_error(digits: u8, samples: &[Duration]) -> f64 {
             (got.as_nanos() as f64 - want).abs() / want
         })
         .fold(0.0, f64::max)
-}
-
-/// Five records: the serving scheduler's request cycle.
-fn cycle<M: MetricsCollector>(m: &M, v: &mut Lcg) {
-    m.record_latency(v.log_normal(2.0e6, 0.5));
-    m.record_throughput(1 + v.next() % 256, 1);
-    m.record_batch_size(1 + (v.next() % 32) as usize);
-    m.record_queue_depth((v.next() % 256) as usize);
-    m.record_mode_transition(Mode((v.next() % 4) as u16));
 }
 
 fn vm_rss_kib() -> u64 {
@@ -136,39 +107,6 @@ fn resident_per_thread(digits: u8) -> u64 {
     after.saturating_sub(before) / THREADS as u64
 }
 
-/// The median `snapshot()` time, in µs, over 300 snapshots taken while
-/// `threads` threads record request cycles into `m`.
-fn snapshot_p50<M: MetricsCollector + Sync>(m: M, threads: usize) -> f64 {
-    let stop = AtomicBool::new(false);
-    let mut times = thread::scope(|s| {
-        for t in 0..threads {
-            let (m, stop) = (&m, &stop);
-            s.spawn(move || {
-                let mut v = Lcg(t as u64 ^ 0x9E37_79B9_7F4A_7C15);
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..64 {
-                        cycle(m, &mut v);
-                    }
-                    // So that 64 threads on a few cores all stay live.
-                    thread::yield_now();
-                }
-            });
-        }
-        thread::sleep(Duration::from_millis(200));
-        let times: Vec<f64> = (0..300)
-            .map(|_| {
-                let start = Instant::now();
-                black_box(m.snapshot());
-                start.elapsed().as_secs_f64() * 1e6
-            })
-            .collect();
-        stop.store(true, Ordering::Relaxed);
-        times
-    });
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
-
 fn main() {
     let reps: usize = std::env::args()
         .nth(1)
@@ -177,9 +115,15 @@ fn main() {
     println!("## error: largest relative error of p50, p95, p99, p99.9 (1,000,000 samples)");
     println!("distribution digits max_error_pct");
     let mut v = Lcg(7);
-    let shapes: [(&str, Box<dyn Fn(&mut Lcg) -> Duration>); 3] = [
-        ("log-normal(2ms,0.5)", Box::new(|v| v.log_normal(2.0e6, 0.5))),
-        ("log-normal(2ms,2.0)", Box::new(|v| v.log_normal(2.0e6, 2.0))),
+    let shapes: [(&str, Draw); 3] = [
+        (
+            "log-normal(2ms,0.5)",
+            Box::new(|v| v.log_normal(2.0e6, 0.5)),
+        ),
+        (
+            "log-normal(2ms,2.0)",
+            Box::new(|v| v.log_normal(2.0e6, 2.0)),
+        ),
         (
             "uniform(1us,50ms)",
             Box::new(|v| Duration::from_nanos(1_000 + v.next() % 50_000_000)),
@@ -192,23 +136,25 @@ fn main() {
         }
     }
 
-    println!("\n## memory: shard size and resident KiB per thread (64 threads, 20,000 cycles each)");
+    println!(
+        "\n## memory: shard size and resident KiB per thread (64 threads, 20,000 cycles each)"
+    );
     println!("digits shard_kib resident_kib_per_thread");
     for digits in DIGITS {
         let shard = Sharded::new(config(digits)).shard_bytes() / 1024;
         println!("{digits} {shard} {}", resident_per_thread(digits));
     }
 
-    println!("\n## read cost: snapshot() p50 in µs while threads record");
-    println!("rep digits threads fine_us sharded_us ratio");
+    println!("\n## read cost: snapshot() medians in µs while threads record (300 each)");
+    println!("rep digits threads fine_wall sharded_wall fine_cpu sharded_cpu");
     for rep in 0..reps {
         for digits in DIGITS {
             for threads in [2, 64] {
-                let fine = snapshot_p50(FineGrained::new(config(digits)), threads);
-                let sharded = snapshot_p50(Sharded::new(config(digits)), threads);
+                let fine = snapshot_cost(&FineGrained::new(config(digits)), threads, 300);
+                let sharded = snapshot_cost(&Sharded::new(config(digits)), threads, 300);
                 println!(
-                    "{rep} {digits} {threads} {fine:.1} {sharded:.1} {:.2}",
-                    sharded / fine
+                    "{rep} {digits} {threads} {:.1} {:.1} {:.1} {:.1}",
+                    fine.wall_us, sharded.wall_us, fine.cpu_us, sharded.cpu_us
                 );
             }
         }

@@ -47,8 +47,9 @@ pub struct Snapshot {
 /// largest, as `hdrhistogram` reports them). `mean` is the mean of the
 /// recorded (clamped) values, rounded to the nanosecond: exact in
 /// `GlobalLock` and `FineGrained` (integer sums), and in `Sharded` while
-/// half the samples' equivalence ranges add up to less than 2^63 ns (at 3
-/// significant digits, an interval's summed latency below about 2^73 ns).
+/// half the samples' equivalence ranges add up to less than 2^63 ns (at the
+/// default 2 significant digits, an interval's summed latency below about
+/// 2^70 ns, 37,000 years; at 3, 2^73 ns).
 /// `Atomic` sums in an `f64`: exact while the interval's summed latency
 /// stays below 2^53 ns (about 104 days); beyond that each sample's add
 /// rounds to `f64` precision, so for `n` samples the sum, and the mean,
