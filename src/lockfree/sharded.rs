@@ -175,18 +175,18 @@ impl Sharded<DefaultClock> {
 }
 
 impl<C: Clock> Sharded<C> {
-    /// A collector on `clock`.
+    /// A collector on `clock`, whose retired reset points are reclaimed by
+    /// an epoch collector of its own: a reading pins it for as long as the
+    /// reading takes (tens of µs, more with many shards), which then delays
+    /// only this collector's garbage, never that of other crossbeam-epoch
+    /// users of the process-global collector.
     pub fn with_clock(config: Config, clock: C) -> Self {
-        #[cfg(not(loom))]
-        let collector = crossbeam_epoch::default_collector().clone();
-        #[cfg(loom)]
-        let collector = Collector::new();
-        Self::with_collector(config, clock, collector)
+        Self::with_collector(config, clock, Collector::new())
     }
 
     /// A collector on `clock` whose retired reset points are reclaimed by
-    /// `collector` rather than crossbeam-epoch's global one (loom models
-    /// need a fresh one per run).
+    /// `collector` (for example crossbeam-epoch's global one, whose pins
+    /// are a little cheaper: a thread's handle is cached).
     pub fn with_collector(config: Config, clock: C, collector: Collector) -> Self {
         let spec = WindowSpec::new(&config);
         let layouts = Layouts::new(&config);
@@ -425,7 +425,12 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     #[inline]
     fn record_latency(&self, latency: Duration) {
         let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
-        // Relaxed: counters are read one by one (see `Counters`).
+        self.with_shard(move |shard| shard.latency.record(&self.layouts.latency, ns, clamped));
+    }
+
+    #[inline]
+    fn record_latency_ns(&self, ns: u64) {
+        let (ns, clamped) = clamp(ns, self.layouts.latency.highest());
         self.with_shard(move |shard| shard.latency.record(&self.layouts.latency, ns, clamped));
     }
 
