@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --example instructions >/dev/null 2>&1
 bin=target/release/examples/instructions
 strategies=("${@:-global-lock fine-grained atomic sharded}")
-ops=(latency throughput batch queue mode-same mode-change snapshot reset)
+ops=(latency latency-ns throughput batch queue mode-same mode-change snapshot reset)
 out=$(mktemp -d)
 
 count() { # strategy op n -> instructions inside `measure`

@@ -28,6 +28,9 @@ fn bench_strategy<M: MetricsCollector>(c: &mut Criterion, name: &str, make: impl
     g.bench_function("record_latency", |b| {
         b.iter(|| m.record_latency(Duration::from_nanos(v.latency_ns())))
     });
+    g.bench_function("record_latency_ns", |b| {
+        b.iter(|| m.record_latency_ns(v.latency_ns()))
+    });
     g.bench_function("record_throughput", |b| {
         b.iter(|| m.record_throughput(v.next() % 512, 1))
     });
@@ -111,6 +114,10 @@ fn benches(c: &mut Criterion) {
     bench_strategy(c, "FineGrained", || FineGrained::new(Config::default()));
     bench_strategy(c, "Atomic", || Atomic::new(Config::default()));
     bench_strategy(c, "Sharded", || Sharded::new(Config::default()));
+    // The clocked records with a clock read of one relaxed load.
+    bench_strategy(c, "Sharded+coarse", || {
+        Sharded::with_clock(Config::default(), CoarseClock::new())
+    });
 }
 
 criterion_group! {

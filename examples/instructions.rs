@@ -30,6 +30,7 @@ fn measure<M: MetricsCollector>(m: &M, op: &str, n: u64) {
         "latency" => {
             (0..n).for_each(|_| m.record_latency(Duration::from_nanos(v.next() % 50_000_000)))
         }
+        "latency-ns" => (0..n).for_each(|_| m.record_latency_ns(v.next() % 50_000_000)),
         "throughput" => (0..n).for_each(|_| m.record_throughput(v.next() % 512, 1)),
         "batch" => (0..n).for_each(|_| m.record_batch_size((v.next() % 64) as usize)),
         "queue" => (0..n).for_each(|_| m.record_queue_depth((v.next() % 1_000) as usize)),
@@ -61,9 +62,10 @@ fn run<M: MetricsCollector>(m: M, op: &str, n: u64) {
     black_box(m.snapshot());
 }
 
-const OPS: [&str; 9] = [
+const OPS: [&str; 10] = [
     "baseline",
     "latency",
+    "latency-ns",
     "throughput",
     "batch",
     "queue",

@@ -78,6 +78,23 @@ pub trait MetricsCollector: Send + Sync {
     /// Records one request latency.
     fn record_latency(&self, latency: Duration);
 
+    /// Records one request latency given in nanoseconds: the same record
+    /// as [`record_latency`](Self::record_latency), for callers whose
+    /// timer already counts nanoseconds (`Sharded` then skips the
+    /// `Duration` conversion and its overflow check).
+    ///
+    /// ```
+    /// use lockfree_metrics::{Config, MetricsCollector, Sharded};
+    ///
+    /// let m = Sharded::new(Config::default());
+    /// m.record_latency_ns(2_500_000);
+    /// assert_eq!(m.latency().count, 1);
+    /// assert_eq!(m.latency().mean.as_nanos(), 2_500_000);
+    /// ```
+    fn record_latency_ns(&self, ns: u64) {
+        self.record_latency(Duration::from_nanos(ns));
+    }
+
     /// Records generated tokens and completed requests, feeding the
     /// throughput windows and totals.
     fn record_throughput(&self, tokens: u64, requests: u64);
@@ -137,6 +154,7 @@ macro_rules! forward {
     ($($ptr:ty),*) => {$(
         impl<T: MetricsCollector + ?Sized> MetricsCollector for $ptr {
             fn record_latency(&self, latency: Duration) { (**self).record_latency(latency) }
+            fn record_latency_ns(&self, ns: u64) { (**self).record_latency_ns(ns) }
             fn record_throughput(&self, tokens: u64, requests: u64) {
                 (**self).record_throughput(tokens, requests)
             }

@@ -42,7 +42,8 @@ with each other and with hdrhistogram-based peers, under the seed report's scena
 const AFTER_HELP: &str = "\
 Rows:
   GlobalLock, FineGrained (the reference: every 'x' ratio is to it, measured in the
-  same run), Atomic, Sharded; and, in same-metric only (they record latency only),
+  same run), Atomic, Sharded, Sharded+coarse (Sharded on CoarseClock: 1 ms clock
+  resolution, one load per read); and, in same-metric only (they record latency only),
   the peers SyncHistogram (one Recorder per thread, refreshed every 50 ms by a
   concurrent reader with a timeout), MutexHistogram (Mutex<Histogram>) and
   LocalHistogram (a per-thread Histogram nobody reads: the limit).

@@ -34,6 +34,7 @@ fn color(row: &str) -> RGBColor {
         "FineGrained" => RGBColor(255, 127, 14),
         "Atomic" => RGBColor(31, 119, 180),
         "Sharded" => RGBColor(44, 160, 44),
+        "Sharded+coarse" => RGBColor(188, 189, 34),
         "SyncHistogram" => RGBColor(148, 103, 189),
         "MutexHistogram" => RGBColor(140, 86, 75),
         "LocalHistogram" => RGBColor(127, 127, 127),

@@ -38,6 +38,10 @@ pub(crate) enum Row {
     /// Per-thread shards merged by readers (v1.5.0 "thread-local aggregation").
     #[value(name = "Sharded")]
     Sharded,
+    /// Sharded on CoarseClock (one relaxed load per clock read, 1 ms
+    /// resolution): what the clock costs its clocked records.
+    #[value(name = "Sharded+coarse")]
+    ShardedCoarse,
     /// Peer: hdrhistogram's SyncHistogram, one Recorder per thread, and a
     /// thread refreshing it every 50 ms (latency only).
     #[value(name = "SyncHistogram")]
@@ -59,8 +63,13 @@ pub(crate) enum Row {
 }
 
 impl Row {
-    pub(crate) const STRATEGIES: [Row; 4] =
-        [Row::GlobalLock, Row::FineGrained, Row::Atomic, Row::Sharded];
+    pub(crate) const STRATEGIES: [Row; 5] = [
+        Row::GlobalLock,
+        Row::FineGrained,
+        Row::Atomic,
+        Row::Sharded,
+        Row::ShardedCoarse,
+    ];
     pub(crate) const PEERS: [Row; 3] =
         [Row::SyncHistogram, Row::MutexHistogram, Row::LocalHistogram];
     pub(crate) const BASELINES: [Row; 2] = [Row::NoMetrics, Row::ClockOnly];
@@ -73,6 +82,7 @@ impl Row {
             Row::FineGrained => "FineGrained",
             Row::Atomic => "Atomic",
             Row::Sharded => "Sharded",
+            Row::ShardedCoarse => "Sharded+coarse",
             Row::SyncHistogram => "SyncHistogram",
             Row::MutexHistogram => "MutexHistogram",
             Row::LocalHistogram => "LocalHistogram",
