@@ -79,7 +79,7 @@ mod snapshot;
 mod sync;
 
 pub use clock::{Clock, CoarseClock, DefaultClock, ManualClock, QuantaClock, StdClock};
-pub use collector::MetricsCollector;
+pub use collector::{MetricsCollector, RequestRecord};
 pub use config::{
     Config, ConfigBuilder, ConfigError, MAX_BATCH_SIZE_LIMIT, MAX_HISTOGRAM_COUNTERS,
     MAX_QUEUE_DEPTH_LIMIT, MAX_TRACKABLE, MAX_TRANSITION_LOG, MAX_WINDOW_SLOTS,

@@ -14,7 +14,7 @@ use crate::{
     measure::{time_this, timed, Ctl, Timed},
     workloads::{
         different_metrics, latency_loop, mode_base, nap_while_running, reader, request_cycle,
-        same_metric, served, Row, Serve, Tally, Workload, LATENCY, MODE,
+        request_record, same_metric, served, Row, Serve, Tally, Workload, LATENCY, MODE,
     },
 };
 
@@ -204,6 +204,9 @@ impl<M: MetricsCollector> Bench for StrategyBench<M> {
             }
             Workload::RequestCycle | Workload::HighFrequency => {
                 timed(threads, 0, duration, |t, ctl| request_cycle(m, t, ctl))
+            }
+            Workload::RequestRecord => {
+                timed(threads, 0, duration, |t, ctl| request_record(m, t, ctl))
             }
             Workload::WithReader | Workload::Stress => {
                 let hz = case.reader_hz.expect("a reader rate");

@@ -67,6 +67,7 @@ pub(crate) fn all(dir: &Path, r: &Results, cases: &[Case]) -> Result<(), String>
                 Workload::SameMetric
                     | Workload::DifferentMetrics
                     | Workload::RequestCycle
+                    | Workload::RequestRecord
                     | Workload::WithReader
             ) {
                 let label = case.label();

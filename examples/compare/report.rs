@@ -439,6 +439,10 @@ fn note(case: &Case, s: &Settings) -> String {
         Workload::RequestCycle => "every thread records request cycles (5 records each) \
              as fast as it can; requests/s over all threads; the mode flips every 10 ms."
             .into(),
+        Workload::RequestRecord => "request-cycle's requests, each recorded by one \
+             record_request call (Sharded: one shard lookup and one clock reading; \
+             GlobalLock: one lock; the others: the five calls); requests/s over all threads."
+            .into(),
         Workload::WithReader => format!(
             "request-cycle writers while one more thread snapshots {}/s; \
              writer requests/s over all writers.",
@@ -563,7 +567,10 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
             })
         };
         match case.workload {
-            Workload::SameMetric | Workload::DifferentMetrics | Workload::RequestCycle => {
+            Workload::SameMetric
+            | Workload::DifferentMetrics
+            | Workload::RequestCycle
+            | Workload::RequestRecord => {
                 let _ = writeln!(out, "  {}", cells[0].unit);
                 grid(&mut out, &threads_header(&threads), &table(&throughput));
             }

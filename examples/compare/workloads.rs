@@ -10,7 +10,7 @@ use std::{
 
 use clap::ValueEnum;
 use hdrhistogram::Histogram;
-use lockfree_metrics::{Clock, DefaultClock, MetricsCollector, Mode};
+use lockfree_metrics::{Clock, DefaultClock, MetricsCollector, Mode, RequestRecord};
 
 use crate::measure::{spin, Ctl, Gate, Lcg};
 
@@ -126,6 +126,10 @@ pub(crate) enum Workload {
     /// throughput, batch size, queue depth and mode record per request, as
     /// the serving scheduler does; the mode flips every 10 ms.
     RequestCycle,
+    /// request-cycle's requests, each recorded by one `record_request` call
+    /// (one shard lookup and one clock reading in Sharded, one lock in
+    /// GlobalLock, the five calls in the others).
+    RequestRecord,
     /// request-cycle while one more thread snapshots at each --reader-hz
     /// rate (default 10 and 1,000 a second): writer throughput and snapshot
     /// latency p50/p99.
@@ -152,10 +156,11 @@ pub(crate) enum Workload {
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 9] = [
+    pub(crate) const ALL: [Workload; 10] = [
         Workload::SameMetric,
         Workload::DifferentMetrics,
         Workload::RequestCycle,
+        Workload::RequestRecord,
         Workload::WithReader,
         Workload::Overhead,
         Workload::Sequential,
@@ -169,6 +174,7 @@ impl Workload {
             Workload::SameMetric => "same-metric",
             Workload::DifferentMetrics => "different-metrics",
             Workload::RequestCycle => "request-cycle",
+            Workload::RequestRecord => "request-record",
             Workload::WithReader => "with-reader",
             Workload::Overhead => "overhead",
             Workload::Sequential => "sequential",
@@ -298,6 +304,30 @@ fn request<M: MetricsCollector>(m: &M, latency_ns: u64, v: &mut Lcg, ctl: &Ctl) 
     m.record_queue_depth((v.next() % 256) as usize);
     m.record_mode_transition(Mode(ctl.mode.load(Ordering::Relaxed)));
     tokens
+}
+
+/// `request-record`: request-cycle's requests, one `record_request` each.
+pub(crate) fn request_record<M: MetricsCollector>(m: &M, t: usize, ctl: &Ctl) -> Tally {
+    let mut v = Lcg::new(t);
+    let (mut n, mut tokens) = (0, 0);
+    let mut gate = Gate::new(ctl, 16);
+    while gate.open() {
+        for _ in 0..CYCLE_BATCH {
+            let latency = Duration::from_nanos(v.latency_ns());
+            let r = RequestRecord {
+                latency,
+                tokens: 1 + v.next() % 256,
+                requests: 1,
+                batch_size: 1 + (v.next() % 32) as usize,
+                queue_depth: (v.next() % 256) as usize,
+                mode: Mode(ctl.mode.load(Ordering::Relaxed)),
+            };
+            tokens += r.tokens;
+            m.record_request(&r);
+        }
+        n += CYCLE_BATCH;
+    }
+    Tally::requests(n, tokens)
 }
 
 /// `request-cycle`: request cycles as fast as the thread can.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::{
     clock::{Clock, DefaultClock},
-    collector::MetricsCollector,
+    collector::{MetricsCollector, RequestRecord},
     config::Config,
     metric::{
         clamp_latency,
@@ -140,6 +140,21 @@ impl<C: Clock> MetricsCollector for GlobalLock<C> {
 
     fn record_mode_transition(&self, mode: Mode) {
         lock(&self.state).mode.record(mode, || self.clock.now_ns());
+    }
+
+    fn record_request(&self, r: &RequestRecord) {
+        let (ns, clamped) = clamp_latency(r.latency, self.config.latency_highest_ns());
+        // One acquisition for all five; the clock is read under it, as in
+        // the seed's v1.4.1.
+        let mut state = lock(&self.state);
+        state.latency.record(ns, clamped);
+        let now = self.clock.now_ns();
+        state
+            .throughput
+            .record(&self.spec, now, r.tokens, r.requests);
+        state.batch.record(r.batch_size);
+        state.queue.record(r.queue_depth);
+        state.mode.record(r.mode, || now);
     }
 
     fn snapshot(&self) -> Snapshot {

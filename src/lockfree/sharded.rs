@@ -58,7 +58,7 @@ use super::{
 };
 use crate::{
     clock::{Clock, DefaultClock},
-    collector::MetricsCollector,
+    collector::{MetricsCollector, RequestRecord},
     config::Config,
     metric::{clamp, clamp_latency, layout::Layout, window::WindowSpec},
     snapshot::{
@@ -413,6 +413,45 @@ impl<C: Clock> Sharded<C> {
     }
 }
 
+/// The record paths on this thread's shard, given the clock's reading.
+impl<C: Clock> Sharded<C> {
+    #[inline(always)]
+    fn throughput_into(&self, shard: &Shard, now: u64, tokens: u64, requests: u64) {
+        // Totals saturate; a call cut there or in its slot counts once.
+        let cut = shard.tokens.add_owned_saturating(tokens)
+            | shard.requests.add_owned_saturating(requests);
+        if shard
+            .slots
+            .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
+            | cut
+        {
+            shard.throughput_clamped.add_owned(1);
+        }
+    }
+
+    #[inline(always)]
+    fn batch_into(&self, shard: &Shard, now: u64, size: usize) {
+        let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
+        let open = shard.batch_current.open(now, size);
+        if clamped {
+            shard.batch_clamped.add_owned(1);
+        }
+        // The slot's opening fence and closing Release order the count for
+        // readers and resets (see `lockfree::gauge`).
+        shard.batch.add_owned(size as usize, 1);
+        shard.batch_current.close(open);
+    }
+
+    #[inline(always)]
+    fn queue_into(&self, shard: &Shard, now: u64, depth: usize) {
+        let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
+        let open = shard.queue_current.open(now, depth);
+        // Ordered for readers as in `batch_into`.
+        shard.queue.record(&self.layouts.queue, depth, clamped);
+        shard.queue_current.close(open);
+    }
+}
+
 /// The batch and queue readings of one snapshot.
 struct Gauges {
     batch: RawBatch,
@@ -437,46 +476,35 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     #[inline]
     fn record_throughput(&self, tokens: u64, requests: u64) {
         let now = self.clock.now_ns();
-        self.with_shard(move |shard| {
-            // Totals saturate; a call cut there or in its slot counts once.
-            let cut = shard.tokens.add_owned_saturating(tokens)
-                | shard.requests.add_owned_saturating(requests);
-            if shard
-                .slots
-                .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
-                | cut
-            {
-                shard.throughput_clamped.add_owned(1);
-            }
-        });
+        self.with_shard(move |shard| self.throughput_into(shard, now, tokens, requests));
     }
 
     #[inline]
     fn record_batch_size(&self, size: usize) {
-        let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
         let now = self.clock.now_ns();
-        self.with_shard(move |shard| {
-            let open = shard.batch_current.open(now, size);
-            if clamped {
-                shard.batch_clamped.add_owned(1);
-            }
-            // The slot's opening fence and closing Release order the count
-            // for readers and resets (see `lockfree::gauge`).
-            shard.batch.add_owned(size as usize, 1);
-            shard.batch_current.close(open);
-        });
+        self.with_shard(move |shard| self.batch_into(shard, now, size));
     }
 
     #[inline]
     fn record_queue_depth(&self, depth: usize) {
-        let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
+        let now = self.clock.now_ns();
+        self.with_shard(move |shard| self.queue_into(shard, now, depth));
+    }
+
+    #[inline]
+    fn record_request(&self, r: &RequestRecord) {
+        let (ns, clamped) = clamp_latency(r.latency, self.layouts.latency.highest());
+        // One reading for the slot and both gauges' stamps: each is a
+        // reading of a monotonic clock taken before its record, as the
+        // separate calls' are.
         let now = self.clock.now_ns();
         self.with_shard(move |shard| {
-            let open = shard.queue_current.open(now, depth);
-            // Ordered for readers as in `record_batch_size`.
-            shard.queue.record(&self.layouts.queue, depth, clamped);
-            shard.queue_current.close(open);
+            shard.latency.record(&self.layouts.latency, ns, clamped);
+            self.throughput_into(shard, now, r.tokens, r.requests);
+            self.batch_into(shard, now, r.batch_size);
+            self.queue_into(shard, now, r.queue_depth);
         });
+        self.record_mode_transition(r.mode);
     }
 
     #[inline]

@@ -30,6 +30,7 @@ macro_rules! conformance {
                 agrees_with_the_oracle,
                 exact_accounting_under_concurrency,
                 concurrent_intervals_partition_records,
+                record_request_is_its_five_records,
             );
         }
     )*};

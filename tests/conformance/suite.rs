@@ -11,7 +11,7 @@ use std::{
 };
 
 use lockfree_metrics::{
-    Config, FineGrained, ManualClock, MetricsCollector, Mode, Snapshot, Transition,
+    Config, FineGrained, ManualClock, MetricsCollector, Mode, RequestRecord, Snapshot, Transition,
 };
 
 use crate::invariants::{assert_same, check, check_quiescent};
@@ -603,4 +603,49 @@ pub fn concurrent_intervals_partition_records<M: MetricsCollector + 'static>(
     sums[3] += last.queue_depth.count;
     assert!(takes > 0);
     assert_eq!(sums, [200_000, 400_000, 200_000, 200_000]);
+}
+
+/// `record_request` is the five records it stands for: two collectors, one
+/// fed through it and one through the five calls, in the same clock steps,
+/// show the same snapshot (clamped values, mode changes and repeats,
+/// several window slots included).
+pub fn record_request_is_its_five_records<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+    let config = Config::builder()
+        .max_batch_size(64)
+        .max_queue_depth(1_000)
+        .build()
+        .unwrap();
+    let (clock_a, clock_b) = (ManualClock::new(), ManualClock::new());
+    let (a, b) = (
+        make(config.clone(), clock_a.clone()),
+        make(config, clock_b.clone()),
+    );
+    let mut rng = Rng(0xC0FFEE);
+    for i in 0..2_000_u64 {
+        let r = RequestRecord {
+            latency: if i % 97 == 0 {
+                secs(7_200)
+            } else {
+                rng.latency()
+            },
+            tokens: rng.below(300),
+            requests: 1 + rng.below(2),
+            batch_size: rng.below(70) as usize,
+            queue_depth: rng.below(1_100) as usize,
+            mode: Mode((i / 50 % 3) as u16),
+        };
+        a.record_request(&r);
+        b.record_latency(r.latency);
+        b.record_throughput(r.tokens, r.requests);
+        b.record_batch_size(r.batch_size);
+        b.record_queue_depth(r.queue_depth);
+        b.record_mode_transition(r.mode);
+        if i % 10 == 0 {
+            clock_a.advance(ms(37));
+            clock_b.advance(ms(37));
+        }
+    }
+    let (sa, sb) = (a.snapshot(), b.snapshot());
+    assert!(sa.latency.clamped > 0 && sa.batch.clamped > 0 && sa.queue_depth.clamped > 0);
+    assert_eq!(sa, sb);
 }
