@@ -341,6 +341,29 @@ def _empty_loop(calls: int) -> int:
     return time.perf_counter_ns() - t0
 
 
+def request_ns(name: str, one_call: bool, calls: int, reps: int) -> float:
+    """Median over reps of ns per request on one thread: the five record
+    calls, or one ``record_request`` (extension only)."""
+    times = []
+    for _ in range(reps):
+        m = COLLECTORS[name]()
+        reqs = [(1.0 + (i & 127), 64, i & 31, i & 63, MODES[(i >> 6) % 3]) for i in range(calls)]
+        t0 = time.perf_counter_ns()
+        if one_call:
+            rec = m.record_request
+            for lat, tok, b, q, mode in reqs:
+                rec(lat, tok, b, q, mode)
+        else:
+            for lat, tok, b, q, mode in reqs:
+                m.record_latency(lat)
+                m.record_throughput(tok, 1)
+                m.record_batch_size(b)
+                m.record_queue_depth(q)
+                m.record_mode_transition(mode)
+        times.append((time.perf_counter_ns() - t0) / calls)
+    return statistics.median(times)
+
+
 def record_ns(name: str, method_name: str, threads: int, calls: int, reps: int) -> float:
     """Median over reps of wall ns per call, all threads' calls together."""
     samples = []
@@ -443,6 +466,10 @@ def main() -> int:
     results["scenario_us_per_request"] = {name: scenario_us(name, 50, max(3, reps * 3)) for name in names}
     ext = [n for n in names if n.startswith("ext")]
     results["scenario_snapshot_us_per_request"] = {n: scenario_us(n, 50, max(3, reps * 3), True) for n in ext}
+    results["request_ns"] = {
+        n: {"five calls": request_ns(n, False, calls, reps), "record_request": request_ns(n, True, calls, reps)}
+        for n in ext
+    }
     results["wall_s"] = time.perf_counter() - started
 
     w = max(len(n) for n in names)
@@ -464,6 +491,10 @@ def main() -> int:
     print(f"{'every get_*':<24}" + "".join(col(results['scenario_us_per_request'][n]) for n in names))
     snap = results["scenario_snapshot_us_per_request"]
     print(f"{'one snapshot()':<24}" + "".join(col(snap[n]) if n in snap else f"{'-':>{width}}" for n in names))
+    print("\nns per request, 1 thread: the five record calls, or one record_request")
+    print(f"{'collector':<24}{'five calls':>{width}}{'one call':>{width}}")
+    for n, row in results["request_ns"].items():
+        print(f"{n:<24}" + col(row["five calls"]) + col(row["record_request"]))
     print(f"\n{results['wall_s']:.1f} s")
 
     out = os.path.abspath(args.out)

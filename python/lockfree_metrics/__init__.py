@@ -225,7 +225,9 @@ class MetricsCollector(_Collector):
     ``record_latency(latency_ms)``, ``record_throughput(tokens,
     requests=1)``, ``record_batch_size(size)``, ``record_queue_depth(depth)``,
     ``record_mode_transition(mode)`` (a ``str``; at most ``MAX_MODES``
-    distinct ones). Negative, NaN or infinite latencies, negative integers or
+    distinct ones), and ``record_request(latency_ms, tokens, batch_size,
+    queue_depth, mode, requests=1)``, the five in one call (checked whole
+    before anything is recorded). Negative, NaN or infinite latencies, negative integers or
     integers past 2**64 - 1 and wrong types raise ``ValueError``,
     ``OverflowError`` or ``TypeError``; values above the configured maxima
     are clamped to them and counted in the readings' ``clamped`` fields.

@@ -15,7 +15,7 @@ use std::{collections::HashMap, time::Duration};
 
 use lockfree_metrics::{
     Atomic, BatchSnapshot, Config, FineGrained, GlobalLock, LatencySnapshot, MetricsCollector,
-    Mode, ModeSnapshot, QueueDepthSnapshot, Sharded, Snapshot, ThroughputSnapshot,
+    Mode, ModeSnapshot, QueueDepthSnapshot, RequestRecord, Sharded, Snapshot, ThroughputSnapshot,
 };
 use pyo3::{
     exceptions::{PyOverflowError, PyRuntimeError, PyTypeError, PyValueError},
@@ -398,6 +398,43 @@ impl Collector {
     /// Records the queue depth.
     fn record_queue_depth(&self, depth: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner.record_queue_depth(size("depth", depth)?);
+        Ok(())
+    }
+
+    /// Records a finished request's five records in one call: the same as
+    /// `record_latency`, `record_throughput`, `record_batch_size`,
+    /// `record_queue_depth` and `record_mode_transition`, in that order
+    /// (the engine's `record_request`: one shard lookup and one clock
+    /// reading with "sharded"). Every argument is checked before anything
+    /// is recorded, so a bad one records nothing.
+    #[pyo3(signature = (latency_ms, tokens, batch_size, queue_depth, mode, requests = None))]
+    fn record_request(
+        &self,
+        latency_ms: f64,
+        tokens: &Bound<'_, PyAny>,
+        batch_size: &Bound<'_, PyAny>,
+        queue_depth: &Bound<'_, PyAny>,
+        mode: &Bound<'_, PyAny>,
+        requests: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if !(latency_ms.is_finite() && latency_ms >= 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "latency_ms must be a finite number >= 0, got {latency_ms}"
+            )));
+        }
+        let request = RequestRecord {
+            // `as` saturates, as in `record_latency`.
+            latency: Duration::from_nanos((latency_ms * 1e6).round() as u64),
+            tokens: count("tokens", tokens)?,
+            requests: match requests {
+                Some(r) => count("requests", r)?,
+                None => 1,
+            },
+            batch_size: size("batch_size", batch_size)?,
+            queue_depth: size("queue_depth", queue_depth)?,
+            mode: Mode(self.mode_id(mode)?),
+        };
+        self.inner.record_request(&request);
         Ok(())
     }
 

@@ -408,3 +408,44 @@ def test_mode_interning_under_threads():
     mode = m.get_mode()
     assert mode.current_mode in names
     assert all(t.to_mode in names for t in mode.recent)
+
+
+@bounded(10)
+def test_record_request_is_its_five_records(strategy):
+    a = MetricsCollector(strategy=strategy, max_batch_size=64)
+    b = MetricsCollector(strategy=strategy, max_batch_size=64)
+    for i in range(500):
+        latency, tokens, batch, depth = 0.5 + i % 37, i % 300, i % 70, i % 1_000
+        mode = ["prefill", "decode", "mixed"][i // 50 % 3]
+        a.record_request(latency, tokens, batch, depth, mode, requests=1 + i % 2)
+        b.record_latency(latency)
+        b.record_throughput(tokens, 1 + i % 2)
+        b.record_batch_size(batch)
+        b.record_queue_depth(depth)
+        b.record_mode_transition(mode)
+    sa, sb = a.snapshot(), b.snapshot()
+    assert sa.latency == sb.latency
+    assert sa.batch == sb.batch and sa.batch.clamped > 0
+    assert sa.queue_depth == sb.queue_depth
+    assert (sa.throughput.total_tokens, sa.throughput.total_requests) == (
+        sb.throughput.total_tokens,
+        sb.throughput.total_requests,
+    )
+    assert (sa.mode.current_mode, sa.mode.transitions) == (
+        sb.mode.current_mode,
+        sb.mode.transitions,
+    )
+
+
+@bounded(10)
+def test_record_request_with_a_bad_argument_records_nothing(strategy):
+    m = MetricsCollector(strategy=strategy)
+    with pytest.raises(ValueError, match="latency_ms"):
+        m.record_request(math.nan, 1, 1, 1, "a")
+    with pytest.raises(OverflowError, match="tokens"):
+        m.record_request(1.0, -1, 1, 1, "a")
+    with pytest.raises(TypeError):
+        m.record_request(1.0, 1, 1, 1, 7)
+    s = m.snapshot()
+    assert (s.latency.count, s.throughput.total_tokens, s.batch.count) == (0, 0, 0)
+    assert (s.queue_depth.count, s.mode.transitions) == (0, 0)
