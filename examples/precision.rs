@@ -21,12 +21,10 @@
 
 #[path = "support/cycles.rs"]
 mod cycles;
+#[path = "support/resident.rs"]
+mod resident;
 
-use std::{
-    sync::{Arc, Barrier},
-    thread,
-    time::Duration,
-};
+use std::time::Duration;
 
 use cycles::{cycle, snapshot_cost, Lcg};
 use lockfree_metrics::{Config, FineGrained, MetricsCollector, Sharded};
@@ -62,49 +60,15 @@ fn max_error(digits: u8, samples: &[Duration]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
-
 /// Resident KiB per thread that 64 threads of 20,000 request cycles add.
-fn resident_per_thread(digits: u8) -> u64 {
-    const THREADS: usize = 64;
-    let m = Arc::new(Sharded::new(config(digits)));
-    let [started, go, done] = [(); 3].map(|_| Arc::new(Barrier::new(THREADS + 1)));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let m = Arc::clone(&m);
-            let barriers = [&started, &go, &done].map(Arc::clone);
-            thread::spawn(move || {
-                barriers[0].wait();
-                barriers[1].wait();
-                let mut v = Lcg(t as u64 ^ 0x9E37_79B9_7F4A_7C15);
-                for _ in 0..20_000 {
-                    cycle(&*m, &mut v);
-                }
-                barriers[2].wait();
-                thread::park();
-            })
-        })
-        .collect();
-    started.wait();
-    let before = vm_rss_kib();
-    go.wait();
-    done.wait();
-    let after = vm_rss_kib();
-    for t in &threads {
-        t.thread().unpark();
-    }
-    for t in threads {
-        t.join().expect("recording thread");
-    }
-    after.saturating_sub(before) / THREADS as u64
+fn resident_per_thread(digits: u8) -> resident::Growth {
+    let m = Sharded::new(config(digits));
+    resident::growth_per_thread(64, |t| {
+        let mut v = Lcg(t as u64 ^ 0x9E37_79B9_7F4A_7C15);
+        for _ in 0..20_000 {
+            cycle(&m, &mut v);
+        }
+    })
 }
 
 fn main() {
@@ -139,10 +103,14 @@ fn main() {
     println!(
         "\n## memory: shard size and resident KiB per thread (64 threads, 20,000 cycles each)"
     );
-    println!("digits shard_kib resident_kib_per_thread");
+    println!("digits shard_kib resident_kib_per_thread with_thread_start_kib");
     for digits in DIGITS {
         let shard = Sharded::new(config(digits)).shard_bytes() / 1024;
-        println!("{digits} {shard} {}", resident_per_thread(digits));
+        let growth = resident_per_thread(digits);
+        println!(
+            "{digits} {shard} {} {}",
+            growth.work_kib, growth.with_threads_kib
+        );
     }
 
     println!("\n## read cost: snapshot() medians in µs while threads record (300 each)");
