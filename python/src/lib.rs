@@ -95,6 +95,18 @@ fn seconds(name: &str, secs: f64) -> PyResult<Duration> {
         .map_err(|e| PyValueError::new_err(format!("{name}: {secs} s: {e}")))
 }
 
+/// A latency in milliseconds, checked (finite, >= 0), in nanoseconds.
+fn latency_ns(latency_ms: f64) -> PyResult<u64> {
+    if !(latency_ms.is_finite() && latency_ms >= 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "latency_ms must be a finite number >= 0, got {latency_ms}"
+        )));
+    }
+    // `as` saturates: a latency past u64 nanoseconds (584 years) is past
+    // every configurable maximum, and clamped there.
+    Ok((latency_ms * 1e6).round() as u64)
+}
+
 /// A non-negative integer that fits a `u64`, with an error naming the
 /// argument: the engine clamps (and counts) what exceeds its configured
 /// maxima, so only what no `u64` holds is refused.
@@ -361,15 +373,7 @@ impl Collector {
     /// the configured maximum it is recorded as the maximum and counted in
     /// `clamped`).
     fn record_latency(&self, latency_ms: f64) -> PyResult<()> {
-        if !(latency_ms.is_finite() && latency_ms >= 0.0) {
-            return Err(PyValueError::new_err(format!(
-                "latency_ms must be a finite number >= 0, got {latency_ms}"
-            )));
-        }
-        // `as` saturates: a latency past u64 nanoseconds (584 years) is
-        // past every configurable maximum, and clamped there.
-        self.inner
-            .record_latency_ns((latency_ms * 1e6).round() as u64);
+        self.inner.record_latency_ns(latency_ns(latency_ms)?);
         Ok(())
     }
 
@@ -417,14 +421,8 @@ impl Collector {
         mode: &Bound<'_, PyAny>,
         requests: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        if !(latency_ms.is_finite() && latency_ms >= 0.0) {
-            return Err(PyValueError::new_err(format!(
-                "latency_ms must be a finite number >= 0, got {latency_ms}"
-            )));
-        }
         let request = RequestRecord {
-            // `as` saturates, as in `record_latency`.
-            latency: Duration::from_nanos((latency_ms * 1e6).round() as u64),
+            latency: Duration::from_nanos(latency_ns(latency_ms)?),
             tokens: count("tokens", tokens)?,
             requests: match requests {
                 Some(r) => count("requests", r)?,

@@ -47,9 +47,9 @@ enum Storage {
     /// used); freed in `drop`.
     Heap(std::ptr::NonNull<[AtomicU64]>),
     /// An anonymous mapping of `8 * len` bytes: page-aligned, zero until
-    /// written, and never touched through anything but atomics. Unmapped
-    /// when dropped.
-    Pages(#[allow(dead_code)] memmap2::MmapMut),
+    /// written, and never touched through anything but atomics. Held only
+    /// to be unmapped when dropped.
+    Pages { _map: memmap2::MmapMut },
 }
 
 // SAFETY: a `ZeroedWords` owns its words (the pointers point into storage
@@ -91,7 +91,7 @@ impl ZeroedWords {
             return ZeroedWords {
                 ptr,
                 len,
-                storage: Storage::Pages(map),
+                storage: Storage::Pages { _map: map },
             };
         }
         // Enough extra words that a line boundary falls in the first
