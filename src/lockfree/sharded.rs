@@ -186,7 +186,7 @@ impl<C: Clock> Sharded<C> {
 
     /// A collector on `clock` whose retired reset points are reclaimed by
     /// `collector` (for example crossbeam-epoch's global one, whose pins
-    /// are a little cheaper: a thread's handle is cached).
+    /// reuse each thread's cached handle instead of registering one).
     pub fn with_collector(config: Config, clock: C, collector: Collector) -> Self {
         let spec = WindowSpec::new(&config);
         let layouts = Layouts::new(&config);
