@@ -324,7 +324,7 @@ impl ConfigBuilder {
 
 /// Builds the histogram once to let `hdrhistogram` judge the precision and
 /// to bound its memory.
-fn check_histogram(low: u64, high: u64, digits: u8) -> Result<(), ConfigError> {
+pub(crate) fn check_histogram(low: u64, high: u64, digits: u8) -> Result<(), ConfigError> {
     if digits > 5 {
         return Err(ConfigError::InvalidSignificantDigits(digits));
     }

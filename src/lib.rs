@@ -75,6 +75,7 @@ mod config;
 mod locked;
 mod lockfree;
 mod metric;
+pub mod registry;
 mod snapshot;
 mod sync;
 

@@ -57,6 +57,33 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A nonzero number unique to the calling thread among live threads (the
+/// address of a thread-local; under loom, one past the loom thread's index).
+#[inline]
+pub(crate) fn thread_token() -> usize {
+    #[cfg(not(loom))]
+    {
+        std::thread_local! {
+            static TOKEN: u8 = const { 0 };
+        }
+        TOKEN.with(|t| std::ptr::from_ref(t) as usize)
+    }
+    #[cfg(loom)]
+    {
+        loom::thread_local! {
+            static TOKEN: std::cell::Cell<usize> = std::cell::Cell::new(0);
+        }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        TOKEN.with(|t| {
+            if t.get() == 0 {
+                // Outside the model: a distinct number per loom thread.
+                t.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            }
+            t.get()
+        })
+    }
+}
+
 /// Tells the scheduler (or loom) that this thread is about to retry a read
 /// that another thread's progress invalidated.
 #[inline]

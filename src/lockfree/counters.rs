@@ -22,10 +22,14 @@
 //! becomes resident only once a counter on it is written: a shard that
 //! records a few values costs a few pages, not its whole histogram.
 //!
-//! Owned arrays also keep a *touched* word: bit `i` is set (by the owner,
-//! before the first write of each of its counters, which it recognises by
-//! the zero it loads anyway) once any counter in the `i`-th of at most 64
-//! equal chunks has been written, and never cleared.
+//! Both kinds keep a *touched* word: bit `i` is set before the first write
+//! of any counter in the `i`-th of at most 64 equal chunks, and never
+//! cleared. The owner of an owned array recognises a counter's first write
+//! by the zero it loads anyway; a shared writer loads the touched word
+//! (read-mostly, so its line stays shared in every cache) and sets a
+//! missing bit before its `fetch_add`, so that a record which happens
+//! before a reading always has its bit seen by that reading, whichever
+//! writer set it.
 //! Readers skip untouched chunks, which makes a reading cost what a thread
 //! recorded rather than what its histogram could hold: latencies that span
 //! a few octaves touch a few chunks of a 23,000-counter histogram. A
@@ -51,9 +55,12 @@ pub struct Owned {
     touched: AtomicU64,
 }
 
-/// Any writers: nothing is kept (shared writes do not mark chunks).
+/// Any writers: what [`Counters`] keeps for them is the touched word.
 #[derive(Debug, Default)]
-pub struct Shared;
+pub struct Shared {
+    /// As [`Owned`]'s, set by any writer.
+    touched: AtomicU64,
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -82,7 +89,8 @@ impl Writers for Owned {
 impl Writers for Shared {
     #[inline]
     fn touched(&self) -> u64 {
-        u64::MAX
+        // Relaxed: see the module docs.
+        self.touched.load(Ordering::Relaxed)
     }
 }
 
@@ -130,8 +138,8 @@ impl<W: Writers> Counters<W> {
         self.len.div_ceil(1 << self.chunk_shift)
     }
 
-    /// Bit `i` set: chunk `i` may hold a nonzero counter (every chunk of a
-    /// shared array); no bit past the last chunk.
+    /// Bit `i` set: chunk `i` may hold a nonzero counter; no bit past the
+    /// last chunk.
     #[inline]
     pub fn chunks(&self) -> u64 {
         let all = match self.chunk_count() {
@@ -196,8 +204,7 @@ impl<W: Writers> Counters<W> {
     }
 
     /// Adds every counter into `into` (which must be as long), loading each
-    /// with `L`'s ordering; an owned array skips the chunks no write has
-    /// touched (a shared array is read whole).
+    /// with `L`'s ordering, skipping the chunks no write has touched.
     pub fn add_all_to<L: Load>(&self, into: &mut [u64]) {
         assert_eq!(into.len(), self.len, "reading into a wrong-sized array");
         let chunks = self.chunks();
@@ -271,12 +278,25 @@ impl Counters<Owned> {
 }
 
 impl Counters<Shared> {
-    /// Adds `n` at `index` from any thread.
+    /// Adds `n` at `index` from any thread; returns the count before.
     #[inline]
-    pub fn add_shared(&self, index: usize, n: u64) {
+    pub fn add_shared(&self, index: usize, n: u64) -> u64 {
+        let bit = 1 << (index >> self.chunk_shift);
+        // Relaxed: the mark is read (and, once per chunk, set) before the
+        // add in program order, which is all the module docs' argument needs.
+        if self.writers.touched.load(Ordering::Relaxed) & bit == 0 {
+            self.mark_shared(bit);
+        }
         // Relaxed: the counter is its own only datum; atomicity alone makes
         // concurrent increments add up.
-        self.cell(index).fetch_add(n, Ordering::Relaxed);
+        self.cell(index).fetch_add(n, Ordering::Relaxed)
+    }
+
+    #[cold]
+    fn mark_shared(&self, bit: u64) {
+        // Relaxed: as the load in `add_shared`; an RMW, so that concurrent
+        // writers marking different chunks keep each other's bits.
+        self.writers.touched.fetch_or(bit, Ordering::Relaxed);
     }
 
     /// Zeroes every counter, returning what each held: each increment lands
@@ -416,6 +436,18 @@ impl OwnedHistogram {
         }
         self.counts.add_owned(layout.index_of(value), 1);
     }
+
+    /// Records `n` samples of `value` (already clamped) as the cells' only
+    /// writer; `clamped` counts each of them.
+    #[inline]
+    pub(crate) fn record_n(&self, layout: &Layout, value: u64, n: u64, clamped: bool) {
+        // Modulo 2^64, as every owned sum (`readout::resolve_sum`).
+        self.sum.add_owned(value.wrapping_mul(n));
+        if clamped {
+            self.clamped.add_owned(n);
+        }
+        self.counts.add_owned(layout.index_of(value), n);
+    }
 }
 
 impl SharedHistogram {
@@ -485,11 +517,16 @@ mod tests {
     }
 
     #[test]
-    fn shared_chunks_stop_at_the_last() {
-        assert_eq!(SharedCounters::new(40).chunks(), (1 << 40) - 1);
-        assert_eq!(SharedCounters::new(1_000).chunks(), (1 << 63) - 1);
-        assert_eq!(SharedCounters::new(1 << 12).chunks(), u64::MAX);
-        assert_eq!(SharedCounters::new(0).chunks(), 0);
+    fn shared_adds_mark_their_chunks() {
+        assert_eq!(SharedCounters::new(40).chunks(), 0);
+        let c = SharedCounters::new(1_000);
+        assert_eq!(c.add_shared(999, 2), 0);
+        assert_eq!(c.add_shared(999, 1), 2);
+        c.add_shared(0, 1);
+        assert_eq!(c.chunks(), 1 | 1 << 62);
+        let mut sum = vec![0; 1_000];
+        c.add_all_to::<Relaxed>(&mut sum);
+        assert_eq!((sum[0], sum[999], sum.iter().sum::<u64>()), (1, 3, 4));
     }
 
     #[test]

@@ -13,18 +13,22 @@
 //! | `readout` | readings of the cells and their conversion to snapshots | (plain data) |
 
 mod atomic;
-mod counters;
+pub(crate) mod counters;
 mod gauge;
 mod log;
 mod mode;
-mod published;
-mod readout;
+pub(crate) mod published;
+pub(crate) mod readout;
 mod shard_map;
 mod sharded;
 mod slots;
 mod zeroed;
 
 pub use atomic::Atomic;
+#[cfg(loom)]
+pub use shard_map::ShardMap;
+#[cfg(not(loom))]
+pub(crate) use shard_map::ShardMap;
 pub use sharded::Sharded;
 
 // For `crate::__loom` only: the loom models drive these protocols directly.
@@ -34,5 +38,4 @@ pub use self::{
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,
-    shard_map::ShardMap,
 };

@@ -293,6 +293,98 @@ impl RawHistogram {
         raw
     }
 
+    /// Adds `counts` (any writers, of `layout`), its sum modulo 2^64 and
+    /// its clamp count into this reading, taking in the chunks it marks
+    /// that the reading lacks.
+    pub(crate) fn add_counts<W: Writers>(
+        &mut self,
+        counts: &Counters<W>,
+        sum: u64,
+        clamped: u64,
+        layout: &Layout,
+    ) {
+        self.sum = self.sum.wrapping_add(sum);
+        self.clamped = self.clamped.wrapping_add(clamped);
+        let theirs = counts.chunks();
+        if theirs == 0 {
+            return;
+        }
+        let len = layout.len();
+        if self.chunks == 0 {
+            self.chunk_shift = counts.chunk_shift();
+        }
+        debug_assert_eq!(
+            self.chunk_shift,
+            counts.chunk_shift(),
+            "readings of one layout"
+        );
+        let all = self.chunks | theirs;
+        if all != self.chunks {
+            // Rebuilt with the new chunks zero, in chunk order.
+            let mut grown = Vec::with_capacity(
+                bits(all)
+                    .map(|i| {
+                        let (start, end) = chunk_range(i, self.chunk_shift, len);
+                        end - start
+                    })
+                    .sum(),
+            );
+            for i in bits(all) {
+                let (start, end) = chunk_range(i, self.chunk_shift, len);
+                match self.chunk(i, len) {
+                    Some(held) => grown.extend_from_slice(held),
+                    None => grown.resize(grown.len() + end - start, 0),
+                }
+            }
+            self.counts = grown;
+            self.chunks = all;
+        }
+        for i in bits(theirs) {
+            let (start, end) = chunk_range(i, self.chunk_shift, len);
+            let at = self.offset(i);
+            // Relaxed: counters are read one by one (see `Counters`).
+            counts.add_chunk_to::<Relaxed>(i, &mut self.counts[at..at + end - start]);
+        }
+    }
+
+    /// `self - base`, as a reading of its own.
+    pub(crate) fn minus(&self, base: &RawHistogram, layout: &Layout) -> RawHistogram {
+        let mut counts = Vec::new();
+        let (chunks, chunk_shift) = self.diff_into(base, layout.len(), &mut counts);
+        RawHistogram {
+            chunks,
+            chunk_shift,
+            counts,
+            sum: self.sum.wrapping_sub(base.sum),
+            clamped: self.clamped.wrapping_sub(base.clamped),
+        }
+    }
+
+    /// The held runs of counters: (first index, counts), in order.
+    pub(crate) fn runs<'a>(
+        &'a self,
+        layout: &Layout,
+    ) -> impl Iterator<Item = (usize, &'a [u64])> + Clone + 'a {
+        let (len, shift) = (layout.len(), self.chunk_shift);
+        bits(self.chunks).scan(0, move |at, i| {
+            let (start, end) = chunk_range(i, shift, len);
+            let run = &self.counts[*at..*at + end - start];
+            *at += end - start;
+            Some((start, run))
+        })
+    }
+
+    /// This reading's summary and exact sum.
+    pub(crate) fn summary(&self, layout: &Layout) -> (HistogramSummary, u128) {
+        summarise(
+            self.chunks,
+            self.chunk_shift,
+            &self.counts,
+            self.sum,
+            layout,
+        )
+    }
+
     /// What shared `cells` hold.
     pub(crate) fn load(cells: &SharedHistogram, layout: &Layout) -> Self {
         let mut counts = vec![0; layout.len()];

@@ -77,15 +77,18 @@ impl ZeroedWords {
     /// # Panics
     ///
     /// If the memory cannot be had (as `Vec` does when an allocation
-    /// fails): a mapping the kernel refuses, or an array larger than the
-    /// address space.
+    /// fails): an array larger than the address space, or an allocation
+    /// the allocator refuses after the kernel refused a mapping.
     #[cfg(not(loom))]
     pub(crate) fn new(len: usize) -> Self {
         use std::ptr::NonNull;
         let bytes = len.checked_mul(8).expect("word array too large");
-        if bytes >= PAGE_BYTES {
-            let mut map = memmap2::MmapMut::map_anon(bytes)
-                .unwrap_or_else(|e| panic!("cannot map {bytes} bytes of counters: {e}"));
+        // A refused mapping (the process's `vm.max_map_count`, say, with
+        // tens of thousands of series) falls back to the allocator.
+        if let Some(mut map) = (bytes >= PAGE_BYTES)
+            .then(|| memmap2::MmapMut::map_anon(bytes).ok())
+            .flatten()
+        {
             let ptr = NonNull::new(map.as_mut_ptr().cast::<AtomicU64>())
                 .expect("a mapping is never at address 0");
             return ZeroedWords {

@@ -123,7 +123,7 @@ impl Layout {
 
     /// `hdrhistogram`'s `highest_equivalent(value_at(index))`.
     #[inline]
-    fn highest_at(&self, index: usize) -> u64 {
+    pub(crate) fn highest_at(&self, index: usize) -> u64 {
         let (low, width) = self.range_at(index);
         low.saturating_add(width) - 1
     }

@@ -1,0 +1,325 @@
+//! HDR histograms: counts laid out as `hdrhistogram` lays them out
+//! (`metric::layout`), in shared atomics plus per-thread arrays once
+//! contended (`registry::spread`), with a sum modulo 2^64 that readers make
+//! exact (`lockfree::readout`).
+//!
+//! **Input rules.** Values are integers in the histogram's unit
+//! ([`HistogramOpts`]). A value above the highest trackable one is
+//! recorded as that value and counted as *clamped*. `record_f64(x)`
+//! records `round(x * scale)`: `x` NaN or negative (below zero after
+//! rounding) is *rejected*, not recorded, and counted; `+inf` and values
+//! past the range are clamped. Nothing panics.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use super::{
+    series::{mix, Series, Shared},
+    spread::Spread,
+    RegistryError,
+};
+use crate::{
+    config::check_histogram,
+    lockfree::{
+        counters::{OwnedHistogram, SharedCounter, SharedCounters},
+        readout::RawHistogram,
+    },
+    metric::{clamp, layout::Layout},
+    sync::{AtomicU64, Ordering},
+};
+
+/// A histogram's range, precision and `f64` scale.
+///
+/// The default suits durations in nanoseconds: 1 ns to 1 hour, 2
+/// significant digits (a quantile is within 1/128 of its value: see
+/// `papers/precision.md`), and a scale of 1e9, so that
+/// [`Histogram::record_f64`] takes seconds, as Prometheus' base unit.
+///
+/// ```
+/// use lockfree_metrics::registry::HistogramOpts;
+///
+/// // Payload sizes in bytes, 1 B to 1 GiB, 3 significant digits.
+/// let opts = HistogramOpts::new(1, 1 << 30, 3)?.scale(1.0)?;
+/// assert_eq!(opts.highest(), 1 << 30);
+/// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HistogramOpts {
+    lowest: u64,
+    highest: u64,
+    digits: u8,
+    scale: f64,
+}
+
+impl Default for HistogramOpts {
+    fn default() -> Self {
+        HistogramOpts {
+            lowest: 1,
+            highest: 3_600_000_000_000,
+            digits: 2,
+            scale: 1e9,
+        }
+    }
+}
+
+impl HistogramOpts {
+    /// Values from `lowest` (the unit of the lowest bucket, at least 1) to
+    /// `highest`, to `digits` significant digits (1 to 5).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Histogram`] if `hdrhistogram` would refuse the
+    /// bounds, or the counts array would exceed the crate's limit.
+    pub fn new(lowest: u64, highest: u64, digits: u8) -> Result<Self, RegistryError> {
+        check_histogram(lowest, highest, digits).map_err(RegistryError::Histogram)?;
+        Ok(HistogramOpts {
+            lowest,
+            highest,
+            digits,
+            scale: 1e9,
+        })
+    }
+
+    /// The factor [`Histogram::record_f64`] multiplies by (1e9 by default:
+    /// seconds to nanoseconds; 1.0 to record `f64`s as they are).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidScale`] unless `scale` is finite and above 0.
+    pub fn scale(mut self, scale: f64) -> Result<Self, RegistryError> {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(RegistryError::InvalidScale(scale));
+        }
+        self.scale = scale;
+        Ok(self)
+    }
+
+    /// The lowest bucket's unit.
+    pub fn lowest(&self) -> u64 {
+        self.lowest
+    }
+
+    /// The highest trackable value.
+    pub fn highest(&self) -> u64 {
+        self.highest
+    }
+
+    /// Significant digits.
+    pub fn digits(&self) -> u8 {
+        self.digits
+    }
+
+    /// The `f64` scale.
+    pub fn get_scale(&self) -> f64 {
+        self.scale
+    }
+
+    pub(crate) fn layout(&self) -> Layout {
+        Layout::new(self.lowest, self.highest, self.digits)
+    }
+}
+
+/// A histogram's cells.
+#[derive(Debug)]
+pub(crate) struct HistogramCells {
+    pub(crate) layout: Arc<Layout>,
+    pub(crate) opts: HistogramOpts,
+    counts: SharedCounters,
+    /// Modulo 2^64, like an owned sum.
+    sum: crossbeam_utils::CachePadded<AtomicU64>,
+    clamped: SharedCounter,
+    rejected: SharedCounter,
+    pub(crate) spread: Spread<OwnedHistogram>,
+}
+
+/// A shared bucket's records between probes: a power of two (1 under
+/// loom, as for counters).
+const PROBE_EVERY: u64 = if cfg!(loom) { 1 } else { 1 << 10 };
+
+impl HistogramCells {
+    pub(crate) fn new(layout: Arc<Layout>, opts: HistogramOpts, shared: Arc<Shared>) -> Self {
+        HistogramCells {
+            spread: Spread::new(shared, layout.len() * 8),
+            counts: SharedCounters::new(layout.len()),
+            layout,
+            opts,
+            sum: Default::default(),
+            clamped: SharedCounter::default(),
+            rejected: SharedCounter::default(),
+        }
+    }
+
+    /// Bytes of the shared counts array (address space; resident only
+    /// where written).
+    pub(crate) fn shared_bytes(&self) -> usize {
+        self.layout.len() * 8
+    }
+
+    /// Everything recorded so far: shared and per-thread cells, merged.
+    pub(crate) fn read(&self) -> (RawHistogram, u64) {
+        let cells: Vec<&OwnedHistogram> = self.spread.cells().collect();
+        let mut raw = RawHistogram::merged::<crate::lockfree::counters::Relaxed>(
+            cells.iter().copied(),
+            &self.layout,
+        );
+        // Relaxed: each cell is its own datum.
+        let sum = self.sum.load(Ordering::Relaxed);
+        raw.add_counts(&self.counts, sum, self.clamped.load(), &self.layout);
+        (raw, self.rejected.load())
+    }
+
+    /// Samples clamped and `f64`s rejected, over every cell.
+    pub(crate) fn rejects(&self) -> (u64, u64) {
+        let clamped = self
+            .spread
+            .cells()
+            .fold(self.clamped.load(), |t, c| t.wrapping_add(c.clamped.load()));
+        (clamped, self.rejected.load())
+    }
+
+    pub(crate) fn fingerprint(raw: &RawHistogram, rejected: u64, layout: &Layout) -> u64 {
+        let count: u64 = raw
+            .runs(layout)
+            .map(|(_, run)| run.iter().fold(0_u64, |t, &n| t.wrapping_add(n)))
+            .fold(0, u64::wrapping_add);
+        mix(count ^ mix(raw.sum ^ mix(rejected.wrapping_add(raw.clamped))))
+    }
+
+    /// Records `n` samples of `value`, already in range.
+    #[inline]
+    fn record_n(&self, value: u64, n: u64, clamped: bool) {
+        let layout = &*self.layout;
+        if self.spread.record(
+            || OwnedHistogram::new(layout),
+            |h| h.record_n(layout, value, n, clamped),
+        ) {
+            return;
+        }
+        let old = self.counts.add_shared(layout.index_of(value), n);
+        // Relaxed: the sum is its own datum; modulo 2^64.
+        self.sum.fetch_add(value.wrapping_mul(n), Ordering::Relaxed);
+        if clamped {
+            self.clamped.add_shared(n);
+        }
+        if old & !(PROBE_EVERY - 1) != old.wrapping_add(n) & !(PROBE_EVERY - 1) {
+            self.spread.probe();
+        }
+    }
+}
+
+/// An HDR histogram: cheap to clone, `Send + Sync`, wait-free to record.
+///
+/// ```
+/// use std::time::Duration;
+/// use lockfree_metrics::registry::Registry;
+///
+/// let registry = Registry::new();
+/// let latency = registry.histogram("request_seconds", &[("route", "/")])?;
+/// latency.record_duration(Duration::from_millis(3));
+/// latency.record_f64(0.004); // seconds, at the default scale
+/// latency.record_n(5_000_000, 2); // nanoseconds
+/// {
+///     let _timer = latency.start_timer(); // records when dropped
+/// }
+/// let snapshot = registry.snapshot();
+/// let h = snapshot.get("request_seconds", &[("route", "/")]).unwrap().as_histogram().unwrap();
+/// assert_eq!(h.count(), 5);
+/// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    pub(crate) series: Arc<Series<HistogramCells>>,
+}
+
+impl Histogram {
+    /// Records `value` (in the histogram's unit); above the highest
+    /// trackable value it is clamped and counted.
+    #[inline]
+    pub fn record(&self, value: u64) {
+        self.record_n(value, 1);
+    }
+
+    /// Records `n` samples of `value` at once (`n` 0 records nothing).
+    #[inline]
+    pub fn record_n(&self, value: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let cells = &self.series.cells;
+        let (value, clamped) = clamp(value, cells.layout.highest());
+        cells.record_n(value, n, clamped);
+    }
+
+    /// Records `round(value * scale)` ([`HistogramOpts::scale`]): NaN and
+    /// negative values are rejected and counted, `+inf` and values past the
+    /// range clamped and counted.
+    #[inline]
+    pub fn record_f64(&self, value: f64) {
+        let cells = &self.series.cells;
+        let scaled = (value * cells.opts.scale).round();
+        // NaN compares as nothing, so it fails `is_ge` too.
+        if !scaled
+            .partial_cmp(&0.0)
+            .is_some_and(std::cmp::Ordering::is_ge)
+        {
+            cells.rejected.add_shared(1);
+            return;
+        }
+        // `as` saturates: +inf and anything past u64 become u64::MAX, which
+        // the clamp then cuts to the range (and counts).
+        self.record(scaled as u64);
+    }
+
+    /// Records a duration in the histogram's unit, `duration * scale`
+    /// seconds' worth: nanoseconds, exactly, at the default scale.
+    #[inline]
+    pub fn record_duration(&self, duration: Duration) {
+        let scale = self.series.cells.opts.scale;
+        if scale == 1e9 {
+            let (ns, _) = crate::metric::clamp_latency(duration, u64::MAX);
+            self.record(ns);
+        } else {
+            self.record_f64(duration.as_secs_f64());
+        }
+    }
+
+    /// A guard that records the time from now until it is dropped.
+    pub fn start_timer(&self) -> Timer<'_> {
+        Timer {
+            histogram: self,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Records the time it lived into its histogram when dropped (see
+/// [`Histogram::start_timer`]); [`Timer::discard`] records nothing.
+#[derive(Debug)]
+#[must_use = "a timer records when dropped; dropping it at once records ~0"]
+pub struct Timer<'a> {
+    histogram: &'a Histogram,
+    started: Instant,
+}
+
+impl Timer<'_> {
+    /// Records now, and returns the time recorded.
+    pub fn stop(self) -> Duration {
+        let elapsed = self.started.elapsed();
+        self.histogram.record_duration(elapsed);
+        std::mem::forget(self);
+        elapsed
+    }
+
+    /// Drops the timer without recording.
+    pub fn discard(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Timer<'_> {
+    fn drop(&mut self) {
+        self.histogram.record_duration(self.started.elapsed());
+    }
+}

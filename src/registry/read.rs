@@ -1,0 +1,536 @@
+//! Reading the registry: cumulative readings, and the readers built on
+//! them.
+//!
+//! Every cell only grows, so a reading needs nothing from writers: it pins
+//! the series list, reads each series' cells (`registry::spread`), and
+//! sorts by key. A record is in a reading or not, per cell. A histogram's
+//! count is computed from the very counts the reading holds, so it always
+//! equals its buckets' total.
+//!
+//! **Interval readers** ([`IntervalReader`]) keep the reading they last
+//! returned and subtract it from the next: a private cursor per consumer,
+//! so two consumers (a scraper and a log reporter) never take each other's
+//! data, and every increment of a cell lands in exactly one interval of
+//! each consumer.
+//!
+//! **Window readers** ([`WindowReader`]) keep, for each window `w`, a few
+//! readings spaced `w / steps` apart, and answer "the last `w`" with the
+//! current reading minus the newest kept reading at least `w` old: exact
+//! counts and quantiles of the records between two cuts, over a span
+//! reported with the result (at least `w`, at most `w + w / steps` plus the
+//! gap between calls, once the reader has run for `w`). Nothing of this
+//! touches the record path.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use super::{
+    counter::CounterCells, gauge::GaugeCells, histogram::HistogramCells, series::Entry,
+    Description, HistogramOpts, Kind, Registry, SeriesKey,
+};
+use crate::{lockfree::readout::RawHistogram, metric::layout::Layout, snapshot::HistogramSummary};
+
+/// A series' value in a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A counter's value (or its increase, from an [`IntervalReader`] or a
+    /// [`WindowReader`]).
+    Counter(u64),
+    /// A gauge's value.
+    Gauge(f64),
+    /// A histogram's counts.
+    Histogram(HistogramValue),
+}
+
+impl Value {
+    /// What kind of series holds it.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Counter(_) => Kind::Counter,
+            Value::Gauge(_) => Kind::Gauge,
+            Value::Histogram(_) => Kind::Histogram,
+        }
+    }
+}
+
+/// One series in a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSnapshot {
+    /// Its name and labels.
+    pub key: Arc<SeriesKey>,
+    /// Its value.
+    pub value: Value,
+}
+
+impl SeriesSnapshot {
+    /// The histogram's counts, if it is one.
+    pub fn as_histogram(&self) -> Option<&HistogramValue> {
+        match &self.value {
+            Value::Histogram(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+/// A histogram bucket: the values `low ..= high` counted together, and
+/// their count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// The lowest value counted here.
+    pub low: u64,
+    /// The highest value counted here.
+    pub high: u64,
+    /// Samples counted.
+    pub count: u64,
+}
+
+/// A histogram's counts in a snapshot, with `hdrhistogram`'s figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramValue {
+    raw: RawHistogram,
+    layout: Arc<Layout>,
+    opts: HistogramOpts,
+    summary: HistogramSummary,
+    sum: u128,
+    rejected: u64,
+}
+
+impl HistogramValue {
+    fn new(raw: RawHistogram, layout: Arc<Layout>, opts: HistogramOpts, rejected: u64) -> Self {
+        let (summary, sum) = raw.summary(&layout);
+        HistogramValue {
+            raw,
+            layout,
+            opts,
+            summary,
+            sum,
+            rejected,
+        }
+    }
+
+    /// Samples counted: exactly the buckets' total.
+    pub fn count(&self) -> u64 {
+        self.summary.count
+    }
+
+    /// The exact sum of the samples, in the histogram's unit.
+    pub fn sum(&self) -> u128 {
+        self.sum
+    }
+
+    /// The sum divided by the scale (seconds, at the default scale).
+    pub fn sum_scaled(&self) -> f64 {
+        self.sum as f64 / self.opts.get_scale()
+    }
+
+    /// The options the histogram was made with.
+    pub fn opts(&self) -> HistogramOpts {
+        self.opts
+    }
+
+    /// The lowest sample's bucket floor (`hdrhistogram`'s `min`).
+    pub fn min(&self) -> u64 {
+        self.summary.min
+    }
+
+    /// The highest sample's bucket top (`hdrhistogram`'s `max`).
+    pub fn max(&self) -> u64 {
+        self.summary.max
+    }
+
+    /// Samples above the highest trackable value, recorded as it.
+    pub fn clamped(&self) -> u64 {
+        self.raw.clamped
+    }
+
+    /// `record_f64` calls refused (NaN or negative).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    /// The value at quantile `q` (clamped to `0 ..= 1`; NaN reads as 0),
+    /// as `hdrhistogram`'s `value_at_quantile`: the top of the bucket where
+    /// the running count first reaches `ceil(q * count)`; 0 when empty.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let count = self.count();
+        if count == 0 {
+            return 0;
+        }
+        let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        let target = ((q * count as f64).ceil() as u64).clamp(1, count);
+        let mut running = 0_u64;
+        for (start, run) in self.raw.runs(&self.layout) {
+            for (j, &n) in run.iter().enumerate() {
+                running = running.saturating_add(n);
+                if running >= target {
+                    return self.layout.highest_at(start + j);
+                }
+            }
+        }
+        self.max()
+    }
+
+    /// The buckets that count anything, lowest first.
+    pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
+        self.raw.runs(&self.layout).flat_map(move |(start, run)| {
+            run.iter()
+                .enumerate()
+                .filter(|(_, &n)| n != 0)
+                .map(move |(j, &count)| {
+                    let (low, high) = (
+                        self.layout.value_at(start + j),
+                        self.layout.highest_at(start + j),
+                    );
+                    Bucket { low, high, count }
+                })
+        })
+    }
+
+    /// The counts as an `hdrhistogram` histogram of the same layout (for
+    /// its serialisers and interval logs).
+    pub fn to_hdr(&self) -> hdrhistogram::Histogram<u64> {
+        let mut h = self.layout.empty_histogram();
+        for b in self.buckets() {
+            // In range: every bucket floor is a trackable value.
+            let _ = h.record_n(b.low, b.count);
+        }
+        h
+    }
+
+    fn minus(&self, base: &HistogramValue) -> HistogramValue {
+        HistogramValue::new(
+            self.raw.minus(&base.raw, &self.layout),
+            self.layout.clone(),
+            self.opts,
+            self.rejected.wrapping_sub(base.rejected),
+        )
+    }
+}
+
+/// A reading of the whole registry, sorted by (name, labels).
+#[derive(Clone, Debug)]
+pub struct RegistrySnapshot {
+    series: Vec<SeriesSnapshot>,
+    descriptions: Arc<BTreeMap<Arc<str>, Description>>,
+}
+
+impl RegistrySnapshot {
+    /// Every series, sorted by (name, labels).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &SeriesSnapshot> {
+        self.series.iter()
+    }
+
+    /// The series, sorted.
+    pub fn series(&self) -> &[SeriesSnapshot] {
+        &self.series
+    }
+
+    /// Series in the snapshot.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether it holds no series.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// The series `name{labels}` (labels in any order), if present.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<&SeriesSnapshot> {
+        let key = SeriesKey::new(name, labels).ok()?;
+        self.series
+            .binary_search_by(|s| (*s.key).cmp(&key))
+            .ok()
+            .map(|i| &self.series[i])
+    }
+
+    /// HELP and UNIT of `name`, if described.
+    pub fn description(&self, name: &str) -> Option<&Description> {
+        self.descriptions.get(name)
+    }
+
+    /// The series grouped by name, in order: (name, its series).
+    pub fn families(&self) -> impl Iterator<Item = (&str, &[SeriesSnapshot])> {
+        self.series
+            .chunk_by(|a, b| a.key.name() == b.key.name())
+            .map(|group| (group[0].key.name(), group))
+    }
+}
+
+/// A series' reading, with what readers need to difference it.
+struct Raw {
+    id: u64,
+    key: Arc<SeriesKey>,
+    value: Value,
+}
+
+/// The fingerprint of a value (see `registry::series`).
+fn print_of(value: &Value) -> u64 {
+    match value {
+        Value::Counter(v) => CounterCells::fingerprint(*v),
+        Value::Gauge(v) => GaugeCells::fingerprint(*v),
+        Value::Histogram(h) => HistogramCells::fingerprint(&h.raw, h.rejected, &h.layout),
+    }
+}
+
+fn value_of(entry: &Entry) -> (u64, Value) {
+    match entry {
+        Entry::Counter(s) => (s.id, Value::Counter(s.cells.read().0)),
+        Entry::Gauge(s) => (s.id, Value::Gauge(s.cells.read())),
+        Entry::Histogram(s) => {
+            let (raw, rejected) = s.cells.read();
+            let value = HistogramValue::new(raw, s.cells.layout.clone(), s.cells.opts, rejected);
+            (s.id, Value::Histogram(value))
+        }
+    }
+}
+
+/// An entry's fingerprint now.
+pub(crate) fn fingerprint(entry: &Entry) -> u64 {
+    print_of(&value_of(entry).1)
+}
+
+impl Registry {
+    /// Every shown series' reading, sorted by key. Lock-free.
+    fn read_raw(&self) -> Vec<Raw> {
+        let list = &self.inner.list;
+        let guard = list.pin();
+        let mut out: Vec<Raw> = list
+            .iter(&guard)
+            .filter_map(|(_, entry)| {
+                let (id, value) = value_of(entry);
+                let hidden = match entry {
+                    Entry::Counter(s) => s.hidden_at(print_of(&value)),
+                    Entry::Gauge(s) => s.hidden_at(print_of(&value)),
+                    Entry::Histogram(s) => s.hidden_at(print_of(&value)),
+                };
+                (!hidden).then(|| Raw {
+                    id,
+                    key: entry.key().clone(),
+                    value,
+                })
+            })
+            .collect();
+        drop(guard);
+        out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    fn descriptions(&self) -> Arc<BTreeMap<Arc<str>, Description>> {
+        self.inner.descriptions.read(Arc::clone)
+    }
+
+    /// Every series' cumulative value, sorted by (name, labels); hidden
+    /// series (see [`Registry::remove`]) left out. Lock-free: it never waits
+    /// for writers or other readers (with an idle timeout, it also evicts,
+    /// when the index lock is free).
+    pub fn snapshot(&self) -> RegistrySnapshot {
+        self.sweep_if_free();
+        RegistrySnapshot {
+            series: self
+                .read_raw()
+                .into_iter()
+                .map(|r| SeriesSnapshot {
+                    key: r.key,
+                    value: r.value,
+                })
+                .collect(),
+            descriptions: self.descriptions(),
+        }
+    }
+
+    /// A reader of intervals with a cursor of its own, starting now.
+    pub fn interval_reader(&self) -> IntervalReader {
+        let mut reader = IntervalReader {
+            registry: self.clone(),
+            base: HashMap::new(),
+        };
+        reader.take();
+        reader
+    }
+
+    /// A reader of sliding windows (`windows`, e.g. 1, 10 and 60 s), each
+    /// answered from readings kept `w / steps` apart (`steps` at least 1;
+    /// 4 is a good default). Zero windows are ignored.
+    pub fn window_reader(&self, windows: &[Duration], steps: u32) -> WindowReader {
+        let mut windows: Vec<Duration> = windows.iter().copied().filter(|w| !w.is_zero()).collect();
+        windows.sort();
+        windows.dedup();
+        let mut reader = WindowReader {
+            registry: self.clone(),
+            rings: windows.iter().map(|_| VecDeque::new()).collect(),
+            windows,
+            steps: steps.max(1),
+        };
+        reader.tick();
+        reader
+    }
+}
+
+/// `now - base` per series: counters' and histograms' increase (a series
+/// absent from `base` counts from zero), gauges as they are.
+fn since(now: &[Raw], base: &HashMap<u64, Value>) -> Vec<SeriesSnapshot> {
+    now.iter()
+        .map(|r| {
+            let value = match (&r.value, base.get(&r.id)) {
+                (Value::Counter(v), Some(Value::Counter(b))) => {
+                    Value::Counter(v.saturating_sub(*b))
+                }
+                (Value::Histogram(h), Some(Value::Histogram(b))) => Value::Histogram(h.minus(b)),
+                (v, _) => v.clone(),
+            };
+            SeriesSnapshot {
+                key: r.key.clone(),
+                value,
+            }
+        })
+        .collect()
+}
+
+fn by_id(raw: &[Raw]) -> HashMap<u64, Value> {
+    raw.iter()
+        .filter(|r| !matches!(r.value, Value::Gauge(_)))
+        .map(|r| (r.id, r.value.clone()))
+        .collect()
+}
+
+/// Intervals with a cursor of its own: each [`take`](Self::take) returns
+/// what was recorded since the previous one (see the [module
+/// docs](crate::registry)).
+///
+/// ```
+/// use lockfree_metrics::registry::{Registry, Value};
+///
+/// let registry = Registry::new();
+/// let hits = registry.counter("hits_total", &[])?;
+/// let mut scraper = registry.interval_reader();
+/// let mut logger = registry.interval_reader();
+/// hits.increment(3);
+/// assert_eq!(scraper.take().get("hits_total", &[]).unwrap().value, Value::Counter(3));
+/// hits.increment(1);
+/// assert_eq!(scraper.take().get("hits_total", &[]).unwrap().value, Value::Counter(1));
+/// // The logger's cursor is its own: it still sees all four.
+/// assert_eq!(logger.take().get("hits_total", &[]).unwrap().value, Value::Counter(4));
+/// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
+/// ```
+#[derive(Debug)]
+pub struct IntervalReader {
+    registry: Registry,
+    base: HashMap<u64, Value>,
+}
+
+impl IntervalReader {
+    /// What was recorded since the previous call (or the reader's
+    /// creation); gauges as they are now. Lock-free.
+    pub fn take(&mut self) -> RegistrySnapshot {
+        let now = self.registry.read_raw();
+        let series = since(&now, &self.base);
+        // Series gone from the registry are dropped from the cursor too.
+        self.base = by_id(&now);
+        RegistrySnapshot {
+            series,
+            descriptions: self.registry.descriptions(),
+        }
+    }
+}
+
+/// A reading a window reader keeps: values by series id, shared by the
+/// windows that kept it at the same moment.
+type Kept = Arc<HashMap<u64, Value>>;
+
+/// Sliding windows (see [`Registry::window_reader`] and the [module
+/// docs](crate::registry)).
+///
+/// ```
+/// use std::time::Duration;
+/// use lockfree_metrics::registry::Registry;
+///
+/// let registry = Registry::new();
+/// let latency = registry.histogram("latency_seconds", &[])?;
+/// latency.record(1_000_000); // before the reader: in none of its windows
+/// let mut windows = registry.window_reader(&[Duration::from_secs(1), Duration::from_secs(10)], 4);
+/// latency.record(2_000_000);
+/// let read = windows.read();
+/// let (asked, covered, last) = &read.windows()[0];
+/// assert_eq!(*asked, Duration::from_secs(1));
+/// assert!(*covered < Duration::from_secs(1)); // the reader has just started
+/// let h = last.get("latency_seconds", &[]).unwrap().as_histogram().unwrap();
+/// assert_eq!((h.count(), h.sum()), (1, 2_000_000));
+/// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
+/// ```
+#[derive(Debug)]
+pub struct WindowReader {
+    registry: Registry,
+    windows: Vec<Duration>,
+    steps: u32,
+    /// Per window: (time, reading) oldest first.
+    rings: Vec<VecDeque<(Instant, Kept)>>,
+}
+
+/// Each window's reading (from [`WindowReader::read`]).
+#[derive(Clone, Debug)]
+pub struct WindowSnapshot {
+    windows: Vec<(Duration, Duration, RegistrySnapshot)>,
+}
+
+impl WindowSnapshot {
+    /// (window asked for, span actually covered, what was recorded in that
+    /// span), per window, shortest first.
+    pub fn windows(&self) -> &[(Duration, Duration, RegistrySnapshot)] {
+        &self.windows
+    }
+}
+
+impl WindowReader {
+    /// Keeps a reading if a window is due one, without answering: call it
+    /// at least every `shortest window / steps` to keep spans tight.
+    pub fn tick(&mut self) {
+        let now = self.registry.read_raw();
+        self.keep(Instant::now(), &now);
+    }
+
+    fn keep(&mut self, at: Instant, now: &[Raw]) {
+        let mut reading: Option<Kept> = None;
+        for (w, ring) in self.windows.iter().zip(&mut self.rings) {
+            let step = *w / self.steps;
+            let due = ring
+                .back()
+                .is_none_or(|(t, _)| at.duration_since(*t) >= step);
+            if due {
+                let r = reading.get_or_insert_with(|| Arc::new(by_id(now)));
+                ring.push_back((at, r.clone()));
+            }
+            // Keep the newest reading at least `w` old as the base; drop
+            // what is older than it.
+            while ring.len() >= 2 && at.duration_since(ring[1].0) >= *w {
+                ring.pop_front();
+            }
+        }
+    }
+
+    /// Every window's records: the current reading minus the window's
+    /// base. Lock-free.
+    pub fn read(&mut self) -> WindowSnapshot {
+        let at = Instant::now();
+        let now = self.registry.read_raw();
+        self.keep(at, &now);
+        let descriptions = self.registry.descriptions();
+        let windows = self
+            .windows
+            .iter()
+            .zip(&self.rings)
+            .map(|(w, ring)| {
+                let (t, base) = ring.front().expect("keep pushes a first reading");
+                let snapshot = RegistrySnapshot {
+                    series: since(&now, base),
+                    descriptions: descriptions.clone(),
+                };
+                (*w, at.duration_since(*t), snapshot)
+            })
+            .collect();
+        WindowSnapshot { windows }
+    }
+}
