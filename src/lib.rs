@@ -19,6 +19,12 @@
 //! All of them implement [`MetricsCollector`] and pass one conformance
 //! suite, with [`FineGrained`] as the reference.
 //!
+//! For a server's own metrics, [`registry`] holds named, labelled
+//! counters, gauges and HDR histograms on the same cells as [`Sharded`]:
+//! wait-free records that spread over per-thread cells once contended,
+//! lock-free sorted snapshots, per-consumer interval readers and sliding
+//! windows.
+//!
 //! # How does `Sharded` work?
 //!
 //! Each recording thread owns a shard of cumulative counters laid out as an
