@@ -269,6 +269,15 @@ pub struct Stats {
     pub rejected_samples: u64,
 }
 
+/// Why a series leaves the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    Removed,
+    Evicted,
+    /// Hidden earlier, and no handle holds it now.
+    Unheld,
+}
+
 /// What [`Registry::remove`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Removal {
@@ -671,12 +680,21 @@ impl Registry {
     pub fn remove(&self, name: &str, labels: &[(&str, &str)]) -> Result<Removal, RegistryError> {
         let key = SeriesKey::new(name, labels)?;
         let mut index = lock(&self.inner.index);
-        Ok(self.remove_locked(&mut index, &key, false))
+        Ok(self.remove_locked(&mut index, &key, Why::Removed))
     }
 
-    fn remove_locked(&self, index: &mut Index, key: &SeriesKey, evicting: bool) -> Removal {
-        if !index.series.contains_key(key) {
-            return Removal::Absent;
+    fn remove_locked(&self, index: &mut Index, key: &SeriesKey, why: Why) -> Removal {
+        match index.series.get(key) {
+            None => return Removal::Absent,
+            // Shown again, or held again, since it was found unheld.
+            Some(found)
+                if why == Why::Unheld
+                    && (!found.entry.is_hidden()
+                        || found.entry.strong_count() > UNHANDLED_REFS) =>
+            {
+                return Removal::Absent
+            }
+            Some(_) => {}
         }
         let counts = &self.inner.shared.counts;
         // Family caches hold handles: they let go first.
@@ -709,7 +727,7 @@ impl Registry {
         }
         // Relaxed: statistics.
         counts.removed.fetch_add(1, Ordering::Relaxed);
-        if evicting {
+        if why == Why::Evicted {
             counts.evicted.fetch_add(1, Ordering::Relaxed);
         }
         Removal::Dropped
@@ -750,8 +768,22 @@ impl Registry {
         }
         stale
             .iter()
-            .filter(|key| self.remove_locked(index, key, true) == Removal::Dropped)
+            .filter(|key| self.remove_locked(index, key, Why::Evicted) == Removal::Dropped)
             .count()
+    }
+
+    /// Drops hidden series whose handles are gone, when the index lock is
+    /// free (never waits).
+    fn drop_unheld(&self, keys: &[Arc<SeriesKey>]) {
+        if keys.is_empty() {
+            return;
+        }
+        if let Ok(mut index) = self.inner.index.try_lock() {
+            for key in keys {
+                // Checked again under the lock.
+                self.remove_locked(&mut index, key, Why::Unheld);
+            }
+        }
     }
 
     fn sweep_if_free(&self) {

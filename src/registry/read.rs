@@ -265,6 +265,10 @@ struct Raw {
     id: u64,
     key: Arc<SeriesKey>,
     value: Value,
+    /// Left out of what readers return (see `Registry::remove`), but kept
+    /// in their cursors, so that a series shown again is not counted from
+    /// zero.
+    hidden: bool,
 }
 
 /// The fingerprint of a value (see `registry::series`).
@@ -294,29 +298,35 @@ pub(crate) fn fingerprint(entry: &Entry) -> u64 {
 }
 
 impl Registry {
-    /// Every shown series' reading, sorted by key. Lock-free.
-    fn read_raw(&self) -> Vec<Raw> {
+    /// Every series' reading, hidden ones flagged, sorted by key; and the
+    /// keys of hidden series no handle holds (to drop). Lock-free.
+    fn read_raw(&self) -> (Vec<Raw>, Vec<Arc<SeriesKey>>) {
         let list = &self.inner.list;
         let guard = list.pin();
+        let mut unheld = Vec::new();
         let mut out: Vec<Raw> = list
             .iter(&guard)
-            .filter_map(|(_, entry)| {
+            .map(|(_, entry)| {
                 let (id, value) = value_of(entry);
                 let hidden = match entry {
                     Entry::Counter(s) => s.hidden_at(print_of(&value)),
                     Entry::Gauge(s) => s.hidden_at(print_of(&value)),
                     Entry::Histogram(s) => s.hidden_at(print_of(&value)),
                 };
-                (!hidden).then(|| Raw {
+                if hidden && entry.strong_count() <= super::UNHANDLED_REFS {
+                    unheld.push(entry.key().clone());
+                }
+                Raw {
                     id,
                     key: entry.key().clone(),
                     value,
-                })
+                    hidden,
+                }
             })
             .collect();
         drop(guard);
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        out
+        (out, unheld)
     }
 
     fn descriptions(&self) -> Arc<BTreeMap<Arc<str>, Description>> {
@@ -329,10 +339,12 @@ impl Registry {
     /// when the index lock is free).
     pub fn snapshot(&self) -> RegistrySnapshot {
         self.sweep_if_free();
+        let (raw, unheld) = self.read_raw();
+        self.drop_unheld(&unheld);
         RegistrySnapshot {
-            series: self
-                .read_raw()
+            series: raw
                 .into_iter()
+                .filter(|r| !r.hidden)
                 .map(|r| SeriesSnapshot {
                     key: r.key,
                     value: r.value,
@@ -370,10 +382,11 @@ impl Registry {
     }
 }
 
-/// `now - base` per series: counters' and histograms' increase (a series
-/// absent from `base` counts from zero), gauges as they are.
+/// `now - base` per shown series: counters' and histograms' increase (a
+/// series absent from `base` counts from zero), gauges as they are.
 fn since(now: &[Raw], base: &HashMap<u64, Value>) -> Vec<SeriesSnapshot> {
     now.iter()
+        .filter(|r| !r.hidden)
         .map(|r| {
             let value = match (&r.value, base.get(&r.id)) {
                 (Value::Counter(v), Some(Value::Counter(b))) => {
@@ -426,7 +439,7 @@ impl IntervalReader {
     /// What was recorded since the previous call (or the reader's
     /// creation); gauges as they are now. Lock-free.
     pub fn take(&mut self) -> RegistrySnapshot {
-        let now = self.registry.read_raw();
+        let (now, _) = self.registry.read_raw();
         let series = since(&now, &self.base);
         // Series gone from the registry are dropped from the cursor too.
         self.base = by_id(&now);
@@ -488,7 +501,7 @@ impl WindowReader {
     /// Keeps a reading if a window is due one, without answering: call it
     /// at least every `shortest window / steps` to keep spans tight.
     pub fn tick(&mut self) {
-        let now = self.registry.read_raw();
+        let (now, _) = self.registry.read_raw();
         self.keep(Instant::now(), &now);
     }
 
@@ -515,7 +528,7 @@ impl WindowReader {
     /// base. Lock-free.
     pub fn read(&mut self) -> WindowSnapshot {
         let at = Instant::now();
-        let now = self.registry.read_raw();
+        let (now, _) = self.registry.read_raw();
         self.keep(at, &now);
         let descriptions = self.registry.descriptions();
         let windows = self
