@@ -13,7 +13,9 @@
 //!
 //! The cache holds handles, so the registry purges a series from its
 //! family's cache before deciding whether a handle still holds it
-//! (`Registry::remove`). Label sets folded into the overflow series are not
+//! (`Registry::remove`). A map retired by the purge holds the handle until
+//! crossbeam-epoch frees it; a series removed meanwhile is hidden rather
+//! than dropped, and a later snapshot drops it. Label sets folded into the overflow series are not
 //! cached: there may be any number of them.
 
 use std::{
@@ -95,7 +97,7 @@ type Map<H> = HashMap<u64, Vec<(Box<[Box<str>]>, H)>>;
 
 /// What the registry asks of a family's cache when it removes a series.
 pub(crate) trait Purge: Send + Sync {
-    fn purge(&self, key: &SeriesKey);
+    fn purge(&self, keys: &[&SeriesKey]);
 }
 
 struct Cache<H: FamilyHandle> {
@@ -310,40 +312,57 @@ impl<H: FamilyHandle> Cache<H> {
 }
 
 impl<H: FamilyHandle> Purge for Cache<H> {
-    fn purge(&self, key: &SeriesKey) {
-        let Some(values) = self
-            .labels
+    fn purge(&self, keys: &[&SeriesKey]) {
+        // Each key's values in the family's label order, if it is one of
+        // this family's.
+        let gone: Vec<(u64, Vec<&str>)> = keys
             .iter()
-            .map(|l| key.label(l))
-            .collect::<Option<Vec<&str>>>()
-        else {
+            .filter(|key| key.labels().len() == self.labels.len())
+            .filter_map(|key| {
+                let values: Vec<&str> = self
+                    .labels
+                    .iter()
+                    .map(|l| key.label(l))
+                    .collect::<Option<_>>()?;
+                Some((self.hash(&values), values))
+            })
+            .collect();
+        if gone.is_empty() {
             return;
+        }
+        let matches = |hash: u64, k: &[Box<str>]| {
+            gone.iter()
+                .any(|(h, values)| *h == hash && k.iter().zip(values).all(|(a, b)| **a == **b))
         };
-        if key.labels().len() != self.labels.len() {
-            return;
-        }
-        let hash = self.hash(&values);
-        let matches = |k: &[Box<str>]| k.iter().zip(&values).all(|(a, b)| **a == **b);
         let mut recent = lock(&self.recent);
-        if let Some(entries) = recent.map.get_mut(&hash) {
+        let mut dropped = 0;
+        for (hash, entries) in &mut recent.map {
             let before = entries.len();
-            entries.retain(|(k, _)| !matches(k));
-            let gone = before - entries.len();
-            recent.len -= gone;
+            entries.retain(|(k, _)| !matches(*hash, k));
+            dropped += before - entries.len();
         }
+        recent.len -= dropped;
         let published = self.published.read(|map| {
-            map.get(&hash)
-                .is_some_and(|e| e.iter().any(|(k, _)| matches(k)))
+            gone.iter().any(|(hash, _)| {
+                map.get(hash)
+                    .is_some_and(|e| e.iter().any(|(k, _)| matches(*hash, k)))
+            })
         });
         if published {
-            self.published.update(|current| {
+            // One copy for all the keys. A retired map still holds their
+            // handles until crossbeam-epoch frees it, so a series removed
+            // meanwhile is hidden, and dropped by a later snapshot.
+            let removed = self.published.update(|current| {
                 let mut next = Map::clone(current);
-                if let Some(entries) = next.get_mut(&hash) {
-                    entries.retain(|(k, _)| !matches(k));
+                let mut removed = 0;
+                for (hash, entries) in &mut next {
+                    let before = entries.len();
+                    entries.retain(|(k, _)| !matches(*hash, k));
+                    removed += before - entries.len();
                 }
-                (Arc::new(next), ())
+                (Arc::new(next), removed)
             });
-            recent.published_len -= 1;
+            recent.published_len = recent.published_len.saturating_sub(removed);
         }
     }
 }

@@ -680,10 +680,10 @@ impl Registry {
     pub fn remove(&self, name: &str, labels: &[(&str, &str)]) -> Result<Removal, RegistryError> {
         let key = SeriesKey::new(name, labels)?;
         let mut index = lock(&self.inner.index);
-        Ok(self.remove_locked(&mut index, &key, Why::Removed))
+        Ok(self.remove_locked(&mut index, &key, Why::Removed, true))
     }
 
-    fn remove_locked(&self, index: &mut Index, key: &SeriesKey, why: Why) -> Removal {
+    fn remove_locked(&self, index: &mut Index, key: &SeriesKey, why: Why, purge: bool) -> Removal {
         match index.series.get(key) {
             None => return Removal::Absent,
             // Shown again, or held again, since it was found unheld.
@@ -697,15 +697,8 @@ impl Registry {
             Some(_) => {}
         }
         let counts = &self.inner.shared.counts;
-        // Family caches hold handles: they let go first.
-        if let Some(families) = index.families.get_mut(key.name()) {
-            families.retain(|f| match f.upgrade() {
-                Some(f) => {
-                    f.purge(key);
-                    true
-                }
-                None => false,
-            });
+        if purge {
+            index.purge_families(&[key]);
         }
         let Some(found) = index.series.get(key) else {
             return Removal::Absent;
@@ -766,9 +759,11 @@ impl Registry {
                 stale.push(key.clone());
             }
         }
+        // Family caches let go of them all at once: one copy per family.
+        index.purge_families(&stale.iter().map(|k| &**k).collect::<Vec<_>>());
         stale
             .iter()
-            .filter(|key| self.remove_locked(index, key, Why::Evicted) == Removal::Dropped)
+            .filter(|key| self.remove_locked(index, key, Why::Evicted, false) == Removal::Dropped)
             .count()
     }
 
@@ -779,9 +774,10 @@ impl Registry {
             return;
         }
         if let Ok(mut index) = self.inner.index.try_lock() {
+            index.purge_families(&keys.iter().map(|k| &**k).collect::<Vec<_>>());
             for key in keys {
                 // Checked again under the lock.
-                self.remove_locked(&mut index, key, Why::Unheld);
+                self.remove_locked(&mut index, key, Why::Unheld, false);
             }
         }
     }
@@ -858,6 +854,27 @@ impl Registry {
 }
 
 impl Index {
+    /// Family caches hold handles: they let go of `keys` first, before
+    /// a removal counts the handles left.
+    fn purge_families(&mut self, keys: &[&SeriesKey]) {
+        let mut names: Vec<&str> = keys.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let of_name: Vec<&SeriesKey> =
+                keys.iter().copied().filter(|k| k.name() == name).collect();
+            if let Some(families) = self.families.get_mut(name) {
+                families.retain(|f| match f.upgrade() {
+                    Some(f) => {
+                        f.purge(&of_name);
+                        true
+                    }
+                    None => false,
+                });
+            }
+        }
+    }
+
     /// One layout per distinct options, shared by their histograms.
     fn layout(&mut self, opts: HistogramOpts) -> Arc<Layout> {
         if let Some((_, layout)) = self.layouts.iter().find(|(o, _)| *o == opts) {
