@@ -78,6 +78,7 @@
 mod clock;
 mod collector;
 mod config;
+pub mod export;
 mod locked;
 mod lockfree;
 mod metric;
