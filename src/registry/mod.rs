@@ -23,7 +23,10 @@
 //!
 //! A handle ([`Counter`], [`Gauge`], [`Histogram`]) is an `Arc` of its
 //! series: get it once, keep it, clone it freely. Its records take no lock
-//! and, after the thread's first record, allocate nothing. A series starts
+//! and are wait-free (a gauge's `add` is lock-free: a CAS loop). They
+//! allocate nothing but once per series the probe that promotes it (its
+//! per-thread map) and once per thread and promoted series that thread's
+//! cells (on its first record after the promotion). A series starts
 //! on shared atomics; once two threads record it within a probe interval
 //! it gains per-thread cells (within [`RegistryBuilder::shard_budget`]), so
 //! hot series share no written cache line between threads while cold ones
