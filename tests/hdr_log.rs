@@ -271,6 +271,16 @@ fn java_log_processor_prints_the_crate_percentiles() {
     let mut total_readers: Vec<_> = (0..3).map(|_| registry.interval_reader()).collect();
     let mut intervals = Vec::new();
     let mut totals = Vec::new();
+    // When each interval ended, as seconds since the log's StartTime (its
+    // BaseTime too): before and after each `log_interval`.
+    let log_start = logger.log().start_time();
+    let since_start = || {
+        SystemTime::now()
+            .duration_since(log_start)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let mut ends = Vec::new();
     let mut item = 0_u64;
     for (k, total_reader) in total_readers.iter_mut().enumerate() {
         std::thread::scope(|s| {
@@ -285,7 +295,9 @@ fn java_log_processor_prints_the_crate_percentiles() {
             }
         });
         std::thread::sleep(Duration::from_millis(20));
+        let before = since_start();
         logger.log_interval().unwrap();
+        ends.push((before, since_start()));
         intervals.push(interval_reader.take());
         totals.push(total_reader.take());
     }
@@ -380,12 +392,20 @@ fn java_log_processor_prints_the_crate_percentiles() {
                 what("Int_Count")
             );
             assert_eq!(iv.count(), w.counts[k]);
-            // Java prints where the interval ends, through whole
-            // milliseconds since the epoch (truncated: 1 ms more slack).
+            // Java prints where the interval ends, relative to StartTime,
+            // through whole milliseconds since the epoch (truncated: 1 ms
+            // more slack than the log's 3 decimals): the line's start and
+            // length, and when the test saw the interval end.
             let java_end: f64 = row[0].parse().unwrap();
             assert!(
                 (java_end - (start + length)).abs() <= 0.0015 + 1e-9,
                 "{}: Java {java_end}, the log {start} + {length}",
+                what("Timestamp")
+            );
+            let (before, after) = ends[k];
+            assert!(
+                before - 0.0015 <= java_end && java_end <= after + 0.0015,
+                "{}: Java {java_end}, the interval ended in {before} ..= {after} s",
                 what("Timestamp")
             );
             assert_printed(&row[2], iv.quantile(0.5), w.ratio, &what("Int_50%"));
