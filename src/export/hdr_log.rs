@@ -34,7 +34,10 @@
 //! Every encoding keeps the registry's layout (lowest, highest, digits), so
 //! a decoded histogram has exactly the snapshot's buckets, and histograms
 //! of one layout from any number of threads, processes or machines merge
-//! exactly with `hdrhistogram`'s `add`.
+//! exactly with `hdrhistogram`'s `add`. Java's tools read histograms whose
+//! highest trackable value fits an `i64` (the default, one hour in ns,
+//! does); a histogram made with a larger one is written, and the Rust
+//! crate reads it, but `HistogramLogProcessor` refuses the log.
 //!
 //! # Tags
 //!
