@@ -22,7 +22,11 @@ pub fn find(program: &str, env_var: &str, fallbacks: &[&str]) -> Option<PathBuf>
         .into_iter()
         .chain(
             std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).map(|d| d.join(program)).collect::<Vec<_>>())
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(program))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default(),
         )
         .chain(fallbacks.iter().map(PathBuf::from));
@@ -32,6 +36,23 @@ pub fn find(program: &str, env_var: &str, fallbacks: &[&str]) -> Option<PathBuf>
         }
     }
     missing(&format!("{program} (set {env_var})"));
+    None
+}
+
+/// A file the tests need (a jar, say): `$env_var` if set, else the first
+/// of `defaults` that exists; `None` (after saying so, or failing under CI)
+/// if none does.
+pub fn find_file(what: &str, env_var: &str, defaults: &[&str]) -> Option<PathBuf> {
+    let candidates = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(defaults.iter().map(PathBuf::from));
+    for c in candidates {
+        if c.is_file() {
+            return Some(c);
+        }
+    }
+    missing(&format!("{what} (set {env_var})"));
     None
 }
 
