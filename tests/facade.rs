@@ -324,3 +324,17 @@ fn late_descriptions_keep_the_scale() {
     let unit = registry.description("late_ms").unwrap().unit;
     assert_eq!(unit.as_deref(), Some("milliseconds"));
 }
+
+/// `record_many` is one bucket update: 2^36 samples at once (hours as a
+/// loop of `record`s).
+#[test]
+fn record_many_is_one_update() {
+    let registry = Registry::new();
+    let recorder = registry.recorder();
+    metrics::with_local_recorder(&recorder, || {
+        histogram!("bulk.seconds").record_many(0.001, 1 << 36);
+    });
+    let s = registry.snapshot();
+    let h = histogram(&s, "bulk_seconds", &[]);
+    assert_eq!((h.count(), h.sum()), (1 << 36, 1_000_000 << 36));
+}
