@@ -73,6 +73,12 @@ fn workload(seed: u64) {
             1 => gauge!("queue.depth", "queue" => queue).decrement(0.25 * rng.below(8) as f64),
             _ => gauge!("queue.depth", "queue" => queue).set(rng.below(100) as f64),
         }
+        // Never set: its value is every increment and decrement.
+        if rng.below(2) == 0 {
+            gauge!("pool.in.use").increment(rng.below(4) as f64);
+        } else {
+            gauge!("pool.in.use").decrement(0.5 * rng.below(4) as f64);
+        }
         // A total mirrored from elsewhere: sometimes lower than before
         // (ignored), sometimes raised past increments.
         seen += rng.below(1_000);
@@ -193,7 +199,7 @@ fn conforms_to_the_debugging_recorder() {
         }
     }
     assert_eq!(compared[&MetricKind::Counter], 9 + 1);
-    assert_eq!(compared[&MetricKind::Gauge], 2);
+    assert_eq!(compared[&MetricKind::Gauge], 3);
     assert_eq!(compared[&MetricKind::Histogram], 3 + 4);
 
     // The unit policy: described before registration, a time unit's scale
@@ -223,7 +229,8 @@ fn threads_total_exactly() {
                     for i in 0..CALLS {
                         counter!("mt.requests", "worker.parity" => parity).increment(1);
                         counter!("mt.all").increment(2);
-                        gauge!("mt.gauge").increment(1.0);
+                        gauge!("mt.gauge").increment(3.0);
+                        gauge!("mt.gauge").decrement(2.0);
                         histogram!("mt.latency").record(Duration::from_micros(i % 1_000));
                         histogram!("mt.batch").record_many(0.5, 3);
                     }
