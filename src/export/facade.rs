@@ -72,6 +72,13 @@
 //! ids that are never reused, so several recorders on one thread never see
 //! each other's handles.
 //!
+//! A hit still returns a clone of the handle (the facade's handles are
+//! `Arc`s, returned by value): `examples/facade_cost.rs` measured a cached
+//! `counter!(..).increment(1)` at 31-42 ns of thread CPU time, a held
+//! handle's increment at 9-12 ns (the clone alone adds about 17), and a
+//! registry lookup per call at 195-280 ns, on a loaded 2-core machine. In
+//! a hot loop, keep the handle the macro returns.
+//!
 //! **Cached handles keep their series alive**: while a thread's cache
 //! holds a handle, [`Registry::remove`] and idle eviction hide its series
 //! rather than drop it (see [the registry](crate::registry#lifecycle)), and
