@@ -220,12 +220,13 @@ impl HistogramCells {
 /// latency.record_duration(Duration::from_millis(3));
 /// latency.record_f64(0.004); // seconds, at the default scale
 /// latency.record_n(5_000_000, 2); // nanoseconds
+/// latency.record_f64_n(0.002, 3); // three samples of 2 ms, one update
 /// {
 ///     let _timer = latency.start_timer(); // records when dropped
 /// }
 /// let snapshot = registry.snapshot();
 /// let h = snapshot.get("request_seconds", &[("route", "/")]).unwrap().as_histogram().unwrap();
-/// assert_eq!(h.count(), 5);
+/// assert_eq!(h.count(), 8);
 /// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -257,6 +258,17 @@ impl Histogram {
     /// range clamped and counted.
     #[inline]
     pub fn record_f64(&self, value: f64) {
+        self.record_f64_n(value, 1);
+    }
+
+    /// Records `n` samples of `round(value * scale)` at once, as `n` calls
+    /// of [`record_f64`](Self::record_f64) would, in one bucket update (`n`
+    /// 0 records nothing; a rejected value counts `n` rejections).
+    #[inline]
+    pub fn record_f64_n(&self, value: f64, n: u64) {
+        if n == 0 {
+            return;
+        }
         let cells = &self.series.cells;
         let scaled = (value * cells.opts.scale).round();
         // NaN compares as nothing, so it fails `is_ge` too.
@@ -264,12 +276,12 @@ impl Histogram {
             .partial_cmp(&0.0)
             .is_some_and(std::cmp::Ordering::is_ge)
         {
-            cells.rejected.add_shared(1);
+            cells.rejected.add_shared(n);
             return;
         }
         // `as` saturates: +inf and anything past u64 become u64::MAX, which
         // the clamp then cuts to the range (and counts).
-        self.record(scaled as u64);
+        self.record_n(scaled as u64, n);
     }
 
     /// Records a duration in the histogram's unit, `duration * scale`
@@ -321,5 +333,47 @@ impl Timer<'_> {
 impl Drop for Timer<'_> {
     fn drop(&mut self) {
         self.histogram.record_duration(self.started.elapsed());
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::registry::Registry;
+
+    /// `record_f64_n(x, n)` leaves what `n` calls of `record_f64(x)` leave:
+    /// buckets, sum, clamps and rejections.
+    #[test]
+    fn record_f64_n_is_n_record_f64() {
+        let registry = Registry::new();
+        let once = registry.histogram("once_seconds", &[]).unwrap();
+        let many = registry.histogram("many_seconds", &[]).unwrap();
+        for (x, n) in [
+            (0.25e-3, 3),
+            (1.5, 1),
+            (0.0, 2),
+            (f64::NAN, 4),
+            (-1.0, 2),
+            (f64::INFINITY, 3),
+            (7e9, 2),
+            (0.1, 0),
+        ] {
+            for _ in 0..n {
+                once.record_f64(x);
+            }
+            many.record_f64_n(x, n);
+        }
+        let snapshot = registry.snapshot();
+        let read = |name| snapshot.get(name, &[]).unwrap().as_histogram().unwrap();
+        let (a, b) = (read("once_seconds"), read("many_seconds"));
+        assert_eq!(a.count(), 11);
+        assert_eq!(
+            a.buckets().collect::<Vec<_>>(),
+            b.buckets().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            (a.sum(), a.clamped(), a.rejected()),
+            (b.sum(), b.clamped(), b.rejected())
+        );
+        assert_eq!((b.clamped(), b.rejected()), (5, 6));
     }
 }
