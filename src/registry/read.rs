@@ -153,13 +153,18 @@ impl HistogramValue {
 
     /// The value at quantile `q` (clamped to `0 ..= 1`; NaN reads as 0),
     /// as `hdrhistogram`'s `value_at_quantile`: the top of the bucket where
-    /// the running count first reaches `ceil(q * count)`; 0 when empty.
+    /// the running count first reaches `ceil(q * count)`, but at `q` 0 the
+    /// lowest sample's bucket floor ([`min`](Self::min)); 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         let count = self.count();
         if count == 0 {
             return 0;
         }
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        if q == 0.0 {
+            // hdrhistogram's `lowest_equivalent` at quantile 0.
+            return self.min();
+        }
         let target = ((q * count as f64).ceil() as u64).clamp(1, count);
         let mut running = 0_u64;
         for (start, run) in self.raw.runs(&self.layout) {
