@@ -11,7 +11,9 @@
 //! returned and subtract it from the next: a private cursor per consumer,
 //! so two consumers (a scraper and a log reporter) never take each other's
 //! data, and every increment of a cell lands in exactly one interval of
-//! each consumer.
+//! each consumer. A hidden series (`registry::series`) is left out of what
+//! readers return but kept in their cursors, so when it shows again its
+//! interval is what it recorded since, not its cumulative value.
 //!
 //! **Window readers** ([`WindowReader`]) keep, for each window `w`, a few
 //! readings spaced `w / steps` apart, and answer "the last `w`" with the
@@ -270,6 +272,10 @@ struct Raw {
     id: u64,
     key: Arc<SeriesKey>,
     value: Value,
+    /// Left out of what is returned, but kept in readers' cursors: its
+    /// value is the one it had when hidden, and when it shows again only
+    /// what it records from then on is new.
+    hidden: bool,
 }
 
 /// The fingerprint of a value (see `registry::series`).
@@ -299,24 +305,25 @@ pub(crate) fn fingerprint(entry: &Entry) -> u64 {
 }
 
 impl Registry {
-    /// Every shown series' reading, sorted by key. Lock-free.
+    /// Every series' reading, hidden ones marked, sorted by key. Lock-free.
     fn read_raw(&self) -> Vec<Raw> {
         let list = &self.inner.list;
         let guard = list.pin();
         let mut out: Vec<Raw> = list
             .iter(&guard)
-            .filter_map(|(_, entry)| {
+            .map(|(_, entry)| {
                 let (id, value) = value_of(entry);
                 let hidden = match entry {
                     Entry::Counter(s) => s.hidden_at(print_of(&value)),
                     Entry::Gauge(s) => s.hidden_at(print_of(&value)),
                     Entry::Histogram(s) => s.hidden_at(print_of(&value)),
                 };
-                (!hidden).then(|| Raw {
+                Raw {
                     id,
                     key: entry.key().clone(),
                     value,
-                })
+                    hidden,
+                }
             })
             .collect();
         drop(guard);
@@ -338,6 +345,7 @@ impl Registry {
             series: self
                 .read_raw()
                 .into_iter()
+                .filter(|r| !r.hidden)
                 .map(|r| SeriesSnapshot {
                     key: r.key,
                     value: r.value,
@@ -375,10 +383,11 @@ impl Registry {
     }
 }
 
-/// `now - base` per series: counters' and histograms' increase (a series
-/// absent from `base` counts from zero), gauges as they are.
+/// `now - base` per shown series: counters' and histograms' increase (a
+/// series absent from `base` counts from zero), gauges as they are.
 fn since(now: &[Raw], base: &HashMap<u64, Value>) -> Vec<SeriesSnapshot> {
     now.iter()
+        .filter(|r| !r.hidden)
         .map(|r| {
             let value = match (&r.value, base.get(&r.id)) {
                 (Value::Counter(v), Some(Value::Counter(b))) => {
@@ -433,7 +442,9 @@ impl IntervalReader {
     pub fn take(&mut self) -> RegistrySnapshot {
         let now = self.registry.read_raw();
         let series = since(&now, &self.base);
-        // Series gone from the registry are dropped from the cursor too.
+        // Series gone from the registry are dropped from the cursor too;
+        // hidden ones are kept, so that what they recorded before hiding is
+        // not reported again when they show.
         self.base = by_id(&now);
         RegistrySnapshot {
             series,
