@@ -13,8 +13,15 @@
 //!
 //! The cache holds handles, so the registry purges a series from its
 //! family's cache before deciding whether a handle still holds it
-//! (`Registry::remove`). Label sets folded into the overflow series are not
-//! cached: there may be any number of them.
+//! (`Registry::remove`). Every published map holds its own clones of the
+//! handles, and a replaced map is destroyed only once the epoch lets it (a
+//! lookup may still be reading it), so a purge that replaces the published
+//! map also runs the epoch's collection, a bounded number of rounds, until
+//! the retired maps have let the series go ([`reclaim`]); if concurrent
+//! lookups hold the epoch back longer, the series is hidden instead (and
+//! idle eviction, if set, drops it once nothing holds it). Label sets
+//! folded into the overflow series are not cached: there may be any number
+//! of them.
 
 use std::{
     collections::HashMap,
@@ -95,7 +102,30 @@ type Map<H> = HashMap<u64, Vec<(Box<[Box<str>]>, H)>>;
 
 /// What the registry asks of a family's cache when it removes a series.
 pub(crate) trait Purge: Send + Sync {
-    fn purge(&self, key: &SeriesKey);
+    /// Drops the cache's handle of `key`; returns whether the published map
+    /// held it (its retired copies let go only through [`reclaim`]).
+    fn purge(&self, key: &SeriesKey) -> bool;
+}
+
+/// Runs the process-wide epoch's collection (where published maps are
+/// retired: see [`collector`]) until `released()`, at most 64 rounds: each
+/// tries to advance the epoch and destroys retired maps no reader can
+/// still hold (two rounds, when no lookup is pinned meanwhile). Called
+/// under the index lock.
+pub(crate) fn reclaim(released: impl Fn() -> bool) {
+    #[cfg(not(loom))]
+    for round in 0..64 {
+        if released() {
+            return;
+        }
+        crossbeam_epoch::pin().flush();
+        if round >= 4 {
+            // A lookup pinned at an older epoch: let it finish.
+            std::thread::yield_now();
+        }
+    }
+    #[cfg(loom)]
+    let _ = released;
 }
 
 struct Cache<H: FamilyHandle> {
@@ -310,17 +340,17 @@ impl<H: FamilyHandle> Cache<H> {
 }
 
 impl<H: FamilyHandle> Purge for Cache<H> {
-    fn purge(&self, key: &SeriesKey) {
+    fn purge(&self, key: &SeriesKey) -> bool {
         let Some(values) = self
             .labels
             .iter()
             .map(|l| key.label(l))
             .collect::<Option<Vec<&str>>>()
         else {
-            return;
+            return false;
         };
         if key.labels().len() != self.labels.len() {
-            return;
+            return false;
         }
         let hash = self.hash(&values);
         let matches = |k: &[Box<str>]| k.iter().zip(&values).all(|(a, b)| **a == **b);
@@ -345,6 +375,7 @@ impl<H: FamilyHandle> Purge for Cache<H> {
             });
             recent.published_len -= 1;
         }
+        published
     }
 }
 

@@ -680,10 +680,11 @@ impl Registry {
         }
         let counts = &self.inner.shared.counts;
         // Family caches hold handles: they let go first.
+        let mut published = false;
         if let Some(families) = index.families.get_mut(key.name()) {
             families.retain(|f| match f.upgrade() {
                 Some(f) => {
-                    f.purge(key);
+                    published |= f.purge(key);
                     true
                 }
                 None => false,
@@ -692,6 +693,11 @@ impl Registry {
         let Some(found) = index.series.get(key) else {
             return Removal::Absent;
         };
+        if published {
+            // The published maps it was purged from hold handles until the
+            // epoch destroys them (see `family`).
+            family::reclaim(|| found.entry.strong_count() <= UNHANDLED_REFS);
+        }
         // Under the index lock, a count of the index's and the list's own
         // references means no handle exists, and none can be made until the
         // lock is released.
