@@ -16,8 +16,9 @@
 //! (`Registry::remove`). Every published map holds its own clones of the
 //! handles, and a replaced map is destroyed only once the epoch lets it (a
 //! lookup may still be reading it), so a purge that replaces the published
-//! map also runs the epoch's collection, a bounded number of rounds, until
-//! the retired maps have let the series go ([`reclaim`]); if concurrent
+//! map (or the first removal after a family is dropped) also runs the
+//! epoch's collection, a bounded number of rounds, until the retired maps
+//! have let the series go ([`reclaim`]); if concurrent
 //! lookups hold the epoch back longer, the series is hidden instead (and
 //! idle eviction, if set, drops it once nothing holds it). Label sets
 //! folded into the overflow series are not cached: there may be any number
@@ -103,19 +104,21 @@ type Map<H> = HashMap<u64, Vec<(Box<[Box<str>]>, H)>>;
 /// What the registry asks of a family's cache when it removes a series.
 pub(crate) trait Purge: Send + Sync {
     /// Drops the cache's handle of `key`; returns whether the published map
-    /// held it (its retired copies let go only through [`reclaim`]).
+    /// held it (its retired copies let go only through [`reclaim`], as do
+    /// those of a family dropped since).
     fn purge(&self, key: &SeriesKey) -> bool;
 }
 
 /// Runs the process-wide epoch's collection (where published maps are
-/// retired: see [`collector`]) until `released()`, at most 64 rounds: each
-/// tries to advance the epoch and destroys retired maps no reader can
-/// still hold (two rounds, when no lookup is pinned meanwhile). Called
+/// retired: see [`collector`]) until `released()`, at least two rounds and
+/// at most 64: each tries to advance the epoch and destroys retired maps
+/// no reader can still hold (two rounds do it when no lookup is pinned
+/// meanwhile, for every retired map, a dropped family's included). Called
 /// under the index lock.
 pub(crate) fn reclaim(released: impl Fn() -> bool) {
     #[cfg(not(loom))]
     for round in 0..64 {
-        if released() {
+        if round >= 2 && released() {
             return;
         }
         crossbeam_epoch::pin().flush();

@@ -680,22 +680,26 @@ impl Registry {
         }
         let counts = &self.inner.shared.counts;
         // Family caches hold handles: they let go first.
-        let mut published = false;
+        let mut retired = false;
         if let Some(families) = index.families.get_mut(key.name()) {
             families.retain(|f| match f.upgrade() {
                 Some(f) => {
-                    published |= f.purge(key);
+                    retired |= f.purge(key);
                     true
                 }
-                None => false,
+                // Dropped: its retired maps may still hold handles.
+                None => {
+                    retired = true;
+                    false
+                }
             });
         }
         let Some(found) = index.series.get(key) else {
             return Removal::Absent;
         };
-        if published {
-            // The published maps it was purged from hold handles until the
-            // epoch destroys them (see `family`).
+        if retired {
+            // Retired published maps hold handles until the epoch destroys
+            // them (see `family`).
             family::reclaim(|| found.entry.strong_count() <= UNHANDLED_REFS);
         }
         // Under the index lock, a count of the index's and the list's own
