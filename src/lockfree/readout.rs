@@ -391,7 +391,10 @@ impl RawHistogram {
         // Relaxed: counters are read one by one (see `Counters`).
         cells.counts.add_all_to::<Relaxed>(&mut counts);
         RawHistogram {
-            chunks: cells.counts.chunks(),
+            // `counts` holds the whole array, so every chunk (the touched
+            // ones alone would misplace the counts of all chunks after an
+            // untouched one).
+            chunks: cells.counts.all_chunks(),
             chunk_shift: cells.counts.chunk_shift(),
             counts,
             // Relaxed: each cell is its own datum.
@@ -404,7 +407,8 @@ impl RawHistogram {
     /// What shared `cells` hold, leaving them zero.
     pub(crate) fn take(cells: &SharedHistogram) -> Self {
         RawHistogram {
-            chunks: cells.counts.chunks(),
+            // The whole array, as in `load`.
+            chunks: cells.counts.all_chunks(),
             chunk_shift: cells.counts.chunk_shift(),
             counts: cells.counts.take(),
             // Relaxed: each cell is its own datum.
