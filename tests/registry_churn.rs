@@ -153,14 +153,17 @@ fn churn(plan: Plan) {
         });
         for w in 0..plan.waves {
             // One wave: all alive at once (the barrier), all joined before
-            // the next wave takes over their ids.
+            // the next wave takes over their ids. Joined one by one: a
+            // scope's end waits for its threads' closures only, not for
+            // their thread-local destructors, which release the ids.
             let barrier = Barrier::new(plan.wave as usize);
             thread::scope(|s| {
+                let mut wave = Vec::new();
                 for t in 0..plan.wave {
                     let tag = w * plan.wave + t;
                     let (requests, latency, inflight) = (&requests, &latency, &inflight);
                     let (by_worker, by_kind, barrier) = (&by_worker, &by_kind, &barrier);
-                    s.spawn(move || {
+                    wave.push(s.spawn(move || {
                         barrier.wait();
                         let workers: Vec<_> = (0..WORKERS)
                             .map(|k| by_worker.with(&[&format!("w{k}")]).unwrap())
@@ -175,7 +178,10 @@ fn churn(plan: Plan) {
                             by_kind.with(&[kind]).unwrap().record_n(value(tag, i), 3);
                             inflight.sub(1.0);
                         }
-                    });
+                    }));
+                }
+                for thread in wave {
+                    thread.join().unwrap();
                 }
             });
         }
