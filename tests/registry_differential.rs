@@ -900,9 +900,10 @@ fn run_concurrent(
     let start = Barrier::new(threads + 1);
     let done = std::sync::atomic::AtomicUsize::new(0);
     thread::scope(|s| {
+        let mut writers = Vec::new();
         for t in 0..threads {
             let (registry, families, start, done) = (&registry, &families, &start, &done);
-            s.spawn(move || {
+            writers.push(s.spawn(move || {
                 let mut handles: Vec<Option<Handle>> = vec![None; SPECS.len()];
                 start.wait();
                 for (k, (i, w)) in ops.iter().enumerate() {
@@ -912,7 +913,7 @@ fn run_concurrent(
                     }
                 }
                 done.fetch_add(1, std::sync::atomic::Ordering::Release);
-            });
+            }));
         }
         start.wait();
         loop {
@@ -934,6 +935,14 @@ fn run_concurrent(
             if finished {
                 break;
             }
+        }
+        // Joined one by one, so that their thread-local destructors have
+        // run (a scope's end waits for the closures only): an exiting
+        // thread pins the process-wide epoch once more, which would hold
+        // back the reclamation of family caches that a removal in the next
+        // test waits for (it would then hide, not drop).
+        for w in writers {
+            w.join().unwrap();
         }
     });
     for (k, v) in totals(&reader.take()) {
