@@ -120,9 +120,11 @@ fn churn(plan: Plan) {
 
     let writing = AtomicBool::new(true);
     let started = Instant::now();
+    // Made before any record, so that the intervals cover them all.
+    let mut intervals = registry.interval_reader();
     let (readings, summed) = thread::scope(|s| {
-        let reader = s.spawn(|| {
-            let mut intervals = registry.interval_reader();
+        let (registry, writing) = (&registry, &writing);
+        let reader = s.spawn(move || {
             let mut summed: BTreeMap<String, (u64, u128)> = BTreeMap::new();
             let mut last: BTreeMap<String, (u64, u128)> = BTreeMap::new();
             let mut readings = 0_u64;
