@@ -18,6 +18,15 @@
 //!
 //! The writers stop after a fixed number of records, or after 5 s, which
 //! bounds the run.
+//!
+//! **Windows**, on their own: a 40 ms window (4 steps) and a long one,
+//! ticked every few milliseconds. The short window covers at least 40 ms
+//! and at most a step and the longest gap between calls more, and holds
+//! exactly what was recorded in that span (counts, sums and quantiles as
+//! `hdrhistogram` gives them for those records), not what came before; the
+//! long one, everything since the reader began. A series hidden while the
+//! readings were kept counts, once shown again, only what it recorded
+//! since.
 
 use std::{
     collections::BTreeMap,
@@ -27,7 +36,7 @@ use std::{
 };
 
 use lockfree_metrics::registry::{
-    HistogramOpts, HistogramValue, Registry, RegistrySnapshot, SeriesKey, Value,
+    HistogramOpts, HistogramValue, Registry, RegistrySnapshot, SeriesKey, Value, WindowReader,
 };
 
 const WRITERS: usize = 3;
@@ -185,5 +194,96 @@ fn readings_under_load_are_consistent() {
     assert_eq!(last["load_latency"].1, recorded);
     if !stop.load(Ordering::Relaxed) {
         assert_eq!(recorded, WRITERS as u64 * RECORDS);
+    }
+}
+
+/// Ticks the reader every few milliseconds for `span`, returning the
+/// longest gap between two of its calls.
+fn tick_for(windows: &mut WindowReader, span: Duration) -> Duration {
+    let (started, mut last, mut gap) = (Instant::now(), Instant::now(), Duration::ZERO);
+    while started.elapsed() < span {
+        thread::sleep(Duration::from_millis(3));
+        windows.tick();
+        gap = gap.max(last.elapsed());
+        last = Instant::now();
+    }
+    gap
+}
+
+fn window_counter(s: &RegistrySnapshot, name: &str) -> Option<u64> {
+    s.get(name, &[]).map(|s| match s.value {
+        Value::Counter(v) => v,
+        ref v => panic!("{name}: {v:?}"),
+    })
+}
+
+#[test]
+fn windows_hold_what_their_span_recorded() {
+    const W: Duration = Duration::from_millis(40);
+    const STEPS: u32 = 4;
+    let r = Registry::new();
+    let c = r.counter("win_total", &[]).unwrap();
+    let h = r
+        .histogram_with("win_size", &[], HistogramOpts::new(1, 10_000, 2).unwrap())
+        .unwrap();
+    let hidden = r.counter("win_hidden_total", &[]).unwrap();
+    hidden.increment(5);
+    let mut windows = r.window_reader(&[W, Duration::from_secs(3_600)], STEPS);
+
+    // Before: in the long window only.
+    c.increment(1);
+    h.record(100);
+    let before_end = Instant::now();
+    // Hidden while readings are kept: they keep its value in their cuts.
+    assert_eq!(
+        r.remove("win_hidden_total", &[]).unwrap(),
+        lockfree_metrics::registry::Removal::Hidden
+    );
+    let gap = tick_for(&mut windows, 3 * W);
+
+    // In both windows.
+    c.increment(10);
+    h.record_n(200, 3);
+    h.record(7_000);
+    hidden.increment(1);
+    let asked = Instant::now();
+    let read = windows.read();
+    let since_before = asked.duration_since(before_end);
+    let [(w, covered, short), (long_w, long_covered, long)] = read.windows() else {
+        panic!("two windows: {:?}", read.windows().len());
+    };
+    assert_eq!((*w, *long_w), (W, Duration::from_secs(3_600)));
+    // The span: at least the window, at most a step and a gap more; and
+    // less than the time since the first records, which it leaves out.
+    let gap = gap.max(asked.elapsed());
+    assert!(*covered >= W, "{covered:?}");
+    assert!(*covered <= W + W / STEPS + gap, "{covered:?} (gap {gap:?})");
+    assert!(
+        *covered < since_before,
+        "{covered:?} against {since_before:?}"
+    );
+    assert!(*long_covered < Duration::from_secs(3_600));
+
+    check_reading(short);
+    check_reading(long);
+    assert_eq!(window_counter(short, "win_total"), Some(10));
+    assert_eq!(window_counter(long, "win_total"), Some(11));
+    // The hidden series, shown again by its record: one, in both.
+    assert_eq!(window_counter(short, "win_hidden_total"), Some(1));
+    assert_eq!(window_counter(long, "win_hidden_total"), Some(1));
+    // Exact counts and quantiles of the window's records.
+    let mut hdr = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 10_000, 2).unwrap();
+    hdr.record_n(200, 3).unwrap();
+    hdr.record(7_000).unwrap();
+    let v = short.get("win_size", &[]).unwrap().as_histogram().unwrap();
+    assert_eq!((v.count(), v.sum()), (4, 7_600));
+    for q in [0.0, 0.5, 0.75, 0.76, 1.0] {
+        assert_eq!(v.quantile(q), hdr.value_at_quantile(q), "q {q}");
+    }
+    hdr.record(100).unwrap();
+    let v = long.get("win_size", &[]).unwrap().as_histogram().unwrap();
+    assert_eq!((v.count(), v.sum()), (5, 7_700));
+    for q in [0.0, 0.2, 0.5, 1.0] {
+        assert_eq!(v.quantile(q), hdr.value_at_quantile(q), "q {q}");
     }
 }
