@@ -145,7 +145,8 @@ impl<W: Writers> Counters<W> {
         self.writers.touched() & self.all_chunks()
     }
 
-    /// A bit for every chunk.
+    /// A bit for every chunk, touched or not: the chunks of a whole-array
+    /// reading (`add_all_to`, `take`).
     #[inline]
     pub fn all_chunks(&self) -> u64 {
         match self.chunk_count() {

@@ -1,11 +1,15 @@
 //! Counters: a shared cell plus per-thread cells once contended
-//! (`registry::spread`), and an offset that `absolute` raises.
+//! (`registry::spread`), and an offset that `absolute` raises and large
+//! increments add to.
 //!
 //! A counter's value is `offset + shared + sum of the per-thread cells`,
 //! summed in 128 bits and reported saturated at `u64::MAX`. Increments
 //! below 2^32 are one `fetch_add` on the shared cell (its 2^64 wrap would
 //! take centuries of increments) or a load and a store on the thread's own
-//! cell (saturating, the cut counted); larger increments saturate by CAS.
+//! cell (saturating, the cut counted); larger increments saturate by CAS on
+//! the offset, so that the shared cell only ever takes small ones (one
+//! `u64::MAX` there would make the next small `fetch_add` wrap it to a
+//! small value).
 //! `absolute(v)` raises the value to `v` by adding the shortfall to the
 //! offset with a CAS against the offset it read, so two racing calls
 //! never both add: the loser retries from a fresh reading. Increments
@@ -86,8 +90,8 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// Adds `n`. Wait-free below 2^32 (lock-free above, where the shared
-    /// cell saturates by CAS); allocation-free after this thread's first
+    /// Adds `n`. Wait-free below 2^32 (lock-free above, where the offset
+    /// saturates by CAS); allocation-free after this thread's first
     /// record into a promoted series.
     #[inline]
     pub fn increment(&self, n: u64) {
@@ -110,13 +114,17 @@ impl Counter {
         }
     }
 
+    /// Adds `n` (at least 2^32) to the offset, saturating: never to the
+    /// shared cell, whose small increments are `fetch_add`s that a value
+    /// near `u64::MAX` would wrap.
     #[cold]
     fn increment_large(&self, n: u64) {
         let cells = &self.series.cells;
-        // Relaxed, success and failure: the cell is its own datum.
+        // Relaxed, success and failure: the offset is its own datum; an
+        // `absolute` racing with this fails its CAS and reads again.
         let (Ok(old) | Err(old)) =
             cells
-                .shared
+                .offset
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
                     Some(v.saturating_add(n))
                 });

@@ -97,7 +97,32 @@ type Map<H> = HashMap<u64, Vec<(Box<[Box<str>]>, H)>>;
 
 /// What the registry asks of a family's cache when it removes a series.
 pub(crate) trait Purge: Send + Sync {
-    fn purge(&self, keys: &[&SeriesKey]);
+    /// Drops the cache's handles of `keys`; returns whether the published
+    /// map held any (its retired copies let go only through [`reclaim`], as
+    /// do those of a family dropped since).
+    fn purge(&self, keys: &[&SeriesKey]) -> bool;
+}
+
+/// Runs the process-wide epoch's collection (where published maps are
+/// retired: see [`collector`]) until `released()`, at least two rounds and
+/// at most 64: each tries to advance the epoch and destroys retired maps
+/// no reader can still hold (two rounds do it when no lookup is pinned
+/// meanwhile, for every retired map, a dropped family's included). Called
+/// under the index lock.
+pub(crate) fn reclaim(released: impl Fn() -> bool) {
+    #[cfg(not(loom))]
+    for round in 0..64 {
+        if round >= 2 && released() {
+            return;
+        }
+        crossbeam_epoch::pin().flush();
+        if round >= 4 {
+            // A lookup pinned at an older epoch: let it finish.
+            std::thread::yield_now();
+        }
+    }
+    #[cfg(loom)]
+    let _ = released;
 }
 
 struct Cache<H: FamilyHandle> {
@@ -312,7 +337,7 @@ impl<H: FamilyHandle> Cache<H> {
 }
 
 impl<H: FamilyHandle> Purge for Cache<H> {
-    fn purge(&self, keys: &[&SeriesKey]) {
+    fn purge(&self, keys: &[&SeriesKey]) -> bool {
         // Each key's values in the family's label order, if it is one of
         // this family's.
         let gone: Vec<(u64, Vec<&str>)> = keys
@@ -328,7 +353,7 @@ impl<H: FamilyHandle> Purge for Cache<H> {
             })
             .collect();
         if gone.is_empty() {
-            return;
+            return false;
         }
         let matches = |hash: u64, k: &[Box<str>]| {
             gone.iter()
@@ -364,6 +389,7 @@ impl<H: FamilyHandle> Purge for Cache<H> {
             });
             recent.published_len = recent.published_len.saturating_sub(removed);
         }
+        published
     }
 }
 

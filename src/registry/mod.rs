@@ -700,12 +700,15 @@ impl Registry {
             Some(_) => {}
         }
         let counts = &self.inner.shared.counts;
-        if purge {
-            index.purge_families(&[key]);
-        }
+        let retired = purge && index.purge_families(&[key]);
         let Some(found) = index.series.get(key) else {
             return Removal::Absent;
         };
+        if retired {
+            // Retired published maps hold handles until the epoch destroys
+            // them (see `family`).
+            family::reclaim(|| found.entry.strong_count() <= UNHANDLED_REFS);
+        }
         // Under the index lock, a count of the index's and the list's own
         // references means no handle exists, and none can be made until the
         // lock is released.
@@ -763,7 +766,10 @@ impl Registry {
             }
         }
         // Family caches let go of them all at once: one copy per family.
-        index.purge_families(&stale.iter().map(|k| &**k).collect::<Vec<_>>());
+        if index.purge_families(&stale.iter().map(|k| &**k).collect::<Vec<_>>()) {
+            // Two rounds at least: enough when no lookup is pinned meanwhile.
+            family::reclaim(|| true);
+        }
         stale
             .iter()
             .filter(|key| self.remove_locked(index, key, Why::Evicted, false) == Removal::Dropped)
@@ -777,7 +783,9 @@ impl Registry {
             return;
         }
         if let Ok(mut index) = self.inner.index.try_lock() {
-            index.purge_families(&keys.iter().map(|k| &**k).collect::<Vec<_>>());
+            if index.purge_families(&keys.iter().map(|k| &**k).collect::<Vec<_>>()) {
+                family::reclaim(|| true);
+            }
             for key in keys {
                 // Checked again under the lock.
                 self.remove_locked(&mut index, key, Why::Unheld, false);
@@ -859,23 +867,32 @@ impl Registry {
 impl Index {
     /// Family caches hold handles: they let go of `keys` first, before
     /// a removal counts the handles left.
-    fn purge_families(&mut self, keys: &[&SeriesKey]) {
+    /// Returns whether a published map held one of them (or a family of
+    /// their names was dropped): its retired copies then still hold handles
+    /// until [`family::reclaim`] lets the epoch destroy them.
+    fn purge_families(&mut self, keys: &[&SeriesKey]) -> bool {
         let mut names: Vec<&str> = keys.iter().map(|k| k.name()).collect();
         names.sort_unstable();
         names.dedup();
+        let mut retired = false;
         for name in names {
             let of_name: Vec<&SeriesKey> =
                 keys.iter().copied().filter(|k| k.name() == name).collect();
             if let Some(families) = self.families.get_mut(name) {
                 families.retain(|f| match f.upgrade() {
                     Some(f) => {
-                        f.purge(&of_name);
+                        retired |= f.purge(&of_name);
                         true
                     }
-                    None => false,
+                    // Dropped: its retired maps may still hold handles.
+                    None => {
+                        retired = true;
+                        false
+                    }
                 });
             }
         }
+        retired
     }
 
     /// One layout per distinct options, shared by their histograms.

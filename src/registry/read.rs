@@ -11,7 +11,9 @@
 //! returned and subtract it from the next: a private cursor per consumer,
 //! so two consumers (a scraper and a log reporter) never take each other's
 //! data, and every increment of a cell lands in exactly one interval of
-//! each consumer.
+//! each consumer. A hidden series (`registry::series`) is left out of what
+//! readers return but kept in their cursors, so when it shows again its
+//! interval is what it recorded since, not its cumulative value.
 //!
 //! **Window readers** ([`WindowReader`]) keep, for each window `w`, a few
 //! readings spaced `w / steps` apart, and answer "the last `w`" with the
@@ -153,13 +155,18 @@ impl HistogramValue {
 
     /// The value at quantile `q` (clamped to `0 ..= 1`; NaN reads as 0),
     /// as `hdrhistogram`'s `value_at_quantile`: the top of the bucket where
-    /// the running count first reaches `ceil(q * count)`; 0 when empty.
+    /// the running count first reaches `ceil(q * count)`, but at `q` 0 the
+    /// lowest sample's bucket floor ([`min`](Self::min)); 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         let count = self.count();
         if count == 0 {
             return 0;
         }
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        if q == 0.0 {
+            // hdrhistogram's `lowest_equivalent` at quantile 0.
+            return self.min();
+        }
         let target = ((q * count as f64).ceil() as u64).clamp(1, count);
         let mut running = 0_u64;
         for (start, run) in self.raw.runs(&self.layout) {
@@ -441,7 +448,9 @@ impl IntervalReader {
     pub fn take(&mut self) -> RegistrySnapshot {
         let (now, _) = self.registry.read_raw();
         let series = since(&now, &self.base);
-        // Series gone from the registry are dropped from the cursor too.
+        // Series gone from the registry are dropped from the cursor too;
+        // hidden ones are kept, so that what they recorded before hiding is
+        // not reported again when they show.
         self.base = by_id(&now);
         RegistrySnapshot {
             series,
