@@ -22,7 +22,11 @@ pub fn find(program: &str, env_var: &str, fallbacks: &[&str]) -> Option<PathBuf>
         .into_iter()
         .chain(
             std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).map(|d| d.join(program)).collect::<Vec<_>>())
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(program))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default(),
         )
         .chain(fallbacks.iter().map(PathBuf::from));
