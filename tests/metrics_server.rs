@@ -149,7 +149,10 @@ fn forced_format_path_and_a_panicking_source() {
         .stop_timeout(Duration::from_secs(1))
         .start("127.0.0.1:0", move || {
             // Every other scrape panics: it costs that scrape only.
-            assert!(c.fetch_add(1, Ordering::Relaxed) % 2 == 0, "a source bug");
+            assert!(
+                c.fetch_add(1, Ordering::Relaxed).is_multiple_of(2),
+                "a source bug"
+            );
             Exposition::from(r.snapshot())
         })
         .unwrap();

@@ -311,13 +311,15 @@ fn encode_model(model: model::Model, format: Format) -> (Vec<u8>, &'static str) 
 /// assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
 /// assert_eq!(
 ///     String::from_utf8(body).unwrap(),
-///     "# HELP http_requests Requests served.\n\
-///      # TYPE http_requests counter\n\
-///      http_requests_total{code=\"200\"} 2\n\
-///      # HELP temperature_celsius \n\
-///      # TYPE temperature_celsius gauge\n\
-///      temperature_celsius 21.5\n\
-///      # EOF\n"
+///     concat!(
+///         "# HELP http_requests Requests served.\n",
+///         "# TYPE http_requests counter\n",
+///         "http_requests_total{code=\"200\"} 2\n",
+///         "# HELP temperature_celsius \n",
+///         "# TYPE temperature_celsius gauge\n",
+///         "temperature_celsius 21.5\n",
+///         "# EOF\n",
+///     )
 /// );
 /// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
 /// ```
