@@ -16,7 +16,9 @@
 //! on the native series, `histogram_quantile(0.99, x)` is within the
 //! native bucket of the HDR p99 (relative error <= 2^(2^-6) - 1, 1.09 %,
 //! at the default 2 digits), `histogram_count`/`histogram_sum` are exact,
-//! and the API's native buckets are ours (bounds and counts).
+//! and the API's native buckets are ours (bounds and counts); an empty
+//! histogram is still ingested as native (by its zero threshold), zeros
+//! land in the zero bucket, and an undescribed family (empty HELP) scrapes.
 #![cfg(feature = "http")]
 
 #[path = "support/child.rs"]
@@ -273,6 +275,13 @@ fn workload() -> Workload {
     }
     latency.record_n(237_000_000, 5);
     latency.record_n(1_300_000_000, 7);
+    // Undescribed (an empty HELP); an empty histogram (native to 2.42 only
+    // by its zero threshold); zeros (the native zero bucket).
+    registry.gauge("undescribed_ratio", &[]).unwrap().set(0.25);
+    registry.histogram("idle_seconds", &[]).unwrap();
+    let zeros = registry.histogram("zeros_seconds", &[]).unwrap();
+    zeros.record_n(0, 3);
+    zeros.record(1_000_000);
     let seed = Arc::new(Sharded::new(Config::default()));
     for i in 0..1_000_u64 {
         seed.record_latency(Duration::from_micros(200 + i * 37));
@@ -365,6 +374,7 @@ fn check_scalars(p: &Prometheus, snapshot: &RegistrySnapshot, seed: &Snapshot) {
     assert_eq!(p.value("scheduler_latency_seconds_count"), l.count as f64);
     assert_eq!(p.value("scheduler_tokens_total"), 4_096.0);
     assert_eq!(p.value("scheduler_batch_size_count"), 1.0);
+    assert_eq!(p.value("undescribed_ratio"), 0.25);
 }
 
 fn histogram(snapshot: &RegistrySnapshot) -> &HistogramValue {
@@ -404,6 +414,8 @@ fn check_classic(p: &Prometheus, snapshot: &RegistrySnapshot, le_spelling: &str)
         h.count() as f64
     );
     assert_eq!(p.value("http_request_duration_seconds_sum"), h.sum_scaled());
+    assert_eq!(p.value("idle_seconds_count"), 0.0);
+    assert_eq!(p.value("zeros_seconds_bucket{le=\"+Inf\"}"), 4.0);
     let mut buckets: Vec<(f64, f64)> = p
         .query("http_request_duration_seconds_bucket")
         .iter()
@@ -471,6 +483,19 @@ fn check_native(p: &Prometheus, snapshot: &RegistrySnapshot) {
         assert_eq!(number(&b[3]), count as f64, "{b}");
     }
     assert_eq!(number(&native[0].1["count"]), h.count() as f64);
+    // Empty: still native (its zero threshold says so to 2.42).
+    assert!(p.query("idle_seconds_bucket").is_empty());
+    assert_eq!(p.value("histogram_count(idle_seconds)"), 0.0);
+    // Zeros: in the zero bucket, [-threshold, threshold].
+    let zeros = p.query("zeros_seconds");
+    let buckets = zeros[0].1["buckets"].as_array().unwrap();
+    let zero = buckets
+        .iter()
+        .find(|b| number(&b[1]) <= 0.0 && 0.0 <= number(&b[2]))
+        .expect("a zero bucket");
+    assert_eq!(number(&zero[3]), 3.0, "{zeros:?}");
+    assert!(number(&zero[2]) < 1e-9);
+    assert_eq!(p.value("histogram_count(zeros_seconds)"), 4.0);
 }
 
 #[test]
