@@ -170,8 +170,8 @@ impl RenderOpts {
     }
 
     /// Writes registry histograms as summaries of these quantiles instead
-    /// (out of `0 ..= 1`, NaN: left out). Off by default: summaries do not
-    /// aggregate across series.
+    /// (those outside `0 ..= 1`, and NaN, are left out). Off by default:
+    /// summaries do not aggregate across series.
     pub fn summaries(mut self, quantiles: &[f64]) -> Self {
         let mut q: Vec<f64> = quantiles
             .iter()

@@ -2,7 +2,7 @@
 //! `Collector` over the model) for counters, gauges and histograms; our
 //! own lines for summaries, which it lacks (prometheus/client_rust#40).
 
-use std::{fmt::Write as _, ops::Range, sync::Arc};
+use std::{borrow::Cow, fmt::Write as _, ops::Range, sync::Arc};
 
 use prometheus_client::{
     collector::Collector,
@@ -62,9 +62,9 @@ impl Collector for Families {
                 continue;
             }
             let help = if self.escape_help {
-                escape_help(&family.help, true)
+                Cow::Owned(escape_help(&family.help, true))
             } else {
-                family.help.clone()
+                Cow::Borrowed(family.help.as_str())
             };
             let unit = family.unit.clone().map(Unit::Other);
             let mut metric = encoder.encode_descriptor(

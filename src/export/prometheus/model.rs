@@ -154,7 +154,7 @@ fn without_reserved(key: &Arc<SeriesKey>, reserved: &str) -> Arc<SeriesKey> {
     Arc::new(SeriesKey::from_checked(key.name_arc().clone(), labels))
 }
 
-/// A label-less key (for the seed's families).
+/// The key of a seed family's series: only its labels are exposed.
 fn key(labels: &[(&str, &str)]) -> Arc<SeriesKey> {
     // Label names here are the crate's own, all valid.
     Arc::new(
