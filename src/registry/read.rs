@@ -196,6 +196,29 @@ impl HistogramValue {
         })
     }
 
+    /// The values counted together with `value` (clamped to the highest
+    /// trackable value, as a record would be): `(lowest, highest)`, as
+    /// `hdrhistogram`'s `lowest_equivalent` and `highest_equivalent`.
+    /// Exporters use it to snap bucket boundaries to the layout.
+    ///
+    /// ```
+    /// use lockfree_metrics::registry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.histogram("h_seconds", &[])?.record(5_000_000);
+    /// let snapshot = registry.snapshot();
+    /// let h = snapshot.get("h_seconds", &[]).unwrap().as_histogram().unwrap();
+    /// // 2 significant digits: 5 ms shares a bucket 32,768 ns wide.
+    /// assert_eq!(h.range_of(5_000_000), (4_980_736, 5_013_503));
+    /// let b = h.buckets().next().unwrap();
+    /// assert_eq!((b.low, b.high), h.range_of(5_000_000));
+    /// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
+    /// ```
+    pub fn range_of(&self, value: u64) -> (u64, u64) {
+        let index = self.layout.index_of(value.min(self.layout.highest()));
+        (self.layout.value_at(index), self.layout.highest_at(index))
+    }
+
     /// The counts as an `hdrhistogram` histogram of the same layout (for
     /// its serialisers and interval logs).
     pub fn to_hdr(&self) -> hdrhistogram::Histogram<u64> {

@@ -1,0 +1,191 @@
+//! The `/metrics` endpoint over real sockets on 127.0.0.1: negotiation,
+//! content types, 404/405, HEAD, a forced format, a panicking source, and
+//! a shutdown that is prompt and closes the port.
+#![cfg(feature = "http")]
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use lockfree_metrics::{
+    export::{
+        http::MetricsServer,
+        prometheus::{render, Exposition, Format, RenderOpts},
+    },
+    registry::Registry,
+};
+
+/// (status, headers lower-cased, body) of one request.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+fn content_type(head: &str) -> &str {
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or("")
+}
+
+const PROMETHEUS: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const PROMETHEUS_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+#[test]
+fn serves_each_format_by_accept() {
+    let registry = Registry::new();
+    registry.describe("jobs_total", "Jobs.", None);
+    registry
+        .counter("jobs_total", &[("kind", "a\"b")])
+        .unwrap()
+        .increment(5);
+    registry
+        .histogram("job_seconds", &[])
+        .unwrap()
+        .record(3_000_000);
+    let server = MetricsServer::start("127.0.0.1:0", registry.clone()).unwrap();
+    let addr = server.addr();
+    assert!(addr.ip().is_loopback() && addr.port() != 0);
+    for (accept, format) in [
+        (None, Format::Text),
+        (Some("text/plain"), Format::Text),
+        (Some(PROMETHEUS), Format::OpenMetrics),
+        (Some(PROMETHEUS_NATIVE), Format::Protobuf),
+    ] {
+        let (status, head, body) = request(addr, "GET", "/metrics", accept);
+        assert_eq!(status, 200);
+        assert_eq!(
+            content_type(&head),
+            format.content_type().to_ascii_lowercase()
+        );
+        assert_eq!(
+            body,
+            render(&registry.snapshot(), format, &RenderOpts::default()).0,
+            "{format:?}"
+        );
+    }
+    // A query string is not part of the path.
+    assert_eq!(request(addr, "GET", "/metrics?x=1", None).0, 200);
+    // HEAD: the headers, no body.
+    let (status, head, body) = request(addr, "HEAD", "/metrics", None);
+    assert_eq!(
+        (status, content_type(&head)),
+        (200, "text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(body.is_empty());
+    // Other paths and methods.
+    assert_eq!(request(addr, "GET", "/", None).0, 404);
+    assert_eq!(request(addr, "GET", "/metricsx", None).0, 404);
+    let (status, head, _) = request(addr, "POST", "/metrics", None);
+    assert_eq!(status, 405);
+    assert!(head.contains("allow: get, head"));
+    // Records after the start show at the next scrape.
+    registry
+        .counter("jobs_total", &[("kind", "a\"b")])
+        .unwrap()
+        .increment(1);
+    let (_, _, body) = request(addr, "GET", "/metrics", None);
+    assert!(String::from_utf8(body)
+        .unwrap()
+        .contains("jobs_total{kind=\"a\\\"b\"} 6\n"));
+    let started = Instant::now();
+    assert!(server.shutdown());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Closed: nothing answers there any more.
+    let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+        .map(|mut s| {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+            let mut buf = [0; 1];
+            !matches!(s.read(&mut buf), Ok(1))
+        })
+        .unwrap_or(true);
+    assert!(refused);
+}
+
+#[test]
+fn forced_format_path_and_a_panicking_source() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let registry = Registry::new();
+    registry.gauge("up_ratio", &[]).unwrap().set(1.0);
+    let r = registry.clone();
+    let server = MetricsServer::builder()
+        .format(Format::Text)
+        .path("/m")
+        .stop_timeout(Duration::from_secs(1))
+        .start("127.0.0.1:0", move || {
+            // Every other scrape panics: it costs that scrape only.
+            assert!(
+                c.fetch_add(1, Ordering::Relaxed).is_multiple_of(2),
+                "a source bug"
+            );
+            Exposition::from(r.snapshot())
+        })
+        .unwrap();
+    let addr = server.addr();
+    let (status, head, body) = request(addr, "GET", "/m", Some(PROMETHEUS_NATIVE));
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type(&head),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert_eq!(
+        body,
+        b"# HELP up_ratio \n# TYPE up_ratio gauge\nup_ratio 1.0\n"
+    );
+    assert_eq!(request(addr, "GET", "/m", None).0, 500);
+    assert_eq!(request(addr, "GET", "/m", None).0, 200);
+    assert_eq!(request(addr, "GET", "/metrics", None).0, 404);
+    // Dropping stops it too.
+    drop(server);
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).map_or(true, |mut s| {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(b"GET /m HTTP/1.1\r\n\r\n");
+            let mut buf = [0; 1];
+            !matches!(s.read(&mut buf), Ok(1))
+        })
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn a_taken_port_is_an_error() {
+    let first = MetricsServer::start("127.0.0.1:0", Registry::new()).unwrap();
+    let err = MetricsServer::start(first.addr(), Registry::new()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+}
