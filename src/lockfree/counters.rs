@@ -142,11 +142,16 @@ impl<W: Writers> Counters<W> {
     /// last chunk.
     #[inline]
     pub fn chunks(&self) -> u64 {
-        let all = match self.chunk_count() {
+        self.writers.touched() & self.all_chunks()
+    }
+
+    /// A bit for every chunk.
+    #[inline]
+    pub fn all_chunks(&self) -> u64 {
+        match self.chunk_count() {
             0 => 0,
             n => u64::MAX >> (64 - n),
-        };
-        self.writers.touched() & all
+        }
     }
 
     /// Log2 of the counters in a chunk (the last chunk may hold fewer).

@@ -387,24 +387,20 @@ impl RawHistogram {
 
     /// What shared `cells` hold.
     pub(crate) fn load(cells: &SharedHistogram, layout: &Layout) -> Self {
-        let mut counts = vec![0; layout.len()];
-        // Relaxed: counters are read one by one (see `Counters`).
-        cells.counts.add_all_to::<Relaxed>(&mut counts);
-        RawHistogram {
-            chunks: cells.counts.chunks(),
-            chunk_shift: cells.counts.chunk_shift(),
-            counts,
-            // Relaxed: each cell is its own datum.
-            // Modulo 2^64, like an owned sum (`resolve_sum` recovers it).
-            sum: cells.sum.load(Ordering::Relaxed) as u128 as u64,
-            clamped: cells.clamped.load(),
-        }
+        let mut raw = RawHistogram::default();
+        // Relaxed: each cell is its own datum.
+        // Modulo 2^64, like an owned sum (`resolve_sum` recovers it).
+        let sum = cells.sum.load(Ordering::Relaxed) as u128 as u64;
+        // Only the chunks a write marked, as for owned arrays.
+        raw.add_counts(&cells.counts, sum, cells.clamped.load(), layout);
+        raw
     }
 
     /// What shared `cells` hold, leaving them zero.
     pub(crate) fn take(cells: &SharedHistogram) -> Self {
         RawHistogram {
-            chunks: cells.counts.chunks(),
+            // Every counter is taken, marked or not: all chunks are held.
+            chunks: cells.counts.all_chunks(),
             chunk_shift: cells.counts.chunk_shift(),
             counts: cells.counts.take(),
             // Relaxed: each cell is its own datum.
