@@ -6,8 +6,9 @@
 # examples/instructions.rs says what each of its ops records).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --example instructions >/dev/null 2>&1
-bin=target/release/examples/instructions
+# BIN: another build's instructions binary (before/after comparisons).
+if [ -z "${BIN:-}" ]; then cargo build --release --example instructions >/dev/null 2>&1; fi
+bin=${BIN:-target/release/examples/instructions}
 strategies=("${@:-global-lock fine-grained atomic sharded registry}")
 collectors=() registry=
 for s in ${strategies[*]}; do

@@ -849,7 +849,7 @@ fn memory_child(args: &Args, budget_mib: usize) -> Result<(), Mismatch> {
     println!(
         "budget {budget}: series made +{} KiB; threads' records +{} KiB ({} KiB/thread; with thread starts {} KiB/thread); \
          shard_bytes {} KiB of {} KiB budget, shards {}, refusals {}, promoted {} of {} (series_bytes {} KiB); \
-         work {work_s:.1} s; snapshot p50 {:.0} µs",
+         work {work_s:.1} s ({}/s); snapshot p50 {:.0} µs",
         rss_series.saturating_sub(rss_start),
         growth.work_kib * threads as u64,
         growth.work_kib,
@@ -861,6 +861,7 @@ fn memory_child(args: &Args, budget_mib: usize) -> Result<(), Mismatch> {
         stats.promoted,
         stats.series,
         stats.series_bytes >> 10,
+        si((threads * n) as f64 * records as f64 / work_s),
         quantile(&times, 0.5),
     );
     Ok(())
