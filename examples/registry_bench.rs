@@ -26,8 +26,12 @@
 //! - `cold`: records into 10,000 histogram series chosen uniformly at
 //!   random, against 10,000 plain `hdrhistogram` histograms.
 //!
-//! Every section exits nonzero if a count read back differs from the
-//! records made.
+//! Beside wall time, every timed case reports the CPU time of the threads
+//! doing the work (`CLOCK_THREAD_CPUTIME_ID`): on a machine shared with
+//! other processes it leaves out the time a thread waited for a core, so
+//! per-record costs survive the load (a contended line's stalls still
+//! count). Every section exits nonzero if a count read back differs from
+//! the records made.
 //!
 //! `cargo run --release --example registry_bench -- [--sections records,snapshot,memory,lookup,cold] [--reps 5]`
 
@@ -163,9 +167,37 @@ fn inputs(lo: f64, hi: f64, seed: u64) -> Vec<u64> {
     (0..INPUTS).map(|_| v.log_uniform(lo, hi)).collect()
 }
 
+/// This thread's CPU time in ns (0 where there is no such clock).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY:
+    // - `ts` is a valid, writable `timespec` that outlives the call;
+    // - CLOCK_THREAD_CPUTIME_ID needs no other argument.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc == 0 {
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    } else {
+        0
+    }
+}
+
+/// CPU time of the workers of `run_threads` since the last `take_cpu_ns`.
+static WORKER_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The workers' CPU time (ns) since the last call: unlike wall time, it
+/// leaves out the time a worker waited for a core that another process
+/// held (it still counts a contended line's stalls).
+fn take_cpu_ns() -> u64 {
+    WORKER_CPU_NS.swap(0, Ordering::Relaxed)
+}
+
 /// Runs `work(t, state)` on one thread per state, all released at once
 /// from a barrier; the wall time from the release to the last thread's
-/// end, and what each returned.
+/// end, and what each returned. Each worker's CPU time goes to
+/// `take_cpu_ns`.
 fn run_threads<T: Send, R: Send>(
     states: Vec<T>,
     work: impl Fn(usize, T) -> R + Sync,
@@ -179,7 +211,10 @@ fn run_threads<T: Send, R: Send>(
                 let (barrier, work) = (&barrier, &work);
                 s.spawn(move || {
                     barrier.wait();
-                    work(t, state)
+                    let cpu = thread_cpu_ns();
+                    let out = work(t, state);
+                    WORKER_CPU_NS.fetch_add(thread_cpu_ns() - cpu, Ordering::Relaxed);
+                    out
                 })
             })
             .collect();
@@ -461,27 +496,36 @@ fn records(args: &Args) -> Result<(), Mismatch> {
     );
     // rates[threads][case][rep]
     let mut rates = vec![vec![Vec::new(); Case::ALL.len()]; args.threads.len()];
+    // Workers' CPU ns per record, [threads][case][rep].
+    let mut cpu = rates.clone();
     let mut promoted_after = Vec::new();
     for rep in 0..args.reps {
         for (ti, &threads) in args.threads.iter().enumerate() {
             for (ci, &case) in Case::ALL.iter().enumerate() {
+                take_cpu_ns();
                 let (elapsed, seen) = run_case(case, threads, args.records, &values)?;
-                let rate = (threads as u64 * args.records) as f64 / elapsed.as_secs_f64();
+                let made = (threads as u64 * args.records) as f64;
+                let rate = made / elapsed.as_secs_f64();
                 rates[ti][ci].push(rate);
+                cpu[ti][ci].push(take_cpu_ns() as f64 / made);
                 if let Some(seen) = seen {
                     promoted_after.push(seen);
                 }
                 println!(
-                    "rep {rep} threads {threads} {:<52} {:>8}/s",
+                    "rep {rep} threads {threads} {:<52} {:>8}/s {:>6.1} ns CPU/record",
                     case.name(),
-                    si(rate)
+                    si(rate),
+                    cpu[ti][ci].last().expect("just pushed"),
                 );
             }
         }
     }
     println!();
-    println!("| case | threads | records/s, median [min-max] | ÷ SyncHistogram | ÷ Sharded |");
-    println!("|---|---:|---|---|---|");
+    println!(
+        "| case | threads | records/s, median [min-max] | ÷ SyncHistogram | ÷ Sharded \
+         | CPU ns/record | CPU ÷ SyncHistogram | CPU ÷ Sharded |"
+    );
+    println!("|---|---:|---|---|---|---|---|---|");
     let ratio = |ti: usize, a: usize, b: usize| -> Vec<f64> {
         rates[ti][a]
             .iter()
@@ -492,18 +536,30 @@ fn records(args: &Args) -> Result<(), Mismatch> {
     let (sync, sharded) = (3, 4);
     for (ci, &case) in Case::ALL.iter().enumerate() {
         for (ti, &threads) in args.threads.iter().enumerate() {
-            let (vs_sync, vs_sharded) = if ci < 6 {
-                (
-                    range(&ratio(ti, ci, sync), |x| format!("{x:.2}x")),
-                    range(&ratio(ti, ci, sharded), |x| format!("{x:.2}x")),
-                )
+            // CPU ratios as speed: the peer's CPU per record over this one's.
+            let cpu_ratio = |b: usize| -> Vec<f64> {
+                cpu[ti][b]
+                    .iter()
+                    .zip(&cpu[ti][ci])
+                    .map(|(peer, me)| peer / me)
+                    .collect()
+            };
+            let x = |x: f64| format!("{x:.2}x");
+            let [vs_sync, vs_sharded, cpu_sync, cpu_sharded] = if ci < 6 {
+                [
+                    range(&ratio(ti, ci, sync), x),
+                    range(&ratio(ti, ci, sharded), x),
+                    range(&cpu_ratio(sync), x),
+                    range(&cpu_ratio(sharded), x),
+                ]
             } else {
-                ("".into(), "".into())
+                Default::default()
             };
             println!(
-                "| {} | {threads} | {} | {vs_sync} | {vs_sharded} |",
+                "| {} | {threads} | {} | {vs_sync} | {vs_sharded} | {} | {cpu_sync} | {cpu_sharded} |",
                 case.name(),
                 range(&rates[ti][ci], si),
+                range(&cpu[ti][ci], |x| format!("{x:.1}")),
             );
         }
     }
@@ -629,11 +685,16 @@ fn totals(registry: &Registry) -> (u64, u64) {
         })
 }
 
-/// Wall times of `k` back-to-back snapshots (each made and dropped), with
-/// a writer recording into random series meanwhile if `writer`.
-fn snapshot_times(p: &mut Populated, k: usize, writer: bool) -> Result<Vec<f64>, Mismatch> {
+/// Wall times and the reader's CPU times of `k` back-to-back snapshots
+/// (each made and dropped), in µs, with a writer recording into random
+/// series meanwhile if `writer`.
+fn snapshot_times(
+    p: &mut Populated,
+    k: usize,
+    writer: bool,
+) -> Result<(Vec<f64>, Vec<f64>), Mismatch> {
     let stop = AtomicBool::new(false);
-    let mut times = Vec::with_capacity(k);
+    let (mut times, mut cpu) = (Vec::with_capacity(k), Vec::with_capacity(k));
     let (increments, samples) = thread::scope(|s| {
         let w = writer.then(|| {
             let (stop, counters, histograms) = (&stop, &p.counters, &p.histograms);
@@ -662,11 +723,12 @@ fn snapshot_times(p: &mut Populated, k: usize, writer: bool) -> Result<Vec<f64>,
             thread::sleep(Duration::from_millis(5));
         }
         for _ in 0..k {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), thread_cpu_ns());
             let snapshot = p.registry.snapshot();
             black_box(&snapshot);
             drop(snapshot);
             times.push(start.elapsed().as_secs_f64() * 1e6);
+            cpu.push((thread_cpu_ns() - cpu_start) as f64 / 1e3);
         }
         stop.store(true, Ordering::Relaxed);
         w.map_or((0, 0), |w| w.join().expect("the writer panicked"))
@@ -676,7 +738,7 @@ fn snapshot_times(p: &mut Populated, k: usize, writer: bool) -> Result<Vec<f64>,
     let (c, h) = totals(&p.registry);
     check("snapshot: counter increments", c, p.made.0)?;
     check("snapshot: histogram samples", h, p.made.1)?;
-    Ok(times)
+    Ok((times, cpu))
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -691,28 +753,32 @@ fn snapshot(args: &Args) -> Result<(), Mismatch> {
     println!("## snapshot cost ({mix}; each histogram 4 values in 10-100 µs and 1-10 ms)");
     let mut populated: Vec<Populated> =
         args.series.iter().map(|&n| populate(n, args.mix)).collect();
-    // [series][writer] -> per rep (p50, p99, mean) in µs
+    // [series][writer] -> per rep (p50, p99, mean, reader CPU p50, p99) in µs
     let mut figures = vec![[Vec::new(), Vec::new()]; args.series.len()];
     for rep in 0..args.reps {
         for (si_, &n) in args.series.iter().enumerate() {
             let k = (args.snapshots * 1_000 / n).max(20);
             for (wi, writer) in [false, true].into_iter().enumerate() {
-                let mut times = snapshot_times(&mut populated[si_], k, writer)?;
+                let (mut times, mut cpu) = snapshot_times(&mut populated[si_], k, writer)?;
                 times.sort_by(f64::total_cmp);
+                cpu.sort_by(f64::total_cmp);
                 let mean = times.iter().sum::<f64>() / times.len() as f64;
                 let (p50, p99) = (quantile(&times, 0.5), quantile(&times, 0.99));
+                let (cpu50, cpu99) = (quantile(&cpu, 0.5), quantile(&cpu, 0.99));
                 println!(
-                    "rep {rep} series {n} writer {writer:<5} snapshots {k:>4}: p50 {p50:.0} µs, p99 {p99:.0} µs, mean {mean:.0} µs"
+                    "rep {rep} series {n} writer {writer:<5} snapshots {k:>4}: p50 {p50:.0} µs, \
+                     p99 {p99:.0} µs, mean {mean:.0} µs, reader CPU p50 {cpu50:.0} µs, p99 {cpu99:.0} µs"
                 );
-                figures[si_][wi].push((p50, p99, mean));
+                figures[si_][wi].push((p50, p99, mean, cpu50, cpu99));
             }
         }
     }
     println!();
     println!(
-        "| series | writer | p50, median [min-max] | p99, median [min-max] | p50 per series |"
+        "| series | writer | p50, median [min-max] | p99, median [min-max] | p50 per series \
+         | reader CPU p50 | reader CPU p99 |"
     );
-    println!("|---:|---|---|---|---|");
+    println!("|---:|---|---|---|---|---|---|");
     let us = |x: f64| format!("{x:.0} µs");
     for (si_, &n) in args.series.iter().enumerate() {
         for (wi, writer) in ["none", "1 thread"].into_iter().enumerate() {
@@ -720,11 +786,15 @@ fn snapshot(args: &Args) -> Result<(), Mismatch> {
             let p50: Vec<f64> = f.iter().map(|x| x.0).collect();
             let p99: Vec<f64> = f.iter().map(|x| x.1).collect();
             let per: Vec<f64> = p50.iter().map(|x| x * 1e3 / n as f64).collect();
+            let cpu50: Vec<f64> = f.iter().map(|x| x.3).collect();
+            let cpu99: Vec<f64> = f.iter().map(|x| x.4).collect();
             println!(
-                "| {n} | {writer} | {} | {} | {} |",
+                "| {n} | {writer} | {} | {} | {} | {} | {} |",
                 range(&p50, us),
                 range(&p99, us),
-                range(&per, |x| format!("{x:.0} ns"))
+                range(&per, |x| format!("{x:.0} ns")),
+                range(&cpu50, us),
+                range(&cpu99, us),
             );
         }
     }
@@ -887,8 +957,9 @@ fn lookup(args: &Args) -> Result<(), Mismatch> {
         args.ops
     );
     let n = args.ops as usize;
-    // [threads][case] -> rates
+    // [threads][case] -> rates, and CPU ns per call
     let mut rates = vec![[Vec::new(), Vec::new()]; args.threads.len()];
+    let mut cpu = rates.clone();
     for rep in 0..args.reps {
         for (ti, &threads) in args.threads.iter().enumerate() {
             for (ci, name) in ["cached handles", "family.with(..) per call"]
@@ -903,6 +974,7 @@ fn lookup(args: &Args) -> Result<(), Mismatch> {
                     .iter()
                     .map(|r| family.with(r).expect("two values"))
                     .collect();
+                take_cpu_ns();
                 let (elapsed, _) = run_threads(vec![(); threads], |t, ()| {
                     if ci == 0 {
                         for i in 0..n {
@@ -921,26 +993,26 @@ fn lookup(args: &Args) -> Result<(), Mismatch> {
                 check(name, total, threads as u64 * args.ops)?;
                 let rate = (threads * n) as f64 / elapsed.as_secs_f64();
                 rates[ti][ci].push(rate);
-                println!("rep {rep} threads {threads} {name:<26} {:>8}/s", si(rate));
+                let ns = take_cpu_ns() as f64 / (threads * n) as f64;
+                cpu[ti][ci].push(ns);
+                println!(
+                    "rep {rep} threads {threads} {name:<26} {:>8}/s {ns:>6.1} ns CPU/call",
+                    si(rate)
+                );
             }
         }
     }
     println!();
-    println!("| case | threads | increments/s, median [min-max] | ns per call (1 thread) | lookup ÷ cached |");
+    println!(
+        "| case | threads | increments/s, median [min-max] | CPU ns per call | lookup ÷ cached |"
+    );
     println!("|---|---:|---|---|---|");
     for (ti, &threads) in args.threads.iter().enumerate() {
         for (ci, name) in ["cached handles", "family.with(..) per call"]
             .into_iter()
             .enumerate()
         {
-            let ns = if threads == 1 {
-                range(
-                    &rates[ti][ci].iter().map(|r| 1e9 / r).collect::<Vec<_>>(),
-                    |x| format!("{x:.1}"),
-                )
-            } else {
-                String::new()
-            };
+            let ns = range(&cpu[ti][ci], |x| format!("{x:.1}"));
             let ratio = if ci == 1 {
                 let r: Vec<f64> = rates[ti][1]
                     .iter()
@@ -986,10 +1058,12 @@ fn cold(args: &Args) -> Result<(), Mismatch> {
     let ops = args.ops as usize;
     let mut made = 0_u64;
     let mut plain_made = 0_u64;
-    let mut cases: Vec<(String, Vec<f64>)> = Vec::new();
+    // (name, rates, CPU ns per record)
+    let mut cases: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
     for rep in 0..args.reps {
         let mut i = 0;
         for &threads in &args.threads {
+            take_cpu_ns();
             let (elapsed, _) = run_threads(vec![(); threads], |t, ()| {
                 let off = offset(t);
                 for j in 0..ops {
@@ -999,27 +1073,37 @@ fn cold(args: &Args) -> Result<(), Mismatch> {
             });
             made += (threads * ops) as u64;
             let rate = (threads * ops) as f64 / elapsed.as_secs_f64();
+            let ns = take_cpu_ns() as f64 / (threads * ops) as f64;
             let name = format!("registry, {threads} thread(s)");
-            println!("rep {rep} {name:<34} {:>8}/s", si(rate));
+            println!(
+                "rep {rep} {name:<34} {:>8}/s {ns:>6.1} ns CPU/record",
+                si(rate)
+            );
             if rep == 0 {
-                cases.push((name, Vec::new()));
+                cases.push((name, Vec::new(), Vec::new()));
             }
             cases[i].1.push(rate);
+            cases[i].2.push(ns);
             i += 1;
         }
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), thread_cpu_ns());
         for j in 0..ops {
             let k = j & MASK;
             plain[picks[k] as usize].saturating_record(values[k]);
         }
         let rate = ops as f64 / start.elapsed().as_secs_f64();
+        let ns = (thread_cpu_ns() - cpu) as f64 / ops as f64;
         plain_made += ops as u64;
         let name = "plain hdrhistogram, 1 thread".to_string();
-        println!("rep {rep} {name:<34} {:>8}/s", si(rate));
+        println!(
+            "rep {rep} {name:<34} {:>8}/s {ns:>6.1} ns CPU/record",
+            si(rate)
+        );
         if rep == 0 {
-            cases.push((name, Vec::new()));
+            cases.push((name, Vec::new(), Vec::new()));
         }
         cases[i].1.push(rate);
+        cases[i].2.push(ns);
     }
     let (_, read) = totals(&registry);
     check("cold: registry samples", read, made)?;
@@ -1030,17 +1114,13 @@ fn cold(args: &Args) -> Result<(), Mismatch> {
     )?;
     let stats = registry.stats();
     println!();
-    println!("| case | records/s, median [min-max] | ns per record |");
+    println!("| case | records/s, median [min-max] | CPU ns per record |");
     println!("|---|---|---|");
-    for (name, rates) in &cases {
-        let threads: f64 = if name.contains("2 thread") { 2.0 } else { 1.0 };
+    for (name, rates, cpu) in &cases {
         println!(
             "| {name} | {} | {} |",
             range(rates, si),
-            range(
-                &rates.iter().map(|r| threads * 1e9 / r).collect::<Vec<_>>(),
-                |x| format!("{x:.1}")
-            )
+            range(cpu, |x| format!("{x:.1}"))
         );
     }
     println!(
