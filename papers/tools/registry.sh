@@ -10,10 +10,11 @@
 #       two commits' registry, each built from `git archive` under $OUT
 #       with this tree's measuring tools (examples/registry_bench.rs,
 #       examples/instructions.rs, benches/callgrind.sh) put over it, so that
-#       both sides are measured by the same code: each side's counts, then
-#       three alternations of BEFORE and AFTER runs of the records, snapshot
-#       and memory sections (two repetitions each), so that the machine's
-#       load falls on both alike.
+#       both sides are measured by the same code: each side's counts
+#       (callgrind-COMMIT.txt), then three alternations of BEFORE and AFTER
+#       runs of the records, snapshot and memory sections (two repetitions
+#       each; BEFORE-AFTER/COMMIT-N.txt), so that the machine's load falls
+#       on both alike.
 #
 # papers/registry.md's before/after tables: `fc8687d bff44ef` (the probe)
 # and `bff44ef 56773a5` (the snapshot).
@@ -42,6 +43,9 @@ for commit in "$1" "$2"; do
     cp -r benches/support benches/callgrind.sh "$src/benches/"
     # The measuring tools' dependencies, as this tree declares them.
     cp Cargo.toml Cargo.lock "$src/"
+    # `git archive` dates files at the commit, older than the shared target's
+    # last build of the other side: fresh dates make cargo rebuild the crate.
+    find "$src" -type f -exec touch {} +
     (cd "$src" && CARGO_TARGET_DIR=$out/target cargo build --release -p lockfree-metrics \
         --example registry_bench --example instructions >/dev/null 2>&1)
     mkdir -p "$out/bin-$commit"
@@ -50,10 +54,12 @@ for commit in "$1" "$2"; do
     BIN=$out/bin-$commit/instructions bash "$tree/benches/callgrind.sh" sharded registry \
         >"$out/callgrind-$commit.txt"
 done
+runs=$out/$1-$2
+mkdir -p "$runs"
 for rep in 1 2 3; do
     for commit in "$1" "$2"; do
         "$out/bin-$commit/registry_bench" --sections records,snapshot,memory --reps 2 \
-            --memory-reps 1 >"$out/$commit-$rep.txt"
+            --memory-reps 1 >"$runs/$commit-$rep.txt"
     done
 done
 echo "wrote $out"
