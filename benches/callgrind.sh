@@ -15,7 +15,7 @@ for s in ${strategies[*]}; do
     if [ "$s" = registry ]; then registry=1; else collectors+=("$s"); fi
 done
 ops=(latency latency-ns throughput batch queue mode-same mode-change snapshot reset)
-registry_ops=(histogram histogram-promoted histogram-promoted-alternating counter counter-promoted family-lookup snapshot-1k)
+registry_ops=(histogram histogram-promoted histogram-promoted-alternating counter counter-promoted family-lookup snapshot-1k snapshot-10k)
 out=$(mktemp -d)
 
 count() { # strategy op n -> instructions inside `measure`
@@ -46,7 +46,7 @@ if [ -n "$registry" ]; then
     printf '%-40s%16s\n' registry-op registry
     for op in "${registry_ops[@]}"; do
         n=20000
-        case $op in snapshot-1k) n=20 ;; esac
+        case $op in snapshot-1k) n=20 ;; snapshot-10k) n=5 ;; esac
         printf '%-40s%16s\n' "registry-$op" "$(per_call registry "$op" "$n")"
     done
 fi

@@ -16,7 +16,8 @@
 //! the thread records into its own cells), two promoted histograms in
 //! turn (each record misses the per-thread lookup's one-entry cache), a
 //! counter both ways, a family lookup and increment per call, and a
-//! snapshot of 1,000 series.
+//! snapshot of 1,000 or 10,000 series (a third of each kind, each
+//! histogram holding four values in two decades).
 
 use std::{env, hint::black_box, process::ExitCode, thread, time::Duration};
 
@@ -126,7 +127,7 @@ fn measure_registry(r: &Reg, op: &str, n: u64) {
             let values = &ROUTES[(i & 7) as usize];
             r.family.with(values).expect("two values").increment(1);
         }),
-        "snapshot-1k" => (0..n).for_each(|_| {
+        "snapshot-1k" | "snapshot-10k" => (0..n).for_each(|_| {
             black_box(v.next());
             black_box(r.registry.snapshot());
         }),
@@ -134,7 +135,7 @@ fn measure_registry(r: &Reg, op: &str, n: u64) {
     }
 }
 
-const REGISTRY_OPS: [&str; 8] = [
+const REGISTRY_OPS: [&str; 9] = [
     "baseline",
     "histogram",
     "histogram-promoted",
@@ -143,6 +144,7 @@ const REGISTRY_OPS: [&str; 8] = [
     "counter-promoted",
     "family-lookup",
     "snapshot-1k",
+    "snapshot-10k",
 ];
 
 /// Promotes a series: `record` from this thread and then from another,
@@ -192,9 +194,10 @@ fn run_registry(op: &str, n: u64) {
                 }
             }
         }
-        "snapshot-1k" => {
+        "snapshot-1k" | "snapshot-10k" => {
             let mut v = Values(7);
-            for i in 0..1_000 {
+            let series = if op == "snapshot-1k" { 1_000 } else { 10_000 };
+            for i in 0..series {
                 let labels = [
                     ("instance", format!("i{i}")),
                     ("route", format!("/r{}", i % 17)),
