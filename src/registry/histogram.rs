@@ -157,6 +157,58 @@ fn sum_crossed(old: u64, add: u64) -> bool {
         .is_some_and(|carried| carried != 0)
 }
 
+#[cfg(all(test, not(loom)))]
+mod probe_tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn the_sum_probes_every_half_to_whole_probe_interval_of_like_records() {
+        for value in [1, 3, 1_000, 1_023, 1_024, 1 << 40] {
+            let (mut sum, mut probes) = (0_u64, 0_u64);
+            for _ in 0..PROBE_EVERY * 100 {
+                probes += u64::from(sum_crossed(sum, value));
+                sum = sum.wrapping_add(value);
+            }
+            assert!((100..=200).contains(&probes), "{value}: {probes} probes");
+        }
+        assert!(!sum_crossed(12_345, 0), "a zero leaves the sum alone");
+    }
+
+    #[test]
+    fn two_threads_promote_a_histogram_spread_over_six_decades() {
+        let registry = Registry::new();
+        let h = registry.histogram("spread_ns", &[]).unwrap();
+        // Log-uniform 1 µs to 1 s: about 2,500 buckets, none of which
+        // reaches 1,024 records here.
+        let record = |seed: u64| {
+            let mut x = seed;
+            for _ in 0..20_000 {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let unit = (x >> 11) as f64 / (1_u64 << 53) as f64;
+                h.record((1e3 * 1e6f64.powf(unit)) as u64);
+            }
+        };
+        // This thread, then another while this one lives: two tokens (a
+        // thread that starts after another exits may reuse its token).
+        record(1);
+        std::thread::scope(|s| {
+            s.spawn(|| record(2));
+        });
+        assert_eq!(registry.stats().promoted, 1);
+        let snapshot = registry.snapshot();
+        let count = snapshot
+            .get("spread_ns", &[])
+            .unwrap()
+            .as_histogram()
+            .unwrap()
+            .count();
+        assert_eq!(count, 40_000);
+    }
+}
+
 impl HistogramCells {
     pub(crate) fn new(layout: Arc<Layout>, opts: HistogramOpts, shared: Arc<Shared>) -> Self {
         HistogramCells {
@@ -343,55 +395,5 @@ impl Timer<'_> {
 impl Drop for Timer<'_> {
     fn drop(&mut self) {
         self.histogram.record_duration(self.started.elapsed());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::registry::Registry;
-
-    #[test]
-    fn the_sum_probes_every_half_to_whole_probe_interval_of_like_records() {
-        for value in [1, 3, 1_000, 1_023, 1_024, 1 << 40] {
-            let (mut sum, mut probes) = (0_u64, 0_u64);
-            for _ in 0..PROBE_EVERY * 100 {
-                probes += u64::from(sum_crossed(sum, value));
-                sum = sum.wrapping_add(value);
-            }
-            assert!((100..=200).contains(&probes), "{value}: {probes} probes");
-        }
-        assert!(!sum_crossed(12_345, 0), "a zero leaves the sum alone");
-    }
-
-    #[test]
-    fn two_threads_promote_a_histogram_spread_over_six_decades() {
-        let registry = Registry::new();
-        let h = registry.histogram("spread_ns", &[]).unwrap();
-        // Log-uniform 1 µs to 1 s: about 2,500 buckets, none of which
-        // reaches 1,024 records here.
-        let record = |seed: u64| {
-            let mut x = seed;
-            for _ in 0..20_000 {
-                x = x
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                let unit = (x >> 11) as f64 / (1_u64 << 53) as f64;
-                h.record((1e3 * 1e6f64.powf(unit)) as u64);
-            }
-        };
-        std::thread::scope(|s| {
-            s.spawn(|| record(1));
-            s.spawn(|| record(2));
-        });
-        assert_eq!(registry.stats().promoted, 1);
-        let snapshot = registry.snapshot();
-        let count = snapshot
-            .get("spread_ns", &[])
-            .unwrap()
-            .as_histogram()
-            .unwrap()
-            .count();
-        assert_eq!(count, 40_000);
     }
 }
