@@ -2,12 +2,20 @@
 # Instructions per call of each operation on each strategy, counted by
 # valgrind's callgrind (deterministic: the same binary and inputs give the
 # same counts on any load). Usage: benches/callgrind.sh [strategies...]
+# ("registry" among them, or no arguments, adds the registry's table:
+# examples/instructions.rs says what each of its ops records).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --example instructions >/dev/null 2>&1
-bin=target/release/examples/instructions
-strategies=("${@:-global-lock fine-grained atomic sharded}")
+# BIN: another build's instructions binary (before/after comparisons).
+if [ -z "${BIN:-}" ]; then cargo build --release --example instructions >/dev/null 2>&1; fi
+bin=${BIN:-target/release/examples/instructions}
+strategies=("${@:-global-lock fine-grained atomic sharded registry}")
+collectors=() registry=
+for s in ${strategies[*]}; do
+    if [ "$s" = registry ]; then registry=1; else collectors+=("$s"); fi
+done
 ops=(latency latency-ns throughput batch queue mode-same mode-change snapshot reset)
+registry_ops=(histogram histogram-promoted histogram-promoted-alternating counter counter-promoted family-lookup snapshot-1k snapshot-10k)
 out=$(mktemp -d)
 
 count() { # strategy op n -> instructions inside `measure`
@@ -23,12 +31,23 @@ per_call() { # strategy op n -> instructions per call, loop overhead removed
     echo "scale=1; ($full - $base) / $3" | bc
 }
 
-printf '%-14s' op; for s in ${strategies[*]}; do printf '%16s' "$s"; done; echo
-for op in "${ops[@]}"; do
-    n=20000
-    case $op in snapshot|reset) n=50 ;; esac
-    printf '%-14s' "$op"
-    for s in ${strategies[*]}; do printf '%16s' "$(per_call "$s" "$op" "$n")"; done
-    echo
-done
+if [ ${#collectors[@]} -gt 0 ]; then
+    printf '%-14s' op; for s in "${collectors[@]}"; do printf '%16s' "$s"; done; echo
+    for op in "${ops[@]}"; do
+        n=20000
+        case $op in snapshot|reset) n=50 ;; esac
+        printf '%-14s' "$op"
+        for s in "${collectors[@]}"; do printf '%16s' "$(per_call "$s" "$op" "$n")"; done
+        echo
+    done
+fi
+if [ -n "$registry" ]; then
+    [ ${#collectors[@]} -gt 0 ] && echo
+    printf '%-40s%16s\n' registry-op registry
+    for op in "${registry_ops[@]}"; do
+        n=20000
+        case $op in snapshot-1k) n=20 ;; snapshot-10k) n=5 ;; esac
+        printf '%-40s%16s\n' "registry-$op" "$(per_call registry "$op" "$n")"
+    done
+fi
 rm -rf "$out"

@@ -1,7 +1,9 @@
 //! Single-thread cost of every operation of every strategy, through one
 //! generic function over the trait, beside the peers' single-thread record
 //! paths: a plain unshared `hdrhistogram::Histogram::record` (the floor)
-//! and `hdrhistogram::sync::Recorder::record`.
+//! and `hdrhistogram::sync::Recorder::record`; and the registry's records
+//! (`registry/`: a histogram on its shared cells and after a promotion, a
+//! counter, a family lookup and increment).
 //!
 //! `cargo bench --bench record`
 
@@ -10,8 +12,8 @@ use std::{hint::black_box, time::Duration};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hdrhistogram::{sync::SyncHistogram, Histogram};
 use lockfree_metrics::{
-    Atomic, Clock, CoarseClock, Config, FineGrained, GlobalLock, MetricsCollector, Mode,
-    QuantaClock, Sharded, StdClock,
+    registry::Registry, Atomic, Clock, CoarseClock, Config, FineGrained, GlobalLock,
+    MetricsCollector, Mode, QuantaClock, Sharded, StdClock,
 };
 
 #[path = "support/inputs.rs"]
@@ -108,8 +110,43 @@ fn bench_peers(c: &mut Criterion) {
     g.finish();
 }
 
+/// The registry's single-thread records (`examples/registry_bench.rs`
+/// measures them across threads).
+fn bench_registry(c: &mut Criterion) {
+    let mut g = c.benchmark_group("registry");
+    g.throughput(Throughput::Elements(1));
+    let registry = Registry::new();
+    let mut v = Values(42);
+    let shared = registry.histogram("shared_ns", &[]).unwrap();
+    g.bench_function("histogram_record", |b| {
+        b.iter(|| shared.record(v.latency_ns()))
+    });
+    // Promoted: 1,024 records of one bucket from this thread, then from
+    // another, each crossing a probe boundary.
+    let promoted = registry.histogram("promoted_ns", &[]).unwrap();
+    promoted.record_n(1_000, 1_024);
+    std::thread::scope(|s| {
+        s.spawn(|| promoted.record_n(1_000, 1_024));
+    });
+    assert_eq!(registry.stats().promoted, 1);
+    g.bench_function("histogram_record_promoted", |b| {
+        b.iter(|| promoted.record(v.latency_ns()))
+    });
+    let counter = registry.counter("hits_total", &[]).unwrap();
+    g.bench_function("counter_increment", |b| b.iter(|| counter.increment(1)));
+    let family = registry
+        .counter_family("requests_total", &["method", "status"])
+        .unwrap();
+    family.with(&["GET", "200"]).unwrap().increment(1);
+    g.bench_function("family_with_increment", |b| {
+        b.iter(|| family.with(&["GET", "200"]).unwrap().increment(1))
+    });
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     bench_peers(c);
+    bench_registry(c);
     bench_strategy(c, "GlobalLock", || GlobalLock::new(Config::default()));
     bench_strategy(c, "FineGrained", || FineGrained::new(Config::default()));
     bench_strategy(c, "Atomic", || Atomic::new(Config::default()));

@@ -139,13 +139,15 @@ fn chunk_range(chunk: usize, chunk_shift: u32, len: usize) -> (usize, usize) {
 
 /// The summary and exact sum of a difference of readings: `counts` holds
 /// the chunks marked in `chunks`, in order; `wrapped` is the sum modulo
-/// 2^64.
+/// 2^64. Without `quantiles`, the summary's quantiles are left 0
+/// ([`Layout::extent`]).
 fn summarise(
     chunks: u64,
     shift: u32,
     counts: &[u64],
     wrapped: u64,
     layout: &Layout,
+    quantiles: bool,
 ) -> (HistogramSummary, u128) {
     let len = layout.len();
     let runs = bits(chunks).scan(0, |at, i| {
@@ -156,7 +158,11 @@ fn summarise(
     });
     // A sum of zero is zero, not a multiple of 2^64, unless 2^64 could be
     // reached at all (see below).
-    let summary = layout.summary(runs.clone(), wrapped != 0);
+    let summary = if quantiles {
+        layout.summary(runs.clone(), wrapped != 0)
+    } else {
+        layout.extent(runs.clone(), wrapped != 0)
+    };
     // The common case needs no recovery: counts too small to reach 2^64
     // even if every sample were the highest trackable value.
     let sum = if u128::from(summary.count) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
@@ -374,14 +380,17 @@ impl RawHistogram {
         })
     }
 
-    /// This reading's summary and exact sum.
-    pub(crate) fn summary(&self, layout: &Layout) -> (HistogramSummary, u128) {
+    /// The count, min and max (the summary's quantiles left 0) and the
+    /// exact sum: for readers that find the quantiles they need in the
+    /// counts.
+    pub(crate) fn extent(&self, layout: &Layout) -> (HistogramSummary, u128) {
         summarise(
             self.chunks,
             self.chunk_shift,
             &self.counts,
             self.sum,
             layout,
+            false,
         )
     }
 
@@ -459,6 +468,7 @@ impl RawHistogram {
             &diff,
             self.sum.wrapping_sub(base.sum),
             layout,
+            true,
         );
         DIFF.with(|cell| cell.set(diff));
         (summary, sum, self.clamped.wrapping_sub(base.clamped))
@@ -482,8 +492,14 @@ impl RawHistogram {
             }
         }
         let wrapped = self.sum.wrapping_sub(base.sum);
-        let (summary, sum) =
-            summarise(self.chunks, self.chunk_shift, &self.counts, wrapped, layout);
+        let (summary, sum) = summarise(
+            self.chunks,
+            self.chunk_shift,
+            &self.counts,
+            wrapped,
+            layout,
+            true,
+        );
         (summary, sum, self.clamped.wrapping_sub(base.clamped))
     }
 

@@ -149,9 +149,26 @@ impl Layout {
     where
         I: Iterator<Item = (usize, &'a [u64])> + Clone,
     {
+        let summary = self.extent(runs.clone(), any_nonzero);
+        if summary.count == 0 {
+            return summary;
+        }
+        HistogramSummary {
+            quantiles: self.quantiles(runs, summary.count),
+            ..summary
+        }
+    }
+
+    /// [`summary`](Self::summary)'s first pass alone: the count, min and
+    /// max, quantiles left 0 (for readers that find the quantiles they need
+    /// in the counts).
+    pub(crate) fn extent<'a, I>(&self, runs: I, any_nonzero: bool) -> HistogramSummary
+    where
+        I: Iterator<Item = (usize, &'a [u64])>,
+    {
         // The exact total, and the first and last runs that count anything.
         let (mut total, mut first_run, mut last_run) = (0_u128, None, None);
-        for (start, counts) in runs.clone() {
+        for (start, counts) in runs {
             // The high and low halves summed apart: no carry to track, so
             // the loop vectorises (no run reaches 2^32 counters).
             let (high, low) = counts.iter().fold((0_u64, 0_u64), |(high, low), &n| {
@@ -187,6 +204,20 @@ impl Layout {
         } else {
             0
         };
+        HistogramSummary {
+            count: total,
+            min,
+            max,
+            quantiles: [0; QUANTILES.len()],
+        }
+    }
+
+    /// `hdrhistogram`'s `value_at_quantile` for each of [`QUANTILES`] over
+    /// `runs`, which count `total` samples (at least 1).
+    fn quantiles<'a, I>(&self, runs: I, total: u64) -> [u64; QUANTILES.len()]
+    where
+        I: Iterator<Item = (usize, &'a [u64])>,
+    {
         let targets = QUANTILES.map(|q| ((q * total as f64).ceil() as u64).max(1));
         let mut quantiles = [0; QUANTILES.len()];
         // Wrapping, as hdrhistogram's running count in a release build.
@@ -212,12 +243,7 @@ impl Layout {
                 break;
             }
         }
-        HistogramSummary {
-            count: total,
-            min,
-            max,
-            quantiles,
-        }
+        quantiles
     }
 }
 
@@ -304,7 +330,13 @@ mod tests {
                 .enumerate()
                 .map(|(i, run)| (7 * i, run))
                 .filter(|(_, run)| run.iter().any(|&n| n != 0));
-            assert_eq!(layout.summary(runs, sum > 0), summary);
+            assert_eq!(layout.summary(runs.clone(), sum > 0), summary);
+            // The first pass alone: the same figures, no quantiles.
+            let extent = HistogramSummary {
+                quantiles: [0; QUANTILES.len()],
+                ..summary
+            };
+            assert_eq!(layout.extent(runs, sum > 0), extent);
         }
     }
 

@@ -134,9 +134,80 @@ pub(crate) struct HistogramCells {
     pub(crate) spread: Spread<OwnedHistogram>,
 }
 
-/// A shared bucket's records between probes: a power of two (1 under
-/// loom, as for counters).
+/// Records between probes of a shared histogram: a power of two (1 under
+/// loom, as for counters). A record probes when its bucket's count crosses
+/// a multiple of it, or when the sum crosses a multiple of it times the
+/// record's magnitude (`sum_crossed`): the bucket rule alone probes a
+/// histogram whose values spread over `b` buckets only every
+/// `PROBE_EVERY * b` records or so (a few million for latencies over six
+/// decades), while every record's RMW of the sum contends all along.
 const PROBE_EVERY: u64 = if cfg!(loom) { 1 } else { 1 << 10 };
+
+/// Whether adding `add` to the sum `old` carries past a multiple of
+/// `PROBE_EVERY << log2(add)`: for records of one magnitude, once every
+/// `PROBE_EVERY / 2` to `PROBE_EVERY` of them, whatever buckets they fall
+/// in; a record much smaller than the others probes with a chance of about
+/// `add / (PROBE_EVERY << log2(add))`, as the large ones leave the sum's low
+/// bits spread. Zero (which leaves the sum alone) never crosses.
+#[inline]
+fn sum_crossed(old: u64, add: u64) -> bool {
+    let shift = (add | 1).ilog2() + PROBE_EVERY.trailing_zeros();
+    (old ^ old.wrapping_add(add))
+        .checked_shr(shift)
+        .is_some_and(|carried| carried != 0)
+}
+
+#[cfg(all(test, not(loom)))]
+mod probe_tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn the_sum_probes_every_half_to_whole_probe_interval_of_like_records() {
+        for value in [1, 3, 1_000, 1_023, 1_024, 1 << 40] {
+            let (mut sum, mut probes) = (0_u64, 0_u64);
+            for _ in 0..PROBE_EVERY * 100 {
+                probes += u64::from(sum_crossed(sum, value));
+                sum = sum.wrapping_add(value);
+            }
+            assert!((100..=200).contains(&probes), "{value}: {probes} probes");
+        }
+        assert!(!sum_crossed(12_345, 0), "a zero leaves the sum alone");
+    }
+
+    #[test]
+    fn two_threads_promote_a_histogram_spread_over_six_decades() {
+        let registry = Registry::new();
+        let h = registry.histogram("spread_ns", &[]).unwrap();
+        // Log-uniform 1 µs to 1 s: about 2,500 buckets, none of which
+        // reaches 1,024 records here.
+        let record = |seed: u64| {
+            let mut x = seed;
+            for _ in 0..20_000 {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let unit = (x >> 11) as f64 / (1_u64 << 53) as f64;
+                h.record((1e3 * 1e6f64.powf(unit)) as u64);
+            }
+        };
+        // This thread, then another while this one lives: two tokens (a
+        // thread that starts after another exits may reuse its token).
+        record(1);
+        std::thread::scope(|s| {
+            s.spawn(|| record(2));
+        });
+        assert_eq!(registry.stats().promoted, 1);
+        let snapshot = registry.snapshot();
+        let count = snapshot
+            .get("spread_ns", &[])
+            .unwrap()
+            .as_histogram()
+            .unwrap()
+            .count();
+        assert_eq!(count, 40_000);
+    }
+}
 
 impl HistogramCells {
     pub(crate) fn new(layout: Arc<Layout>, opts: HistogramOpts, shared: Arc<Shared>) -> Self {
@@ -198,12 +269,15 @@ impl HistogramCells {
             return;
         }
         let old = self.counts.add_shared(layout.index_of(value), n);
+        let add = value.wrapping_mul(n);
         // Relaxed: the sum is its own datum; modulo 2^64.
-        self.sum.fetch_add(value.wrapping_mul(n), Ordering::Relaxed);
+        let sum = self.sum.fetch_add(add, Ordering::Relaxed);
         if clamped {
             self.clamped.add_shared(n);
         }
-        if old & !(PROBE_EVERY - 1) != old.wrapping_add(n) & !(PROBE_EVERY - 1) {
+        if old & !(PROBE_EVERY - 1) != old.wrapping_add(n) & !(PROBE_EVERY - 1)
+            || sum_crossed(sum, add)
+        {
             self.spread.probe();
         }
     }

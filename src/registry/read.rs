@@ -95,6 +95,8 @@ pub struct HistogramValue {
     raw: RawHistogram,
     layout: Arc<Layout>,
     opts: HistogramOpts,
+    /// Count, min and max; its quantiles are not computed (`quantile`
+    /// reads the counts).
     summary: HistogramSummary,
     sum: u128,
     rejected: u64,
@@ -102,7 +104,8 @@ pub struct HistogramValue {
 
 impl HistogramValue {
     fn new(raw: RawHistogram, layout: Arc<Layout>, opts: HistogramOpts, rejected: u64) -> Self {
-        let (summary, sum) = raw.summary(&layout);
+        // Count, min and max: `quantile` reads the counts for the rest.
+        let (summary, sum) = raw.extent(&layout);
         HistogramValue {
             raw,
             layout,
@@ -338,10 +341,12 @@ impl Registry {
             .iter(&guard)
             .map(|(_, entry)| {
                 let (id, value) = value_of(entry);
+                // The fingerprint is computed for hidden series only.
+                let print = || print_of(&value);
                 let hidden = match entry {
-                    Entry::Counter(s) => s.hidden_at(print_of(&value)),
-                    Entry::Gauge(s) => s.hidden_at(print_of(&value)),
-                    Entry::Histogram(s) => s.hidden_at(print_of(&value)),
+                    Entry::Counter(s) => s.hidden_at(print),
+                    Entry::Gauge(s) => s.hidden_at(print),
+                    Entry::Histogram(s) => s.hidden_at(print),
                 };
                 if hidden && entry.strong_count() <= super::UNHANDLED_REFS {
                     unheld.push(entry.key().clone());

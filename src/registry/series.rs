@@ -87,15 +87,16 @@ impl<C> Series<C> {
         self.hidden.store(0, Ordering::Relaxed);
     }
 
-    /// Whether a reading whose fingerprint is `print` leaves it out; a
-    /// changed value shows it for good.
-    pub(crate) fn hidden_at(&self, print: u64) -> bool {
+    /// Whether a reading whose fingerprint is `print()` leaves it out; a
+    /// changed value shows it for good. `print` is called only if the
+    /// series is hidden.
+    pub(crate) fn hidden_at(&self, print: impl FnOnce() -> u64) -> bool {
         // Relaxed: as in `hide`.
         let hidden = self.hidden.load(Ordering::Relaxed);
         if hidden == 0 {
             return false;
         }
-        if hidden == print | 1 {
+        if hidden == print() | 1 {
             return true;
         }
         // Relaxed: as in `hide`; failing means the index hid it again.
