@@ -11,7 +11,11 @@
 //! returned and subtract it from the next: a private cursor per consumer,
 //! so two consumers (a scraper and a log reporter) never take each other's
 //! data, and every increment of a cell lands in exactly one interval of
-//! each consumer.
+//! each consumer. A hidden series (`registry::series`) is left out of
+//! intervals and windows, but its readings still serve as bases: an
+//! interval reader keeps the base it last reported the series from, and a
+//! window reader keeps the series' value, so when it reappears its records
+//! are counted once, not its whole cumulative value again.
 //!
 //! **Window readers** ([`WindowReader`]) keep, for each window `w`, a few
 //! readings spaced `w / steps` apart, and answer "the last `w`" with the
@@ -265,6 +269,9 @@ struct Raw {
     id: u64,
     key: Arc<SeriesKey>,
     value: Value,
+    /// Left out of what is shown (see `registry::series`), but still a
+    /// cut of its cells that readers keep as a base.
+    hidden: bool,
 }
 
 /// The fingerprint of a value (see `registry::series`).
@@ -294,24 +301,26 @@ pub(crate) fn fingerprint(entry: &Entry) -> u64 {
 }
 
 impl Registry {
-    /// Every shown series' reading, sorted by key. Lock-free.
+    /// Every series' reading, hidden ones flagged, sorted by key.
+    /// Lock-free.
     fn read_raw(&self) -> Vec<Raw> {
         let list = &self.inner.list;
         let guard = list.pin();
         let mut out: Vec<Raw> = list
             .iter(&guard)
-            .filter_map(|(_, entry)| {
+            .map(|(_, entry)| {
                 let (id, value) = value_of(entry);
                 let hidden = match entry {
                     Entry::Counter(s) => s.hidden_at(print_of(&value)),
                     Entry::Gauge(s) => s.hidden_at(print_of(&value)),
                     Entry::Histogram(s) => s.hidden_at(print_of(&value)),
                 };
-                (!hidden).then(|| Raw {
+                Raw {
                     id,
                     key: entry.key().clone(),
                     value,
-                })
+                    hidden,
+                }
             })
             .collect();
         drop(guard);
@@ -333,6 +342,7 @@ impl Registry {
             series: self
                 .read_raw()
                 .into_iter()
+                .filter(|r| !r.hidden)
                 .map(|r| SeriesSnapshot {
                     key: r.key,
                     value: r.value,
@@ -344,12 +354,12 @@ impl Registry {
 
     /// A reader of intervals with a cursor of its own, starting now.
     pub fn interval_reader(&self) -> IntervalReader {
-        let mut reader = IntervalReader {
+        // Hidden series too: what they hold now is not this reader's to
+        // report when they reappear.
+        IntervalReader {
             registry: self.clone(),
-            base: HashMap::new(),
-        };
-        reader.take();
-        reader
+            base: by_id(&self.read_raw()),
+        }
     }
 
     /// A reader of sliding windows (`windows`, e.g. 1, 10 and 60 s), each
@@ -370,10 +380,11 @@ impl Registry {
     }
 }
 
-/// `now - base` per series: counters' and histograms' increase (a series
-/// absent from `base` counts from zero), gauges as they are.
+/// `now - base` per shown series: counters' and histograms' increase (a
+/// series absent from `base` counts from zero), gauges as they are.
 fn since(now: &[Raw], base: &HashMap<u64, Value>) -> Vec<SeriesSnapshot> {
     now.iter()
+        .filter(|r| !r.hidden)
         .map(|r| {
             let value = match (&r.value, base.get(&r.id)) {
                 (Value::Counter(v), Some(Value::Counter(b))) => {
@@ -390,6 +401,8 @@ fn since(now: &[Raw], base: &HashMap<u64, Value>) -> Vec<SeriesSnapshot> {
         .collect()
 }
 
+/// Every counter's and histogram's value by series id, hidden ones
+/// included: a cut of the cells either way.
 fn by_id(raw: &[Raw]) -> HashMap<u64, Value> {
     raw.iter()
         .filter(|r| !matches!(r.value, Value::Gauge(_)))
@@ -428,8 +441,19 @@ impl IntervalReader {
     pub fn take(&mut self) -> RegistrySnapshot {
         let now = self.registry.read_raw();
         let series = since(&now, &self.base);
-        // Series gone from the registry are dropped from the cursor too.
-        self.base = by_id(&now);
+        // Series gone from the registry are dropped from the cursor too. A
+        // hidden series keeps the base it was last reported from (or none:
+        // made since, it counts from zero), so that what it recorded before
+        // it was hidden is reported once, when it reappears.
+        let base = &self.base;
+        self.base = now
+            .iter()
+            .filter(|r| !matches!(r.value, Value::Gauge(_)))
+            .filter_map(|r| {
+                let value = if r.hidden { base.get(&r.id)? } else { &r.value };
+                Some((r.id, value.clone()))
+            })
+            .collect();
         RegistrySnapshot {
             series,
             descriptions: self.registry.descriptions(),
@@ -532,5 +556,44 @@ impl WindowReader {
             })
             .collect();
         WindowSnapshot { windows }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::registry::Removal;
+
+    fn counter(snapshot: &RegistrySnapshot) -> Option<u64> {
+        snapshot.get("x", &[]).map(|s| match s.value {
+            Value::Counter(v) => v,
+            ref v => panic!("not a counter: {v:?}"),
+        })
+    }
+
+    /// A series hidden while a handle holds it (the metrics#314 scenario)
+    /// and shown again by a record: each interval reader reports each of
+    /// its increments once, whether they were made before the reader, before
+    /// the hiding, while hidden or after, and a window counts from the value
+    /// the series had when its base was kept, hidden or not.
+    #[test]
+    fn hidden_series_are_counted_once() {
+        let registry = Registry::new();
+        let c = registry.counter("x", &[]).unwrap();
+        c.increment(2);
+        let mut early = registry.interval_reader();
+        c.increment(5);
+        assert_eq!(counter(&early.take()), Some(5));
+        c.increment(1);
+        assert_eq!(registry.remove("x", &[]).unwrap(), Removal::Hidden);
+        let mut late = registry.interval_reader();
+        let mut windows = registry.window_reader(&[Duration::from_secs(3600)], 1);
+        assert_eq!(counter(&early.take()), None);
+        assert_eq!(counter(&registry.snapshot()), None);
+        c.increment(3);
+        assert_eq!(counter(&registry.snapshot()), Some(11));
+        assert_eq!(counter(&early.take()), Some(4));
+        assert_eq!(counter(&late.take()), Some(3));
+        assert_eq!(counter(&windows.read().windows()[0].2), Some(3));
     }
 }
