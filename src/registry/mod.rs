@@ -110,6 +110,8 @@ pub use read::{
     WindowSnapshot,
 };
 
+#[cfg(loom)]
+pub(crate) use self::spread::MAP_BYTES;
 use self::{
     counter::CounterCells,
     family::Purge,
@@ -694,8 +696,11 @@ impl Registry {
         };
         // Under the index lock, a count of the index's and the list's own
         // references means no handle exists, and none can be made until the
-        // lock is released.
-        if found.entry.strong_count() > UNHANDLED_REFS {
+        // lock is released. (Broken on purpose in `remove_ignores_handles`:
+        // dropped whatever holds it, orphaning live handles.)
+        if cfg!(not(lockfree_metrics_broken = "remove_ignores_handles"))
+            && found.entry.strong_count() > UNHANDLED_REFS
+        {
             found.entry.hide(read::fingerprint(&found.entry));
             return Removal::Hidden;
         }

@@ -441,6 +441,11 @@ impl IntervalReader {
     pub fn take(&mut self) -> RegistrySnapshot {
         let now = self.registry.read_raw();
         let series = since(&now, &self.base);
+        // Broken on purpose, for the loom models to catch: the new base from
+        // a second reading, so a record made between the two is in no
+        // interval.
+        #[cfg(lockfree_metrics_broken = "interval_reads_twice")]
+        let now = self.registry.read_raw();
         // Series gone from the registry are dropped from the cursor too. A
         // hidden series keeps the base it was last reported from (or none:
         // made since, it counts from zero), so that what it recorded before
@@ -450,6 +455,12 @@ impl IntervalReader {
             .iter()
             .filter(|r| !matches!(r.value, Value::Gauge(_)))
             .filter_map(|r| {
+                // Broken on purpose in `interval_forgets_hidden` (the old
+                // behaviour): a hidden series leaves the cursor, and its
+                // whole value is reported again when it reappears.
+                if cfg!(lockfree_metrics_broken = "interval_forgets_hidden") && r.hidden {
+                    return None;
+                }
                 let value = if r.hidden { base.get(&r.id)? } else { &r.value };
                 Some((r.id, value.clone()))
             })
