@@ -565,6 +565,13 @@ impl Registry {
             found.entry.show();
             return Ok(found.entry.clone());
         }
+        // Broken on purpose, for the loom models to catch: the lock released
+        // between the miss and the creation, so two lookups both create.
+        #[cfg(lockfree_metrics_broken = "index_check_then_create")]
+        let mut index = {
+            drop(index);
+            lock(&self.inner.index)
+        };
         let limit = self.inner.config.max_series_per_name;
         let key = match index.names.get_mut(key.name()) {
             Some(name) if name.series == 0 => {
