@@ -3,7 +3,8 @@
 # the root Cargo.toml (`lockfree_metrics_broken`), and prints, per variant,
 # the models that fail and the execution they fail in. Each variant is a
 # separate build of the crate (about 40 s on 2 cores). Pass variant names
-# to run only those.
+# to run only those; set TESTS to a model file's name (e.g. TESTS=registry)
+# to run only that file's models.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ for v in "${variants[@]}"; do
     start=$(date +%s)
     RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lockfree_metrics_broken=\"$v\"" \
         CARGO_TARGET_DIR=target/loom-broken LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
-        cargo test -q -p loom-tests --release --no-fail-fast -- --nocapture 2>/dev/null \
+        cargo test -q -p loom-tests --release --no-fail-fast ${TESTS:+--test "$TESTS"} -- --nocapture 2>/dev/null \
         | grep -oE 'model [^ ]+: FAILED in execution [0-9]+' | sort
     echo "    ($(( $(date +%s) - start )) s, build included)"
 done

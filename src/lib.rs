@@ -108,6 +108,17 @@ pub mod __loom {
         Change, ModeCell, ModeState, OwnedCounters, Published, RelaxedLoads, ShardMap,
         SharedCounters, TransitionLog,
     };
+
+    /// Bytes a series' per-thread map is charged to the registry's budget
+    /// at promotion (before any thread's cells).
+    pub const SPREAD_MAP_BYTES: usize = crate::registry::MAP_BYTES;
+
+    /// A registry histogram's (count, sum) now, read from its cells as a
+    /// snapshot reads them, but without pinning the registry's list: a
+    /// reader taking two snapshots is too many interleavings for a model.
+    pub fn histogram_count_sum(h: &crate::registry::Histogram) -> (u64, u128) {
+        h.count_sum()
+    }
 }
 
 /// The README's examples, compiled and run as doc tests.

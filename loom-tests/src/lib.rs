@@ -48,7 +48,21 @@ mod support {
     where
         F: Fn() + Send + Sync + 'static,
     {
+        model_with_branches(name, 0, f)
+    }
+
+    /// [`model`], with loom's cap on the branches (atomic operations and
+    /// switches) of one execution raised to at least `max_branches`, for a
+    /// model whose executions are long rather than many: a registry
+    /// reading pins crossbeam-epoch, tens of branches each, and the default
+    /// cap (1,000, or `LOOM_MAX_BRANCHES`) would fail an execution for its
+    /// length, not for its property.
+    pub fn model_with_branches<F>(name: &str, max_branches: usize, f: F) -> usize
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
         let mut builder = loom::model::Builder::new();
+        builder.max_branches = builder.max_branches.max(max_branches);
         let bound = *builder.preemption_bound.get_or_insert(DEFAULT_PREEMPTIONS);
         // A std atomic, outside the model: loom runs one execution at a time.
         let executions = Arc::new(AtomicUsize::new(0));

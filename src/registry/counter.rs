@@ -111,6 +111,24 @@ impl Counter {
         let old = cells.shared.fetch_add(n, Ordering::Relaxed);
         if old & !(PROBE_EVERY - 1) != old.wrapping_add(n) & !(PROBE_EVERY - 1) {
             cells.spread.probe();
+            #[cfg(lockfree_metrics_broken = "spread_moves_counts")]
+            self.move_shared_to_own();
+        }
+    }
+
+    /// Broken on purpose, for the loom models to catch: once promoted,
+    /// drains the shared cell into this thread's own, so that a reading
+    /// may miss what is moved or count it twice (and a thread refused its
+    /// cells loses it).
+    #[cfg(lockfree_metrics_broken = "spread_moves_counts")]
+    fn move_shared_to_own(&self) {
+        let cells = &self.series.cells;
+        if cells.spread.promoted() {
+            // Relaxed: the cell is its own datum.
+            let moved = cells.shared.swap(0, Ordering::Relaxed);
+            cells.spread.record(OwnedCounter::default, |c| {
+                c.add_owned_saturating(moved);
+            });
         }
     }
 

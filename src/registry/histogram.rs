@@ -380,6 +380,17 @@ impl Histogram {
     }
 }
 
+#[cfg(loom)]
+impl Histogram {
+    /// (count, sum) of what is recorded now, as a snapshot reads them (for
+    /// the loom models: `__loom::histogram_count_sum`).
+    pub(crate) fn count_sum(&self) -> (u64, u128) {
+        let cells = &self.series.cells;
+        let (summary, sum) = cells.read().0.extent(&cells.layout);
+        (summary.count, sum)
+    }
+}
+
 /// Records the time it lived into its histogram when dropped (see
 /// [`Histogram::start_timer`]); [`Timer::discard`] records nothing.
 #[derive(Debug)]

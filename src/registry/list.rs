@@ -20,7 +20,7 @@
 use crossbeam_epoch::{Collector, Guard};
 
 use super::series::Entry;
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{ordering, AtomicPtr, AtomicUsize, Ordering};
 
 /// Slots in segment 0.
 const BASE: usize = 32;
@@ -89,8 +89,14 @@ impl SeriesList {
             slot.load(Ordering::Relaxed).is_null(),
             "slot {index} in use"
         );
-        // Release: publishes the initialised entry to readers' Acquire loads.
-        slot.store(Box::into_raw(entry), Ordering::Release);
+        // Release: publishes the initialised entry to readers' Acquire loads
+        // (`Relaxed` in the broken variant `series_list_relaxed`: a reader
+        // that meets the pointer in a reused slot, under a length it saw
+        // before, need not see the entry built).
+        slot.store(
+            Box::into_raw(entry),
+            ordering!(Release, broken "series_list_relaxed"),
+        );
         // Relaxed load (the writer's own), Release store: a reader that sees
         // the length sees the segment stored before it.
         if self.len.load(Ordering::Relaxed) <= index {
@@ -131,8 +137,11 @@ impl SeriesList {
         // below it is in a segment this thread sees published.
         let len = self.len.load(Ordering::Acquire);
         (0..len).filter_map(move |i| {
-            // Acquire: pairs with `insert`'s Release store of the entry.
-            let entry = self.slot(i)?.load(Ordering::Acquire);
+            // Acquire: pairs with `insert`'s Release store of the entry
+            // (`Relaxed` in the broken variant `series_list_relaxed`).
+            let entry = self
+                .slot(i)?
+                .load(ordering!(Acquire, broken "series_list_relaxed"));
             // SAFETY:
             //  * non-null: made by `Box::into_raw` in `insert`, initialised
             //    before its Release store;

@@ -113,6 +113,8 @@ pub use read::{
     WindowSnapshot,
 };
 
+#[cfg(loom)]
+pub(crate) use self::spread::MAP_BYTES;
 use self::{
     counter::CounterCells,
     family::Purge,
@@ -575,6 +577,13 @@ impl Registry {
             found.entry.show();
             return Ok(found.entry.clone());
         }
+        // Broken on purpose, for the loom models to catch: the lock released
+        // between the miss and the creation, so two lookups both create.
+        #[cfg(lockfree_metrics_broken = "index_check_then_create")]
+        let mut index = {
+            drop(index);
+            lock(&self.inner.index)
+        };
         let limit = self.inner.config.max_series_per_name;
         let key = match index.names.get_mut(key.name()) {
             Some(name) if name.series == 0 => {
@@ -711,8 +720,11 @@ impl Registry {
         }
         // Under the index lock, a count of the index's and the list's own
         // references means no handle exists, and none can be made until the
-        // lock is released.
-        if found.entry.strong_count() > UNHANDLED_REFS {
+        // lock is released. (Broken on purpose in `remove_ignores_handles`:
+        // dropped whatever holds it, orphaning live handles.)
+        if cfg!(not(lockfree_metrics_broken = "remove_ignores_handles"))
+            && found.entry.strong_count() > UNHANDLED_REFS
+        {
             found.entry.hide(read::fingerprint(&found.entry));
             return Removal::Hidden;
         }

@@ -11,9 +11,11 @@
 //! returned and subtract it from the next: a private cursor per consumer,
 //! so two consumers (a scraper and a log reporter) never take each other's
 //! data, and every increment of a cell lands in exactly one interval of
-//! each consumer. A hidden series (`registry::series`) is left out of what
-//! readers return but kept in their cursors, so when it shows again its
-//! interval is what it recorded since, not its cumulative value.
+//! each consumer. A hidden series (`registry::series`) is left out of
+//! intervals and windows, but its readings still serve as bases: an
+//! interval reader keeps the base it last reported the series from, and a
+//! window reader keeps the series' value, so when it reappears its records
+//! are counted once, not its whole cumulative value again.
 //!
 //! **Window readers** ([`WindowReader`]) keep, for each window `w`, a few
 //! readings spaced `w / steps` apart, and answer "the last `w`" with the
@@ -298,9 +300,8 @@ struct Raw {
     id: u64,
     key: Arc<SeriesKey>,
     value: Value,
-    /// Left out of what readers return (see `Registry::remove`), but kept
-    /// in their cursors, so that a series shown again is not counted from
-    /// zero.
+    /// Left out of what is shown (see `registry::series`), but still a
+    /// cut of its cells that readers keep as a base.
     hidden: bool,
 }
 
@@ -391,12 +392,12 @@ impl Registry {
 
     /// A reader of intervals with a cursor of its own, starting now.
     pub fn interval_reader(&self) -> IntervalReader {
-        let mut reader = IntervalReader {
+        // Hidden series too: what they hold now is not this reader's to
+        // report when they reappear.
+        IntervalReader {
             registry: self.clone(),
-            base: HashMap::new(),
-        };
-        reader.take();
-        reader
+            base: by_id(&self.read_raw().0),
+        }
     }
 
     /// A reader of sliding windows (`windows`, e.g. 1, 10 and 60 s), each
@@ -438,6 +439,8 @@ fn since(now: &[Raw], base: &HashMap<u64, Value>) -> Vec<SeriesSnapshot> {
         .collect()
 }
 
+/// Every counter's and histogram's value by series id, hidden ones
+/// included: a cut of the cells either way.
 fn by_id(raw: &[Raw]) -> HashMap<u64, Value> {
     raw.iter()
         .filter(|r| !matches!(r.value, Value::Gauge(_)))
@@ -476,10 +479,30 @@ impl IntervalReader {
     pub fn take(&mut self) -> RegistrySnapshot {
         let (now, _) = self.registry.read_raw();
         let series = since(&now, &self.base);
-        // Series gone from the registry are dropped from the cursor too;
-        // hidden ones are kept, so that what they recorded before hiding is
-        // not reported again when they show.
-        self.base = by_id(&now);
+        // Broken on purpose, for the loom models to catch: the new base from
+        // a second reading, so a record made between the two is in no
+        // interval.
+        #[cfg(lockfree_metrics_broken = "interval_reads_twice")]
+        let (now, _) = self.registry.read_raw();
+        // Series gone from the registry are dropped from the cursor too. A
+        // hidden series keeps the base it was last reported from (or none:
+        // made since, it counts from zero), so that what it recorded before
+        // it was hidden is reported once, when it reappears.
+        let base = &self.base;
+        self.base = now
+            .iter()
+            .filter(|r| !matches!(r.value, Value::Gauge(_)))
+            .filter_map(|r| {
+                // Broken on purpose in `interval_forgets_hidden` (the old
+                // behaviour): a hidden series leaves the cursor, and its
+                // whole value is reported again when it reappears.
+                if cfg!(lockfree_metrics_broken = "interval_forgets_hidden") && r.hidden {
+                    return None;
+                }
+                let value = if r.hidden { base.get(&r.id)? } else { &r.value };
+                Some((r.id, value.clone()))
+            })
+            .collect();
         RegistrySnapshot {
             series,
             descriptions: self.registry.descriptions(),
@@ -582,5 +605,44 @@ impl WindowReader {
             })
             .collect();
         WindowSnapshot { windows }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::registry::Removal;
+
+    fn counter(snapshot: &RegistrySnapshot) -> Option<u64> {
+        snapshot.get("x", &[]).map(|s| match s.value {
+            Value::Counter(v) => v,
+            ref v => panic!("not a counter: {v:?}"),
+        })
+    }
+
+    /// A series hidden while a handle holds it (the metrics#314 scenario)
+    /// and shown again by a record: each interval reader reports each of
+    /// its increments once, whether they were made before the reader, before
+    /// the hiding, while hidden or after, and a window counts from the value
+    /// the series had when its base was kept, hidden or not.
+    #[test]
+    fn hidden_series_are_counted_once() {
+        let registry = Registry::new();
+        let c = registry.counter("x", &[]).unwrap();
+        c.increment(2);
+        let mut early = registry.interval_reader();
+        c.increment(5);
+        assert_eq!(counter(&early.take()), Some(5));
+        c.increment(1);
+        assert_eq!(registry.remove("x", &[]).unwrap(), Removal::Hidden);
+        let mut late = registry.interval_reader();
+        let mut windows = registry.window_reader(&[Duration::from_secs(3600)], 1);
+        assert_eq!(counter(&early.take()), None);
+        assert_eq!(counter(&registry.snapshot()), None);
+        c.increment(3);
+        assert_eq!(counter(&registry.snapshot()), Some(11));
+        assert_eq!(counter(&early.take()), Some(4));
+        assert_eq!(counter(&late.take()), Some(3));
+        assert_eq!(counter(&windows.read().windows()[0].2), Some(3));
     }
 }

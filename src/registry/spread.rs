@@ -38,7 +38,7 @@ use crossbeam_utils::CachePadded;
 use super::series::Shared;
 use crate::{
     lockfree::ShardMap,
-    sync::{thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+    sync::{ordering, thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
 };
 
 /// The registry-wide budget for per-thread cells.
@@ -108,7 +108,7 @@ enum Slot<T> {
 
 /// What the map itself costs, charged to the budget at promotion: the
 /// `ThreadLocal` bucket array and the shard map's spare slots and queue.
-const MAP_BYTES: usize = 2048;
+pub(crate) const MAP_BYTES: usize = 2048;
 
 /// A series' per-thread cells of type `T`, absent until promotion.
 pub(crate) struct Spread<T: Send + Sync> {
@@ -144,8 +144,11 @@ impl<T: Send + Sync> Spread<T> {
 
     fn map(&self) -> Option<&ShardMap<Slot<T>>> {
         // Acquire: pairs with the Release of `promote`'s CAS, so the map is
-        // seen initialised.
-        let map = self.map.load(Ordering::Acquire);
+        // seen initialised (`Relaxed` in the broken variant
+        // `spread_publish_relaxed`).
+        let map = self
+            .map
+            .load(ordering!(Acquire, broken "spread_publish_relaxed"));
         // SAFETY:
         //  * a non-null map was made by `Box::into_raw` in `promote` and
         //    published initialised (Release/Acquire above);
@@ -180,7 +183,9 @@ impl<T: Send + Sync> Spread<T> {
                     record(cells);
                     true
                 }
-                Slot::Refused => false,
+                // Broken on purpose in `spread_refused_drops`: a refused
+                // thread's record reported as made, so it lands in no cell.
+                Slot::Refused => cfg!(lockfree_metrics_broken = "spread_refused_drops"),
             },
         )
     }
@@ -209,12 +214,15 @@ impl<T: Send + Sync> Spread<T> {
             return false;
         }
         let map = Box::into_raw(Box::new(ShardMap::new()));
-        // Release on success: publishes the initialised map to `map()`.
+        // Release on success: publishes the initialised map to `map()`
+        // (`Relaxed` in the broken variant `spread_publish_relaxed`).
         // Relaxed on failure: the map is dropped, nothing is read from it.
-        match self
-            .map
-            .compare_exchange(ptr::null_mut(), map, Ordering::Release, Ordering::Relaxed)
-        {
+        match self.map.compare_exchange(
+            ptr::null_mut(),
+            map,
+            ordering!(Release, broken "spread_publish_relaxed"),
+            Ordering::Relaxed,
+        ) {
             Ok(_) => {
                 // Relaxed: a statistic.
                 budget.promotions.fetch_add(1, Ordering::Relaxed);
