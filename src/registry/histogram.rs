@@ -66,7 +66,7 @@ impl Default for HistogramOpts {
 
 impl HistogramOpts {
     /// Values from `lowest` (the unit of the lowest bucket, at least 1) to
-    /// `highest`, to `digits` significant digits (1 to 5).
+    /// `highest`, to `digits` significant digits (0 to 5).
     ///
     /// # Errors
     ///

@@ -50,7 +50,8 @@
 //! (`series` explains why no handle is ever orphaned). Each name has a
 //! cardinality limit ([`RegistryBuilder::max_series_per_name`],
 //! [`Registry::set_series_limit`]); past it, new label sets fold into one
-//! `overflow="true"` series, counted in [`Stats::folded`].
+//! `overflow="true"` series, counted in [`Stats::folded`] (so a name with
+//! limit `L` holds at most `L + 1` series, the overflow series included).
 //!
 //! # Example
 //!
