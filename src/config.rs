@@ -332,6 +332,12 @@ pub(crate) fn check_histogram(low: u64, high: u64, digits: u8) -> Result<(), Con
         CreationError::SigFigExceedsMax | CreationError::CannotRepresentSigFigBeyondLow => {
             ConfigError::InvalidSignificantDigits(digits)
         }
+        CreationError::LowIsZero
+        | CreationError::LowExceedsMax
+        | CreationError::HighLessThanTwiceLow => ConfigError::InvalidHistogramBounds {
+            lowest: low,
+            highest: high,
+        },
         _ => ConfigError::HistogramTooLarge {
             counters: usize::MAX,
         },
@@ -392,6 +398,16 @@ pub enum ConfigError {
     },
     /// The significant digits are above 5, or too many for the lowest value.
     InvalidSignificantDigits(u8),
+    /// Histogram bounds `hdrhistogram` refuses: a lowest value of 0 or above
+    /// `u64::MAX / 2`, or a highest value below twice the lowest (the
+    /// registry's [`HistogramOpts`](crate::registry::HistogramOpts); a
+    /// [`Config`]'s latency range has errors of its own).
+    InvalidHistogramBounds {
+        /// The lowest value.
+        lowest: u64,
+        /// The highest value.
+        highest: u64,
+    },
     /// The histogram would need more than [`MAX_HISTOGRAM_COUNTERS`] counters.
     HistogramTooLarge {
         /// Counters it would need.
@@ -432,6 +448,10 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidSignificantDigits(d) => {
                 write!(f, "{d} significant digits cannot be kept (0 to 5, fewer for large lowest values)")
             }
+            ConfigError::InvalidHistogramBounds { lowest, highest } => write!(
+                f,
+                "histogram bounds {lowest}..={highest}: the lowest must be 1 to 2^63 - 1 and the highest at least twice it"
+            ),
             ConfigError::HistogramTooLarge { counters } => write!(
                 f,
                 "the histogram would need {counters} counters (at most {MAX_HISTOGRAM_COUNTERS})"
