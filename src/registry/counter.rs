@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::{
     series::{mix, Series, Shared},
-    spread::Spread,
+    spread::{crosses, Spread},
 };
 use crate::{
     lockfree::counters::{OwnedCounter, SharedCounter},
@@ -35,10 +35,6 @@ pub(crate) struct CounterCells {
     /// Increments cut by saturation.
     saturated: SharedCounter,
 }
-
-/// Records between probes of a shared counter: a power of two (1 under
-/// loom, so that the models reach promotion).
-const PROBE_EVERY: u64 = if cfg!(loom) { 1 } else { 1 << 10 };
 
 impl CounterCells {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
@@ -109,7 +105,7 @@ impl Counter {
         }
         // Relaxed: the cell is its own datum (see `lockfree::counters`).
         let old = cells.shared.fetch_add(n, Ordering::Relaxed);
-        if old & !(PROBE_EVERY - 1) != old.wrapping_add(n) & !(PROBE_EVERY - 1) {
+        if crosses(old, n, 0) {
             cells.spread.probe();
             #[cfg(lockfree_metrics_broken = "spread_moves_counts")]
             self.move_shared_to_own();

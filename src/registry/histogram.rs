@@ -17,7 +17,7 @@ use std::{
 
 use super::{
     series::{mix, Series, Shared},
-    spread::Spread,
+    spread::{crosses, Spread},
     RegistryError,
 };
 use crate::{
@@ -134,33 +134,25 @@ pub(crate) struct HistogramCells {
     pub(crate) spread: Spread<OwnedHistogram>,
 }
 
-/// Records between probes of a shared histogram: a power of two (1 under
-/// loom, as for counters). A record probes when its bucket's count crosses
-/// a multiple of it, or when the sum crosses a multiple of it times the
-/// record's magnitude (`sum_crossed`): the bucket rule alone probes a
-/// histogram whose values spread over `b` buckets only every
-/// `PROBE_EVERY * b` records or so (a few million for latencies over six
-/// decades), while every record's RMW of the sum contends all along.
-const PROBE_EVERY: u64 = if cfg!(loom) { 1 } else { 1 << 10 };
-
-/// Whether adding `add` to the sum `old` carries past a multiple of
-/// `PROBE_EVERY << log2(add)`: for records of one magnitude, once every
-/// `PROBE_EVERY / 2` to `PROBE_EVERY` of them, whatever buckets they fall
-/// in; a record much smaller than the others probes with a chance of about
-/// `add / (PROBE_EVERY << log2(add))`, as the large ones leave the sum's low
-/// bits spread. Zero (which leaves the sum alone) never crosses.
+/// Whether adding `add` to the sum `old` crosses a multiple of
+/// `PROBE_EVERY << log2(add)`: a shared histogram probes when its bucket's
+/// count crosses a multiple of `PROBE_EVERY`, or its sum one of this. The
+/// bucket rule alone probes a histogram whose values spread over `b`
+/// buckets only every `PROBE_EVERY * b` records or so (a few million for
+/// latencies over six decades), while every record's RMW of the sum
+/// contends all along; the sum's rule probes records of one magnitude
+/// once every `PROBE_EVERY / 2` to `PROBE_EVERY` of them, whatever buckets
+/// they fall in (a record much smaller than the others, with a chance of
+/// about `add / (PROBE_EVERY << log2(add))`). Zero never crosses.
 #[inline]
 fn sum_crossed(old: u64, add: u64) -> bool {
-    let shift = (add | 1).ilog2() + PROBE_EVERY.trailing_zeros();
-    (old ^ old.wrapping_add(add))
-        .checked_shr(shift)
-        .is_some_and(|carried| carried != 0)
+    crosses(old, add, (add | 1).ilog2())
 }
 
 #[cfg(all(test, not(loom)))]
 mod probe_tests {
     use super::*;
-    use crate::registry::Registry;
+    use crate::registry::{spread::PROBE_EVERY, Registry};
 
     #[test]
     fn the_sum_probes_every_half_to_whole_probe_interval_of_like_records() {
@@ -275,9 +267,7 @@ impl HistogramCells {
         if clamped {
             self.clamped.add_shared(n);
         }
-        if old & !(PROBE_EVERY - 1) != old.wrapping_add(n) & !(PROBE_EVERY - 1)
-            || sum_crossed(sum, add)
-        {
+        if crosses(old, n, 0) || sum_crossed(sum, add) {
             self.spread.probe();
         }
     }

@@ -41,6 +41,20 @@ use crate::{
     sync::{ordering, thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
 };
 
+/// Records between a shared cell's probes: a power of two (1 under loom,
+/// so that the models reach promotion).
+pub(crate) const PROBE_EVERY: u64 = if cfg!(loom) { 1 } else { 1 << 10 };
+
+/// Whether adding `add` to a cell that held `old` crosses a multiple of
+/// `PROBE_EVERY << scale_log2`: the writers' test for probing, on the value
+/// their RMW returned anyway.
+#[inline]
+pub(crate) fn crosses(old: u64, add: u64, scale_log2: u32) -> bool {
+    (old ^ old.wrapping_add(add))
+        .checked_shr(PROBE_EVERY.trailing_zeros() + scale_log2)
+        .is_some_and(|carried| carried != 0)
+}
+
 /// The registry-wide budget for per-thread cells.
 #[derive(Debug)]
 pub(crate) struct Budget {
@@ -279,5 +293,28 @@ impl<T: Send + Sync> std::fmt::Debug for Spread<T> {
         f.debug_struct("Spread")
             .field("promoted", &self.promoted())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// `crosses` at scale 0 is "the count moved to another multiple of
+    /// `PROBE_EVERY`", the bucket and counter rule.
+    #[test]
+    fn crossing_is_moving_to_another_multiple() {
+        let multiple = |v: u64| v & !(PROBE_EVERY - 1);
+        for old in [0, 1, 1_022, 1_023, 1_024, 5_000, u64::MAX - 3, u64::MAX] {
+            for add in [0, 1, 2, 1_023, 1_024, 1 << 40, u64::MAX] {
+                assert_eq!(
+                    crosses(old, add, 0),
+                    multiple(old) != multiple(old.wrapping_add(add)),
+                    "{old} + {add}"
+                );
+            }
+        }
+        // A scale past the word never crosses (nor panics).
+        assert!(!crosses(u64::MAX, 1, 63));
     }
 }
