@@ -968,11 +968,11 @@ fn run(config: &Config, ops: &[Op]) {
     }
 }
 
+#[path = "support/cases.rs"]
+mod cases;
+
 fn cases() -> u32 {
-    std::env::var("DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128)
+    cases::cases("DIFF_CASES", 128)
 }
 
 proptest! {

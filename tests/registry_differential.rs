@@ -387,6 +387,8 @@ impl State {
     fn print(&self) -> Print {
         match self {
             State::Counter(t) => Print::Counter(saturated(*t)),
+            // Every NaN alike, as the registry prints them.
+            State::Gauge(g) if g.is_nan() => Print::Gauge(f64::NAN.to_bits()),
             State::Gauge(g) => Print::Gauge(g.to_bits()),
             State::Histogram(h) => Print::Histogram(h.count(), h.clamped, h.rejected),
         }
@@ -564,11 +566,17 @@ impl Model {
                 (i, e)
             })
             .collect();
-        // The cursor: every series present, hidden ones included.
+        // The cursor: every series present. A hidden one keeps the base it
+        // was last reported from (or none), so that what it recorded
+        // before it was hidden is reported once, when it shows again.
+        let old = &self.readers[reader];
         self.readers[reader] = self
             .series
             .values()
             .filter_map(|s| {
+                if s.hidden.is_some() {
+                    return old.get(&s.generation).map(|b| (s.generation, b.clone()));
+                }
                 let b = match &s.state {
                     State::Counter(t) => Base::Counter(saturated(*t)),
                     State::Gauge(_) => return None,
@@ -991,11 +999,11 @@ fn run_concurrent(
 
 // ---------------------------------------------------------------------------
 
+#[path = "support/cases.rs"]
+mod cases;
+
 fn cases() -> u32 {
-    std::env::var("REGISTRY_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(96)
+    cases::cases("REGISTRY_DIFF_CASES", 96)
 }
 
 proptest! {

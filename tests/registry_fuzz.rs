@@ -659,11 +659,11 @@ fn check_lookup(
     Ok(())
 }
 
+#[path = "support/cases.rs"]
+mod cases;
+
 fn cases() -> u32 {
-    std::env::var("REGISTRY_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
+    cases::cases("REGISTRY_FUZZ_CASES", 256)
 }
 
 proptest! {

@@ -35,8 +35,15 @@ impl GaugeCells {
         f64::from_bits(self.bits.load(Ordering::Relaxed))
     }
 
+    /// Every NaN prints alike: arithmetic on NaN leaves its payload and sign
+    /// unspecified, so a hidden gauge that stays NaN stays hidden.
     pub(crate) fn fingerprint(value: f64) -> u64 {
-        mix(value.to_bits())
+        let bits = if value.is_nan() {
+            f64::NAN.to_bits()
+        } else {
+            value.to_bits()
+        };
+        mix(bits)
     }
 }
 
