@@ -121,8 +121,10 @@ enum Slot<T> {
 }
 
 /// What the map itself costs, charged to the budget at promotion: the
-/// `ThreadLocal` bucket array and the shard map's spare slots and queue.
-pub(crate) const MAP_BYTES: usize = 2048;
+/// `ShardMap` (its `ThreadLocal` bucket array and spare slots, 1,536 bytes
+/// on 64-bit targets) and its spare queue's heap (64 slots of a value and a
+/// stamp, 1,024); `the_map_charge_covers_the_map` checks it.
+pub(crate) const MAP_BYTES: usize = 2560;
 
 /// A series' per-thread cells of type `T`, absent until promotion.
 pub(crate) struct Spread<T: Send + Sync> {
@@ -137,8 +139,11 @@ pub(crate) struct Spread<T: Send + Sync> {
 }
 
 impl<T: Send + Sync> Spread<T> {
-    /// A thread's cells as charged to the budget, besides `extra`.
-    const CELL_BYTES: usize = std::mem::size_of::<CachePadded<T>>();
+    /// A thread's cells as charged to the budget, besides `extra`: the
+    /// boxed cells and the thread's entry in the map (`ThreadLocal` stores
+    /// the `Slot` and a presence flag).
+    const CELL_BYTES: usize =
+        std::mem::size_of::<CachePadded<T>>() + 2 * std::mem::size_of::<usize>();
 
     /// No per-thread cells yet; each thread's will own `extra` bytes
     /// besides `T`.
@@ -316,5 +321,15 @@ mod tests {
         }
         // A scale past the word never crosses (nor panics).
         assert!(!crosses(u64::MAX, 1, 63));
+    }
+
+    /// The map's charge covers the map itself and its spare queue's heap
+    /// (its thread entries are charged per cell).
+    #[test]
+    fn the_map_charge_covers_the_map() {
+        let map = std::mem::size_of::<ShardMap<Slot<u64>>>();
+        // `ArrayQueue` of 64 `usize` slots, each a value and a stamp.
+        let queue = 64 * 2 * std::mem::size_of::<usize>();
+        assert!(map + queue <= MAP_BYTES, "{map} + {queue} > {MAP_BYTES}");
     }
 }
