@@ -54,7 +54,7 @@ use lockfree_metrics::{
     Config, MetricsCollector, Sharded,
 };
 
-#[path = "compare/machine.rs"]
+#[path = "../benches/compare/src/machine.rs"]
 mod machine;
 #[path = "support/resident.rs"]
 mod resident;

@@ -39,7 +39,7 @@ for commit in "$1" "$2"; do
     mkdir -p "$src"
     git archive "$commit" | tar -x -C "$src"
     cp examples/registry_bench.rs examples/instructions.rs "$src/examples/"
-    cp -r examples/compare examples/support "$src/examples/"
+    cp -r benches/compare "$src/benches/"; cp -r examples/support "$src/examples/"
     cp -r benches/support benches/callgrind.sh "$src/benches/"
     # The measuring tools' dependencies, as this tree declares them.
     cp Cargo.toml Cargo.lock "$src/"

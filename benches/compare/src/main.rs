@@ -3,9 +3,9 @@
 //! stdout, every data point in `results.json`, and SVG plots.
 //!
 //! ```sh
-//! cargo run --release --example compare              # the default run (< 2 min on 2 cores)
-//! cargo run --release --example compare -- --quick   # everything, briefly (seconds)
-//! cargo run --release --example compare -- --help    # flags and workloads
+//! cargo run --release -p lockfree-metrics-compare              # the default run (< 2 min on 2 cores)
+//! cargo run --release -p lockfree-metrics-compare -- --quick   # everything, briefly (seconds)
+//! cargo run --release -p lockfree-metrics-compare -- --help    # flags and workloads
 //! ```
 //!
 //! Exits with status 2 if any run's snapshot does not count exactly the
@@ -311,7 +311,7 @@ fn main() -> ExitCode {
     machine.load_at_end = machine::load();
     let cells = summarize(&points);
     let results = Results {
-        tool: "lockfree-metrics examples/compare",
+        tool: "lockfree-metrics-compare (benches/compare)",
         command: cargo_command(&argv),
         argv,
         machine,
@@ -379,7 +379,7 @@ fn write_outputs(
 
 /// The run as a cargo command a reader can paste.
 fn cargo_command(argv: &[String]) -> String {
-    let mut command = "cargo run --release --example compare".to_string();
+    let mut command = "cargo run --release -p lockfree-metrics-compare".to_string();
     if argv.len() > 1 {
         command.push_str(" --");
         for a in &argv[1..] {
@@ -430,7 +430,7 @@ mod tests {
         assert!(a.quick);
         assert_eq!(
             cargo_command(&["x".into(), "--out".into(), "a b".into()]),
-            "cargo run --release --example compare -- --out 'a b'"
+            "cargo run --release -p lockfree-metrics-compare -- --out 'a b'"
         );
     }
 }
