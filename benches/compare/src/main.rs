@@ -16,6 +16,7 @@ mod machine;
 mod measure;
 mod plot;
 mod report;
+mod section;
 mod workloads;
 
 use std::{
