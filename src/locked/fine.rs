@@ -95,15 +95,19 @@ impl<C: Clock> FineGrained<C> {
     /// outside the locks.
     fn swap_out(&self) -> Interval {
         let now = self.clock.now_ns();
-        // Fresh state is allocated before its lock is taken, and the old
-        // state is summarised and freed after the lock is released.
-        let latency = std::mem::replace(&mut *lock(&self.latency), LatencyState::new(&self.config));
-        let throughput = std::mem::replace(
-            &mut *lock(&self.throughput),
+        // Fresh state is allocated before its lock is taken (bound first:
+        // `replace(&mut *lock(..), new(..))` would evaluate the lock first),
+        // and the old state is summarised and freed after the lock is released.
+        let fresh = (
+            LatencyState::new(&self.config),
             ThroughputState::new(&self.spec),
+            BatchState::new(&self.config),
+            QueueState::new(&self.config),
         );
-        let batch = std::mem::replace(&mut *lock(&self.batch), BatchState::new(&self.config));
-        let queue = std::mem::replace(&mut *lock(&self.queue), QueueState::new(&self.config));
+        let latency = std::mem::replace(&mut *lock(&self.latency), fresh.0);
+        let throughput = std::mem::replace(&mut *lock(&self.throughput), fresh.1);
+        let batch = std::mem::replace(&mut *lock(&self.batch), fresh.2);
+        let queue = std::mem::replace(&mut *lock(&self.queue), fresh.3);
         let mode = {
             let mut guard = lock(&self.mode);
             let before = guard.snapshot();
