@@ -17,7 +17,8 @@ paper.html. Standard library only; pandoc for the HTML (Debian: apt-get
 install pandoc; skipped with a warning when missing, or with --no-html).
 
     python3 papers/paper/build.py            # regenerate and render
-    python3 papers/paper/build.py --check    # exit 1 if paper.md is not what the data give
+    python3 papers/paper/build.py --check    # exit 1 if paper.md is not what the data give,
+                                             # or a statement of its text no longer holds (PROSE CHECK)
 """
 
 from __future__ import annotations
@@ -485,7 +486,8 @@ def block_ratios(R: Run):
             else:
                 cells = [xr(R.x(case, row, t)) if R.cell(case, row, t) else "" for t in ths]
             rows.append([case, row] + cells)
-    note = (f"Rates are medians ({R.d.get('settings', {}).get('reps', '?')} runs of "
+    note = (f"FineGrained's own rate is records/s in same-metric and different-metrics, requests/s in the others. "
+            f"Rates are medians ({R.d.get('settings', {}).get('reps', '?')} runs of "
             f"{R.d.get('settings', {}).get('duration_ms', '?'):.0f} ms); other rows are x FineGrained's median in the same "
             f"run; stress has {R.case_threads('stress')[0] if R.case_threads('stress') else '?'} threads (first column). "
             f"Source: `{R.path}`.")
@@ -550,13 +552,16 @@ def block_overhead(R: Run):
             for r in STRATS:
                 c = R.cell(case, r, t)
                 o = (c or {}).get("overhead") or {}
-                cells.append(f"+{ns(o['records_ns']['median'])} ({pct(o.get('records_percent'), 2)})"
+                p50 = (o.get("records_p50_ns") or {}).get("median")
+                cells.append(f"+{ns(o['records_ns']['median'])} ({pct(o.get('records_percent'), 2)}), p50 +{ns(p50)}"
                              if o.get("records_ns") else "")
             rows.append([case, str(t)] + cells)
     return md_table(head, rows) + (f"\n\nWhat the five records add to a request of "
                                    f"{R.d.get('settings', {}).get('work_us', '?')} µs busy work: clock reads around the "
-                                   f"recording step minus the same reads around nothing; median over runs; % of a bare "
-                                   f"request's CPU time (`{R.path}`).")
+                                   f"recording step minus the same reads around nothing: the mean per request (median over "
+                                   f"runs; it also catches preemptions that land in the step when threads outnumber "
+                                   f"cores), as % of a bare request's CPU time, and the median request's (p50). "
+                                   f"Source: `{R.path}`.")
 
 
 def block_peers(R: Run):
@@ -744,6 +749,56 @@ def fig_ratios(R: Run, path):
         f.write("\n".join(out) + "\n")
 
 
+# -- the prose's claims about the default run -----------------------------------------
+
+
+def prose_checks(R: Run) -> list:
+    """The statements the paper's text makes about the default comparison
+    run, each with whether the committed run bears it out. A failed one
+    means the text around it must be rewritten for the new run."""
+    tmax = max(R.threads) if R.threads else None
+    x = R.x
+
+    def rec(row, t):
+        c = R.cell("overhead", row, t)
+        o = (c or {}).get("overhead") or {}
+        return (o.get("records_ns") or {}).get("median")
+
+    def ok(f):
+        try:
+            return bool(f())
+        except (TypeError, ZeroDivisionError):
+            return False
+
+    fg = lambda case, t: R.rate(case, "FineGrained", t) / R.rate(case, "GlobalLock", t)
+    return [
+        ("5.1, rows 13, 16: Sharded far ahead of FineGrained with 2 threads (same-metric > 10x)",
+         ok(lambda: x("same-metric", "Sharded", 2) > 10)),
+        ("5.1: Atomic, sharing lines, stays below 5x at 2 threads (same-metric)",
+         ok(lambda: x("same-metric", "Atomic", 2) < 5)),
+        ("5.1, abstract: no gain for Sharded at 1 thread in request-cycle (0.9x-1.1x)",
+         ok(lambda: 0.9 <= x("request-cycle", "Sharded", 1) <= 1.1)),
+        ("5.1: record_request and CoarseClock put Sharded above FineGrained at 1 thread",
+         ok(lambda: x("request-record", "Sharded", 1) > 1.2 and x("request-cycle", "Sharded+coarse", 1) > 1.2)),
+        ("5.1: overhead, Sharded adds more than FineGrained at 1 thread and less at 2",
+         ok(lambda: rec("Sharded", 1) > rec("FineGrained", 1) and rec("Sharded", 2) < rec("FineGrained", 2))),
+        ("rows 5-6, 5.1: FineGrained gains most over GlobalLock in different-metrics at the largest thread count",
+         ok(lambda: fg("different-metrics", tmax) > 2 and fg("different-metrics", tmax) >= fg("different-metrics", 2))),
+        ("row 6: same-metric, FineGrained within 0.8x-1.25x of GlobalLock at 2 threads",
+         ok(lambda: 0.8 <= fg("same-metric", 2) <= 1.25)),
+        ("5.1: stress and high-frequency keep Sharded above FineGrained",
+         ok(lambda: x("stress", "Sharded", R.case_threads("stress")[0]) > 1.5 and
+            R.rate("high-frequency", "Sharded", 10) > R.rate("high-frequency", "FineGrained", 10))),
+        ("row 11: FineGrained above GlobalLock in high-frequency",
+         ok(lambda: fg("high-frequency", R.case_threads("high-frequency")[0]) > 1)),
+        ("5.2: one and two threads, every strategy's records add under 1 µs per request",
+         ok(lambda: all(rec(r, t) < 1000 for r in STRATS for t in [1, 2] if rec(r, t) is not None))),
+        ("5.6: Sharded ahead of SyncHistogram in same-metric at every thread count",
+         ok(lambda: all(R.rate("same-metric", "Sharded", t) > R.rate("same-metric", "SyncHistogram", t)
+                        for t in R.case_threads("same-metric")))),
+    ]
+
+
 # -- main ----------------------------------------------------------------------------
 
 
@@ -804,7 +859,12 @@ def main() -> int:
     if missing:
         print("unknown names in paper.md:", ", ".join(sorted(missing)), file=sys.stderr)
         return 2
+    stale = [t for t, good in prose_checks(R) if not good]
+    for t in stale:
+        print(f"PROSE CHECK FAILED (rewrite the text it names for this run): {t}", file=sys.stderr)
     if args.check:
+        if stale:
+            return 1
         if new != text:
             print("paper.md is not what the committed results give: run python3 papers/paper/build.py", file=sys.stderr)
             return 1
