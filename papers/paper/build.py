@@ -579,11 +579,13 @@ def block_peers(R: Run):
 
 
 def block_c10(C: Run):
-    head = ["workload", "row", "1 thr", "10 thr", "10 thr, x FineGrained"]
+    head = ["workload", "row", "1 thr", "10 thr, median [min-max]", "10 thr, x FineGrained"]
     rows = []
     for case in ["same-metric", "different-metrics", "request-cycle"]:
         for row in C.rows(case):
-            rows.append([case, row, si(C.rate(case, row, 1)), si(C.rate(case, row, 10)), xr(C.x(case, row, 10))])
+            c = C.cell(case, row, 10)
+            span = f" [{si(c['rate']['min'])}-{si(c['rate']['max'])}]" if c else ""
+            rows.append([case, row, si(C.rate(case, row, 1)), si(C.rate(case, row, 10)) + span, xr(C.x(case, row, 10))])
     return md_table(head, rows) + (f"\n\nCommand: `{C.d.get('command')}`; load {C.load_avg()}; the measured threads were on "
                                    f"a core {pct(C.on_core() * 100)} of the time they could have been (median), so these "
                                    f"rows carry the other sessions' load. Source: `{C.path}`.")
