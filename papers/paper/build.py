@@ -432,6 +432,9 @@ def values(R: Run, C10: Run | None, S: list, B: list) -> dict:
             V[f"s.race.{k}.torn"] = rng([x["straddling_a_reset"] for x in r], lambda v: f"{v:,}")
             V[f"s.race.{k}.views"] = rng([x["views"] for x in r], lambda v: f"{v:,}")
             V[f"s.race.{k}.resets"] = rng([x["resets"] for x in r], lambda v: f"{v:,}")
+            if "views_with_no_record_in_flight" in r[0]:
+                V[f"s.race.{k}.quiet"] = rng([x["views_with_no_record_in_flight"] for x in r], lambda v: f"{v:,}")
+                V[f"s.race.{k}.quiettorn"] = rng([x["of_those_unequal"] for x in r], lambda v: f"{v:,}")
         for label in ["printed order", "reversed order"]:
             k = label.split()[0]
             r = [s["deadlock"][label] for s in S]

@@ -400,9 +400,12 @@ def half_reset_race(n: int, secs: float) -> dict:
     """A resetter thread loops {reset(); record n requests}, a reader loops
     over one view of two metrics (latency count and batch count, which every
     request adds to alike). A view whose two counts differ by more than n/2
-    straddles a reset: one metric read before it, the other after.
-    Seed collectors: two get_* calls (v1.4.1 also with its RLock held around
-    both, which its reentrancy allows); the extension: one snapshot()."""
+    is torn. A view during which no record was in flight (the resetter was
+    not filling when the view began, and had begun and finished no fill when
+    it ended) can overlap only a reset: a torn one of those saw a reset half
+    done, with no writer running. Seed collectors: two get_* calls (v1.4.1
+    also with its RLock held around both, which its reentrancy allows); the
+    extension: one snapshot()."""
 
     def seed_view(m):
         lat = m.get_latency_metrics().count
@@ -431,34 +434,44 @@ def half_reset_race(n: int, secs: float) -> dict:
         fill(m, n)
         stop = threading.Event()
         resets = [0]
+        fills = [0, 0]  # begun, done: only the resetter writes them
 
         def resetter():
             is_ext = hasattr(m, "record_request")
             while not stop.is_set():
                 m.reset()
                 resets[0] += 1
+                fills[0] += 1
                 if is_ext:
                     rr = m.record_request
                     for i in range(n):
                         rr(1.0 + (i & 127), 64, 1 + (i & 31), i & 63, MODES[(i >> 6) % 3])
                 else:
                     fill(m, n)
+                fills[1] += 1
 
         t = threading.Thread(target=resetter)
         t.start()
-        views = torn = 0
+        views = torn = quiet = quiet_torn = 0
         worst = 0
         end = time.monotonic() + secs
         while time.monotonic() < end:
+            b0, d0 = fills
             a, b = view(m)
+            b1, d1 = fills
             views += 1
             d = abs(a - b)
             worst = max(worst, d)
             if d > n // 2:
                 torn += 1
+            if b0 == d0 == b1 == d1:
+                quiet += 1
+                if d > 0:
+                    quiet_torn += 1
         stop.set()
         t.join()
-        out[label] = {"views": views, "straddling_a_reset": torn, "largest_difference": worst, "resets": resets[0]}
+        out[label] = {"views": views, "straddling_a_reset": torn, "largest_difference": worst, "resets": resets[0],
+                      "views_with_no_record_in_flight": quiet, "of_those_unequal": quiet_torn}
     return out
 
 
