@@ -644,7 +644,8 @@ def block_ten(S: list):
                         ("one thread", "the different-metrics records, on one thread")]:
         rows.append([label] + [rng([s["ten_threads_ms"][mode][COLL[c]]["median_ms"] for s in S], lambda v: num(v) + " ms")
                                for c in ["v141", "p4", "sharded", "fine", "global"]])
-    return md_table(head, rows) + "\n\nWall time, median of 5 (`papers/paper/data/seed_claims*.json`, `ten_threads_ms`)."
+    return md_table(head, rows) + ("\n\nWall time: the median of each run's repetitions, the range over the "
+                                   "committed runs (`papers/paper/data/seed_claims*.json`, `ten_threads_ms`).")
 
 
 # -- figures -------------------------------------------------------------------------
