@@ -360,6 +360,9 @@ def values(R: Run, C10: Run | None, S: list, B: list) -> dict:
             V[f"s.lock.{k.replace(' ', '')}"] = rng([s["lock_cost_ns"][k] for s in S], ns)
         V["s.lock.diff"] = rng([s["lock_cost_ns"]["RLock"] - s["lock_cost_ns"]["Lock"] for s in S], ns)
         V["s.lock.diffpct"] = rng([(s["lock_cost_ns"]["RLock"] / s["lock_cost_ns"]["Lock"] - 1) * 100 for s in S], pct)
+        V["s.lock.ratio"] = rng([s["lock_cost_ns"]["RLock / Lock, median of per-repetition ratios"] for s in S], xr)
+        V["s.lock.rec.ratio"] = rng([s["lock_cost_ns"]["v1.4.1 record_latency, RLock / Lock, median of per-repetition ratios"]
+                                     for s in S], xr)
         rl = lambda s: s["lock_cost_ns"]["v1.4.1 record_latency"]
         V["s.lock.rec.RLock"] = rng([rl(s)["RLock (as printed)"] for s in S], ns)
         V["s.lock.rec.Lock"] = rng([rl(s)["Lock in its place"] for s in S], ns)
