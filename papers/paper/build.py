@@ -80,7 +80,10 @@ def xr(v: float) -> str:
 
 
 def pct(v: float, nd: int = 0) -> str:
-    return "n/a" if v is None else f"{v:.{nd}f}%"
+    if v is None:
+        return "n/a"
+    t = f"{v:.{nd}f}%"
+    return t[1:] if t.startswith("-") and float(t[:-1]) == 0 else t
 
 
 def rng(vals, f) -> str:
@@ -450,6 +453,15 @@ def values(R: Run, C10: Run | None, S: list, B: list) -> dict:
         V["s.holdfactor.records"] = rng([claim * 1e3 / (s["hold_times_us"]["seed Phase 4"][op]["hold_us"] * 1e3)
                                          for s in S for op, claim in SEED_HOLD if op.startswith("record_")],
                                         lambda v: f"{v:,.0f}")
+        cuts = [(1 - s["per_request_locks"]["10 threads"]["Phase 4 / v1.4.1, median of per-repetition ratios"]["wall"]) * 100
+                for s in S]
+        V["s.req.10.vs"] = ("within the claimed 30-40%" if all(30 <= c <= 40 for c in cuts) else
+                            "below the claimed 30-40%" if max(cuts) < 30 else
+                            "above the claimed 30-40%" if min(cuts) > 40 else "partly within the claimed 30-40%")
+        V["s.holdfactor.gets"] = rng([claim / s["hold_times_us"]["seed Phase 4"][op]["hold_us"] for s in S
+                                      for op, claim in SEED_HOLD if op in ("get_latency_metrics", "get_throughput_metrics",
+                                                                           "get_batch_metrics")], xr)
+        V["s.holdfactor.reset"] = rng([200 / s["hold_times_us"]["seed Phase 4"]["reset"]["hold_us"] for s in S], xr)
         m = S[-1]["memory_bytes"]
         V["s.mem.lock"] = f"{m['getsizeof Lock']} bytes"
         V["s.mem.rlock"] = f"{m['getsizeof RLock']} bytes"
