@@ -462,6 +462,9 @@ def values(R: Run, C10: Run | None, S: list, B: list) -> dict:
                                       for op, claim in SEED_HOLD if op in ("get_latency_metrics", "get_throughput_metrics",
                                                                            "get_batch_metrics")], xr)
         V["s.holdfactor.reset"] = rng([200 / s["hold_times_us"]["seed Phase 4"]["reset"]["hold_us"] for s in S], xr)
+        if "mode_after_reset" in S[-1]:
+            for ck, cn in COLL.items():
+                V[f"s.modereset.{ck}"] = str(S[-1]["mode_after_reset"][cn])
         m = S[-1]["memory_bytes"]
         V["s.mem.lock"] = f"{m['getsizeof Lock']} bytes"
         V["s.mem.rlock"] = f"{m['getsizeof RLock']} bytes"

@@ -537,6 +537,20 @@ def deadlock_free(secs: float) -> dict:
     return out
 
 
+def mode_after_reset() -> dict:
+    """Record a mode, reset, record the same mode again: the transitions
+    counted after the reset (the scheduler's mode did not change)."""
+    out = {}
+    for name, make in COLLECTORS.items():
+        m = make()
+        m.record_mode_transition("batch")
+        m.reset()
+        m.record_mode_transition("batch")
+        mode = m.get_mode()
+        out[name] = mode[1] if isinstance(mode, tuple) else mode.transitions
+    return out
+
+
 def memory() -> dict:
     """Bytes: sys.getsizeof and tracemalloc for the locks; tracemalloc for the
     seed collectors' data after 10,000 records of each kind."""
@@ -602,6 +616,7 @@ def main() -> int:
     res["half_reset_frozen"] = half_reset_frozen()
     res["half_reset_race"] = half_reset_race(1_000, 0.3 if q else 2.0)
     res["deadlock"] = deadlock_free(0.3 if q else 2.0)
+    res["mode_after_reset"] = mode_after_reset()
     res["memory_bytes"] = memory()
     res["machine"]["load_at_end"] = os.getloadavg()
     res["wall_s"] = time.perf_counter() - started
