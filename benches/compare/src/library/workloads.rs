@@ -57,7 +57,8 @@ pub(crate) struct Settings {
     pub(crate) peers: Vec<Peer>,
     /// Writer thread counts.
     pub(crate) threads: Vec<usize>,
-    /// Writer thread counts of many-series (--quick: the largest only).
+    /// Writer thread counts of many-series: the fewest and the most
+    /// (--quick: the most only).
     pub(crate) many_threads: Vec<usize>,
     /// Series counts of many-series.
     pub(crate) series: Vec<usize>,
@@ -74,7 +75,7 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    /// The defaults: about 75 s on 2 cores; `quick`: a few seconds.
+    /// The defaults; `quick`: a few seconds.
     /// `duration`, `warmup` and `reps`, where given, replace them.
     pub(crate) fn new(
         threads: Vec<usize>,
@@ -84,10 +85,15 @@ impl Settings {
         reps: Option<usize>,
     ) -> Self {
         let ms = |d: Option<Duration>, default: f64| d.map_or(default, |d| d.as_secs_f64() * 1e3);
-        let many_threads = match threads.iter().max() {
-            Some(&max) if quick => vec![max],
-            _ => threads.clone(),
+        // Many-series runs are dominated by setting up thousands of series
+        // per run: the fewest and the most threads only (--quick: the most).
+        let (fewest, most) = (threads.iter().copied().min(), threads.iter().copied().max());
+        let mut many_threads: Vec<usize> = if quick {
+            most.into_iter().collect()
+        } else {
+            fewest.into_iter().chain(most).collect()
         };
+        many_threads.dedup();
         Settings {
             workloads: LibraryWorkload::ALL.to_vec(),
             peers: Peer::ALL.to_vec(),
@@ -541,6 +547,10 @@ mod tests {
     fn the_plan_skips_what_an_option_cannot_do() {
         let mut s = Settings::new(vec![1, 2], true, None, None, None);
         assert_eq!(s.many_threads, [2]);
+        assert_eq!(
+            Settings::new(vec![1, 2, 4], false, None, None, None).many_threads,
+            [1, 4]
+        );
         s.series = vec![100, 10_000];
         let plan = plan(&s);
         let one: Vec<&Planned> = plan
