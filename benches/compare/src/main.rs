@@ -389,7 +389,7 @@ fn main() -> ExitCode {
             let footer = format!("{} | {}", results.machine.one_line(), results.command);
             fs::create_dir_all(&args.out)
                 .map_err(|e| e.to_string())
-                .and_then(|()| l.plot(&args.out, &footer))
+                .and_then(|()| l.plot(&args.out, cores, &footer))
                 .unwrap_or_else(|e| {
                     eprintln!("error: library plots: {e}");
                     Vec::new()

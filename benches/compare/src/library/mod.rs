@@ -87,8 +87,13 @@ impl LibraryResults {
     }
 
     /// Draws the plots into `dir`; their file names.
-    pub(crate) fn plot(&self, dir: &Path, footer: &str) -> Result<Vec<String>, String> {
-        plots::all(dir, &self.cells, footer)
+    pub(crate) fn plot(
+        &self,
+        dir: &Path,
+        cores: usize,
+        footer: &str,
+    ) -> Result<Vec<String>, String> {
+        plots::all(dir, &self.cells, cores, footer)
     }
 }
 

@@ -109,7 +109,16 @@ struct Axes<'a> {
     y_label: &'a dyn Fn(f64) -> String,
 }
 
-fn chart(file: &Path, axes: Axes<'_>, lines: &[Line], footer: &str) -> Fallible {
+/// Width of the legend column right of the plot.
+const LEGEND: u32 = 320;
+
+fn chart(
+    file: &Path,
+    axes: Axes<'_>,
+    lines: &[Line],
+    marker: Option<(f64, &str)>,
+    footer: &str,
+) -> Fallible {
     let Axes {
         title,
         x_desc,
@@ -120,6 +129,7 @@ fn chart(file: &Path, axes: Axes<'_>, lines: &[Line], footer: &str) -> Fallible 
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let (area, bottom) = root.split_vertically(SIZE.1 - 28);
+    let (area, side) = area.split_horizontally(SIZE.0 - LEGEND);
     bottom.draw(&Text::new(
         footer.chars().take(170).collect::<String>(),
         (10, 6),
@@ -163,7 +173,6 @@ fn chart(file: &Path, axes: Axes<'_>, lines: &[Line], footer: &str) -> Fallible 
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(78)
-        .right_y_label_area_size(300)
         .build_cartesian_2d(ticked(&xs), y_axis)?;
     c.configure_mesh()
         .x_desc(x_desc)
@@ -182,18 +191,11 @@ fn chart(file: &Path, axes: Axes<'_>, lines: &[Line], footer: &str) -> Fallible 
             .map(|(x, s)| (x.log10(), s.median.log10()))
             .collect();
         let style = col.stroke_width(2);
-        let drawn = if line.dashed {
-            c.draw_series(DashedLineSeries::new(pts.clone(), 8, 5, style))?
+        if line.dashed {
+            c.draw_series(DashedLineSeries::new(pts.clone(), 8, 5, style))?;
         } else {
-            c.draw_series(LineSeries::new(pts.clone(), style))?
-        };
-        // The legend shows the line's own style: two dashes, or one line.
-        let gap = if line.dashed { 5 } else { 0 };
-        drawn.label(line.name.clone()).legend(move |(x, y)| {
-            EmptyElement::at((x, y))
-                + PathElement::new(vec![(0, 0), (7, 0)], col.stroke_width(2))
-                + PathElement::new(vec![(7 + gap, 0), (19, 0)], col.stroke_width(2))
-        });
+            c.draw_series(LineSeries::new(pts.clone(), style))?;
+        }
         c.draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))?;
         c.draw_series(line.points.iter().map(|(x, s)| {
             ErrorBar::new_vertical(
@@ -206,12 +208,39 @@ fn chart(file: &Path, axes: Axes<'_>, lines: &[Line], footer: &str) -> Fallible 
             )
         }))?;
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::Coordinate(SIZE.0 as i32 - 300, 10))
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 12))
-        .draw()?;
+    if let Some((x, label)) = marker {
+        // A vertical dashed line, e.g. at the core count.
+        let grey = RGBColor(120, 120, 120);
+        c.draw_series(DashedLineSeries::new(
+            [(x.log10(), ylo), (x.log10(), yhi)],
+            4,
+            4,
+            grey.stroke_width(1),
+        ))?;
+        c.draw_series(std::iter::once(Text::new(
+            label.to_string(),
+            (x.log10(), yhi),
+            (FONT, 12).into_font().color(&grey),
+        )))?;
+    }
+    // The legend, in its own column: each line's colour and style.
+    for (i, line) in lines.iter().enumerate() {
+        let y = 50 + 17 * i as i32;
+        let style = line.color.stroke_width(2);
+        if line.dashed {
+            for x in [6, 18, 30] {
+                side.draw(&PathElement::new(vec![(x, y), (x + 7, y)], style))?;
+            }
+        } else {
+            side.draw(&PathElement::new(vec![(6, y), (37, y)], style))?;
+            side.draw(&Circle::new((21, y), 3, line.color.filled()))?;
+        }
+        side.draw(&Text::new(
+            line.name.clone(),
+            (44, y - 7),
+            (FONT, 12).into_font(),
+        ))?;
+    }
     root.present()?;
     Ok(())
 }
@@ -231,7 +260,14 @@ fn threads_label(x: f64) -> String {
 }
 
 /// Draws every plot the cells support into `dir`; their file names.
-pub(crate) fn all(dir: &Path, cells: &[Cell], footer: &str) -> Result<Vec<String>, String> {
+pub(crate) fn all(
+    dir: &Path,
+    cells: &[Cell],
+    cores: usize,
+    footer: &str,
+) -> Result<Vec<String>, String> {
+    let cores_marker = format!("{cores} cores");
+    let at_cores = Some((cores as f64, cores_marker.as_str()));
     let mut files = Vec::new();
     let mut draw = || -> Fallible {
         let one: Vec<&Cell> = cells
@@ -263,6 +299,7 @@ pub(crate) fn all(dir: &Path, cells: &[Cell], footer: &str) -> Result<Vec<String
                     y_label: &si,
                 },
                 &lines,
+                at_cores,
                 footer,
             )?;
             files.push(name.to_string());
@@ -279,9 +316,20 @@ pub(crate) fn all(dir: &Path, cells: &[Cell], footer: &str) -> Result<Vec<String
             let mut lines = Vec::new();
             for p in peers_of(&at) {
                 for choice in [Choice::Uniform, Choice::Zipf] {
-                    let points: Vec<(f64, Spread)> = at
-                        .iter()
-                        .filter(|c| c.peer == p && c.shape.choice == choice)
+                    // One series is the one-series workload's cell at the
+                    // same thread count (the choice makes no difference).
+                    let one_series = cells.iter().filter(|c| {
+                        choice == Choice::Uniform
+                            && c.shape.workload == LibraryWorkload::OneSeries
+                            && c.shape.threads == max_t
+                            && c.peer == p
+                    });
+                    let points: Vec<(f64, Spread)> = one_series
+                        .chain(
+                            at.iter()
+                                .copied()
+                                .filter(|c| c.peer == p && c.shape.choice == choice),
+                        )
                         .map(|c| (c.shape.series as f64, c.records_per_s))
                         .collect();
                     if !points.is_empty() {
@@ -298,13 +346,14 @@ pub(crate) fn all(dir: &Path, cells: &[Cell], footer: &str) -> Result<Vec<String
             chart(
                 &dir.join(name),
                 Axes {
-                    title: &format!("records/s against series count, {max_t} writer threads: uniform solid, zipf(1.1) dashed"),
+                    title: &format!("records/s against series count, {max_t} writer threads: uniform solid, zipf(1.1) dashed (1 series: one-series)"),
                     x_desc: "series (log scale)",
                     y_desc: "records/s, all threads (log scale)",
                     x_label: &|x| thousands(x.round() as usize),
                     y_label: &si,
                 },
                 &lines,
+                None,
                 footer,
             )?;
             files.push(name.to_string());
@@ -350,6 +399,7 @@ pub(crate) fn all(dir: &Path, cells: &[Cell], footer: &str) -> Result<Vec<String
                     y_label: &ns,
                 },
                 &lines,
+                at_cores,
                 footer,
             )?;
             files.push(name.to_string());

@@ -1,9 +1,9 @@
 //! Which option to use when, derived from the measured cells: the fastest
 //! option of each shape with its ratio to the runner-up, the crossovers
 //! between thread counts, and what a lookup on every call costs. Every
-//! ratio is a median [min-max] over per-repetition ratios (the options of
-//! a shape run interleaved, rep by rep), flagged when the two options'
-//! ranges of records/s overlap.
+//! ratio is the medians' ratio with the [min-max] of the per-repetition
+//! ratios (the options of a shape run interleaved, rep by rep), flagged
+//! when the two options' ranges of records/s overlap.
 
 use std::collections::BTreeMap;
 
@@ -12,29 +12,36 @@ use serde::Serialize;
 use super::{
     peers::Peer,
     run::{Choice, Path},
-    workloads::{Cell, LibraryWorkload, Shape},
+    workloads::{thousands, Cell, LibraryWorkload, Shape},
 };
 use crate::measure::Spread;
 
 /// `a / b`, one option's rate over another's in the same shape.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Ratio {
-    /// Per repetition, `a`'s rate over `b`'s in the same repetition.
+    /// `median`: `a`'s median rate over `b`'s; `min`, `max`: of the
+    /// per-repetition ratios (`a`'s rate over `b`'s in the same repetition).
     pub(crate) ratio: Spread,
     /// The two options' records/s ranges overlap: the order may not hold.
     pub(crate) overlap: bool,
 }
 
 impl Ratio {
-    /// The ratio of `a` to `b` (None without paired runs).
+    /// The ratio of `a` to `b`: their medians' ratio (so that it agrees
+    /// with a ranking by median), in the range of the per-repetition
+    /// ratios (None without paired runs).
     pub(crate) fn of(a: &Cell, b: &Cell) -> Option<Ratio> {
-        let ratio = Spread::of(
+        let paired = Spread::of(
             a.rates
                 .iter()
                 .zip(&b.rates)
                 .filter(|(_, &y)| y > 0.0)
                 .map(|(x, y)| x / y),
         )?;
+        let ratio = Spread {
+            median: a.records_per_s.median / b.records_per_s.median,
+            ..paired
+        };
         let (ra, rb) = (&a.records_per_s, &b.records_per_s);
         Some(Ratio {
             ratio,
@@ -201,7 +208,7 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
         fs.sort_by_key(|f| f.shape.threads);
         let family = match workload {
             LibraryWorkload::OneSeries => "one series".to_string(),
-            _ => format!("{series} series {}", choice.name()),
+            _ => format!("{} series {}", thousands(series), choice.name()),
         };
         for w in fs.windows(2) {
             let (lo, hi) = (w[0], w[1]);
@@ -348,6 +355,7 @@ mod tests {
         let c = cell("c", 1, &[5.0, 5.5, 5.2]);
         let r = Ratio::of(&a, &c).unwrap();
         assert!(!r.overlap);
+        // Medians 11 and 5.2; paired ratios 2.0, 2.18, 2.12.
         assert_eq!(r.text(), "2.12x [2.00-2.18]");
     }
 

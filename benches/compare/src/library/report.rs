@@ -283,7 +283,8 @@ pub(crate) fn sections(
                  handles; 'end', after the run and the read-back; divided by the series count \
                  (median over runs). 'end' includes samples a library buffers (AtomicBucket, the \
                  exporter between drains), so it grows with the run. 'own accounting': the \
-                 registry's Stats (series_bytes + shard_bytes), the only library that keeps one."
+                 registry's Stats (series_bytes + shard_bytes), the only library that keeps one. At \
+                 100 series the RSS figures are within the allocator's noise (hence negative ones)."
                     .into(),
             ],
             header,
@@ -356,7 +357,7 @@ pub(crate) fn sections(
         title: "library: recommendation (derived from this run)".into(),
         notes: vec![
             "per shape, the option with the highest median records/s and its ratio to the \
-             runner-up: median [min-max] of per-run ratios; '(ranges overlap)' when the two \
+             runner-up: the medians' ratio [min-max of the per-run ratios]; '(ranges overlap)' when the two \
              options' records/s ranges overlap, so the order may not hold. Sharded (the engine) \
              is left out."
                 .into(),
