@@ -224,9 +224,12 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
             let ratio = at(hi.fastest)
                 .zip(at(lo.fastest))
                 .and_then(|(a, b)| Ratio::of(a, b));
+            let below = match lo.shape.threads {
+                1 => "at 1 thread".to_string(),
+                t => format!("up to {t} threads"),
+            };
             let text = format!(
-                "{family}: up to {} threads {} is fastest; from {} threads {} overtakes it{}",
-                lo.shape.threads,
+                "{family}: {below} {} is fastest; from {} threads {} overtakes it{}",
                 lo.fastest,
                 hi.shape.threads,
                 hi.fastest,
@@ -381,7 +384,12 @@ mod tests {
         assert_eq!(r.crossovers.len(), 1);
         let c = &r.crossovers[0];
         assert_eq!((c.below, c.at), ((1, tikv), (4, reg)));
-        assert!(c.text.contains("from 4 threads"), "{}", c.text);
+        assert!(
+            c.text
+                .contains("at 1 thread prometheus LocalHistogram is fastest; from 4 threads"),
+            "{}",
+            c.text
+        );
         assert!(!c.ratio.as_ref().unwrap().overlap);
         assert!(
             r.summary[0].starts_with("one-series: fastest"),

@@ -216,7 +216,7 @@ pub(crate) fn sections(
         let mut notes = vec![format!(
             "{} series of one histogram, set up (and every thread's handle to each made) before \
              the run; each record's series picked uniformly or Zipf({ZIPF_S}) (series 0 the most \
-             often); records/s over all threads; 't' = writer threads",
+             often); records/s over all threads; 't' = writer threads; 1 series is the one-series table",
             thousands(series)
         )];
         notes.extend(skipped.into_iter().map(|k| format!("not run: {k}")));
@@ -402,4 +402,62 @@ pub(crate) fn sections(
         plots: Vec::new(),
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::{recommend::recommend, workloads::Shape};
+
+    fn cell(peer: Peer, threads: usize, rates: &[f64], exact: bool) -> Cell {
+        Cell {
+            shape: Shape {
+                workload: LibraryWorkload::OneSeries,
+                series: 1,
+                choice: Choice::Uniform,
+                threads,
+            },
+            peer: peer.name(),
+            path: Path::Cached,
+            runs: rates.len(),
+            records_per_s: Spread::of(rates.iter().copied()).unwrap(),
+            rates: rates.to_vec(),
+            ns_per_record: Spread::of([10.0]).unwrap(),
+            cpu_ns_per_record: None,
+            cpu_share: None,
+            setup_bytes_per_series: None,
+            end_bytes_per_series: None,
+            own_bytes_per_series: None,
+            exact,
+        }
+    }
+
+    #[test]
+    fn the_sections_mark_unchecked_rows_and_overlapping_ratios() {
+        let cells = vec![
+            cell(Peer::Registry, 1, &[10e6, 12e6, 11e6], true),
+            cell(Peer::PromLocal, 1, &[9e6, 11.5e6, 10e6], false),
+        ];
+        let rec = recommend(&cells);
+        let s = Settings::new(vec![1], true, None, None, None);
+        let m = Measured::default();
+        let sections = sections(&s, &m, &cells, &rec, &["library-one-series.svg".into()]);
+        let text: String = sections.iter().map(Section::text).collect();
+        assert!(
+            text.contains("== library: one series × threads, records/s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prometheus LocalHistogram [count unchecked]"),
+            "{text}"
+        );
+        assert!(text.contains("11.0M [10.0M-12.0M]"), "{text}");
+        assert!(
+            text.contains("one series, 1 thread: lockfree-metrics registry fastest, 1.10x")
+                && text.contains("(ranges overlap) over prometheus LocalHistogram"),
+            "{text}"
+        );
+        assert_eq!(sections[0].plots, ["library-one-series.svg"]);
+        assert!(text.contains("counted exactly"), "{text}");
+    }
 }

@@ -81,7 +81,7 @@ pub(crate) fn seconds(ns: u64) -> f64 {
 }
 
 /// One option of the comparison: a library, set up one way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
 pub(crate) enum Peer {
     /// This crate's registry: a histogram family, handles from `Family::with`.
     #[value(name = "registry")]
@@ -119,6 +119,13 @@ pub(crate) enum Peer {
     /// `hdrhistogram`'s `SyncHistogram`, a `Recorder` per thread.
     #[value(name = "sync-histogram")]
     SyncHistogram,
+}
+
+/// An option serialises as its row name.
+impl Serialize for Peer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 impl Peer {
