@@ -64,6 +64,8 @@ pub(crate) struct Settings {
     pub(crate) series: Vec<usize>,
     /// Series of the lookup workload.
     pub(crate) lookup_series: usize,
+    /// Writer thread counts of lookup (--quick: the most only).
+    pub(crate) lookup_threads: Vec<usize>,
     /// Each measured run of one-series, in ms.
     pub(crate) duration_ms: f64,
     /// Each measured run of lookup, in ms.
@@ -96,6 +98,11 @@ impl Settings {
             fewest.into_iter().chain(most).collect()
         };
         many_threads.dedup();
+        let lookup_threads = if quick {
+            most.into_iter().collect()
+        } else {
+            threads.clone()
+        };
         Settings {
             workloads: LibraryWorkload::ALL.to_vec(),
             peers: Peer::ALL.to_vec(),
@@ -107,6 +114,7 @@ impl Settings {
                 vec![100, 1_000, 10_000]
             },
             lookup_series: 100,
+            lookup_threads,
             duration_ms: ms(duration, if quick { 10.0 } else { 100.0 }),
             lookup_duration_ms: ms(duration, if quick { 10.0 } else { 50.0 }),
             many_duration_ms: ms(duration, if quick { 10.0 } else { 50.0 }),
@@ -192,10 +200,10 @@ pub(crate) fn plan(s: &Settings) -> Vec<Planned> {
                 .collect(),
             LibraryWorkload::Lookup => vec![(s.lookup_series, Choice::Uniform)],
         };
-        let thread_counts = if workload == LibraryWorkload::ManySeries {
-            &s.many_threads
-        } else {
-            &s.threads
+        let thread_counts = match workload {
+            LibraryWorkload::OneSeries => &s.threads,
+            LibraryWorkload::ManySeries => &s.many_threads,
+            LibraryWorkload::Lookup => &s.lookup_threads,
         };
         for (series, choice) in shapes {
             for &threads in thread_counts {
@@ -549,7 +557,10 @@ mod tests {
     #[test]
     fn the_plan_skips_what_an_option_cannot_do() {
         let mut s = Settings::new(vec![1, 2], true, None, None, None);
-        assert_eq!(s.many_threads, [2]);
+        assert_eq!(
+            (&s.many_threads[..], &s.lookup_threads[..]),
+            (&[2][..], &[2][..])
+        );
         assert_eq!(
             Settings::new(vec![1, 2, 4], false, None, None, None).many_threads,
             [1, 4]
