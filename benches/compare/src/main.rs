@@ -12,6 +12,7 @@
 //! records its threads made.
 
 mod bench;
+mod library;
 mod machine;
 mod measure;
 mod plot;
@@ -31,6 +32,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     bench::{prepare, Case, Env, STRESS_READER_HZ},
+    library::AnyWorkload,
     machine::Machine,
     measure::calibrate,
     report::{failure_banner, headline, render, summarize, Failure, Point, Results, Settings},
@@ -90,9 +92,10 @@ struct Args {
     #[arg(long, value_delimiter = ',', ignore_case = true, value_name = "ROW,..")]
     strategies: Vec<Row>,
 
-    /// Workloads to run [default: all]
+    /// Workloads to run, the strategies' and the libraries' (one-series,
+    /// many-series, lookup) [default: all]
     #[arg(long, value_delimiter = ',', value_name = "WORKLOAD,..")]
-    workloads: Vec<Workload>,
+    workloads: Vec<AnyWorkload>,
 
     /// Folder for table.txt, results.json and the plots
     #[arg(long, default_value = "results", value_name = "DIR")]
@@ -200,8 +203,22 @@ fn main() -> ExitCode {
     } else {
         Workload::ALL
             .into_iter()
-            .filter(|w| args.workloads.contains(w))
+            .filter(|w| args.workloads.contains(&AnyWorkload::Strategy(*w)))
             .collect()
+    };
+    let library_settings = {
+        let mut s = library::Settings::new(
+            threads.clone(),
+            args.quick,
+            args.duration,
+            args.warmup,
+            args.reps,
+        );
+        if !args.workloads.is_empty() {
+            s.workloads
+                .retain(|w| args.workloads.contains(&AnyWorkload::Library(*w)));
+        }
+        s
     };
 
     let mut machine = Machine::detect();
@@ -257,7 +274,11 @@ fn main() -> ExitCode {
         .filter(|(_, _, r, _)| !r.is_empty())
         .collect();
 
-    let total: usize = plan.iter().map(|(_, _, r, n)| r.len() * (n + 1)).sum();
+    let total: usize = plan
+        .iter()
+        .map(|(_, _, r, n)| r.len() * (n + 1))
+        .sum::<usize>()
+        + library::runs(&library_settings);
     let bar = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} runs  {msg}")
             .expect("a valid template")
@@ -307,6 +328,24 @@ fn main() -> ExitCode {
             }
         }
     }
+    let library = (!library_settings.workloads.is_empty()).then(|| {
+        library::run_all(
+            library_settings,
+            cores,
+            |label| {
+                bar.set_message(label.to_string());
+                bar.inc(1);
+            },
+            |f| {
+                bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {}", library_failure(f)));
+            },
+            || false,
+            args.fake_mismatch_every,
+        )
+    });
+    if let Some(l) = &library {
+        failures.extend(l.measured.failures.iter().map(library_failure));
+    }
     bar.finish_and_clear();
 
     machine.load_at_end = machine::load();
@@ -340,8 +379,26 @@ fn main() -> ExitCode {
         accounting_failures: failures,
         cells,
         points,
+        library,
     };
-    let text = render(&results, &cases);
+    let mut text = render(&results, &cases);
+    if let Some(l) = &results.library {
+        let plots = if args.no_plots {
+            Vec::new()
+        } else {
+            let footer = format!("{} | {}", results.machine.one_line(), results.command);
+            fs::create_dir_all(&args.out)
+                .map_err(|e| e.to_string())
+                .and_then(|()| l.plot(&args.out, cores, &footer))
+                .unwrap_or_else(|e| {
+                    eprintln!("error: library plots: {e}");
+                    Vec::new()
+                })
+        };
+        for section in l.sections(&plots) {
+            text.push_str(&section.text());
+        }
+    }
     print!("{text}");
 
     if let Err(e) = write_outputs(&args, &results, &cases, &text) {
@@ -376,6 +433,17 @@ fn write_outputs(
         plot::all(&args.out, results, cases).map_err(std::io::Error::other)?;
     }
     Ok(())
+}
+
+/// A library run's mismatch as the report lists failures.
+fn library_failure(f: &library::workloads::Failure) -> Failure {
+    Failure {
+        case: f.shape.clone(),
+        row: f.peer,
+        threads: f.threads,
+        run: format!("{} ({:?} path)", f.run, f.path),
+        mismatches: f.mismatches.clone(),
+    }
 }
 
 /// The run as a cargo command a reader can paste.
@@ -427,8 +495,24 @@ mod tests {
         .unwrap();
         assert_eq!(a.threads, [1, 2, 4, 16, 64]);
         assert_eq!(a.strategies, [Row::Sharded, Row::FineGrained]);
-        assert_eq!(a.workloads, [Workload::SameMetric, Workload::WithReader]);
+        assert_eq!(
+            a.workloads,
+            [
+                AnyWorkload::Strategy(Workload::SameMetric),
+                AnyWorkload::Strategy(Workload::WithReader)
+            ]
+        );
         assert!(a.quick);
+        let b =
+            Args::try_parse_from(["compare", "--workloads", "one-series,lookup,overhead"]).unwrap();
+        assert_eq!(
+            b.workloads,
+            [
+                AnyWorkload::Library(library::LibraryWorkload::OneSeries),
+                AnyWorkload::Library(library::LibraryWorkload::Lookup),
+                AnyWorkload::Strategy(Workload::Overhead)
+            ]
+        );
         assert_eq!(
             cargo_command(&["x".into(), "--out".into(), "a b".into()]),
             "cargo run --release -p lockfree-metrics-compare -- --out 'a b'"

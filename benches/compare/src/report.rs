@@ -341,6 +341,9 @@ pub(crate) struct Results {
     pub(crate) accounting_failures: Vec<Failure>,
     pub(crate) cells: Vec<Cell>,
     pub(crate) points: Vec<Point>,
+    /// The library comparison (`one-series`, `many-series`, `lookup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) library: Option<crate::library::LibraryResults>,
 }
 
 // ---------------------------------------------------------------- formats
