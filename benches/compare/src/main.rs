@@ -12,6 +12,7 @@
 //! records its threads made.
 
 mod bench;
+mod library;
 mod machine;
 mod measure;
 mod plot;
@@ -156,6 +157,9 @@ const MAX_THREADS: usize = 16_384;
 fn main() -> ExitCode {
     let started = Instant::now();
     let argv: Vec<String> = std::env::args().collect();
+    if let Some(code) = library::child::main_if_child(&argv) {
+        return code;
+    }
     let args = Args::parse();
     let cores = machine::cores();
 
@@ -195,13 +199,11 @@ fn main() -> ExitCode {
     } else {
         args.strategies.clone()
     };
+    let every = Workload::ALL.into_iter().chain(Workload::LIBRARY);
     let workloads: Vec<Workload> = if args.workloads.is_empty() {
-        Workload::ALL.to_vec()
+        every.collect()
     } else {
-        Workload::ALL
-            .into_iter()
-            .filter(|w| args.workloads.contains(w))
-            .collect()
+        every.filter(|w| args.workloads.contains(w)).collect()
     };
 
     let mut machine = Machine::detect();
@@ -222,7 +224,7 @@ fn main() -> ExitCode {
 
     // The plan: each case with its thread counts, rows and repetitions.
     let mut cases = Vec::new();
-    for &workload in &workloads {
+    for &workload in workloads.iter().filter(|w| !w.is_library()) {
         match workload {
             Workload::WithReader => cases.extend(args.reader_hz.iter().map(|&hz| Case {
                 workload,
@@ -309,6 +311,26 @@ fn main() -> ExitCode {
     }
     bar.finish_and_clear();
 
+    let spinner = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{elapsed:>4} {spinner} {msg}").expect("a valid template"),
+    );
+    let library = library::run(&workloads, args.quick, &mut |what| {
+        spinner.set_message(what.to_string());
+        spinner.tick();
+    });
+    spinner.finish_and_clear();
+    for m in library.mismatches() {
+        let failure = Failure {
+            case: m.workload.to_string(),
+            row: library::static_name(&m.option),
+            threads: 0,
+            run: "library".into(),
+            mismatches: vec![m.what],
+        };
+        eprintln!("!!! ACCOUNTING MISMATCH: {failure}");
+        failures.push(failure);
+    }
+
     machine.load_at_end = machine::load();
     let cells = summarize(&points);
     let results = Results {
@@ -340,6 +362,7 @@ fn main() -> ExitCode {
         accounting_failures: failures,
         cells,
         points,
+        library,
     };
     let text = render(&results, &cases);
     print!("{text}");

@@ -341,6 +341,8 @@ pub(crate) struct Results {
     pub(crate) accounting_failures: Vec<Failure>,
     pub(crate) cells: Vec<Cell>,
     pub(crate) points: Vec<Point>,
+    /// The library workloads (scrape, accuracy, memory, churn).
+    pub(crate) library: crate::library::Results,
 }
 
 // ---------------------------------------------------------------- formats
@@ -463,6 +465,7 @@ fn note(case: &Case, s: &Settings) -> String {
             "request-cycle writers while a reader snapshots {}/s.",
             case.reader_hz.unwrap_or(0)
         ),
+        Workload::Scrape | Workload::Accuracy | Workload::Memory | Workload::Churn => String::new(),
     }
 }
 
@@ -689,7 +692,11 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                     .collect();
                 grid(&mut out, &header, &body);
             }
+            Workload::Scrape | Workload::Accuracy | Workload::Memory | Workload::Churn => {}
         }
+    }
+    for section in r.library.sections() {
+        out.push_str(&section.text());
     }
     let _ = writeln!(out, "\n== headline");
     for line in &r.headline {
