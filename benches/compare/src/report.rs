@@ -342,7 +342,7 @@ pub(crate) struct Results {
     pub(crate) cells: Vec<Cell>,
     pub(crate) points: Vec<Point>,
     /// The library workloads (scrape, accuracy, memory, churn).
-    pub(crate) library: crate::library::Results,
+    pub(crate) library: crate::library::runs::Results,
 }
 
 // ---------------------------------------------------------------- formats
