@@ -241,7 +241,7 @@ pub(crate) trait Visit {
 }
 
 /// A library set up with `S` series of [`METRIC`].
-pub(crate) trait Library: Sized + Sync {
+pub(crate) trait Library: Sized + Sync + 'static {
     /// What one recording thread keeps: its cached handles, one per series.
     type Writer<'a>: Writer
     where
