@@ -44,7 +44,7 @@ fn child(job: Value) -> Value {
 #[test]
 fn the_memory_child_reports_a_positive_rss_and_counts_exactly() {
     let o = child(json!({"Memory": {
-        "option": "lockfree-metrics Registry", "series": 4, "writers": 2,
+        "option": "lockfree-metrics registry", "series": 4, "writers": 2,
         "rate": 50000, "seconds": 0.2, "sample_ms": 10
     }}));
     assert!(o["rss_start_kib"].as_u64().unwrap() > 0, "{o}");
@@ -60,7 +60,7 @@ fn the_memory_child_reports_a_positive_rss_and_counts_exactly() {
 #[test]
 fn the_churn_child_counts_every_record() {
     let o = child(json!({"Churn": {
-        "option": "lockfree-metrics Registry", "series": 3, "waves": 3,
+        "option": "lockfree-metrics registry", "series": 3, "waves": 3,
         "threads": 4, "records": 100, "idle_ms": 1
     }}));
     assert_eq!(o["made"].as_u64(), Some(3 * 4 * 100), "{o}");

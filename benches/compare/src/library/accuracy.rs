@@ -6,7 +6,14 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rand_distr::{Distribution as _, LogNormal};
 use serde::Serialize;
 
-use crate::{report::ns, section::Section};
+use crate::{
+    library::{
+        drive::{series_for, with_background},
+        peers::{text_quantiles, Library, Peer, Visit, Writer as _, BUCKETS},
+    },
+    report::ns,
+    section::Section,
+};
 
 /// The quantiles compared.
 pub(crate) const QS: [f64; 3] = [0.5, 0.99, 0.999];
@@ -31,9 +38,76 @@ pub(crate) fn relative_error(estimate: f64, exact: f64) -> f64 {
     (estimate - exact) / exact
 }
 
-/// Every option's estimate of [`QS`] after recording `samples`, given the
-/// exact values.
-pub(crate) type Reader<'a> = dyn FnMut(&[u64], &[u64]) -> Vec<Estimate> + 'a;
+/// Where an option's quantiles come from.
+pub(crate) fn method(peer: Peer) -> String {
+    let buckets = format!(
+        "histogram_quantile over Prometheus' default buckets ({} from {} to {} s)",
+        BUCKETS.len(),
+        BUCKETS[0],
+        BUCKETS[BUCKETS.len() - 1]
+    );
+    match peer {
+        Peer::Registry | Peer::Facade => "its HDR quantile (2 significant digits)".into(),
+        Peer::Sharded => "its snapshot's HDR p50/p99/p999".into(),
+        Peer::Exporter => "its summary's quantile (DDSketch, rolling 3 x 20 s)".into(),
+        Peer::AtomicBucket => "none: a raw sample buffer".into(),
+        Peer::SyncHistogram => "its HDR quantile (2 significant digits, from 1 µs)".into(),
+        Peer::ExporterBuckets
+        | Peer::PromHistogram
+        | Peer::PromLocal
+        | Peer::ClientHistogram
+        | Peer::OtelHistogram
+        | Peer::OtelBound => buckets,
+    }
+}
+
+/// Records `samples` into series 0 of an option and reads its quantiles,
+/// and the same from its text exposition (what a scraper sees).
+struct Read<'a>(&'a [u64]);
+
+impl Visit for Read<'_> {
+    type Out = Result<(Option<Vec<f64>>, Option<Vec<f64>>), String>;
+
+    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+        let lib = L::new(peer, series_for(peer, 1))?;
+        with_background(&lib, || {
+            let mut w = lib.writer();
+            for &ns in self.0 {
+                w.record(0, ns);
+            }
+            w.finish();
+        });
+        let scraped = lib.render().and_then(|t| text_quantiles(&t, 0, &QS));
+        Ok((lib.quantiles(0, &QS), scraped))
+    }
+}
+
+/// Every option's estimates after recording `samples`. This crate's
+/// registry has a second row: its text exposition's buckets read with
+/// `histogram_quantile`, as a Prometheus server reads it.
+pub(crate) fn read_all(peers: &[Peer], samples: &[u64], exact_ns: &[u64]) -> Vec<Estimate> {
+    let mut out = Vec::new();
+    for &peer in peers {
+        let (own, scraped) = match peer.visit(Read(samples)) {
+            Ok(r) => r,
+            Err(why) => {
+                out.push(estimate(peer.name(), method(peer), Err(why), exact_ns));
+                continue;
+            }
+        };
+        let own = own.ok_or_else(|| "no quantiles".to_string());
+        out.push(estimate(peer.name(), method(peer), own, exact_ns));
+        if peer == Peer::Registry {
+            out.push(estimate(
+                &format!("{} (scraped)", peer.name()),
+                "histogram_quantile over its text exposition's 1-2-5 buckets".into(),
+                scraped.ok_or_else(|| "no buckets in its text".to_string()),
+                exact_ns,
+            ));
+        }
+    }
+    out
+}
 
 /// A latency distribution.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -208,9 +282,9 @@ pub(crate) fn estimate(
     }
 }
 
-/// Runs the plan: for each distribution, `read(samples)` gives every
-/// option's estimate of [`QS`] after recording `samples`.
-pub(crate) fn run(plan: &Plan, read: &mut Reader<'_>, progress: &mut dyn FnMut(&str)) -> Results {
+/// Runs the plan over `peers`: every option records each distribution's
+/// samples and reads [`QS`].
+pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
     let mut cases = Vec::new();
     for (i, &shape) in plan.shapes.iter().enumerate() {
         progress(&format!("accuracy / {}", shape.label()));
@@ -219,7 +293,7 @@ pub(crate) fn run(plan: &Plan, read: &mut Reader<'_>, progress: &mut dyn FnMut(&
         sorted.sort_unstable();
         let exact_ns: Vec<u64> = QS.iter().map(|&q| exact(&sorted, q)).collect();
         drop(sorted);
-        let estimates = read(&samples, &exact_ns);
+        let estimates = read_all(peers, &samples, &exact_ns);
         cases.push(Case {
             shape,
             label: shape.label(),
@@ -329,5 +403,29 @@ mod tests {
         assert!(err[2].is_nan());
         let none = estimate("y", "m".into(), Err("no quantiles".into()), &[1, 2, 3]);
         assert!(none.ns.is_none() && none.note.is_some());
+    }
+
+    #[test]
+    fn every_option_reads_a_known_distribution() {
+        // 1,000 samples of 1..=1000 µs: exact p50 500 µs, p99 990 µs.
+        let samples: Vec<u64> = (1..=1_000).map(|i| i * 1_000).collect();
+        let exact_ns = [500_000, 990_000, 999_000];
+        let all = read_all(&Peer::ALL, &samples, &exact_ns);
+        let find = |name: &str| all.iter().find(|e| e.option == name).unwrap();
+        // HDR at 2 digits: within 1/128.
+        let ours = find(Peer::Registry.name()).relative_error.clone().unwrap();
+        assert!(ours.iter().all(|e| e.abs() < 1.0 / 128.0), "{ours:?}");
+        // Every sample is below the first default bucket (5 ms): the
+        // interpolation from 0 to 5 ms puts p50 at 2.5 ms.
+        let tikv = find(Peer::PromHistogram.name()).ns.clone().unwrap();
+        assert!((tikv[0] - 2.5e6).abs() < 1.0, "{tikv:?}");
+        // The scraped registry's 1-2-5 buckets: uniform samples are what
+        // the interpolation assumes, so p50 is close; the `le="0.0005"`
+        // count misses the HDR bucket straddling 500 µs, so p50 lands just
+        // inside (500 µs, 1 ms].
+        let scraped = find(&format!("{} (scraped)", Peer::Registry.name()));
+        let p50 = scraped.ns.clone().unwrap()[0];
+        assert!(p50 > 5e5 && p50 < 5e5 * 1.01, "{p50}");
+        assert!(find(Peer::AtomicBucket.name()).ns.is_none());
     }
 }

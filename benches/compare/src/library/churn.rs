@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     library::{
         child::{self, rss_kib},
-        target::{self, Target},
+        drive::{account, series_for, with_background, Made},
+        peers::{Library, Peer, Visit, Writer},
     },
     measure::Lcg,
     section::Section,
@@ -40,6 +41,8 @@ pub(crate) struct Outcome {
     pub(crate) made: u64,
     /// The option's count after every thread exited, where it keeps one.
     pub(crate) counted: Option<u64>,
+    /// Its totals' differences from the records made (count and sum).
+    pub(crate) mismatches: Vec<String>,
     pub(crate) seconds: f64,
     pub(crate) rss_start_kib: Option<u64>,
     pub(crate) rss_end_kib: Option<u64>,
@@ -52,52 +55,74 @@ impl Outcome {
     }
 }
 
-/// Runs the waves against `t` in this process.
-pub(crate) fn waves(t: &dyn Target, job: &Job) -> Outcome {
-    let rss_start_kib = rss_kib();
-    let start = Instant::now();
-    let mut made = 0;
+/// The waves against an option's handles, in this process: each thread
+/// makes its writer with `writer`, and drops it at exit without
+/// `finish`, as a thread exit drops what it holds. Gives what was made.
+pub(crate) fn waves<W: Writer>(job: &Job, series: usize, writer: &(dyn Fn() -> W + Sync)) -> Made {
+    let mut made = Made::default();
     for wave in 0..job.waves {
-        made += thread::scope(|s| {
+        made = thread::scope(|s| {
             let handles: Vec<_> = (0..job.threads)
                 .map(|i| {
                     s.spawn(move || {
-                        let mut w = t.writer();
+                        let mut w = writer();
                         let mut v = Lcg::new(wave * job.threads + i + 1);
+                        let mut made = Made::default();
                         for _ in 0..job.records {
-                            let series = (v.next() as usize) % job.series;
-                            w.record(series, v.latency_ns());
+                            let s = (v.next() as usize) % series;
+                            let ns = v.latency_ns();
+                            w.record(s, ns);
+                            made.add(ns);
                         }
                         // Idle with the handle held, as a pooled thread
                         // does between tasks, then exit.
                         thread::sleep(Duration::from_millis(job.idle_ms));
                         drop(w);
-                        job.records
+                        made
                     })
                 })
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("a churn thread panicked"))
-                .sum::<u64>()
+                .fold(made, Made::merge)
         });
     }
-    let seconds = start.elapsed().as_secs_f64();
-    Outcome {
-        option: t.name().to_string(),
-        made,
-        counted: t.total(),
-        seconds,
-        rss_start_kib,
-        rss_end_kib: rss_kib(),
+    made
+}
+
+struct Churn<'a>(&'a Job);
+
+impl Visit for Churn<'_> {
+    type Out = Result<Outcome, String>;
+
+    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+        let job = self.0;
+        let series = series_for(peer, job.series);
+        let lib = L::new(peer, series)?;
+        let rss_start_kib = rss_kib();
+        let start = Instant::now();
+        let made = with_background(&lib, || waves(job, series, &|| lib.writer()));
+        let seconds = start.elapsed().as_secs_f64();
+        let rss_end_kib = rss_kib();
+        let a = account(&lib, made);
+        Ok(Outcome {
+            option: peer.name().to_string(),
+            made: made.count,
+            counted: a.counted,
+            mismatches: a.mismatches,
+            seconds,
+            rss_start_kib,
+            rss_end_kib,
+        })
     }
 }
 
 /// Runs `job` in this process (the child's side).
 pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
-    let t = target::one(&job.option, job.series)
-        .ok_or_else(|| format!("no option named '{}'", job.option))?;
-    Ok(waves(&*t, job))
+    let peer =
+        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
+    peer.visit(Churn(job))
 }
 
 /// What `churn` runs.
@@ -132,11 +157,11 @@ pub(crate) struct Results {
     pub(crate) failed: Vec<String>,
 }
 
-/// Runs every option in its own child.
-pub(crate) fn run(plan: &Plan, progress: &mut dyn FnMut(&str)) -> Results {
+/// Runs every option of `peers` in its own child.
+pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
     let mut outcomes = Vec::new();
     let mut failed = Vec::new();
-    for name in target::names() {
+    for name in peers.iter().map(|p| p.name()) {
         progress(&format!("churn / {name}"));
         let job = child::Job::Churn(Job {
             option: name.to_string(),
@@ -208,14 +233,9 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use crate::library::target::{ours::Ours, Writer};
 
-    /// Counts in a per-thread buffer flushed every 100 records, and drops
-    /// what is left at thread exit: the loss the check must see.
-    struct Lossy {
-        total: AtomicU64,
-    }
-
+    /// Counts in a per-thread buffer handed over every 100 records, and
+    /// drops what is left at thread exit: the loss the check must see.
     struct LossyWriter<'a> {
         total: &'a AtomicU64,
         pending: u64,
@@ -231,33 +251,9 @@ mod tests {
         }
     }
 
-    impl Target for Lossy {
-        fn name(&self) -> &'static str {
-            "lossy"
-        }
-        fn writer(&self) -> Box<dyn Writer + '_> {
-            Box::new(LossyWriter {
-                total: &self.total,
-                pending: 0,
-            })
-        }
-        fn render(&self) -> Option<Vec<u8>> {
-            None
-        }
-        fn total(&self) -> Option<u64> {
-            Some(self.total.load(Ordering::Relaxed))
-        }
-        fn read(&self, _: usize, _: &[f64]) -> Option<Vec<f64>> {
-            None
-        }
-        fn method(&self) -> String {
-            String::new()
-        }
-    }
-
-    fn job(records: u64) -> Job {
+    fn job(option: &str, records: u64) -> Job {
         Job {
-            option: String::new(),
+            option: option.into(),
             series: 3,
             waves: 3,
             threads: 4,
@@ -268,19 +264,43 @@ mod tests {
 
     #[test]
     fn a_loss_at_thread_exit_is_counted() {
-        let lossy = Lossy {
-            total: AtomicU64::new(0),
+        let total = AtomicU64::new(0);
+        let made = waves(&job("lossy", 250), 3, &|| LossyWriter {
+            total: &total,
+            pending: 0,
+        });
+        assert_eq!(made.count, 3 * 4 * 250);
+        // Each thread handed over 200 and dropped 50.
+        let o = Outcome {
+            option: "lossy".into(),
+            made: made.count,
+            counted: Some(total.load(Ordering::Relaxed)),
+            mismatches: Vec::new(),
+            seconds: 0.0,
+            rss_start_kib: None,
+            rss_end_kib: None,
         };
-        let o = waves(&lossy, &job(250));
-        assert_eq!(o.made, 3 * 4 * 250);
-        // Each thread flushed 200 and dropped 50.
         assert_eq!(o.lost(), Some(3 * 4 * 50));
     }
 
     #[test]
-    fn ours_loses_nothing() {
-        let o = waves(&Ours::new(3), &job(250));
-        assert_eq!(o.made, 3 * 4 * 250);
-        assert_eq!(o.lost(), Some(0));
+    fn ours_loses_nothing_and_every_peer_is_reported() {
+        for peer in Peer::ALL {
+            let o = in_child(&job(peer.name(), 250)).unwrap();
+            assert_eq!(o.made, 3 * 4 * 250, "{}", peer.name());
+            if is_ours_name(&o.option) {
+                assert_eq!(o.lost(), Some(0), "{}", peer.name());
+                assert!(
+                    o.mismatches.is_empty(),
+                    "{}: {:?}",
+                    peer.name(),
+                    o.mismatches
+                );
+            }
+        }
+    }
+
+    fn is_ours_name(name: &str) -> bool {
+        Peer::of_name(name).is_some_and(crate::library::drive::is_ours)
     }
 }

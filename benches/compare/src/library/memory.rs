@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     library::{
         child::{self, rss_kib},
-        target,
+        drive::{account, series_for, with_background, Made},
+        peers::{Library, Peer, Visit, Writer as _},
     },
     measure::Lcg,
     section::Section,
@@ -51,70 +52,98 @@ pub(crate) struct Outcome {
     /// The option's own count of the records, where it keeps one (read
     /// after the last RSS sample: reading may drain buffers).
     pub(crate) counted: Option<u64>,
+    /// Its totals' differences from the records made (count and sum).
+    pub(crate) mismatches: Vec<String>,
     pub(crate) seconds: f64,
 }
 
 /// Runs `job` in this process (the child's side).
 pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
-    let t = target::one(&job.option, job.series)
-        .ok_or_else(|| format!("no option named '{}'", job.option))?;
-    let rss_start_kib = rss_kib().ok_or("no /proc/self/status")?;
-    let stop = AtomicBool::new(false);
-    let duration = Duration::from_secs_f64(job.seconds);
-    let start = Instant::now();
-    let mut samples = Vec::new();
-    let made: u64 = thread::scope(|s| {
-        let writers: Vec<_> = (0..job.writers)
-            .map(|w| {
-                let (t, stop) = (&*t, &stop);
-                s.spawn(move || paced(t, job, w, start, stop))
+    let peer =
+        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
+    peer.visit(Measure(job))
+}
+
+struct Measure<'a>(&'a Job);
+
+impl Visit for Measure<'_> {
+    type Out = Result<Outcome, String>;
+
+    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+        let job = self.0;
+        let series = series_for(peer, job.series);
+        let lib = L::new(peer, series)?;
+        let rss_start_kib = rss_kib().ok_or("no /proc/self/status")?;
+        let stop = AtomicBool::new(false);
+        let duration = Duration::from_secs_f64(job.seconds);
+        let mut samples = Vec::new();
+        let start = Instant::now();
+        let made = with_background(&lib, || {
+            thread::scope(|s| {
+                let writers: Vec<_> = (0..job.writers)
+                    .map(|w| {
+                        let (lib, stop) = (&lib, &stop);
+                        s.spawn(move || paced(lib, job, series, w, start, stop))
+                    })
+                    .collect();
+                let period = Duration::from_millis(job.sample_ms.max(1));
+                let mut next = start;
+                while start.elapsed() < duration {
+                    if let Some(rss) = rss_kib() {
+                        samples.push((start.elapsed().as_secs_f64(), rss));
+                    }
+                    next += period;
+                    thread::sleep(next.saturating_duration_since(Instant::now()));
+                }
+                stop.store(true, Ordering::Relaxed);
+                writers
+                    .into_iter()
+                    .map(|h| h.join().expect("a writer panicked"))
+                    .fold(Made::default(), Made::merge)
             })
-            .collect();
-        let period = Duration::from_millis(job.sample_ms.max(1));
-        let mut next = start;
-        while start.elapsed() < duration {
-            if let Some(rss) = rss_kib() {
-                samples.push((start.elapsed().as_secs_f64(), rss));
-            }
-            next += period;
-            thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
-        stop.store(true, Ordering::Relaxed);
-        writers
-            .into_iter()
-            .map(|h| h.join().expect("a writer panicked"))
-            .sum()
-    });
-    let seconds = start.elapsed().as_secs_f64();
-    let rss_end_kib = rss_kib().ok_or("no /proc/self/status")?;
-    Ok(Outcome {
-        option: job.option.clone(),
-        rss_start_kib,
-        samples,
-        rss_end_kib,
-        made,
-        counted: t.total(),
-        seconds,
-    })
+        });
+        let seconds = start.elapsed().as_secs_f64();
+        let rss_end_kib = rss_kib().ok_or("no /proc/self/status")?;
+        let a = account(&lib, made);
+        Ok(Outcome {
+            option: job.option.clone(),
+            rss_start_kib,
+            samples,
+            rss_end_kib,
+            made: made.count,
+            counted: a.counted,
+            mismatches: a.mismatches,
+            seconds,
+        })
+    }
 }
 
 /// A writer keeping to `job.rate` records a second until `stop`.
-fn paced(t: &dyn target::Target, job: &Job, w: usize, start: Instant, stop: &AtomicBool) -> u64 {
-    let mut handle = t.writer();
+fn paced<L: Library>(
+    lib: &L,
+    job: &Job,
+    series: usize,
+    w: usize,
+    start: Instant,
+    stop: &AtomicBool,
+) -> Made {
+    let mut handle = lib.writer();
     let mut v = Lcg::new(w + 1);
-    let mut made = 0_u64;
+    let mut made = Made::default();
     while !stop.load(Ordering::Relaxed) {
         let due = (start.elapsed().as_secs_f64() * job.rate as f64) as u64;
-        if made >= due {
+        if made.count >= due {
             thread::sleep(Duration::from_micros(500));
             continue;
         }
-        for _ in 0..(due - made).min(BATCH) {
-            let s = (v.next() as usize) % job.series;
-            handle.record(s, v.latency_ns());
-            made += 1;
+        for _ in 0..(due - made.count).min(BATCH) {
+            let s = (v.next() as usize) % series;
+            let ns = v.latency_ns();
+            handle.record(s, ns);
+            made.add(ns);
         }
     }
+    handle.finish();
     made
 }
 
@@ -198,12 +227,12 @@ pub(crate) fn row(o: Outcome) -> Row {
     }
 }
 
-/// Runs every option in its own child.
-pub(crate) fn run(plan: &Plan, progress: &mut dyn FnMut(&str)) -> Results {
+/// Runs every option of `peers` in its own child.
+pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     let limit = Duration::from_secs_f64(plan.seconds * 5.0 + 30.0);
-    for name in target::names() {
+    for name in peers.iter().map(|p| p.name()) {
         progress(&format!("memory / {name}"));
         let job = child::Job::Memory(Job {
             option: name.to_string(),
@@ -295,7 +324,7 @@ mod tests {
     #[test]
     fn a_child_job_measures_and_counts() {
         let job = Job {
-            option: target::names()[0].to_string(),
+            option: Peer::Registry.name().to_string(),
             series: 4,
             writers: 2,
             rate: 20_000,
@@ -307,5 +336,11 @@ mod tests {
         assert!(!o.samples.is_empty());
         assert!(o.made > 0);
         assert_eq!(o.counted, Some(o.made));
+        assert!(o.mismatches.is_empty(), "{:?}", o.mismatches);
+        let nonesuch = Job {
+            option: "nonesuch".into(),
+            ..job
+        };
+        assert!(in_child(&nonesuch).is_err());
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod peers;
 pub(crate) mod accuracy;
 pub(crate) mod child;
 pub(crate) mod churn;
+pub(crate) mod drive;
 pub(crate) mod memory;
 pub(crate) mod runs;
 pub(crate) mod scrape;
-pub(crate) mod target;

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::{
-    library::{accuracy, churn, memory, scrape, target},
+    library::{accuracy, churn, drive::is_ours, memory, peers::Peer, scrape},
     section::Section,
     workloads::Workload,
 };
@@ -50,52 +50,67 @@ impl Results {
 
     /// Our rows' miscounts and losses.
     pub(crate) fn mismatches(&self) -> Vec<Mismatch> {
+        let ours = |name: &str| Peer::of_name(name).is_some_and(is_ours);
         let mut out = Vec::new();
         if let Some(r) = &self.scrape {
-            out.extend(
-                r.miscounts
-                    .iter()
-                    .filter(|m| target::is_ours(m.option))
-                    .map(|m| Mismatch {
+            for c in r.counts.iter().filter(|c| c.ours) {
+                if !c.accounting.mismatches.is_empty() {
+                    out.push(Mismatch {
                         workload: "scrape",
-                        option: m.option.to_string(),
-                        what: format!("{}: {} recorded, {} counted", m.what, m.made, m.counted),
-                    }),
-            );
+                        option: c.option.to_string(),
+                        what: format!(
+                            "{} series: {}",
+                            c.series,
+                            c.accounting.mismatches.join("; ")
+                        ),
+                    });
+                }
+            }
         }
         if let Some(r) = &self.churn {
-            for o in r.outcomes.iter().filter(|o| target::is_ours(&o.option)) {
-                match o.lost() {
-                    Some(0) => {}
-                    Some(_) | None => out.push(Mismatch {
+            for o in r.outcomes.iter().filter(|o| ours(&o.option)) {
+                if o.lost() != Some(0) || !o.mismatches.is_empty() {
+                    out.push(Mismatch {
                         workload: "churn",
                         option: o.option.clone(),
                         what: format!(
-                            "{} recorded, {} counted",
+                            "{} recorded, {} counted{}",
                             o.made,
-                            o.counted.map_or("nothing".into(), |c| c.to_string())
+                            o.counted.map_or("nothing".into(), |c| c.to_string()),
+                            if o.mismatches.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", o.mismatches.join("; "))
+                            }
                         ),
-                    }),
+                    });
                 }
-            }
-            for f in r.failed.iter().filter(|f| target::is_ours(f)) {
-                out.push(Mismatch {
-                    workload: "churn",
-                    option: f.clone(),
-                    what: "the child failed".into(),
-                });
             }
         }
         if let Some(r) = &self.memory {
-            for o in r.rows.iter().filter(|o| target::is_ours(&o.option)) {
-                if o.outcome.counted != Some(o.outcome.made) {
+            for o in r.rows.iter().filter(|o| ours(&o.option)) {
+                if !o.outcome.mismatches.is_empty() {
                     out.push(Mismatch {
                         workload: "memory",
                         option: o.option.clone(),
-                        what: format!(
-                            "{} recorded, {:?} counted",
-                            o.outcome.made, o.outcome.counted
-                        ),
+                        what: o.outcome.mismatches.join("; "),
+                    });
+                }
+            }
+        }
+        for (workload, failed) in [
+            ("churn", self.churn.as_ref().map(|r| &r.failed)),
+            ("memory", self.memory.as_ref().map(|r| &r.failed)),
+        ] {
+            for f in failed.into_iter().flatten() {
+                if let Some(p) = Peer::ALL
+                    .into_iter()
+                    .find(|p| is_ours(*p) && f.starts_with(&format!("{}:", p.name())))
+                {
+                    out.push(Mismatch {
+                        workload,
+                        option: p.name().to_string(),
+                        what: format!("the child failed: {f}"),
                     });
                 }
             }
@@ -104,28 +119,25 @@ impl Results {
     }
 }
 
-/// Runs the library workloads among `workloads`, telling `progress` what
-/// runs.
+/// Runs the library workloads among `workloads` over every option,
+/// telling `progress` what runs.
 pub(crate) fn run(workloads: &[Workload], quick: bool, progress: &mut dyn FnMut(&str)) -> Results {
+    let peers = Peer::ALL;
     let mut r = Results::default();
     for w in workloads {
         match w {
             Workload::Scrape => {
-                r.scrape = Some(scrape::run(
-                    &scrape::Plan::new(quick),
-                    &target::all,
-                    progress,
-                ));
+                r.scrape = Some(scrape::run(&scrape::Plan::new(quick), &peers, progress));
             }
             Workload::Accuracy => {
-                r.accuracy = Some(accuracy::run(
-                    &accuracy::Plan::new(quick),
-                    &mut target::estimates,
-                    progress,
-                ));
+                r.accuracy = Some(accuracy::run(&accuracy::Plan::new(quick), &peers, progress));
             }
-            Workload::Memory => r.memory = Some(memory::run(&memory::Plan::new(quick), progress)),
-            Workload::Churn => r.churn = Some(churn::run(&churn::Plan::new(quick), progress)),
+            Workload::Memory => {
+                r.memory = Some(memory::run(&memory::Plan::new(quick), &peers, progress));
+            }
+            Workload::Churn => {
+                r.churn = Some(churn::run(&churn::Plan::new(quick), &peers, progress));
+            }
             _ => {}
         }
     }
@@ -134,8 +146,5 @@ pub(crate) fn run(workloads: &[Workload], quick: bool, progress: &mut dyn FnMut(
 
 /// The option's name as a `&'static str` (report rows take one).
 pub(crate) fn static_name(name: &str) -> &'static str {
-    target::names()
-        .into_iter()
-        .find(|n| name.starts_with(n))
-        .unwrap_or("library option")
+    Peer::of_name(name).map_or("library option", Peer::name)
 }
