@@ -85,3 +85,22 @@ fn a_bad_job_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no option named 'nonesuch'"));
 }
+
+#[test]
+fn the_scrape_child_renders_and_counts() {
+    let o = child(json!({"Scrape": {
+        "option": "lockfree-metrics registry", "series": 20,
+        "plan": {"series": [20], "rates": [{"hz": 100, "writers": [1]}],
+                 "reps": 1, "run_s": 0.02, "max_run_s": 0.02}
+    }}));
+    let groups = o["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{o}");
+    let scraped = groups.iter().find(|g| g["hz"] == 100).unwrap();
+    assert!(!scraped["runs"][0]["render_ns"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(o["counted"], o["made"], "{o}");
+    assert!(o["mismatches"].as_array().unwrap().is_empty(), "{o}");
+    assert!(o["peak_rss_kib"].as_u64().unwrap() > 0);
+}

@@ -13,7 +13,7 @@ use std::{
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::library::{churn, memory};
+use crate::library::{churn, memory, scrape};
 
 /// The hidden first argument that makes the binary a child.
 pub(crate) const FLAG: &str = "__library-child";
@@ -27,7 +27,32 @@ pub(crate) enum Job {
     Memory(memory::Job),
     /// Waves of short-lived recording threads.
     Churn(churn::Job),
+    /// One option's scrape runs at one series count.
+    Scrape(scrape::Job),
 }
+
+/// The most address space a child may map: an option that needs more
+/// fails alone (its allocation refused) instead of pushing the machine
+/// into the OOM killer.
+pub(crate) const ADDRESS_LIMIT: u64 = 8 << 30;
+
+/// Caps this process's address space at [`ADDRESS_LIMIT`].
+#[cfg(unix)]
+fn limit_address_space() {
+    let limit = libc::rlimit {
+        rlim_cur: ADDRESS_LIMIT as libc::rlim_t,
+        rlim_max: ADDRESS_LIMIT as libc::rlim_t,
+    };
+    // SAFETY:
+    // - `limit` is a valid `rlimit` that outlives the call;
+    // - RLIMIT_AS only bounds later mappings of this process; a failure
+    //   leaves the limit as it was, which is harmless here.
+    let _ = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+}
+
+/// No address-space limit here.
+#[cfg(not(unix))]
+fn limit_address_space() {}
 
 /// Runs the job when the process was started as a child (`argv[1]` is
 /// [`FLAG`]): its exit code then; `None` for a normal run.
@@ -46,9 +71,11 @@ pub(crate) fn main_if_child(argv: &[String]) -> Option<ExitCode> {
             return Some(ExitCode::from(64));
         }
     };
+    limit_address_space();
     let line = match job {
         Job::Memory(j) => memory::in_child(&j).map(|o| serde_json::to_string(&o)),
         Job::Churn(j) => churn::in_child(&j).map(|o| serde_json::to_string(&o)),
+        Job::Scrape(j) => scrape::in_child(&j).map(|o| serde_json::to_string(&o)),
     };
     match line {
         Ok(Ok(json)) => {

@@ -165,8 +165,8 @@ impl Plan {
             series: 10,
             writers: 2,
             rate: 250_000,
-            seconds: if quick { 0.3 } else { 2.0 },
-            sample_ms: if quick { 20 } else { 50 },
+            seconds: if quick { 0.15 } else { 2.0 },
+            sample_ms: if quick { 10 } else { 50 },
         }
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct Results {
     pub(crate) accuracy: Option<accuracy::Results>,
     pub(crate) memory: Option<memory::Results>,
     pub(crate) churn: Option<churn::Results>,
+    /// Each workload's wall time, in seconds, in the order run.
+    pub(crate) wall_s: Vec<(&'static str, f64)>,
 }
 
 /// A count or loss that fails the run: our rows only (a peer's is a
@@ -44,6 +46,14 @@ impl Results {
         }
         if let Some(r) = &self.churn {
             out.extend(churn::sections(r));
+        }
+        if let Some(last) = out.last_mut() {
+            let times: Vec<String> = self
+                .wall_s
+                .iter()
+                .map(|(w, s)| format!("{w} {s:.1} s"))
+                .collect();
+            last.notes.push(format!("wall time: {}", times.join(", ")));
         }
         out
     }
@@ -125,6 +135,7 @@ pub(crate) fn run(workloads: &[Workload], quick: bool, progress: &mut dyn FnMut(
     let peers = Peer::ALL;
     let mut r = Results::default();
     for w in workloads {
+        let started = std::time::Instant::now();
         match w {
             Workload::Scrape => {
                 r.scrape = Some(scrape::run(&scrape::Plan::new(quick), &peers, progress));
@@ -138,8 +149,9 @@ pub(crate) fn run(workloads: &[Workload], quick: bool, progress: &mut dyn FnMut(
             Workload::Churn => {
                 r.churn = Some(churn::run(&churn::Plan::new(quick), &peers, progress));
             }
-            _ => {}
+            _ => continue,
         }
+        r.wall_s.push((w.name(), started.elapsed().as_secs_f64()));
     }
     r
 }

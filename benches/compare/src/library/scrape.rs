@@ -9,10 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     library::{
+        child,
         drive::{account, is_ours, with_background, Made},
         peers::{Accounting, Library, Peer, Visit, Writer as _},
     },
@@ -27,14 +28,14 @@ const BATCH: u64 = 64;
 const NAP: Duration = Duration::from_millis(5);
 
 /// A scrape rate and the writer counts it runs with.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Rate {
     pub(crate) hz: u32,
     pub(crate) writers: Vec<usize>,
 }
 
 /// What `scrape` runs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Plan {
     /// Series counts (every option set up once per count).
     pub(crate) series: Vec<usize>,
@@ -51,12 +52,17 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The default run, or `--quick`'s. A 1 Hz run lasts a second, so it
+    /// The default run, or `--quick`'s (100 and 1,000 series: a render of
+    /// 10,000 summaries takes seconds). A 1 Hz run lasts a second, so it
     /// runs with 2 writers only (both cores busy: where a render takes
     /// time from the writers).
     pub(crate) fn new(quick: bool) -> Self {
         Plan {
-            series: vec![1_000, 10_000],
+            series: if quick {
+                vec![100, 1_000]
+            } else {
+                vec![1_000, 10_000]
+            },
             rates: vec![
                 Rate {
                     hz: 1,
@@ -68,8 +74,8 @@ impl Plan {
                 },
             ],
             reps: 2,
-            run_s: if quick { 0.05 } else { 0.2 },
-            max_run_s: if quick { 0.05 } else { 1.0 },
+            run_s: if quick { 0.025 } else { 0.2 },
+            max_run_s: if quick { 0.025 } else { 1.0 },
         }
     }
 
@@ -88,7 +94,7 @@ impl Plan {
 }
 
 /// One run: its writers' rate, and the scraper's renders.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Run {
     /// Records per second over all writers.
     pub(crate) rate: f64,
@@ -105,7 +111,7 @@ pub(crate) struct Run {
 /// One option, series count, writer count and rate, over the reps.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Cell {
-    pub(crate) option: &'static str,
+    pub(crate) option: String,
     pub(crate) series: usize,
     pub(crate) writers: usize,
     /// Scrapes per second asked.
@@ -133,7 +139,7 @@ pub(crate) struct Cell {
 /// One option's accounting over all its runs at one series count.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Count {
-    pub(crate) option: &'static str,
+    pub(crate) option: String,
     pub(crate) ours: bool,
     pub(crate) series: usize,
     pub(crate) accounting: Accounting,
@@ -148,6 +154,8 @@ pub(crate) struct Results {
     pub(crate) counts: Vec<Count>,
     /// Options left out, and why.
     pub(crate) skipped: Vec<String>,
+    /// Each child's peak resident set: (option, series, KiB).
+    pub(crate) peaks: Vec<(String, usize, Option<u64>)>,
 }
 
 /// An option held for the whole series count, behind one object-safe
@@ -295,14 +303,149 @@ fn scrape<L: Library>(lib: &L, hz: u32, ctl: &Ctl) -> Vec<(u64, u64)> {
     renders
 }
 
-/// Runs the plan over `peers`; `progress` is told each run's label.
+/// One option's runs at one series count, in a child process of its own
+/// (an option's memory at 10,000 series is its own, and freed after).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Job {
+    pub(crate) option: String,
+    pub(crate) series: usize,
+    pub(crate) plan: Plan,
+}
+
+/// The runs of one writer count and mode (`hz` None: no scraper).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Group {
+    pub(crate) writers: usize,
+    pub(crate) hz: Option<u32>,
+    pub(crate) runs: Vec<Run>,
+}
+
+/// What one option's runs measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Outcome {
+    pub(crate) option: String,
+    pub(crate) series: usize,
+    pub(crate) groups: Vec<Group>,
+    /// Records made over all runs, and what the option counted.
+    pub(crate) made: u64,
+    pub(crate) counted: Option<u64>,
+    pub(crate) mismatches: Vec<String>,
+    pub(crate) unchecked: Vec<String>,
+    /// The child's peak resident set (VmHWM), KiB.
+    pub(crate) peak_rss_kib: Option<u64>,
+}
+
+impl Outcome {
+    /// The cells: each rate's runs against the same writers' runs with no
+    /// scraper.
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        let mut out = Vec::new();
+        for g in self.groups.iter().filter(|g| g.hz.is_some()) {
+            let Some(without) = self
+                .groups
+                .iter()
+                .find(|b| b.hz.is_none() && b.writers == g.writers)
+            else {
+                continue;
+            };
+            if !g.runs.is_empty() && !without.runs.is_empty() {
+                out.push(cell(
+                    &self.option,
+                    self.series,
+                    g.writers,
+                    g.hz.expect("a rate"),
+                    g.runs.clone(),
+                    &without.runs,
+                ));
+            }
+        }
+        out
+    }
+
+    /// The accounting over all runs.
+    pub(crate) fn count(&self) -> Count {
+        Count {
+            option: self.option.clone(),
+            ours: Peer::of_name(&self.option).is_some_and(is_ours),
+            series: self.series,
+            accounting: Accounting {
+                made: self.made,
+                counted: self.counted,
+                unchecked: self.unchecked.clone(),
+                mismatches: self.mismatches.clone(),
+            },
+        }
+    }
+}
+
+/// Runs `job` in this process (the child's side).
+pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
+    let peer =
+        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
+    measure(peer, job.series, &job.plan)
+}
+
+/// Sets `peer` up with `series` series and runs the plan's reps: in each,
+/// its writers without a scraper and then at each rate, for each writer
+/// count, so that runs with and without a scraper alternate.
+pub(crate) fn measure(peer: Peer, series: usize, plan: &Plan) -> Result<Outcome, String> {
+    let subject = peer.visit(Make(series))?;
+    let writer_counts = plan.writers();
+    let modes: Vec<Option<u32>> = std::iter::once(None)
+        .chain(plan.rates.iter().map(|r| Some(r.hz)))
+        .collect();
+    // runs[writers][mode][rep]; mode 0 is no scraper.
+    let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); modes.len()]; writer_counts.len()];
+    let mut made = Made::default();
+    for _ in 0..plan.reps {
+        for (wi, &w) in writer_counts.iter().enumerate() {
+            for (m, &hz) in modes.iter().enumerate() {
+                let wanted = hz.is_none_or(|hz| {
+                    plan.rates
+                        .iter()
+                        .any(|r| r.hz == hz && r.writers.contains(&w))
+                });
+                if wanted {
+                    let (r, m_made) = subject.run_once(series, w, hz, plan.run_for(hz));
+                    made = made.merge(m_made);
+                    runs[wi][m].push(r);
+                }
+            }
+        }
+    }
+    let mut groups = Vec::new();
+    for (wi, &w) in writer_counts.iter().enumerate() {
+        for (m, &hz) in modes.iter().enumerate() {
+            if !runs[wi][m].is_empty() {
+                groups.push(Group {
+                    writers: w,
+                    hz,
+                    runs: std::mem::take(&mut runs[wi][m]),
+                });
+            }
+        }
+    }
+    let a = subject.account(made);
+    Ok(Outcome {
+        option: peer.name().to_string(),
+        series,
+        groups,
+        made: a.made,
+        counted: a.counted,
+        mismatches: a.mismatches,
+        unchecked: a.unchecked,
+        peak_rss_kib: peak_rss_kib(),
+    })
+}
+
+/// Runs the plan over `peers`, each option and series count in a child
+/// process; `progress` is told what runs.
 pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
     let mut cells = Vec::new();
     let mut counts = Vec::new();
     let mut skipped = Vec::new();
-    let writer_counts = plan.writers();
+    let mut peaks = Vec::new();
     for &s in &plan.series {
-        let mut subjects: Vec<Box<dyn Subject>> = Vec::new();
         for &peer in peers {
             if let Some(other) = same_render_as(peer) {
                 if s == plan.series[0] {
@@ -321,66 +464,24 @@ pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -
                 ));
                 continue;
             }
-            progress(&format!("scrape {s} series / setting up {}", peer.name()));
-            match peer.visit(Make(s)) {
-                Ok(subject) => subjects.push(subject),
-                Err(why) => {
-                    if s == plan.series[0] || !why.starts_with("no Prometheus") {
-                        skipped.push(format!("{}: {why}", peer.name()));
-                    }
-                }
-            }
-        }
-        // runs[subject][writers][mode][rep]; mode 0 is no scraper.
-        let modes: Vec<Option<u32>> = std::iter::once(None)
-            .chain(plan.rates.iter().map(|r| Some(r.hz)))
-            .collect();
-        let mut runs: Vec<Vec<Vec<Vec<Run>>>> =
-            vec![vec![vec![Vec::new(); modes.len()]; writer_counts.len()]; subjects.len()];
-        let mut made = vec![Made::default(); subjects.len()];
-        for rep in 0..plan.reps {
-            for (i, subject) in subjects.iter().enumerate() {
-                for (wi, &w) in writer_counts.iter().enumerate() {
-                    for (m, &hz) in modes.iter().enumerate() {
-                        let wanted = match hz {
-                            None => true,
-                            Some(hz) => plan
-                                .rates
-                                .iter()
-                                .any(|r| r.hz == hz && r.writers.contains(&w)),
-                        };
-                        if !wanted {
-                            continue;
-                        }
-                        progress(&format!(
-                            "scrape {s} series / {} / {w} writers / {} / rep {}",
-                            subject.peer().name(),
-                            hz.map_or("no scraper".to_string(), |h| format!("{h}/s")),
-                            rep + 1
-                        ));
-                        let (r, m_made) = subject.run_once(s, w, hz, plan.run_for(hz));
-                        made[i] = made[i].merge(m_made);
-                        runs[i][wi][m].push(r);
-                    }
-                }
-            }
-        }
-        for (i, subject) in subjects.iter().enumerate() {
-            let option = subject.peer().name();
-            counts.push(Count {
-                option,
-                ours: is_ours(subject.peer()),
+            progress(&format!("scrape / {s} series / {}", peer.name()));
+            let job = child::Job::Scrape(Job {
+                option: peer.name().to_string(),
                 series: s,
-                accounting: subject.account(made[i]),
+                plan: plan.clone(),
             });
-            for (wi, &w) in writer_counts.iter().enumerate() {
-                let without = &runs[i][wi][0];
-                for (m, &hz) in modes.iter().enumerate().skip(1) {
-                    let with = runs[i][wi][m].clone();
-                    if !with.is_empty() {
-                        cells.push(cell(option, s, w, hz.expect("a rate"), with, without));
+            match child::run::<Outcome>(&job, CHILD_LIMIT) {
+                Ok(o) => {
+                    cells.extend(o.cells());
+                    counts.push(o.count());
+                    peaks.push((peer.name().to_string(), s, o.peak_rss_kib));
+                }
+                Err(why) if why.contains("no Prometheus text encoder") => {
+                    if s == plan.series[0] {
+                        skipped.push(format!("{}: no Prometheus text encoder", peer.name()));
                     }
                 }
+                Err(why) => skipped.push(format!("{} at {s} series: FAILED: {why}", peer.name())),
             }
         }
     }
@@ -389,11 +490,28 @@ pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -
         cells,
         counts,
         skipped,
+        peaks,
     }
 }
 
+/// The longest one option's scrape child may run.
+const CHILD_LIMIT: Duration = Duration::from_secs(300);
+
+/// The calling process's peak resident set (`VmHWM`), KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix("VmHWM:")?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 fn cell(
-    option: &'static str,
+    option: &str,
     series: usize,
     writers: usize,
     hz: u32,
@@ -409,7 +527,7 @@ fn cell(
         .expect("one rep at least");
     let pick = |v: &[u64], q: f64| (!v.is_empty()).then(|| quantile(v, q));
     Cell {
-        option,
+        option: option.to_string(),
         series,
         writers,
         hz,
@@ -445,21 +563,33 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
         if cells.is_empty() {
             continue;
         }
-        let mut header = vec!["".to_string(), "writers".into(), "bytes/render".into()];
+        let mut header = vec![
+            "".to_string(),
+            "writers".into(),
+            "peak RSS".into(),
+            "bytes/render".into(),
+        ];
         let hzs: Vec<u32> = r.plan.rates.iter().map(|r| r.hz).collect();
         for &hz in &hzs {
             header.push(format!("{hz}/s: render p50 / p99 (n)"));
             header.push(format!("{hz}/s: writers with / without"));
         }
         let mut rows = Vec::new();
-        let mut keys: Vec<(&'static str, usize)> = Vec::new();
+        let mut keys: Vec<(&str, usize)> = Vec::new();
         for c in &cells {
-            if !keys.contains(&(c.option, c.writers)) {
-                keys.push((c.option, c.writers));
+            if !keys.contains(&(c.option.as_str(), c.writers)) {
+                keys.push((c.option.as_str(), c.writers));
             }
         }
         for (option, writers) in keys {
             let mut row = vec![option.to_string(), writers.to_string()];
+            row.push(
+                r.peaks
+                    .iter()
+                    .find(|(o, series, _)| o == option && *series == s)
+                    .and_then(|p| p.2)
+                    .map_or("n/a".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0)),
+            );
             let of = |hz: u32| {
                 cells
                     .iter()
@@ -611,8 +741,27 @@ mod tests {
             run_s: 0.01,
             max_run_s: 0.01,
         };
-        let r = run(&plan, &Peer::ALL, &mut |_| {});
-        let options: Vec<&str> = r.cells.iter().map(|c| c.option).collect();
+        let mut r = Results {
+            plan: plan.clone(),
+            cells: Vec::new(),
+            counts: Vec::new(),
+            skipped: Vec::new(),
+            peaks: Vec::new(),
+        };
+        for peer in Peer::ALL {
+            match measure(peer, crate::library::drive::series_for(peer, 20), &plan) {
+                Ok(o) => {
+                    assert!(o.peak_rss_kib.is_some_and(|k| k > 0));
+                    let cells = o.cells();
+                    assert_eq!(cells.len(), 1, "{}", peer.name());
+                    assert!(cells[0].renders > 0, "{}", peer.name());
+                    r.cells.extend(cells);
+                    r.counts.push(o.count());
+                }
+                Err(why) => r.skipped.push(format!("{}: {why}", peer.name())),
+            }
+        }
+        let options: Vec<&str> = r.cells.iter().map(|c| c.option.as_str()).collect();
         assert!(options.contains(&Peer::Registry.name()), "{options:?}");
         assert!(options.contains(&Peer::Exporter.name()), "{options:?}");
         assert!(
@@ -620,7 +769,10 @@ mod tests {
             "{:?}",
             r.counts
         );
-        assert!(r.skipped.iter().any(|s| s.starts_with(Peer::Facade.name())));
+        assert!(r
+            .skipped
+            .iter()
+            .any(|s| s.starts_with(Peer::OtelHistogram.name())));
         assert!(!sections(&r).is_empty());
     }
 }
