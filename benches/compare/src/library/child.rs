@@ -133,6 +133,7 @@ pub(crate) fn run<T: DeserializeOwned>(job: &Job, limit: Duration) -> Result<T, 
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
+                // Ends only the child this call started, by its handle.
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!("the child ran past {limit:?} and was killed"));
@@ -144,14 +145,24 @@ pub(crate) fn run<T: DeserializeOwned>(job: &Job, limit: Duration) -> Result<T, 
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     if !status.success() {
-        return Err(format!("the child failed ({status}): {}", err.trim()));
+        return Err(format!("the child failed ({status}): {}", one_line(&err)));
     }
     let line = out
         .lines()
         .rev()
         .find_map(|l| l.strip_prefix(RESULT))
-        .ok_or_else(|| format!("the child printed no result: {}", err.trim()))?;
+        .ok_or_else(|| format!("the child printed no result: {}", one_line(&err)))?;
     serde_json::from_str(line).map_err(|e| format!("the child's result: {e}"))
+}
+
+/// A child's stderr as one line for a table note: its lines joined, the
+/// backtrace hints left out.
+fn one_line(err: &str) -> String {
+    err.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("stack backtrace") && !l.starts_with("note:"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// The calling process's resident set, in KiB (`VmRSS` in

@@ -160,3 +160,44 @@ pub(crate) fn run(workloads: &[Workload], quick: bool, progress: &mut dyn FnMut(
 pub(crate) fn static_name(name: &str) -> &'static str {
     Peer::of_name(name).map_or("library option", Peer::name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lossy(option: &str, counted: u64) -> churn::Outcome {
+        churn::Outcome {
+            option: option.into(),
+            made: 100,
+            counted: Some(counted),
+            mismatches: Vec::new(),
+            seconds: 0.1,
+            rss_start_kib: None,
+            rss_end_kib: None,
+        }
+    }
+
+    #[test]
+    fn only_our_losses_fail_the_run() {
+        let r = Results {
+            churn: Some(churn::Results {
+                plan: churn::Plan::new(true),
+                outcomes: vec![
+                    lossy(Peer::Registry.name(), 100),
+                    lossy(Peer::PromLocal.name(), 90),
+                    lossy(Peer::Facade.name(), 99),
+                ],
+                failed: vec![format!("{}: the child failed", Peer::Sharded.name())],
+            }),
+            ..Results::default()
+        };
+        let m = r.mismatches();
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert_eq!(m[0].option, Peer::Facade.name());
+        assert_eq!(m[0].what, "100 recorded, 99 counted");
+        assert_eq!(m[1].option, Peer::Sharded.name());
+        // The peer's loss is in its table, not a failure.
+        let table = churn::sections(r.churn.as_ref().unwrap())[0].text();
+        assert!(table.contains("10 LOST"), "{table}");
+    }
+}

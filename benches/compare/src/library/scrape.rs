@@ -152,8 +152,8 @@ pub(crate) struct Results {
     pub(crate) cells: Vec<Cell>,
     /// Every option's totals against the records made in all its runs.
     pub(crate) counts: Vec<Count>,
-    /// Options left out, and why.
-    pub(crate) skipped: Vec<String>,
+    /// Options left out: (the series count, if at one only; why).
+    pub(crate) skipped: Vec<(Option<usize>, String)>,
     /// Each child's peak resident set: (option, series, KiB).
     pub(crate) peaks: Vec<(String, usize, Option<u64>)>,
 }
@@ -449,18 +449,21 @@ pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -
         for &peer in peers {
             if let Some(other) = same_render_as(peer) {
                 if s == plan.series[0] {
-                    skipped.push(format!(
-                        "{}: the same store and render as {}",
-                        peer.name(),
-                        other.name()
+                    skipped.push((
+                        None,
+                        format!(
+                            "{}: the same store and render as {}",
+                            peer.name(),
+                            other.name()
+                        ),
                     ));
                 }
                 continue;
             }
             if let Some((max, why)) = peer.series_limit().filter(|&(max, _)| s > max) {
-                skipped.push(format!(
-                    "{} at {s} series: at most {max} ({why})",
-                    peer.name()
+                skipped.push((
+                    Some(s),
+                    format!("{}: at most {max} series ({why})", peer.name()),
                 ));
                 continue;
             }
@@ -478,10 +481,11 @@ pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -
                 }
                 Err(why) if why.contains("no Prometheus text encoder") => {
                     if s == plan.series[0] {
-                        skipped.push(format!("{}: no Prometheus text encoder", peer.name()));
+                        skipped
+                            .push((None, format!("{}: no Prometheus text encoder", peer.name())));
                     }
                 }
-                Err(why) => skipped.push(format!("{} at {s} series: FAILED: {why}", peer.name())),
+                Err(why) => skipped.push((Some(s), format!("{}: FAILED: {why}", peer.name()))),
             }
         }
     }
@@ -672,7 +676,12 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        notes.extend(r.skipped.iter().map(|s| format!("left out: {s}")));
+        notes.extend(
+            r.skipped
+                .iter()
+                .filter(|(at, _)| at.is_none_or(|at| at == s))
+                .map(|(_, why)| format!("left out: {why}")),
+        );
         out.push(Section {
             title: format!("scrape while writing, {s} series"),
             notes,
@@ -758,7 +767,7 @@ mod tests {
                     r.cells.extend(cells);
                     r.counts.push(o.count());
                 }
-                Err(why) => r.skipped.push(format!("{}: {why}", peer.name())),
+                Err(why) => r.skipped.push((None, format!("{}: {why}", peer.name()))),
             }
         }
         let options: Vec<&str> = r.cells.iter().map(|c| c.option.as_str()).collect();
@@ -772,7 +781,7 @@ mod tests {
         assert!(r
             .skipped
             .iter()
-            .any(|s| s.starts_with(Peer::OtelHistogram.name())));
+            .any(|(_, s)| s.starts_with(Peer::OtelHistogram.name())));
         assert!(!sections(&r).is_empty());
     }
 }
