@@ -224,9 +224,6 @@ impl<M: MetricsCollector> Bench for StrategyBench<M> {
             Workload::Sequential => {
                 on_this_thread(|ctl| served(recorded, work, 0, ctl, env.sequential_requests))
             }
-            Workload::Scrape | Workload::Accuracy | Workload::Memory | Workload::Churn => {
-                unreachable!("library workloads have no strategy cases")
-            }
         };
         let exact_mode = case.workload == Workload::DifferentMetrics;
         Measured::new(out, |tallies| check(&m.snapshot(), tallies, exact_mode))

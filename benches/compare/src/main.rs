@@ -12,8 +12,6 @@
 //! records its threads made.
 
 mod bench;
-// Not all reached from main yet: the peers' own workloads come next.
-#[allow(dead_code)]
 mod library;
 mod machine;
 mod measure;
@@ -34,6 +32,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     bench::{prepare, Case, Env, STRESS_READER_HZ},
+    library::{operations::Operation, AnyWorkload},
     machine::Machine,
     measure::calibrate,
     report::{failure_banner, headline, render, summarize, Failure, Point, Results, Settings},
@@ -93,9 +92,10 @@ struct Args {
     #[arg(long, value_delimiter = ',', ignore_case = true, value_name = "ROW,..")]
     strategies: Vec<Row>,
 
-    /// Workloads to run [default: all]
+    /// Workloads to run, the strategies' and the libraries' (one-series,
+    /// many-series, lookup) [default: all]
     #[arg(long, value_delimiter = ',', value_name = "WORKLOAD,..")]
-    workloads: Vec<Workload>,
+    workloads: Vec<AnyWorkload>,
 
     /// Folder for table.txt, results.json and the plots
     #[arg(long, default_value = "results", value_name = "DIR")]
@@ -201,12 +201,34 @@ fn main() -> ExitCode {
     } else {
         args.strategies.clone()
     };
-    let every = Workload::ALL.into_iter().chain(Workload::LIBRARY);
     let workloads: Vec<Workload> = if args.workloads.is_empty() {
-        every.collect()
+        Workload::ALL.to_vec()
     } else {
-        every.filter(|w| args.workloads.contains(w)).collect()
+        Workload::ALL
+            .into_iter()
+            .filter(|w| args.workloads.contains(&AnyWorkload::Strategy(*w)))
+            .collect()
     };
+    let library_settings = {
+        let mut s = library::Settings::new(
+            threads.clone(),
+            args.quick,
+            args.duration,
+            args.warmup,
+            args.reps,
+        );
+        if !args.workloads.is_empty() {
+            s.workloads
+                .retain(|w| args.workloads.contains(&AnyWorkload::Library(*w)));
+        }
+        s
+    };
+    let operations: Vec<Operation> = Operation::ALL
+        .into_iter()
+        .filter(|w| {
+            args.workloads.is_empty() || args.workloads.contains(&AnyWorkload::Operation(*w))
+        })
+        .collect();
 
     let mut machine = Machine::detect();
     let work_iters = if workloads.iter().any(|w| {
@@ -226,7 +248,7 @@ fn main() -> ExitCode {
 
     // The plan: each case with its thread counts, rows and repetitions.
     let mut cases = Vec::new();
-    for &workload in workloads.iter().filter(|w| !w.is_library()) {
+    for &workload in &workloads {
         match workload {
             Workload::WithReader => cases.extend(args.reader_hz.iter().map(|&hz| Case {
                 workload,
@@ -261,7 +283,11 @@ fn main() -> ExitCode {
         .filter(|(_, _, r, _)| !r.is_empty())
         .collect();
 
-    let total: usize = plan.iter().map(|(_, _, r, n)| r.len() * (n + 1)).sum();
+    let total: usize = plan
+        .iter()
+        .map(|(_, _, r, n)| r.len() * (n + 1))
+        .sum::<usize>()
+        + library::runs(&library_settings);
     let bar = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} runs  {msg}")
             .expect("a valid template")
@@ -311,27 +337,46 @@ fn main() -> ExitCode {
             }
         }
     }
-    bar.finish_and_clear();
-
-    let spinner = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{elapsed:>4} {spinner} {msg}").expect("a valid template"),
-    );
-    let library = library::runs::run(&workloads, args.quick, &mut |what| {
-        spinner.set_message(what.to_string());
-        spinner.tick();
+    let library_settings_peers = library_settings.peers.clone();
+    let library = (!library_settings.workloads.is_empty()).then(|| {
+        library::run_all(
+            library_settings,
+            cores,
+            |label| {
+                bar.set_message(label.to_string());
+                bar.inc(1);
+            },
+            |f| {
+                bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {}", library_failure(f)));
+            },
+            || false,
+            args.fake_mismatch_every,
+        )
     });
-    spinner.finish_and_clear();
-    for m in library.mismatches() {
-        let failure = Failure {
-            case: m.workload.to_string(),
-            row: library::runs::static_name(&m.option),
-            threads: 0,
-            run: "library".into(),
-            mismatches: vec![m.what],
-        };
-        eprintln!("!!! ACCOUNTING MISMATCH: {failure}");
-        failures.push(failure);
+    if let Some(l) = &library {
+        failures.extend(l.measured.failures.iter().map(library_failure));
     }
+    let operations = (!operations.is_empty()).then(|| {
+        let ops = library::operations::run(
+            &operations,
+            &library_settings_peers,
+            args.quick,
+            &mut |label| bar.set_message(label.to_string()),
+        );
+        for m in ops.mismatches() {
+            let failure = Failure {
+                case: m.workload.to_string(),
+                row: library::operations::static_name(&m.option),
+                threads: 0,
+                run: "operations".into(),
+                mismatches: vec![m.what],
+            };
+            bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
+            failures.push(failure);
+        }
+        ops
+    });
+    bar.finish_and_clear();
 
     machine.load_at_end = machine::load();
     let cells = summarize(&points);
@@ -365,8 +410,31 @@ fn main() -> ExitCode {
         cells,
         points,
         library,
+        operations,
     };
-    let text = render(&results, &cases);
+    let mut text = render(&results, &cases);
+    if let Some(l) = &results.library {
+        let plots = if args.no_plots {
+            Vec::new()
+        } else {
+            let footer = format!("{} | {}", results.machine.one_line(), results.command);
+            fs::create_dir_all(&args.out)
+                .map_err(|e| e.to_string())
+                .and_then(|()| l.plot(&args.out, &footer))
+                .unwrap_or_else(|e| {
+                    eprintln!("error: library plots: {e}");
+                    Vec::new()
+                })
+        };
+        for section in l.sections(&plots) {
+            text.push_str(&section.text());
+        }
+    }
+    if let Some(ops) = &results.operations {
+        for section in ops.sections() {
+            text.push_str(&section.text());
+        }
+    }
     print!("{text}");
 
     if let Err(e) = write_outputs(&args, &results, &cases, &text) {
@@ -401,6 +469,17 @@ fn write_outputs(
         plot::all(&args.out, results, cases).map_err(std::io::Error::other)?;
     }
     Ok(())
+}
+
+/// A library run's mismatch as the report lists failures.
+fn library_failure(f: &library::workloads::Failure) -> Failure {
+    Failure {
+        case: f.shape.clone(),
+        row: f.peer,
+        threads: f.threads,
+        run: format!("{} ({:?} path)", f.run, f.path),
+        mismatches: f.mismatches.clone(),
+    }
 }
 
 /// The run as a cargo command a reader can paste.
@@ -452,8 +531,24 @@ mod tests {
         .unwrap();
         assert_eq!(a.threads, [1, 2, 4, 16, 64]);
         assert_eq!(a.strategies, [Row::Sharded, Row::FineGrained]);
-        assert_eq!(a.workloads, [Workload::SameMetric, Workload::WithReader]);
+        assert_eq!(
+            a.workloads,
+            [
+                AnyWorkload::Strategy(Workload::SameMetric),
+                AnyWorkload::Strategy(Workload::WithReader)
+            ]
+        );
         assert!(a.quick);
+        let b =
+            Args::try_parse_from(["compare", "--workloads", "one-series,lookup,overhead"]).unwrap();
+        assert_eq!(
+            b.workloads,
+            [
+                AnyWorkload::Library(library::LibraryWorkload::OneSeries),
+                AnyWorkload::Library(library::LibraryWorkload::Lookup),
+                AnyWorkload::Strategy(Workload::Overhead)
+            ]
+        );
         assert_eq!(
             cargo_command(&["x".into(), "--out".into(), "a b".into()]),
             "cargo run --release -p lockfree-metrics-compare -- --out 'a b'"

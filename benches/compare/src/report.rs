@@ -341,8 +341,13 @@ pub(crate) struct Results {
     pub(crate) accounting_failures: Vec<Failure>,
     pub(crate) cells: Vec<Cell>,
     pub(crate) points: Vec<Point>,
-    /// The library workloads (scrape, accuracy, memory, churn).
-    pub(crate) library: crate::library::runs::Results,
+    /// The library comparison (`one-series`, `many-series`, `lookup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) library: Option<crate::library::LibraryResults>,
+    /// The library comparison's operations (`scrape`, `accuracy`,
+    /// `memory`, `churn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) operations: Option<crate::library::operations::Results>,
 }
 
 // ---------------------------------------------------------------- formats
@@ -465,7 +470,6 @@ fn note(case: &Case, s: &Settings) -> String {
             "request-cycle writers while a reader snapshots {}/s.",
             case.reader_hz.unwrap_or(0)
         ),
-        Workload::Scrape | Workload::Accuracy | Workload::Memory | Workload::Churn => String::new(),
     }
 }
 
@@ -692,11 +696,7 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                     .collect();
                 grid(&mut out, &header, &body);
             }
-            Workload::Scrape | Workload::Accuracy | Workload::Memory | Workload::Churn => {}
         }
-    }
-    for section in r.library.sections() {
-        out.push_str(&section.text());
     }
     let _ = writeln!(out, "\n== headline");
     for line in &r.headline {

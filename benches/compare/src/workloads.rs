@@ -153,19 +153,6 @@ pub(crate) enum Workload {
     /// Seed test plan 4: --stress-threads (default 128) threads recording
     /// request cycles while a reader snapshots 100 times a second.
     Stress,
-    /// Libraries: a scraper renders the Prometheus text of 1k and 10k
-    /// series at 1 and 10 Hz while 1 and 2 writers record; render p50/p99,
-    /// bytes, writer throughput with / without it.
-    Scrape,
-    /// Libraries: p50/p99/p999 of log-normal and bimodal latencies against
-    /// the exact sorted values (bucketed ones via histogram_quantile).
-    Accuracy,
-    /// Libraries: resident memory while writers record and nobody scrapes
-    /// (metrics-rs/metrics#467), each in a fresh child process.
-    Memory,
-    /// Libraries: waves of short-lived recording threads (a blocking
-    /// pool's); records lost must be 0 for ours.
-    Churn,
 }
 
 impl Workload {
@@ -181,18 +168,6 @@ impl Workload {
         Workload::HighFrequency,
         Workload::Stress,
     ];
-    /// The workloads of `library`: options a user would pick instead.
-    pub(crate) const LIBRARY: [Workload; 4] = [
-        Workload::Scrape,
-        Workload::Accuracy,
-        Workload::Memory,
-        Workload::Churn,
-    ];
-
-    /// Whether `library` runs it (it has no strategy cases).
-    pub(crate) fn is_library(self) -> bool {
-        Workload::LIBRARY.contains(&self)
-    }
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -206,10 +181,6 @@ impl Workload {
             Workload::Concurrent => "concurrent",
             Workload::HighFrequency => "high-frequency",
             Workload::Stress => "stress",
-            Workload::Scrape => "scrape",
-            Workload::Accuracy => "accuracy",
-            Workload::Memory => "memory",
-            Workload::Churn => "churn",
         }
     }
 }

@@ -1,14 +1,151 @@
 //! The library comparison: this crate's registry against the crates a
 //! user would pick instead, each set up as its documentation says a server
 //! would, measured in the same run and process.
+//!
+//! | module | what |
+//! |---|---|
+//! | `peers` | one adapter per option behind one trait; accounting check; text and quantile reads |
+//! | `run` | one timed run: setup, release, pre-generated inputs, background thread, read-back |
+//! | `workloads` | one series, many series (uniform, Zipf), lookup against kept handle; plan, runs, cells |
+//! | `recommend` | the fastest option per shape, crossovers, lookup costs, from the cells |
+//! | `report` | the tables, as `Section`s |
+//! | `plots` | throughput against threads and series, lookup against kept handle (SVG) |
+//! | `operations` | scrape while writing, accuracy, memory with no scrapes, thread churn: plans, results, our rows' miscounts |
+//! | `scrape`, `accuracy`, `memory`, `churn` | those four workloads, one module each |
+//! | `child`, `drive` | the child processes they measure in; what they do with any option |
 
-pub(crate) mod peers;
-
-// Scraping while writing, accuracy, memory with no scrapes, thread churn.
 pub(crate) mod accuracy;
 pub(crate) mod child;
 pub(crate) mod churn;
 pub(crate) mod drive;
 pub(crate) mod memory;
-pub(crate) mod runs;
+pub(crate) mod operations;
+pub(crate) mod peers;
+pub(crate) mod plots;
+pub(crate) mod recommend;
+pub(crate) mod report;
+pub(crate) mod run;
 pub(crate) mod scrape;
+pub(crate) mod workloads;
+
+use std::path::Path;
+
+use clap::{builder::PossibleValue, ValueEnum};
+use serde::Serialize;
+
+pub(crate) use self::workloads::{LibraryWorkload, Settings};
+use self::{
+    recommend::{recommend, Recommendation},
+    workloads::{execute, plan, runs_planned, summarize, Cell, Failure, Hooks, Measured},
+};
+use crate::{section::Section, workloads::Workload};
+
+/// A `--workloads` value: a strategy workload or a library one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AnyWorkload {
+    /// The strategy comparison's.
+    Strategy(Workload),
+    /// The library comparison's.
+    Library(LibraryWorkload),
+    /// The library comparison's operations: scrape, accuracy, memory, churn.
+    Operation(operations::Operation),
+}
+
+impl ValueEnum for AnyWorkload {
+    fn value_variants<'a>() -> &'a [Self] {
+        use std::sync::OnceLock;
+        static ALL: OnceLock<Vec<AnyWorkload>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            Workload::ALL
+                .into_iter()
+                .map(AnyWorkload::Strategy)
+                .chain(LibraryWorkload::ALL.into_iter().map(AnyWorkload::Library))
+                .chain(
+                    operations::Operation::ALL
+                        .into_iter()
+                        .map(AnyWorkload::Operation),
+                )
+                .collect()
+        })
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        match self {
+            AnyWorkload::Strategy(w) => w.to_possible_value(),
+            AnyWorkload::Library(w) => w.to_possible_value(),
+            AnyWorkload::Operation(w) => w.to_possible_value(),
+        }
+    }
+}
+
+/// What the library comparison adds to results.json.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct LibraryResults {
+    /// How it ran.
+    pub(crate) settings: Settings,
+    /// Every run and what was left out.
+    pub(crate) measured: Measured,
+    /// Per option, path and shape, over the runs.
+    pub(crate) cells: Vec<Cell>,
+    /// Which option when, from the cells.
+    pub(crate) recommendation: Recommendation,
+}
+
+impl LibraryResults {
+    /// The tables for table.txt and report.html (with the plots' file
+    /// names, once drawn).
+    pub(crate) fn sections(&self, plots: &[String]) -> Vec<Section> {
+        report::sections(
+            &self.settings,
+            &self.measured,
+            &self.cells,
+            &self.recommendation,
+            plots,
+        )
+    }
+
+    /// Draws the plots into `dir`; their file names.
+    pub(crate) fn plot(&self, dir: &Path, footer: &str) -> Result<Vec<String>, String> {
+        plots::all(dir, &self.cells, footer)
+    }
+}
+
+/// Runs the library comparison as `settings` say. `progress` gets each
+/// run's label, `failed` each accounting mismatch as it happens; `stop()`
+/// true ends it early with what was measured.
+pub(crate) fn run_all(
+    settings: Settings,
+    cores: usize,
+    mut progress: impl FnMut(&str),
+    mut failed: impl FnMut(&Failure),
+    stop: impl Fn() -> bool,
+    fake_mismatch_every: usize,
+) -> LibraryResults {
+    let plan = plan(&settings);
+    let warmup = std::time::Duration::from_secs_f64(settings.warmup_ms / 1e3);
+    let measured = execute(
+        &plan,
+        settings.reps,
+        warmup,
+        cores,
+        Hooks {
+            progress: &mut progress,
+            failed: &mut failed,
+            stop: &stop,
+            corrupt_every: fake_mismatch_every,
+        },
+    );
+    let cells = summarize(&measured.points);
+    let recommendation = recommend(&cells);
+    LibraryResults {
+        settings,
+        measured,
+        cells,
+        recommendation,
+    }
+}
+
+/// The runs `settings` will make, warm-ups included.
+pub(crate) fn runs(settings: &Settings) -> usize {
+    runs_planned(&plan(settings), settings.reps)
+}

@@ -158,62 +158,6 @@ pub(crate) struct Results {
     pub(crate) peaks: Vec<(String, usize, Option<u64>)>,
 }
 
-/// An option held for the whole series count, behind one object-safe
-/// face, so that the runs of several options interleave.
-pub(crate) trait Subject: Sync {
-    fn peer(&self) -> Peer;
-    /// One run with `writers` threads and a scraper at `hz` (none if
-    /// `None`), for `duration`.
-    fn run_once(
-        &self,
-        series: usize,
-        writers: usize,
-        hz: Option<u32>,
-        duration: Duration,
-    ) -> (Run, Made);
-    fn account(&self, made: Made) -> Accounting;
-}
-
-struct Held<L> {
-    lib: L,
-    peer: Peer,
-}
-
-impl<L: Library> Subject for Held<L> {
-    fn peer(&self) -> Peer {
-        self.peer
-    }
-
-    fn run_once(
-        &self,
-        series: usize,
-        writers: usize,
-        hz: Option<u32>,
-        duration: Duration,
-    ) -> (Run, Made) {
-        run_once(&self.lib, series, writers, hz, duration)
-    }
-
-    fn account(&self, made: Made) -> Accounting {
-        account(&self.lib, made)
-    }
-}
-
-/// Sets an option up with `series` series, if it renders a text exposition.
-struct Make(usize);
-
-impl Visit for Make {
-    type Out = Result<Box<dyn Subject>, String>;
-
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
-        let lib = L::new(peer, self.0)?;
-        if lib.render().is_none() {
-            return Err("no Prometheus text encoder".into());
-        }
-        Ok(Box::new(Held { lib, peer }))
-    }
-}
-
 /// Options whose store and render are another row's: left out here.
 fn same_render_as(peer: Peer) -> Option<Peer> {
     match peer {
@@ -389,53 +333,70 @@ pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
 /// its writers without a scraper and then at each rate, for each writer
 /// count, so that runs with and without a scraper alternate.
 pub(crate) fn measure(peer: Peer, series: usize, plan: &Plan) -> Result<Outcome, String> {
-    let subject = peer.visit(Make(series))?;
-    let writer_counts = plan.writers();
-    let modes: Vec<Option<u32>> = std::iter::once(None)
-        .chain(plan.rates.iter().map(|r| Some(r.hz)))
-        .collect();
-    // runs[writers][mode][rep]; mode 0 is no scraper.
-    let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); modes.len()]; writer_counts.len()];
-    let mut made = Made::default();
-    for _ in 0..plan.reps {
-        for (wi, &w) in writer_counts.iter().enumerate() {
-            for (m, &hz) in modes.iter().enumerate() {
-                let wanted = hz.is_none_or(|hz| {
-                    plan.rates
-                        .iter()
-                        .any(|r| r.hz == hz && r.writers.contains(&w))
-                });
-                if wanted {
-                    let (r, m_made) = subject.run_once(series, w, hz, plan.run_for(hz));
-                    made = made.merge(m_made);
-                    runs[wi][m].push(r);
+    peer.visit(Measure { series, plan })
+}
+
+struct Measure<'a> {
+    series: usize,
+    plan: &'a Plan,
+}
+
+impl Visit for Measure<'_> {
+    type Out = Result<Outcome, String>;
+
+    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+        let Measure { series, plan } = self;
+        let lib = L::new(peer, series)?;
+        if lib.render().is_none() {
+            return Err("no Prometheus text encoder".into());
+        }
+        let writer_counts = plan.writers();
+        let modes: Vec<Option<u32>> = std::iter::once(None)
+            .chain(plan.rates.iter().map(|r| Some(r.hz)))
+            .collect();
+        // runs[writers][mode][rep]; mode 0 is no scraper.
+        let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); modes.len()]; writer_counts.len()];
+        let mut made = Made::default();
+        for _ in 0..plan.reps {
+            for (wi, &w) in writer_counts.iter().enumerate() {
+                for (m, &hz) in modes.iter().enumerate() {
+                    let wanted = hz.is_none_or(|hz| {
+                        plan.rates
+                            .iter()
+                            .any(|r| r.hz == hz && r.writers.contains(&w))
+                    });
+                    if wanted {
+                        let (r, m_made) = run_once(&lib, series, w, hz, plan.run_for(hz));
+                        made = made.merge(m_made);
+                        runs[wi][m].push(r);
+                    }
                 }
             }
         }
-    }
-    let mut groups = Vec::new();
-    for (wi, &w) in writer_counts.iter().enumerate() {
-        for (m, &hz) in modes.iter().enumerate() {
-            if !runs[wi][m].is_empty() {
-                groups.push(Group {
-                    writers: w,
-                    hz,
-                    runs: std::mem::take(&mut runs[wi][m]),
-                });
+        let mut groups = Vec::new();
+        for (wi, &w) in writer_counts.iter().enumerate() {
+            for (m, &hz) in modes.iter().enumerate() {
+                if !runs[wi][m].is_empty() {
+                    groups.push(Group {
+                        writers: w,
+                        hz,
+                        runs: std::mem::take(&mut runs[wi][m]),
+                    });
+                }
             }
         }
+        let a = account(&lib, made);
+        Ok(Outcome {
+            option: peer.name().to_string(),
+            series,
+            groups,
+            made: a.made,
+            counted: a.counted,
+            mismatches: a.mismatches,
+            unchecked: a.unchecked,
+            peak_rss_kib: peak_rss_kib(),
+        })
     }
-    let a = subject.account(made);
-    Ok(Outcome {
-        option: peer.name().to_string(),
-        series,
-        groups,
-        made: a.made,
-        counted: a.counted,
-        mismatches: a.mismatches,
-        unchecked: a.unchecked,
-        peak_rss_kib: peak_rss_kib(),
-    })
 }
 
 /// Runs the plan over `peers`, each option and series count in a child

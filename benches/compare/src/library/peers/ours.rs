@@ -43,11 +43,13 @@ fn registry_totals(registry: &Registry) -> Result<Totals, String> {
     })
 }
 
+#[allow(dead_code)] // Through `Library::render`.
 fn registry_render(registry: &Registry) -> String {
     let (body, _) = render(&registry.snapshot(), Format::Text, &RenderOpts::default());
     String::from_utf8_lossy(&body).into_owned()
 }
 
+#[allow(dead_code)] // Through `Library::quantiles`.
 fn registry_quantiles(registry: &Registry, series: usize, qs: &[f64]) -> Option<Vec<f64>> {
     let label = *labels().get(series)?;
     let snapshot = registry.snapshot();

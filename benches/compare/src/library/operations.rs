@@ -1,14 +1,53 @@
-//! The scrape, accuracy, memory and churn workloads run together: their
+//! The operations workloads (scrape, accuracy, memory, churn) run together: their
 //! typed part of results.json, their tables, and the miscounts of our
 //! rows that fail the run.
 
 use serde::Serialize;
 
+use clap::ValueEnum;
+
 use crate::{
     library::{accuracy, churn, drive::is_ours, memory, peers::Peer, scrape},
     section::Section,
-    workloads::Workload,
 };
+
+/// The operations workloads, as `--workloads` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+pub(crate) enum Operation {
+    /// A scraper renders the Prometheus text of 1k and 10k series at 1 and
+    /// 10 Hz while 1 and 2 writers record; render p50/p99, bytes, peak RSS,
+    /// writer throughput with / without it (each option in a child).
+    Scrape,
+    /// p50/p99/p999 of log-normal and bimodal latencies against the exact
+    /// sorted values (bucketed options via histogram_quantile).
+    Accuracy,
+    /// Resident memory while writers record and nobody scrapes
+    /// (metrics-rs/metrics#467), each option in a fresh child process.
+    Memory,
+    /// Waves of short-lived recording threads (a blocking pool's); records
+    /// lost must be 0 for ours.
+    Churn,
+}
+
+impl Operation {
+    /// Every operations workload, in the order run.
+    pub(crate) const ALL: [Operation; 4] = [
+        Operation::Scrape,
+        Operation::Accuracy,
+        Operation::Memory,
+        Operation::Churn,
+    ];
+
+    /// The name `--workloads` takes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Operation::Scrape => "scrape",
+            Operation::Accuracy => "accuracy",
+            Operation::Memory => "memory",
+            Operation::Churn => "churn",
+        }
+    }
+}
 
 /// The library workloads' part of results.json: one typed entry each,
 /// absent when not run.
@@ -129,27 +168,29 @@ impl Results {
     }
 }
 
-/// Runs the library workloads among `workloads` over every option,
-/// telling `progress` what runs.
-pub(crate) fn run(workloads: &[Workload], quick: bool, progress: &mut dyn FnMut(&str)) -> Results {
-    let peers = Peer::ALL;
+/// Runs `workloads` over `peers`, telling `progress` what runs.
+pub(crate) fn run(
+    workloads: &[Operation],
+    peers: &[Peer],
+    quick: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Results {
     let mut r = Results::default();
     for w in workloads {
         let started = std::time::Instant::now();
         match w {
-            Workload::Scrape => {
-                r.scrape = Some(scrape::run(&scrape::Plan::new(quick), &peers, progress));
+            Operation::Scrape => {
+                r.scrape = Some(scrape::run(&scrape::Plan::new(quick), peers, progress));
             }
-            Workload::Accuracy => {
-                r.accuracy = Some(accuracy::run(&accuracy::Plan::new(quick), &peers, progress));
+            Operation::Accuracy => {
+                r.accuracy = Some(accuracy::run(&accuracy::Plan::new(quick), peers, progress));
             }
-            Workload::Memory => {
-                r.memory = Some(memory::run(&memory::Plan::new(quick), &peers, progress));
+            Operation::Memory => {
+                r.memory = Some(memory::run(&memory::Plan::new(quick), peers, progress));
             }
-            Workload::Churn => {
-                r.churn = Some(churn::run(&churn::Plan::new(quick), &peers, progress));
+            Operation::Churn => {
+                r.churn = Some(churn::run(&churn::Plan::new(quick), peers, progress));
             }
-            _ => continue,
         }
         r.wall_s.push((w.name(), started.elapsed().as_secs_f64()));
     }
@@ -174,6 +215,17 @@ mod tests {
             seconds: 0.1,
             rss_start_kib: None,
             rss_end_kib: None,
+        }
+    }
+
+    #[test]
+    fn workloads_takes_the_operations() {
+        use crate::library::AnyWorkload;
+        for op in Operation::ALL {
+            assert_eq!(
+                AnyWorkload::from_str(op.name(), false),
+                Ok(AnyWorkload::Operation(op))
+            );
         }
     }
 
