@@ -340,16 +340,30 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
                 }
                 rows.push(row);
             }
-            Section {
-                title: format!("accuracy: {}", c.label),
-                notes: vec![format!(
+            let mut notes = vec![format!(
                     "{} samples (seeded) recorded into one series of each option; each cell: the \
                      option's quantile (relative error against the exact nearest-rank value of the \
                      sorted samples). Bucketed libraries are read as Prometheus reads them: \
                      histogram_quantile (linear interpolation within the bucket) over the buckets \
                      of their text exposition; summaries and HDR histograms give their own quantile.",
                     r.plan.samples
-                )],
+                )];
+            for e in &c.estimates {
+                if let Some(v) = &e.ns {
+                    if v.len() == 3 && v[1] == v[2] && c.exact_ns[1] != c.exact_ns[2] {
+                        notes.push(format!(
+                            "{}: p99 and p999 read the same value, {} (the exact ones: {} and {})",
+                            e.option,
+                            ns(v[1]),
+                            ns(c.exact_ns[1] as f64),
+                            ns(c.exact_ns[2] as f64)
+                        ));
+                    }
+                }
+            }
+            Section {
+                title: format!("accuracy: {}", c.label),
+                notes,
                 header,
                 rows,
                 plots: Vec::new(),

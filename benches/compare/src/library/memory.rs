@@ -16,7 +16,7 @@ use crate::{
     library::{
         child::{self, rss_kib},
         drive::{account, series_for, with_background, Made},
-        peers::{Library, Peer, Visit, Writer as _},
+        peers::{Library, Peer, Visit, Writer as _, REFRESH, UPKEEP},
     },
     measure::Lcg,
     section::Section,
@@ -294,6 +294,17 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
         "RSS slope: least-squares fit over the samples; growth: RSS after the writers stopped minus \
          RSS once the option was set up; per record: growth over records made."
             .into(),
+        format!(
+            "each option's background thread runs as its documentation has it: the exporter's upkeep \
+             and the AtomicBucket drain every {} s{}, the SyncHistogram refresh every {} ms.",
+            UPKEEP.as_secs(),
+            if p.seconds < UPKEEP.as_secs_f64() {
+                format!(" (none falls within the {:.1} s run)", p.seconds)
+            } else {
+                String::new()
+            },
+            REFRESH.as_millis()
+        ),
     ];
     notes.extend(r.failed.iter().map(|f| format!("FAILED: {f}")));
     vec![Section {

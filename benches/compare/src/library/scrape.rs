@@ -1,7 +1,10 @@
 //! `scrape`: a scraper rendering the Prometheus text exposition of S
 //! series at 1 and 10 Hz while writer threads record into them; render
 //! time, bytes per render, and the writers' throughput against the same
-//! writers with no scraper, run by run.
+//! writers with no scraper, run by run. Each option and series count runs
+//! in a child process of its own (`child`), so that one option's memory
+//! (10,000 summaries take gigabytes) neither adds to the next's nor
+//! takes the machine down; its peak RSS is reported.
 
 use std::{
     hint::black_box,
@@ -596,12 +599,15 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
             ),
             format!(
                 "writers with / without: records/s with the scraper over records/s of the same writers \
-                 with none, median [min-max] over {} interleaved reps; '~': the range includes 1. \
-                 Runs last one scrape period within {:.0}-{:.0} ms; the run without a scraper {:.0} ms.",
+                 with none in the same rep, median [min-max] over {} reps (runs with and without a \
+                 scraper alternate); '~': the range includes 1. Runs last one scrape period within \
+                 {:.0}-{:.0} ms; the run without a scraper {:.0} ms. Each option in a child process of \
+                 its own (address space capped at {} GiB); peak RSS: that child's VmHWM.",
                 r.plan.reps,
                 r.plan.run_s * 1e3,
                 r.plan.max_run_s.max(r.plan.run_s) * 1e3,
-                r.plan.run_s * 1e3
+                r.plan.run_s * 1e3,
+                child::ADDRESS_LIMIT >> 30
             ),
         ];
         for c in r.counts.iter().filter(|c| c.series == s) {
