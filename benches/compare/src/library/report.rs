@@ -110,10 +110,11 @@ pub(crate) fn sections(
     let method = format!(
         "median [min-max] over {} runs per cell, options interleaved run by run; each run sets \
          its library up afresh, makes every thread's handles, releases the threads together for a \
-         {:.0} ms warm-up on that instance (counted, not timed), then measures {:.0} ms ({:.0} ms \
-         in many-series). Short runs include first-touch costs (page faults of lazily allocated \
+         {:.0} ms warm-up on that instance (counted, not timed; with many series at least one pass \
+         over the thread's 65,536 series choices), then measures {:.0} ms ({:.0} ms \
+         in many-series, {:.0} ms in lookup). Short runs include first-touch costs (page faults of lazily allocated \
          counts, allocations of new samples) for series first written in the measured part",
-        s.reps, s.warmup_ms, s.duration_ms, s.many_duration_ms
+        s.reps, s.warmup_ms, s.duration_ms, s.many_duration_ms, s.lookup_duration_ms
     );
     let one: Vec<&Cell> = cells
         .iter()

@@ -125,6 +125,10 @@ pub(crate) struct Run {
     pub(crate) span_seconds: f64,
     /// Setting the library up (S series) and every writer's handles.
     pub(crate) setup_seconds: f64,
+    /// Reading the library's totals back after the writers finished.
+    pub(crate) read_seconds: f64,
+    /// Dropping the library afterwards.
+    pub(crate) drop_seconds: f64,
     /// Resident bytes before the library was made (after `malloc_trim`),
     /// once every writer held its handles, and after the read-back.
     pub(crate) rss: [Option<u64>; 3],
@@ -172,27 +176,35 @@ impl Visit for Runner<'_> {
                     s.spawn(move || {
                         let mut w = lib.writer();
                         ready.wait();
-                        let mut go = |d: Duration, from: usize| match (spec.path, spec.series) {
-                            (Path::Cached, 1) => {
-                                drive::<_, false, true>(&mut w, d, from, values, choices)
-                            }
-                            (Path::Cached, _) => {
-                                drive::<_, false, false>(&mut w, d, from, values, choices)
-                            }
-                            (Path::Labelled, 1) => {
-                                drive::<_, true, true>(&mut w, d, from, values, choices)
-                            }
-                            (Path::Labelled, _) => {
-                                drive::<_, true, false>(&mut w, d, from, values, choices)
+                        let mut go = |d: Duration, from: usize, least: usize| {
+                            let l = (d, from, least);
+                            match (spec.path, spec.series) {
+                                (Path::Cached, 1) => {
+                                    drive::<_, false, true>(&mut w, l, values, choices)
+                                }
+                                (Path::Cached, _) => {
+                                    drive::<_, false, false>(&mut w, l, values, choices)
+                                }
+                                (Path::Labelled, 1) => {
+                                    drive::<_, true, true>(&mut w, l, values, choices)
+                                }
+                                (Path::Labelled, _) => {
+                                    drive::<_, true, false>(&mut w, l, values, choices)
+                                }
                             }
                         };
+                        // The warm-up also makes one pass over the thread's
+                        // series choices, so that most series (and the
+                        // memory a library gives them on first write) are
+                        // touched before the measured part.
                         let warmed = if spec.warmup.is_zero() {
                             0
                         } else {
-                            go(spec.warmup, 0).records
+                            let pass = if spec.series > 1 { CHOICES } else { 0 };
+                            go(spec.warmup, 0, pass).records
                         };
                         warm.wait();
-                        let mut out = go(spec.duration, warmed as usize);
+                        let mut out = go(spec.duration, warmed as usize, 0);
                         out.warmup_records = warmed;
                         w.finish();
                         out
@@ -212,7 +224,9 @@ impl Visit for Runner<'_> {
             }
             (outs, setup_seconds, rss1)
         });
+        let read = Instant::now();
         let totals = lib.totals();
+        let read_seconds = read.elapsed().as_secs_f64();
         let rss2 = rss_bytes();
         let made: u64 = outs.iter().map(|o| o.warmup_records + o.records).sum();
         let made_sum: u128 = outs
@@ -221,6 +235,9 @@ impl Visit for Runner<'_> {
             .map(|(o, v)| cyclic_sum(v, o.warmup_records + o.records))
             .sum();
         let own_bytes = lib.own_bytes();
+        let dropped = Instant::now();
+        drop(lib);
+        let drop_seconds = dropped.elapsed().as_secs_f64();
         let start = outs.iter().map(|o| o.start).min();
         let end = outs.iter().map(|o| o.end).max();
         Ok(Run {
@@ -232,6 +249,8 @@ impl Visit for Runner<'_> {
             cpu_seconds: outs.iter().map(|o| o.cpu_seconds).collect(),
             span_seconds: start.zip(end).map_or(0.0, |(s, e)| (e - s).as_secs_f64()),
             setup_seconds,
+            read_seconds,
+            drop_seconds,
             rss: [rss0, rss1, rss2],
             own_bytes,
             accounting: check(&totals, made, made_sum),
@@ -249,13 +268,13 @@ struct Driven {
     cpu_seconds: Option<f64>,
 }
 
-/// Records until the writer's time is up, looking at the clock every
-/// [`BATCH`] records. `ONE`: a single series (no choice table read).
+/// Records from input index `from` until `duration` is up and at least
+/// `least` records are made, looking at the clock every [`BATCH`]
+/// records. `ONE`: a single series (no choice table read).
 #[inline(never)]
 fn drive<W: Writer, const LABELLED: bool, const ONE: bool>(
     w: &mut W,
-    duration: Duration,
-    from: usize,
+    (duration, from, least): (Duration, usize, usize),
     values: &[u64],
     choices: &[u32],
 ) -> Driven {
@@ -263,6 +282,7 @@ fn drive<W: Writer, const LABELLED: bool, const ONE: bool>(
     let start = Instant::now();
     let until = start + duration;
     let mut i = from;
+    let least = from + least;
     loop {
         for _ in 0..BATCH {
             let ns = values[i & (VALUES - 1)];
@@ -278,7 +298,7 @@ fn drive<W: Writer, const LABELLED: bool, const ONE: bool>(
             }
             i += 1;
         }
-        if Instant::now() >= until {
+        if i >= least && Instant::now() >= until {
             break;
         }
     }

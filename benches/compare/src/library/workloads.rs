@@ -64,8 +64,10 @@ pub(crate) struct Settings {
     pub(crate) series: Vec<usize>,
     /// Series of the lookup workload.
     pub(crate) lookup_series: usize,
-    /// Each measured run of one-series and lookup, in ms.
+    /// Each measured run of one-series, in ms.
     pub(crate) duration_ms: f64,
+    /// Each measured run of lookup, in ms.
+    pub(crate) lookup_duration_ms: f64,
     /// Each measured run of many-series (its setup dominates), in ms.
     pub(crate) many_duration_ms: f64,
     /// The warm-up each run records first, on the same instance, in ms.
@@ -106,6 +108,7 @@ impl Settings {
             },
             lookup_series: 100,
             duration_ms: ms(duration, if quick { 10.0 } else { 100.0 }),
+            lookup_duration_ms: ms(duration, if quick { 10.0 } else { 50.0 }),
             many_duration_ms: ms(duration, if quick { 10.0 } else { 50.0 }),
             warmup_ms: ms(warmup, if quick { 3.0 } else { 20.0 }),
             reps: reps.unwrap_or(if quick { 2 } else { 3 }),
@@ -225,10 +228,10 @@ pub(crate) fn plan(s: &Settings) -> Vec<Planned> {
                     },
                     rows,
                     skipped,
-                    duration: ms(if workload == LibraryWorkload::ManySeries {
-                        s.many_duration_ms
-                    } else {
-                        s.duration_ms
+                    duration: ms(match workload {
+                        LibraryWorkload::OneSeries => s.duration_ms,
+                        LibraryWorkload::ManySeries => s.many_duration_ms,
+                        LibraryWorkload::Lookup => s.lookup_duration_ms,
                     }),
                 });
             }

@@ -202,6 +202,12 @@ impl Peer {
     pub(crate) fn series_limit(self) -> Option<(usize, &'static str)> {
         match self {
             Peer::Sharded => Some((1, "the engine records one latency series")),
+            Peer::Exporter => Some((
+                1_000,
+                "its render, the only read of its counts, computes every summary's quantiles; at \
+                 10,000 series that read takes longer than the whole workload (the scrape \
+                 workloads time it)",
+            )),
             Peer::SyncHistogram => Some((
                 1_000,
                 "a full HDR histogram (26 KiB at 1 µs-1 h, 2 digits) per series and per thread's Recorder",
