@@ -32,7 +32,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     bench::{prepare, Case, Env, STRESS_READER_HZ},
-    library::AnyWorkload,
+    library::{operations::Operation, AnyWorkload},
     machine::Machine,
     measure::calibrate,
     report::{failure_banner, headline, render, summarize, Failure, Point, Results, Settings},
@@ -159,6 +159,9 @@ const MAX_THREADS: usize = 16_384;
 fn main() -> ExitCode {
     let started = Instant::now();
     let argv: Vec<String> = std::env::args().collect();
+    if let Some(code) = library::child::main_if_child(&argv) {
+        return code;
+    }
     let args = Args::parse();
     let cores = machine::cores();
 
@@ -220,6 +223,12 @@ fn main() -> ExitCode {
         }
         s
     };
+    let operations: Vec<Operation> = Operation::ALL
+        .into_iter()
+        .filter(|w| {
+            args.workloads.is_empty() || args.workloads.contains(&AnyWorkload::Operation(*w))
+        })
+        .collect();
 
     let mut machine = Machine::detect();
     let work_iters = if workloads.iter().any(|w| {
@@ -328,6 +337,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    let library_settings_peers = library_settings.peers.clone();
     let library = (!library_settings.workloads.is_empty()).then(|| {
         library::run_all(
             library_settings,
@@ -346,6 +356,26 @@ fn main() -> ExitCode {
     if let Some(l) = &library {
         failures.extend(l.measured.failures.iter().map(library_failure));
     }
+    let operations = (!operations.is_empty()).then(|| {
+        let ops = library::operations::run(
+            &operations,
+            &library_settings_peers,
+            args.quick,
+            &mut |label| bar.set_message(label.to_string()),
+        );
+        for m in ops.mismatches() {
+            let failure = Failure {
+                case: m.workload.to_string(),
+                row: library::operations::static_name(&m.option),
+                threads: 0,
+                run: "operations".into(),
+                mismatches: vec![m.what],
+            };
+            bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
+            failures.push(failure);
+        }
+        ops
+    });
     bar.finish_and_clear();
 
     machine.load_at_end = machine::load();
@@ -380,6 +410,7 @@ fn main() -> ExitCode {
         cells,
         points,
         library,
+        operations,
     };
     let mut text = render(&results, &cases);
     if let Some(l) = &results.library {
@@ -396,6 +427,11 @@ fn main() -> ExitCode {
                 })
         };
         for section in l.sections(&plots) {
+            text.push_str(&section.text());
+        }
+    }
+    if let Some(ops) = &results.operations {
+        for section in ops.sections() {
             text.push_str(&section.text());
         }
     }

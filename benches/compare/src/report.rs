@@ -344,6 +344,10 @@ pub(crate) struct Results {
     /// The library comparison (`one-series`, `many-series`, `lookup`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) library: Option<crate::library::LibraryResults>,
+    /// The library comparison's operations (`scrape`, `accuracy`,
+    /// `memory`, `churn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) operations: Option<crate::library::operations::Results>,
 }
 
 // ---------------------------------------------------------------- formats

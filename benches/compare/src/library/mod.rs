@@ -10,12 +10,22 @@
 //! | `recommend` | the fastest option per shape, crossovers, lookup costs, from the cells |
 //! | `report` | the tables, as `Section`s |
 //! | `plots` | throughput against threads and series, lookup against kept handle (SVG) |
+//! | `operations` | scrape while writing, accuracy, memory with no scrapes, thread churn: plans, results, our rows' miscounts |
+//! | `scrape`, `accuracy`, `memory`, `churn` | those four workloads, one module each |
+//! | `child`, `drive` | the child processes they measure in; what they do with any option |
 
+pub(crate) mod accuracy;
+pub(crate) mod child;
+pub(crate) mod churn;
+pub(crate) mod drive;
+pub(crate) mod memory;
+pub(crate) mod operations;
 pub(crate) mod peers;
 pub(crate) mod plots;
 pub(crate) mod recommend;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod scrape;
 pub(crate) mod workloads;
 
 use std::path::Path;
@@ -37,6 +47,8 @@ pub(crate) enum AnyWorkload {
     Strategy(Workload),
     /// The library comparison's.
     Library(LibraryWorkload),
+    /// The library comparison's operations: scrape, accuracy, memory, churn.
+    Operation(operations::Operation),
 }
 
 impl ValueEnum for AnyWorkload {
@@ -48,6 +60,11 @@ impl ValueEnum for AnyWorkload {
                 .into_iter()
                 .map(AnyWorkload::Strategy)
                 .chain(LibraryWorkload::ALL.into_iter().map(AnyWorkload::Library))
+                .chain(
+                    operations::Operation::ALL
+                        .into_iter()
+                        .map(AnyWorkload::Operation),
+                )
                 .collect()
         })
     }
@@ -56,6 +73,7 @@ impl ValueEnum for AnyWorkload {
         match self {
             AnyWorkload::Strategy(w) => w.to_possible_value(),
             AnyWorkload::Library(w) => w.to_possible_value(),
+            AnyWorkload::Operation(w) => w.to_possible_value(),
         }
     }
 }

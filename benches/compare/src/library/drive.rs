@@ -1,0 +1,67 @@
+//! What the scrape, accuracy, memory and churn workloads do with any
+//! option: run its background thread (upkeep, drain, refresh) around a
+//! body, record through a thread's handles, and check its totals.
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    thread,
+};
+
+use crate::library::peers::{check, Accounting, Library, Peer};
+
+/// Runs `body` while `lib`'s background thread, if it has one, runs
+/// beside it, as its documentation has a server run it.
+pub(crate) fn with_background<L: Library, R>(lib: &L, body: impl FnOnce() -> R) -> R {
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let bg = lib
+            .has_background()
+            .then(|| s.spawn(|| lib.background(&stop)));
+        let out = body();
+        stop.store(true, Ordering::Relaxed);
+        if let Some(bg) = bg {
+            bg.join().expect("the background thread panicked");
+        }
+        out
+    })
+}
+
+/// Records made, and their sum in ns (the accounting check's inputs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Made {
+    pub(crate) count: u64,
+    pub(crate) sum_ns: u128,
+}
+
+impl Made {
+    /// Counts one record of `ns`.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, ns: u64) {
+        self.count += 1;
+        self.sum_ns += u128::from(ns);
+    }
+
+    /// Both tallies together.
+    pub(crate) fn merge(self, other: Made) -> Made {
+        Made {
+            count: self.count + other.count,
+            sum_ns: self.sum_ns + other.sum_ns,
+        }
+    }
+}
+
+/// `lib`'s totals against what was `made`.
+pub(crate) fn account<L: Library>(lib: &L, made: Made) -> Accounting {
+    check(&lib.totals(), made.count, made.sum_ns)
+}
+
+/// This crate's rows, whose miscounts fail the run; a peer's are
+/// findings.
+pub(crate) fn is_ours(peer: Peer) -> bool {
+    matches!(peer, Peer::Registry | Peer::Facade | Peer::Sharded)
+}
+
+/// The series an option runs with when `asked`: at most its limit.
+pub(crate) fn series_for(peer: Peer, asked: usize) -> usize {
+    peer.series_limit().map_or(asked, |(max, _)| asked.min(max))
+}

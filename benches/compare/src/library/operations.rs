@@ -1,0 +1,255 @@
+//! The operations workloads (scrape, accuracy, memory, churn) run together: their
+//! typed part of results.json, their tables, and the miscounts of our
+//! rows that fail the run.
+
+use serde::Serialize;
+
+use clap::ValueEnum;
+
+use crate::{
+    library::{accuracy, churn, drive::is_ours, memory, peers::Peer, scrape},
+    section::Section,
+};
+
+/// The operations workloads, as `--workloads` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+pub(crate) enum Operation {
+    /// A scraper renders the Prometheus text of 1k and 10k series at 1 and
+    /// 10 Hz while 1 and 2 writers record; render p50/p99, bytes, peak RSS,
+    /// writer throughput with / without it (each option in a child).
+    Scrape,
+    /// p50/p99/p999 of log-normal and bimodal latencies against the exact
+    /// sorted values (bucketed options via histogram_quantile).
+    Accuracy,
+    /// Resident memory while writers record and nobody scrapes
+    /// (metrics-rs/metrics#467), each option in a fresh child process.
+    Memory,
+    /// Waves of short-lived recording threads (a blocking pool's); records
+    /// lost must be 0 for ours.
+    Churn,
+}
+
+impl Operation {
+    /// Every operations workload, in the order run.
+    pub(crate) const ALL: [Operation; 4] = [
+        Operation::Scrape,
+        Operation::Accuracy,
+        Operation::Memory,
+        Operation::Churn,
+    ];
+
+    /// The name `--workloads` takes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Operation::Scrape => "scrape",
+            Operation::Accuracy => "accuracy",
+            Operation::Memory => "memory",
+            Operation::Churn => "churn",
+        }
+    }
+}
+
+/// The library workloads' part of results.json: one typed entry each,
+/// absent when not run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Results {
+    pub(crate) scrape: Option<scrape::Results>,
+    pub(crate) accuracy: Option<accuracy::Results>,
+    pub(crate) memory: Option<memory::Results>,
+    pub(crate) churn: Option<churn::Results>,
+    /// Each workload's wall time, in seconds, in the order run.
+    pub(crate) wall_s: Vec<(&'static str, f64)>,
+}
+
+/// A count or loss that fails the run: our rows only (a peer's is a
+/// finding, printed in its table).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Mismatch {
+    pub(crate) workload: &'static str,
+    pub(crate) option: String,
+    pub(crate) what: String,
+}
+
+impl Results {
+    /// Every table, in the order run.
+    pub(crate) fn sections(&self) -> Vec<Section> {
+        let mut out = Vec::new();
+        if let Some(r) = &self.scrape {
+            out.extend(scrape::sections(r));
+        }
+        if let Some(r) = &self.accuracy {
+            out.extend(accuracy::sections(r));
+        }
+        if let Some(r) = &self.memory {
+            out.extend(memory::sections(r));
+        }
+        if let Some(r) = &self.churn {
+            out.extend(churn::sections(r));
+        }
+        if let Some(last) = out.last_mut() {
+            let times: Vec<String> = self
+                .wall_s
+                .iter()
+                .map(|(w, s)| format!("{w} {s:.1} s"))
+                .collect();
+            last.notes.push(format!("wall time: {}", times.join(", ")));
+        }
+        out
+    }
+
+    /// Our rows' miscounts and losses.
+    pub(crate) fn mismatches(&self) -> Vec<Mismatch> {
+        let ours = |name: &str| Peer::of_name(name).is_some_and(is_ours);
+        let mut out = Vec::new();
+        if let Some(r) = &self.scrape {
+            for c in r.counts.iter().filter(|c| c.ours) {
+                if !c.accounting.mismatches.is_empty() {
+                    out.push(Mismatch {
+                        workload: "scrape",
+                        option: c.option.to_string(),
+                        what: format!(
+                            "{} series: {}",
+                            c.series,
+                            c.accounting.mismatches.join("; ")
+                        ),
+                    });
+                }
+            }
+        }
+        if let Some(r) = &self.churn {
+            for o in r.outcomes.iter().filter(|o| ours(&o.option)) {
+                if o.lost() != Some(0) || !o.mismatches.is_empty() {
+                    out.push(Mismatch {
+                        workload: "churn",
+                        option: o.option.clone(),
+                        what: format!(
+                            "{} recorded, {} counted{}",
+                            o.made,
+                            o.counted.map_or("nothing".into(), |c| c.to_string()),
+                            if o.mismatches.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", o.mismatches.join("; "))
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        if let Some(r) = &self.memory {
+            for o in r.rows.iter().filter(|o| ours(&o.option)) {
+                if !o.outcome.mismatches.is_empty() {
+                    out.push(Mismatch {
+                        workload: "memory",
+                        option: o.option.clone(),
+                        what: o.outcome.mismatches.join("; "),
+                    });
+                }
+            }
+        }
+        for (workload, failed) in [
+            ("churn", self.churn.as_ref().map(|r| &r.failed)),
+            ("memory", self.memory.as_ref().map(|r| &r.failed)),
+        ] {
+            for f in failed.into_iter().flatten() {
+                if let Some(p) = Peer::ALL
+                    .into_iter()
+                    .find(|p| is_ours(*p) && f.starts_with(&format!("{}:", p.name())))
+                {
+                    out.push(Mismatch {
+                        workload,
+                        option: p.name().to_string(),
+                        what: format!("the child failed: {f}"),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Runs `workloads` over `peers`, telling `progress` what runs.
+pub(crate) fn run(
+    workloads: &[Operation],
+    peers: &[Peer],
+    quick: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Results {
+    let mut r = Results::default();
+    for w in workloads {
+        let started = std::time::Instant::now();
+        match w {
+            Operation::Scrape => {
+                r.scrape = Some(scrape::run(&scrape::Plan::new(quick), peers, progress));
+            }
+            Operation::Accuracy => {
+                r.accuracy = Some(accuracy::run(&accuracy::Plan::new(quick), peers, progress));
+            }
+            Operation::Memory => {
+                r.memory = Some(memory::run(&memory::Plan::new(quick), peers, progress));
+            }
+            Operation::Churn => {
+                r.churn = Some(churn::run(&churn::Plan::new(quick), peers, progress));
+            }
+        }
+        r.wall_s.push((w.name(), started.elapsed().as_secs_f64()));
+    }
+    r
+}
+
+/// The option's name as a `&'static str` (report rows take one).
+pub(crate) fn static_name(name: &str) -> &'static str {
+    Peer::of_name(name).map_or("library option", Peer::name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lossy(option: &str, counted: u64) -> churn::Outcome {
+        churn::Outcome {
+            option: option.into(),
+            made: 100,
+            counted: Some(counted),
+            mismatches: Vec::new(),
+            seconds: 0.1,
+            rss_start_kib: None,
+            rss_end_kib: None,
+        }
+    }
+
+    #[test]
+    fn workloads_takes_the_operations() {
+        use crate::library::AnyWorkload;
+        for op in Operation::ALL {
+            assert_eq!(
+                AnyWorkload::from_str(op.name(), false),
+                Ok(AnyWorkload::Operation(op))
+            );
+        }
+    }
+
+    #[test]
+    fn only_our_losses_fail_the_run() {
+        let r = Results {
+            churn: Some(churn::Results {
+                plan: churn::Plan::new(true),
+                outcomes: vec![
+                    lossy(Peer::Registry.name(), 100),
+                    lossy(Peer::PromLocal.name(), 90),
+                    lossy(Peer::Facade.name(), 99),
+                ],
+                failed: vec![format!("{}: the child failed", Peer::Sharded.name())],
+            }),
+            ..Results::default()
+        };
+        let m = r.mismatches();
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert_eq!(m[0].option, Peer::Facade.name());
+        assert_eq!(m[0].what, "100 recorded, 99 counted");
+        assert_eq!(m[1].option, Peer::Sharded.name());
+        // The peer's loss is in its table, not a failure.
+        let table = churn::sections(r.churn.as_ref().unwrap())[0].text();
+        assert!(table.contains("10 LOST"), "{table}");
+    }
+}
