@@ -57,7 +57,9 @@ pub(crate) fn all(dir: &Path, r: &Results, cases: &[Case]) -> Result<(), String>
     let footer = format!(
         "{} | load {} at start | {}",
         r.machine.one_line(),
-        r.machine.load_at_start,
+        r.machine
+            .load_at_start
+            .map_or("unknown".to_string(), |l| l.to_string()),
         r.command
     );
     let run = || -> Fallible {
@@ -73,7 +75,7 @@ pub(crate) fn all(dir: &Path, r: &Results, cases: &[Case]) -> Result<(), String>
                 let label = case.label();
                 let cells: Vec<&Cell> = r.cells.iter().filter(|c| c.case == label).collect();
                 if !cells.is_empty() {
-                    let file = dir.join(format!("throughput-{}.svg", slug(&label)));
+                    let file = dir.join(throughput_file(&label));
                     throughput(&file, &label, &cells, &footer)?;
                 }
             }
@@ -84,14 +86,24 @@ pub(crate) fn all(dir: &Path, r: &Results, cases: &[Case]) -> Result<(), String>
             .map(Case::label)
             .collect();
         if r.cells.iter().any(|c| readers.contains(&c.case)) {
-            snapshot_latency(&dir.join("snapshot-latency.svg"), r, &readers, &footer)?;
+            snapshot_latency(&dir.join(SNAPSHOT_FILE), r, &readers, &footer)?;
         }
         if r.cells.iter().any(|c| c.overhead.is_some()) {
-            overhead(&dir.join("overhead.svg"), r, &footer)?;
+            overhead(&dir.join(OVERHEAD_FILE), r, &footer)?;
         }
         Ok(())
     };
     run().map_err(|e| e.to_string())
+}
+
+/// The snapshot-latency plot's file name.
+pub(crate) const SNAPSHOT_FILE: &str = "snapshot-latency.svg";
+/// The overhead plot's file name.
+pub(crate) const OVERHEAD_FILE: &str = "overhead.svg";
+
+/// The throughput plot's file name for the table labelled `label`.
+pub(crate) fn throughput_file(label: &str) -> String {
+    format!("throughput-{}.svg", slug(label))
 }
 
 fn slug(label: &str) -> String {
