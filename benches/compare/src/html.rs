@@ -79,7 +79,7 @@ pub(crate) fn page(
     if r.noise.noisy {
         let _ = writeln!(
             out,
-            "<p class=\"alarm\" id=\"noisy\">Noisy run: {}</p>",
+            "<p class=\"alarm\" id=\"noisy\">{}</p>",
             text(&r.noise.line())
         );
     }

@@ -595,7 +595,7 @@ impl Noise {
             ns(two.max)
         );
         let how = format!(
-            "a fixed loop of {} dependent steps timed {} times, before and after each table",
+            "A fixed loop of {} dependent steps, timed {} times: before and after each table.",
             si(NOISE_ITERS as f64),
             self.calibrations.len()
         );
