@@ -304,11 +304,12 @@ fn main() -> ExitCode {
         let per_row = run_ms(case, *t, warmup) + *case_reps as u64 * run_ms(case, *t, duration);
         progress.plan(case_rows.len() as u64 * per_row + calibration_ms);
     }
+    // Read before `suspend`, which holds the bar's state while it runs.
+    let planned_s = progress.position().1 as f64 / 1e3;
     progress.suspend(|| {
         eprintln!(
-            "measuring {} tables, about {:.0} s planned",
-            plan.len(),
-            progress.position().1 as f64 / 1e3
+            "measuring {} tables, about {planned_s:.0} s planned",
+            plan.len()
         )
     });
 

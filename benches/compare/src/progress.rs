@@ -104,7 +104,8 @@ impl Progress {
         self.bar.set_message(msg);
     }
 
-    /// Runs `f` with the bar hidden, so that its output is not torn.
+    /// Runs `f` with the bar hidden, so that its output is not torn. `f`
+    /// must not use this bar: the bar's state stays locked while it runs.
     pub(crate) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
         self.bar.suspend(f)
     }

@@ -14,7 +14,7 @@ use std::{
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::OnceLock,
+    sync::{mpsc, OnceLock},
     thread,
     time::{Duration, Instant},
 };
@@ -312,20 +312,32 @@ fn ctrl_c_writes_what_was_measured_and_exits_130() {
         .spawn()
         .expect("the compare binary starts");
     let started = Instant::now();
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.starts_with("measuring") {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            panic!("compare ended before measuring");
+    // stderr read on a thread, line by line, so that waiting for the run to
+    // start is bounded too.
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (lines, seen) = mpsc::channel::<String>();
+    let rest = thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines.send(line);
+        }
+        all
+    });
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) if line.starts_with("measuring") => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("compare did not start measuring within 60 s, or ended first");
+            }
         }
     }
-    let rest = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
     thread::sleep(Duration::from_millis(600)); // a few runs measured
     let pid = libc::pid_t::try_from(child.id()).expect("a pid");
     // SAFETY: kill has no memory preconditions; `pid` is our live child.
