@@ -39,7 +39,7 @@ s.setAttribute('data-drawn-height',Math.round(b.height));if(b.width>0&&b.height>
 document.body.setAttribute('data-plots-drawn',n);});";
 
 /// Writes `report.html` into `dir`, inlining the plots `sections` name
-/// (files in `dir`) and any other SVG in `dir` at the end.
+/// (files in `dir`).
 pub(crate) fn write(
     dir: &Path,
     r: &Results,
@@ -118,46 +118,12 @@ pub(crate) fn page(
          <li><a href=\"#accounting\">Accounting</a></li></ol></nav>"
     );
 
-    let _ = writeln!(
-        out,
-        "<section id=\"recommendation\"><h2>Recommendation</h2>"
-    );
-    if recommendation.is_empty() {
-        let _ = writeln!(
-            out,
-            "<p class=\"placeholder\">None: this run measured none of the workloads the \
-             recommendation is derived from.</p>"
-        );
-    } else {
-        let _ = writeln!(out, "<ul>");
-        for line in recommendation {
-            let _ = writeln!(out, "<li>{}</li>", text(line));
-        }
-        let _ = writeln!(out, "</ul>");
-    }
-    let _ = writeln!(out, "</section>");
+    recommendation_list(&mut out, recommendation);
 
-    let mut inlined: Vec<String> = Vec::new();
+    // Only the plots a section names: a folder may hold older runs' files.
     for (i, s) in sections.iter().enumerate() {
-        section(&mut out, dir, &anchor(i), s, &mut inlined);
+        section(&mut out, dir, &anchor(i), s);
     }
-    let mut others: Vec<String> = fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.ends_with(".svg") && !inlined.contains(n))
-                .collect()
-        })
-        .unwrap_or_default();
-    others.sort();
-    if !others.is_empty() {
-        let _ = writeln!(out, "<section id=\"other-plots\"><h2>Other plots</h2>");
-        for name in &others {
-            figure(&mut out, dir, name);
-        }
-        let _ = writeln!(out, "</section>");
-    }
-
     let _ = writeln!(out, "<section id=\"headline\"><h2>Headline</h2><ul>");
     for line in &r.headline {
         let _ = writeln!(out, "<li>{}</li>", text(line));
@@ -179,6 +145,29 @@ pub(crate) fn page(
     out
 }
 
+/// The recommendation: its lines as a list, or a placeholder saying none
+/// was measured.
+fn recommendation_list(out: &mut String, recommendation: &[String]) {
+    let _ = writeln!(
+        out,
+        "<section id=\"recommendation\"><h2>Recommendation</h2>"
+    );
+    if recommendation.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"placeholder\">None: this run measured none of the workloads the \
+             recommendation is derived from.</p>"
+        );
+    } else {
+        let _ = writeln!(out, "<ul>");
+        for line in recommendation {
+            let _ = writeln!(out, "<li>{}</li>", text(line));
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    let _ = writeln!(out, "</section>");
+}
+
 fn anchor(i: usize) -> String {
     format!("section-{}", i + 1)
 }
@@ -198,7 +187,7 @@ fn class_of(cell: &str) -> &'static str {
 }
 
 /// One section: title, notes, table, plots.
-fn section(out: &mut String, dir: &Path, id: &str, s: &Section, inlined: &mut Vec<String>) {
+fn section(out: &mut String, dir: &Path, id: &str, s: &Section) {
     let _ = writeln!(
         out,
         "<section class=\"table\" id=\"{}\"><h2>{}</h2>",
@@ -224,7 +213,6 @@ fn section(out: &mut String, dir: &Path, id: &str, s: &Section, inlined: &mut Ve
     let _ = writeln!(out, "</tbody></table>");
     for name in &s.plots {
         figure(out, dir, name);
-        inlined.push(name.clone());
     }
     let _ = writeln!(out, "</section>");
 }
@@ -253,5 +241,50 @@ fn figure(out: &mut String, dir: &Path, name: &str) {
                 text(name)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_become_escaped_tables_with_their_plots() {
+        let dir = std::env::temp_dir().join(format!("compare-html-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("p.svg"),
+            "<?xml version=\"1.0\"?>\n<svg width=\"10\"><path d=\"M0 0\"/></svg>",
+        )
+        .unwrap();
+        let s = Section {
+            title: "a <b> & c".into(),
+            notes: vec!["n\"1\"".into()],
+            header: vec!["".into(), "2 threads (noisy)".into()],
+            rows: vec![vec!["<script>".into(), "1.2x [1.0x-1.4x] overlap".into()]],
+            plots: vec!["p.svg".into(), "missing.svg".into(), "../p.svg".into()],
+        };
+        let mut out = String::new();
+        section(&mut out, &dir, "section-1", &s);
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(out.contains("<h2>a &lt;b&gt; &amp; c</h2>"), "{out}");
+        assert!(out.contains("<th>&lt;script&gt;</th>") && !out.contains("<script>"));
+        assert!(out.contains("<th class=\"noisy\">2 threads (noisy)</th>"));
+        assert!(out.contains("<td class=\"overlap\">1.2x [1.0x-1.4x] overlap</td>"));
+        // The plot inlined without its XML prologue; the others noted.
+        assert_eq!(out.matches("<svg").count(), 1);
+        assert!(!out.contains("<?xml"));
+        assert!(out.contains("(plot missing.svg not drawn"));
+        assert!(out.contains("(plot ../p.svg not drawn"));
+    }
+
+    #[test]
+    fn the_recommendation_is_a_list_or_a_placeholder() {
+        let mut out = String::new();
+        recommendation_list(&mut out, &[]);
+        assert!(out.contains("class=\"placeholder\"") && !out.contains("<li>"));
+        let mut out = String::new();
+        recommendation_list(&mut out, &["use A < 4 threads".into(), "else B".into()]);
+        assert!(out.contains("<li>use A &lt; 4 threads</li>") && out.contains("<li>else B</li>"));
     }
 }
