@@ -253,10 +253,12 @@ pub(crate) fn calibrate(target: Duration) -> u64 {
     ((target.as_secs_f64() / best * PROBE as f64).round() as u64).max(1)
 }
 
-/// Steps of the noise calibration's dependency chain ([`spin`]): about a
-/// millisecond on a current core, fixed so that every calibration of every
-/// run times the same work.
-pub(crate) const NOISE_ITERS: u64 = 1 << 20;
+/// Steps of the noise calibration's dependency chain ([`spin`]): about
+/// 8 ms on a current core, fixed so that every calibration of every run
+/// times the same work. Longer than a scheduler slice: a 1 ms loop runs
+/// through a freshly woken thread's first slice untouched by a process
+/// that shares its core, and misses exactly the load it is for.
+pub(crate) const NOISE_ITERS: u64 = 1 << 23;
 
 /// Timings of the fixed calibration loop, taken between tables: the same
 /// work each time, so their spread is the machine's noise. One thread sees
