@@ -15,14 +15,15 @@ pub(crate) struct Machine {
     pub(crate) os: String,
     /// The kernel release.
     pub(crate) kernel: String,
-    /// `MemTotal` from /proc/meminfo.
-    pub(crate) memory: String,
+    /// `MemTotal` from /proc/meminfo, in bytes (null if unreadable).
+    pub(crate) memory_bytes: Option<u64>,
     /// `rustc --version` on the PATH at run time.
     pub(crate) rustc: String,
-    /// /proc/loadavg when the run started: others' work shows here.
-    pub(crate) load_at_start: String,
+    /// /proc/loadavg when the run started: others' work shows here (null if
+    /// unreadable).
+    pub(crate) load_at_start: Option<LoadAverage>,
     /// /proc/loadavg when the run ended.
-    pub(crate) load_at_end: String,
+    pub(crate) load_at_end: Option<LoadAverage>,
     /// `git rev-parse --short HEAD`, with `-dirty` when the tree has changes.
     pub(crate) git_commit: String,
 }
@@ -36,33 +37,73 @@ impl Machine {
             cpu: field("/proc/cpuinfo", "model name", ':'),
             os: field("/etc/os-release", "PRETTY_NAME", '='),
             kernel: read("/proc/sys/kernel/osrelease"),
-            memory: field("/proc/meminfo", "MemTotal", ':'),
+            memory_bytes: memory_bytes(&field("/proc/meminfo", "MemTotal", ':')),
             rustc: command("rustc", &["--version"]),
             load_at_start: load(),
-            load_at_end: String::new(),
+            load_at_end: None,
             git_commit: git_commit(),
         }
     }
 
     /// One line for tables and plot captions.
     pub(crate) fn one_line(&self) -> String {
+        let memory = self.memory_bytes.map_or(UNKNOWN.to_string(), |b| {
+            format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30))
+        });
         format!(
-            "{} cores ({}), {}, Linux {}, {}, {}",
-            self.cores, self.cpu, self.os, self.kernel, self.memory, self.rustc
+            "{} cores ({}), {}, Linux {}, {memory} memory, {}",
+            self.cores, self.cpu, self.os, self.kernel, self.rustc
         )
     }
 }
 
+/// The 1, 5 and 15-minute load averages (runnable and waiting tasks).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub(crate) struct LoadAverage {
+    pub(crate) one_min: f64,
+    pub(crate) five_min: f64,
+    pub(crate) fifteen_min: f64,
+}
+
+impl std::fmt::Display for LoadAverage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2} {:.2} {:.2}",
+            self.one_min, self.five_min, self.fifteen_min
+        )
+    }
+}
+
+/// "16384 kB" (as /proc/meminfo writes it) in bytes.
+fn memory_bytes(text: &str) -> Option<u64> {
+    let (n, unit) = text.split_once(' ').unwrap_or((text, ""));
+    let n: u64 = n.trim().parse().ok()?;
+    match unit.trim() {
+        "kB" => n.checked_mul(1024),
+        "" => Some(n),
+        _ => None,
+    }
+}
+
+/// A /proc/loadavg line's first three fields.
+fn parse_load(text: &str) -> Option<LoadAverage> {
+    let mut f = text.split_whitespace().map(str::parse::<f64>);
+    Some(LoadAverage {
+        one_min: f.next()?.ok()?,
+        five_min: f.next()?.ok()?,
+        fifteen_min: f.next()?.ok()?,
+    })
+}
+
+/// Cores this process may use.
 pub(crate) fn cores() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-pub(crate) fn load() -> String {
-    read("/proc/loadavg")
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The load averages now, if /proc/loadavg is readable.
+pub(crate) fn load() -> Option<LoadAverage> {
+    parse_load(&read("/proc/loadavg"))
 }
 
 fn read(path: &str) -> String {
@@ -107,5 +148,25 @@ fn git_commit() -> String {
         format!("{commit}-dirty")
     } else {
         commit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_fields_become_numbers() {
+        assert_eq!(memory_bytes("16384 kB"), Some(16_777_216));
+        assert_eq!(memory_bytes("unknown"), None);
+        assert_eq!(
+            parse_load("0.52 1.10 2.00 3/456 789"),
+            Some(LoadAverage {
+                one_min: 0.52,
+                five_min: 1.1,
+                fifteen_min: 2.0
+            })
+        );
+        assert_eq!(parse_load("unknown"), None);
     }
 }

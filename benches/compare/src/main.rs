@@ -12,10 +12,12 @@
 //! records its threads made.
 
 mod bench;
+mod html;
 mod library;
 mod machine;
 mod measure;
 mod plot;
+mod progress;
 mod report;
 mod section;
 mod workloads;
@@ -28,14 +30,18 @@ use std::{
 };
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     bench::{prepare, Case, Env, STRESS_READER_HZ},
     library::{operations::Operation, AnyWorkload},
     machine::Machine,
-    measure::calibrate,
-    report::{failure_banner, headline, render, summarize, Failure, Point, Results, Settings},
+    measure::{calibrate, Calibration},
+    progress::{interrupted, ms, Progress, INTERRUPTED_EXIT},
+    report::{
+        failure_banner, headline, mark_noisy, render, summarize, Failure, Noise, Point, Results,
+        Settings, SCHEMA_VERSION,
+    },
+    section::Section,
     workloads::{Row, Workload},
 };
 
@@ -49,22 +55,31 @@ Rows:
   resolution, one load per read); and, in same-metric only (they record latency only),
   the peers SyncHistogram (one Recorder per thread, refreshed every 50 ms by a
   concurrent reader with a timeout), MutexHistogram (Mutex<Histogram>) and
-  LocalHistogram (a per-thread Histogram nobody reads: the limit).
+  LocalHistogram (an unshared per-thread Histogram nobody reads: no sharing and no
+  reader, not a bound; shared designs can beat it).
 
 Method:
   Each table runs its rows one after the other, repetition by repetition, after one
-  warm-up run each. Every thread times itself from its release to its last batch,
-  with its CPU time beside (other processes' load shows as a CPU share below 100%).
+  warm-up run each; a ratio is taken per repetition, then summarised as median
+  [min-max]. Every thread times itself from its release to its last batch, with its
+  CPU time beside. Noise: a fixed calibration loop (one thread, then two at once) is
+  timed before and after every table; if its timings vary by more than 10%, the run
+  says so loudly and marks the tables around the slow timings (noisy).
   A strategy is reset before every run and its snapshot afterwards must count exactly
   the records made (mode transitions: exactly where every mode record is a change,
   otherwise at most the records). Any mismatch is printed loudly and the process
   exits with status 2.
 
+Ctrl-C stops after the current measurement, writes everything measured so far
+(results.json says \"complete\": false) and exits with status 130.
+
 Outputs (in --out):
   table.txt      the tables printed on stdout
-  results.json   the machine, the command, the settings, every run, every summary
+  results.json   the machine, the command, the settings, the noise, every run, every
+                 summary (schema: papers/results/README.md)
   *.svg          throughput against threads per workload (log scales), snapshot
-                 latency, overhead per request";
+                 latency, overhead per request
+  report.html    all of it in one self-contained page, plots inlined";
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -75,11 +90,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', value_name = "N,N,..")]
     threads: Vec<usize>,
 
-    /// Length of each measured run, e.g. 200ms, 1s [default: 200ms; --quick: 20ms]
+    /// Length of each measured run, with its unit: 200ms, 1s, 500us [default: 200ms; --quick: 20ms]
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     duration: Option<Duration>,
 
-    /// Length of each row's warm-up run [default: 100ms; --quick: 5ms]
+    /// Length of each row's warm-up run, with its unit [default: 100ms; --quick: 5ms]
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     warmup: Option<Duration>,
 
@@ -130,7 +145,11 @@ struct Args {
     fake_mismatch_every: usize,
 }
 
-/// `200ms`, `1.5s`, `250us`, or a bare number of milliseconds.
+/// The units a duration flag accepts.
+const UNITS: &str = "s, ms, us (or µs)";
+
+/// `200ms`, `1.5s`, `250us`: a number and its unit. A bare number is an
+/// error: `5` could mean 5 s as well as 5 ms.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -139,12 +158,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let (number, unit) = s.split_at(split);
     let n: f64 = number
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration such as 200ms or 1s"))?;
+        .map_err(|_| format!("'{s}' is not a duration such as 200ms or 1s (units: {UNITS})"))?;
     let secs = match unit.trim() {
-        "" | "ms" => n / 1e3,
+        "" => {
+            return Err(format!(
+                "'{s}' has no unit: write {s}ms or {s}s (units: {UNITS})"
+            ))
+        }
+        "ms" => n / 1e3,
         "s" => n,
         "us" | "µs" => n / 1e6,
-        other => return Err(format!("unknown unit '{other}' (use s, ms or us)")),
+        other => return Err(format!("unknown unit '{other}' (units: {UNITS})")),
     };
     if secs <= 0.0 || !secs.is_finite() {
         return Err("a duration must be positive".into());
@@ -283,29 +307,74 @@ fn main() -> ExitCode {
         .filter(|(_, _, r, _)| !r.is_empty())
         .collect();
 
-    let total: usize = plan
-        .iter()
-        .map(|(_, _, r, n)| r.len() * (n + 1))
-        .sum::<usize>()
-        + library::runs(&library_settings);
-    let bar = ProgressBar::new(total as u64).with_style(
-        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} runs  {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    // The plan in milliseconds: every run's planned length plus the fixed
+    // costs estimated here (thread starts and joins, the accounting check,
+    // the calibration between tables), so the ETA counts time, not runs.
+    let progress = Progress::new();
+    if let Err(e) = progress::catch_interrupt() {
+        eprintln!("warning: Ctrl-C will end the run without writing anything: {e}");
+    }
+    let calibration_started = Instant::now();
+    std::hint::black_box(measure::spin(measure::NOISE_ITERS));
+    let mut calibrations = vec![Calibration::take(0)];
+    let calibration_ms = ms(calibration_started.elapsed()).max(1);
+    let run_ms = |case: &Case, t: usize, run: Duration| -> u64 {
+        let fixed = 1 + t as u64 / 25;
+        if case.workload == Workload::Sequential {
+            fixed + (env.sequential_requests * args.work_us).div_ceil(1_000)
+        } else {
+            fixed + ms(run)
+        }
+    };
+    for (case, t, case_rows, case_reps) in &plan {
+        let per_row = run_ms(case, *t, warmup) + *case_reps as u64 * run_ms(case, *t, duration);
+        progress.plan(case_rows.len() as u64 * per_row + calibration_ms);
+    }
+    // A library run: its measured part plus the set-up of its series and
+    // threads, estimated as one more run of the same length.
+    let library_run_ms =
+        2 * (library_settings.duration_ms as u64 + library_settings.warmup_ms as u64) + 5;
+    if !library_settings.workloads.is_empty() {
+        progress.plan(library::runs(&library_settings) as u64 * library_run_ms);
+    }
+    for op in &operations {
+        progress.plan(op.planned_ms(args.quick));
+    }
+    // Read before `suspend`, which holds the bar's state while it runs.
+    let planned_s = progress.position().1 as f64 / 1e3;
+    progress.suspend(|| {
+        eprintln!(
+            "measuring {} tables, about {planned_s:.0} s planned",
+            plan.len()
+        )
+    });
 
     let mut points = Vec::new();
     let mut failures = Vec::new();
+    let mut tables: Vec<(String, usize)> = Vec::new();
     let mut runs = 0usize;
-    for (case, t, case_rows, case_reps) in &plan {
+    'tables: for (i, (case, t, case_rows, case_reps)) in plan.iter().enumerate() {
         let (case, t) = (*case, *t);
+        if interrupted() {
+            break;
+        }
+        tables.push((case.label(), t));
         let mut benches: Vec<_> = case_rows
             .iter()
             .map(|&row| (row, prepare(row, case, t, env)))
             .collect();
         for rep in 0..=*case_reps {
             for (row, bench) in &mut benches {
-                bar.set_message(format!("{} / {} / {t} threads", case.label(), row.name()));
+                if interrupted() {
+                    calibrations.push(Calibration::take(i + 1));
+                    break 'tables;
+                }
+                progress.message(format!(
+                    "{} / {} / {}",
+                    case.label(),
+                    row.name(),
+                    report::threads(t)
+                ));
                 let run_time = if rep == 0 { warmup } else { duration };
                 let mut measured = bench.run(run_time);
                 runs += 1;
@@ -327,41 +396,45 @@ fn main() -> ExitCode {
                         },
                         mismatches: measured.accounting.mismatches.clone(),
                     };
-                    bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
+                    progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
                     failures.push(failure);
                 }
                 if rep > 0 {
                     points.push(Point::new(&case, *row, t, rep - 1, measured, cores));
                 }
-                bar.inc(1);
+                progress.advance(run_ms(&case, t, run_time));
             }
         }
+        calibrations.push(Calibration::take(i + 1));
+        progress.advance(calibration_ms);
     }
     let library_settings_peers = library_settings.peers.clone();
-    let library = (!library_settings.workloads.is_empty()).then(|| {
+    let library = (!library_settings.workloads.is_empty() && !interrupted()).then(|| {
         library::run_all(
             library_settings,
             cores,
             |label| {
-                bar.set_message(label.to_string());
-                bar.inc(1);
+                progress.message(label.to_string());
+                progress.advance(library_run_ms);
             },
             |f| {
-                bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {}", library_failure(f)));
+                progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {}", library_failure(f)));
             },
-            || false,
+            interrupted,
             args.fake_mismatch_every,
         )
     });
     if let Some(l) = &library {
         failures.extend(l.measured.failures.iter().map(library_failure));
     }
-    let operations = (!operations.is_empty()).then(|| {
+    let operations = (!operations.is_empty() && !interrupted()).then(|| {
         let ops = library::operations::run(
             &operations,
             &library_settings_peers,
             args.quick,
-            &mut |label| bar.set_message(label.to_string()),
+            &mut |label| progress.message(label.to_string()),
+            &mut |op| progress.advance(op.planned_ms(args.quick)),
+            &interrupted,
         );
         for m in ops.mismatches() {
             let failure = Failure {
@@ -371,18 +444,24 @@ fn main() -> ExitCode {
                 run: "operations".into(),
                 mismatches: vec![m.what],
             };
-            bar.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
+            progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
             failures.push(failure);
         }
         ops
     });
-    bar.finish_and_clear();
+    progress.finish();
+    let complete = tables.len() == plan.len() && !interrupted();
 
     machine.load_at_end = machine::load();
-    let cells = summarize(&points);
+    let noise = Noise::of(calibrations, &tables);
+    let mut cells = summarize(&points);
+    mark_noisy(&mut cells, &noise);
     let results = Results {
+        schema_version: SCHEMA_VERSION,
         tool: "lockfree-metrics-compare (benches/compare)",
-        command: cargo_command(&argv),
+        complete,
+        command: shell_line(&argv),
+        cargo_command: cargo_command(&argv),
         argv,
         machine,
         started_unix_s: SystemTime::now()
@@ -405,14 +484,19 @@ fn main() -> ExitCode {
             work_iters,
             sequential_requests: env.sequential_requests,
         },
-        headline: headline(&cells),
+        noise,
+        headline: headline(&points, &cells),
         accounting_failures: failures,
         cells,
         points,
         library,
         operations,
     };
-    let mut text = render(&results, &cases);
+    // Every table of the report, in order: the strategy tables, then the
+    // library comparison's; table.txt and report.html show them all.
+    let mut sections: Vec<Section> = report::sections(&results, &cases, !args.no_plots);
+    // Which option to use when, one line each, from the library runs.
+    let mut recommendation: Vec<String> = Vec::new();
     if let Some(l) = &results.library {
         let plots = if args.no_plots {
             Vec::new()
@@ -426,32 +510,33 @@ fn main() -> ExitCode {
                     Vec::new()
                 })
         };
-        for section in l.sections(&plots) {
-            text.push_str(&section.text());
-        }
+        sections.extend(l.sections(&plots));
+        recommendation = l.recommendation.lines();
     }
     if let Some(ops) = &results.operations {
-        for section in ops.sections() {
-            text.push_str(&section.text());
-        }
+        sections.extend(ops.sections());
     }
+    let text = render(&results, &sections, &recommendation);
     print!("{text}");
 
-    if let Err(e) = write_outputs(&args, &results, &cases, &text) {
+    if let Err(e) = write_outputs(&args, &results, &cases, &sections, &recommendation, &text) {
         eprintln!("error: writing to {}: {e}", args.out.display());
         return ExitCode::FAILURE;
     }
     eprintln!(
-        "wrote {} (table.txt, results.json{}) in {:.1} s",
+        "wrote {} (table.txt, results.json, report.html{}) in {:.1} s",
         args.out.display(),
         if args.no_plots { "" } else { ", *.svg" },
         results.wall_s
     );
-    if results.accounting_failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if !results.accounting_failures.is_empty() {
         eprint!("{}", failure_banner(&results.accounting_failures, 10));
         ExitCode::from(2)
+    } else if !results.complete {
+        eprintln!("interrupted: wrote what was measured (results.json: \"complete\": false)");
+        ExitCode::from(INTERRUPTED_EXIT)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -459,6 +544,8 @@ fn write_outputs(
     args: &Args,
     results: &Results,
     cases: &[Case],
+    sections: &[Section],
+    recommendation: &[String],
     text: &str,
 ) -> std::io::Result<()> {
     fs::create_dir_all(&args.out)?;
@@ -468,7 +555,28 @@ fn write_outputs(
     if !args.no_plots {
         plot::all(&args.out, results, cases).map_err(std::io::Error::other)?;
     }
-    Ok(())
+    html::write(&args.out, results, sections, recommendation)
+}
+
+/// One argument as a POSIX shell reads it back: as is when plain, else in
+/// single quotes.
+fn shell_word(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:+".contains(c));
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
+/// The argv as the command line that ran.
+fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| shell_word(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A library run's mismatch as the report lists failures.
@@ -486,18 +594,8 @@ fn library_failure(f: &library::workloads::Failure) -> Failure {
 fn cargo_command(argv: &[String]) -> String {
     let mut command = "cargo run --release -p lockfree-metrics-compare".to_string();
     if argv.len() > 1 {
-        command.push_str(" --");
-        for a in &argv[1..] {
-            let plain = a
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:".contains(c));
-            if plain {
-                command.push(' ');
-                command.push_str(a);
-            } else {
-                command.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
-            }
-        }
+        command.push_str(" -- ");
+        command.push_str(&shell_line(&argv[1..]));
     }
     command
 }
@@ -510,10 +608,15 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("50us"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_duration("50µs"), Ok(Duration::from_micros(50)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("0s").is_err());
+        // A bare number is refused, and the answer names the units.
+        let e = parse_duration("5").unwrap_err();
+        assert!(e.contains("no unit") && e.contains(UNITS), "{e}");
+        assert!(parse_duration("5m").unwrap_err().contains(UNITS));
+        assert!(Args::try_parse_from(["compare", "--duration", "5"]).is_err());
     }
 
     #[test]
@@ -552,6 +655,14 @@ mod tests {
         assert_eq!(
             cargo_command(&["x".into(), "--out".into(), "a b".into()]),
             "cargo run --release -p lockfree-metrics-compare -- --out 'a b'"
+        );
+        assert_eq!(
+            shell_line(&[
+                "target/release/compare".into(),
+                "--out".into(),
+                "it's".into()
+            ]),
+            r"target/release/compare --out 'it'\''s'"
         );
     }
 }

@@ -253,6 +253,63 @@ pub(crate) fn calibrate(target: Duration) -> u64 {
     ((target.as_secs_f64() / best * PROBE as f64).round() as u64).max(1)
 }
 
+/// Steps of the noise calibration's dependency chain ([`spin`]): about
+/// 8 ms on a current core, fixed so that every calibration of every run
+/// times the same work. Longer than a scheduler slice: a 1 ms loop runs
+/// through a freshly woken thread's first slice untouched by a process
+/// that shares its core, and misses exactly the load it is for.
+pub(crate) const NOISE_ITERS: u64 = 1 << 23;
+
+/// Timings of the fixed calibration loop, taken between tables: the same
+/// work each time, so their spread is the machine's noise. One thread sees
+/// a busy SMT sibling or a frequency change; two threads at once also see
+/// another process on the other core, which a CPU-time share cannot.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub(crate) struct Calibration {
+    /// The table measured after it (the number of tables: after the last).
+    pub(crate) before_table: usize,
+    /// [`NOISE_ITERS`] steps on one thread, in ns (the fastest of 3 tries).
+    pub(crate) one_thread_ns: f64,
+    /// The same on two threads released together, from the release to the
+    /// later one's end, in ns (the fastest of 3 tries).
+    pub(crate) two_threads_ns: f64,
+}
+
+impl Calibration {
+    /// Times the calibration loop now.
+    pub(crate) fn take(before_table: usize) -> Self {
+        let one = || {
+            let t = Instant::now();
+            black_box(spin(NOISE_ITERS));
+            t.elapsed().as_nanos() as f64
+        };
+        let two = || {
+            let ready = Barrier::new(2);
+            let times: Vec<f64> = thread::scope(|s| {
+                let handles: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            ready.wait();
+                            one()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a calibration thread panicked"))
+                    .collect()
+            });
+            times.into_iter().fold(0.0, f64::max)
+        };
+        let fastest = |f: &dyn Fn() -> f64| (0..3).map(|_| f()).fold(f64::INFINITY, f64::min);
+        Calibration {
+            before_table,
+            one_thread_ns: fastest(&one),
+            two_threads_ns: fastest(&two),
+        }
+    }
+}
+
 /// Median, min and max of a non-empty sample.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub(crate) struct Spread {

@@ -1,6 +1,8 @@
 //! SVG plots of a comparison, drawn with `plotters` without any font
 //! library: the SVG names a generic font family and the viewer lays the
-//! text out.
+//! text out. The axis, tick, unit and legend helpers below (`log_axis`,
+//! `log_ticks`, `linear_ticks`, `label`, `time_unit`, `thread_axis`,
+//! `core_marker`, `legend`, `bar_range`) are for every part's plots.
 
 use std::{collections::BTreeSet, path::Path};
 
@@ -16,7 +18,7 @@ use plotters::{
 use crate::{
     bench::Case,
     measure::Spread,
-    report::{ns, si, Cell, Results},
+    report::{self, Cell, Results},
     workloads::{Row, Workload},
 };
 
@@ -57,7 +59,9 @@ pub(crate) fn all(dir: &Path, r: &Results, cases: &[Case]) -> Result<(), String>
     let footer = format!(
         "{} | load {} at start | {}",
         r.machine.one_line(),
-        r.machine.load_at_start,
+        r.machine
+            .load_at_start
+            .map_or("unknown".to_string(), |l| l.to_string()),
         r.command
     );
     let run = || -> Fallible {
@@ -73,8 +77,8 @@ pub(crate) fn all(dir: &Path, r: &Results, cases: &[Case]) -> Result<(), String>
                 let label = case.label();
                 let cells: Vec<&Cell> = r.cells.iter().filter(|c| c.case == label).collect();
                 if !cells.is_empty() {
-                    let file = dir.join(format!("throughput-{}.svg", slug(&label)));
-                    throughput(&file, &label, &cells, &footer)?;
+                    let file = dir.join(throughput_file(&label));
+                    throughput(&file, &label, &cells, &footer, r.machine.cores)?;
                 }
             }
         }
@@ -84,14 +88,30 @@ pub(crate) fn all(dir: &Path, r: &Results, cases: &[Case]) -> Result<(), String>
             .map(Case::label)
             .collect();
         if r.cells.iter().any(|c| readers.contains(&c.case)) {
-            snapshot_latency(&dir.join("snapshot-latency.svg"), r, &readers, &footer)?;
+            snapshot_latency(
+                &dir.join(SNAPSHOT_FILE),
+                r,
+                &readers,
+                &footer,
+                r.machine.cores,
+            )?;
         }
         if r.cells.iter().any(|c| c.overhead.is_some()) {
-            overhead(&dir.join("overhead.svg"), r, &footer)?;
+            overhead(&dir.join(OVERHEAD_FILE), r, &footer)?;
         }
         Ok(())
     };
     run().map_err(|e| e.to_string())
+}
+
+/// The snapshot-latency plot's file name.
+pub(crate) const SNAPSHOT_FILE: &str = "snapshot-latency.svg";
+/// The overhead plot's file name.
+pub(crate) const OVERHEAD_FILE: &str = "overhead.svg";
+
+/// The throughput plot's file name for the table labelled `label`.
+pub(crate) fn throughput_file(label: &str) -> String {
+    format!("throughput-{}.svg", slug(label))
 }
 
 fn slug(label: &str) -> String {
@@ -136,16 +156,152 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+// ------------------------------------------------------------ axis helpers
+//
+// Reusable by every plot of the comparison: a log axis is drawn in log10
+// space (plot `log10(v)`), ticked at 1-2-5 values between decades and
+// labelled in one format with its unit; thread axes are log2 with a marker
+// at the core count; the legend sits beside the chart, so the data can use
+// the whole plot area.
+
+/// What an axis measures, for its tick labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // Bytes and Plain: for the library workloads' plots (scrape sizes, series)
+pub(crate) enum Unit {
+    /// Per second: "2M/s", "500k/s".
+    PerSecond,
+    /// Nanoseconds: "500 ns", "2 µs", "1.5 ms".
+    Nanos,
+    /// Bytes: "512 B", "2 kB", "1.5 MB" (SI).
+    Bytes,
+    /// A plain number: "2M", "500".
+    Plain,
+}
+
+/// `x` with at most three significant digits and no trailing zeros: "2",
+/// "2.5", "12.5", "250".
+fn short(x: f64) -> String {
+    let t = match x.abs() {
+        a if a >= 99.95 => format!("{x:.0}"),
+        a if a >= 9.995 => format!("{x:.1}"),
+        _ => format!("{x:.2}"),
+    };
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    }
+}
+
+/// A value as an axis labels it, in `unit`: "2M/s", "500 ns", "2 µs",
+/// "1.5 MB", "20k".
+pub(crate) fn label(v: f64, unit: Unit) -> String {
+    let scaled = |steps: &[(f64, &'static str)], base: &'static str| {
+        steps
+            .iter()
+            .find(|&&(d, _)| v.abs() >= d * 0.9995)
+            .map_or((v, base), |&(d, u)| (v / d, u))
+    };
+    match unit {
+        Unit::Nanos => {
+            let (x, u) = scaled(&[(1e9, "s"), (1e6, "ms"), (1e3, "µs")], "ns");
+            format!("{} {u}", short(x))
+        }
+        Unit::Bytes => {
+            let (x, u) = scaled(&[(1e9, "GB"), (1e6, "MB"), (1e3, "kB")], "B");
+            format!("{} {u}", short(x))
+        }
+        Unit::PerSecond | Unit::Plain => {
+            let (x, u) = scaled(&[(1e9, "G"), (1e6, "M"), (1e3, "k")], "");
+            let per = if unit == Unit::PerSecond { "/s" } else { "" };
+            format!("{}{u}{per}", short(x))
+        }
+    }
+}
+
+/// The unit a linear panel of values up to `max_abs` ns reads best in:
+/// (divisor, name), ns below 1 µs, else µs, else ms.
+pub(crate) fn time_unit(max_abs: f64) -> (f64, &'static str) {
+    match max_abs {
+        m if m >= 1e6 => (1e6, "ms"),
+        m if m >= 1e3 => (1e3, "µs"),
+        _ => (1.0, "ns"),
+    }
+}
+
+/// Ticks for a log axis over `lo..hi` (both > 0): 1, 2 and 5 times each
+/// power of ten within the range; every power of ten alone when that
+/// would be more than 12 ticks; 1 to 9 times each power when 1-2-5 gives
+/// fewer than 4 (a narrow range).
+pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi >= lo && hi.is_finite()) {
+        return Vec::new();
+    }
+    let within = |mantissas: &[f64]| -> Vec<f64> {
+        let mut out = Vec::new();
+        let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        for e in first..=last {
+            for &m in mantissas {
+                // Rounded through the decimal form, so 10^-1 x 2 prints as 0.2.
+                let v: f64 = format!("{m}e{e}").parse().expect("a number");
+                if v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    };
+    let ticks = within(&[1.0, 2.0, 5.0]);
+    if ticks.len() > 12 {
+        within(&[1.0])
+    } else if ticks.len() < 4 {
+        within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    } else {
+        ticks
+    }
+}
+
+/// About `target` ticks for a linear axis over `lo..hi`, at a 1-2-5 step.
+pub(crate) fn linear_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    if !(hi > lo && lo.is_finite() && hi.is_finite()) || target == 0 {
+        return Vec::new();
+    }
+    let raw = (hi - lo) / target as f64;
+    let power = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * power);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+/// `lo..hi` padded by `pad` of its span on each side (a zero span gets
+/// some room).
+pub(crate) fn padded(lo: f64, hi: f64, pad: f64) -> std::ops::Range<f64> {
+    let span = hi - lo;
+    let room = if span > 0.0 {
+        span * pad
+    } else {
+        lo.abs().max(1.0) * 0.1
+    };
+    (lo - room)..(hi + room)
+}
+
 /// A linear f64 axis ticked exactly at the given points (plotters'
-/// `with_key_points` gives up its default label formatting).
+/// `with_key_points` gives up its default label formatting). A log axis is
+/// one of these in log10 space: see [`log_axis`].
 #[derive(Clone)]
-struct Ticked {
+pub(crate) struct Ticked {
     range: RangedCoordf64,
     ticks: Vec<f64>,
 }
 
 impl Ticked {
-    fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
+    /// An axis over `range`, ticked at `ticks`.
+    pub(crate) fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
         Ticked {
             range: range.into(),
             ticks,
@@ -174,23 +330,130 @@ impl Ranged for Ticked {
     }
 }
 
-/// Thread counts on a log2 axis, ticked at the counts measured.
-fn thread_axis(cells: &[&Cell]) -> Ticked {
-    let ts: BTreeSet<usize> = cells.iter().map(|c| c.threads).collect();
+/// A log axis fitted to data from `lo` to `hi` (> 0): in log10 space,
+/// padded by 6% of the data's span (at least 0.04 decade), ticked by
+/// [`log_ticks`]. Plot `v.log10()`; label ticks with [`log_label`].
+pub(crate) fn log_axis(lo: f64, hi: f64) -> Ticked {
+    let (lo, hi) = (lo.max(1e-12), hi.max(lo.max(1e-12)));
+    let (a, b) = (lo.log10(), hi.log10());
+    let room = ((b - a) * 0.06).max(0.04);
+    let range = (a - room)..(b + room);
+    let ticks = log_ticks(10f64.powf(range.start), 10f64.powf(range.end))
+        .into_iter()
+        .map(f64::log10)
+        .collect();
+    Ticked::new(range, ticks)
+}
+
+/// The label of a [`log_axis`] tick (a log10 value) in `unit`.
+pub(crate) fn log_label(x: &f64, unit: Unit) -> String {
+    label(10f64.powf(*x), unit)
+}
+
+/// Thread counts on a log2 axis, ticked at the counts measured, wide
+/// enough to show the core count's marker ([`core_marker`]).
+pub(crate) fn thread_axis(counts: &[usize], cores: usize) -> Ticked {
+    let ts: BTreeSet<usize> = counts.iter().copied().collect();
     let xs: Vec<f64> = ts.iter().map(|&t| (t as f64).log2()).collect();
-    let (lo, hi) = (xs[0], xs[xs.len() - 1]);
+    let c = (cores.max(1) as f64).log2();
+    let (lo, hi) = (xs[0].min(c), xs[xs.len() - 1].max(c));
     let pad = ((hi - lo) * 0.08).max(0.4);
     Ticked::new(lo - pad..hi + pad, xs)
 }
 
-fn thread_label(x: &f64) -> String {
+/// A [`thread_axis`] tick's label: the thread count.
+pub(crate) fn thread_label(x: &f64) -> String {
     format!("{}", 2f64.powf(*x).round())
 }
 
-/// A log range around `lo..hi` with some room.
-fn log_range(lo: f64, hi: f64) -> std::ops::Range<f64> {
-    let lo = lo.max(1e-3);
-    (lo / 1.6)..(hi.max(lo * 1.01) * 1.6)
+/// The chart type of a thread-axis plot: log2 threads by a [`Ticked`] y.
+pub(crate) type ThreadChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, Ticked>>;
+
+/// A dashed vertical line at the core count on a [`thread_axis`] chart,
+/// labelled "N cores": past it, threads share cores.
+pub(crate) fn core_marker(chart: &mut ThreadChart<'_, '_>, cores: usize) -> Fallible {
+    let x = (cores.max(1) as f64).log2();
+    let y = chart.y_range();
+    let grey = RGBColor(110, 110, 110);
+    chart.draw_series(DashedLineSeries::new(
+        vec![(x, y.start), (x, y.end)],
+        6,
+        4,
+        grey.stroke_width(1),
+    ))?;
+    let text = if cores == 1 {
+        "1 core".to_string()
+    } else {
+        format!("{cores} cores")
+    };
+    chart.draw_series(std::iter::once(
+        EmptyElement::at((x, y.end)) + Text::new(text, (5, 2), (FONT, 13).into_font().color(&grey)),
+    ))?;
+    Ok(())
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Mark {
+    /// A solid line with a filled marker.
+    Solid,
+    /// A dashed line with a hollow marker.
+    Dashed,
+    /// A filled box (a bar).
+    Bar,
+}
+
+/// One line of a legend.
+#[derive(Clone, Debug)]
+pub(crate) struct LegendEntry {
+    pub(crate) label: String,
+    pub(crate) color: RGBColor,
+    pub(crate) mark: Mark,
+}
+
+/// Draws `entries` top-down in `area` (a strip beside the chart): the
+/// data then has the whole plot area.
+pub(crate) fn legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    entries: &[LegendEntry],
+) -> Fallible {
+    for (i, e) in entries.iter().enumerate() {
+        let y = 40 + 22 * i as i32;
+        let c = e.color;
+        match e.mark {
+            Mark::Solid => {
+                area.draw(&PathElement::new(vec![(8, y), (36, y)], c.stroke_width(2)))?;
+                area.draw(&Circle::new((22, y), 4, c.filled()))?;
+            }
+            Mark::Dashed => {
+                area.draw(&PathElement::new(vec![(8, y), (14, y)], c.stroke_width(2)))?;
+                area.draw(&PathElement::new(vec![(30, y), (36, y)], c.stroke_width(2)))?;
+                area.draw(&Circle::new((22, y), 4, WHITE.filled()))?;
+                area.draw(&Circle::new((22, y), 4, c.stroke_width(2)))?;
+            }
+            Mark::Bar => {
+                area.draw(&Rectangle::new([(12, y - 6), (32, y + 6)], c.filled()))?;
+            }
+        }
+        area.draw(&Text::new(
+            e.label.clone(),
+            (44, y - 7),
+            (FONT, 13).into_font(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Splits `area` into the chart (left) and a legend strip `width` wide.
+fn with_legend<'b>(
+    area: &DrawingArea<SVGBackend<'b>, Shift>,
+    width: u32,
+) -> (
+    DrawingArea<SVGBackend<'b>, Shift>,
+    DrawingArea<SVGBackend<'b>, Shift>,
+) {
+    let w = area.dim_in_pixel().0;
+    area.split_horizontally(w.saturating_sub(width))
 }
 
 fn rows_of<'a>(cells: &[&'a Cell]) -> Vec<&'a str> {
@@ -203,75 +466,86 @@ fn rows_of<'a>(cells: &[&'a Cell]) -> Vec<&'a str> {
     rows
 }
 
-fn throughput(file: &Path, case: &str, cells: &[&Cell], footer: &str) -> Fallible {
+fn counts(cells: &[&Cell]) -> Vec<usize> {
+    cells.iter().map(|c| c.threads).collect()
+}
+
+// ------------------------------------------------------------------ plots
+
+fn throughput(file: &Path, case: &str, cells: &[&Cell], footer: &str, cores: usize) -> Fallible {
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     let area = framed(&root, footer)?;
-    let x_axis = thread_axis(cells);
+    let (plot, side) = with_legend(&area, 230);
     let lo = cells
         .iter()
         .map(|c| c.rate.min)
         .fold(f64::INFINITY, f64::min);
     let hi = cells.iter().map(|c| c.rate.max).fold(0.0, f64::max);
     let unit = cells[0].unit;
-    let mut chart = ChartBuilder::on(&area)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(
             format!("{case}: throughput against threads (median, bars min-max)"),
             (FONT, 20),
         )
         .margin(14)
         .x_label_area_size(44)
-        .y_label_area_size(72)
-        .build_cartesian_2d(x_axis, log_range(lo, hi * 6.0).log_scale())?;
+        .y_label_area_size(78)
+        .build_cartesian_2d(thread_axis(&counts(cells), cores), log_axis(lo, hi))?;
     chart
         .configure_mesh()
         .x_desc("threads (log scale)")
         .y_desc(format!("{unit}, all threads (log scale)"))
-        .y_labels(8)
         .x_label_formatter(&thread_label)
-        .y_label_formatter(&|y| si(*y))
+        .y_label_formatter(&|y| log_label(y, Unit::PerSecond))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
+    core_marker(&mut chart, cores)?;
+    let mut entries = Vec::new();
     for row in rows_of(cells) {
         let c = color(row);
         let mine: Vec<&&Cell> = cells.iter().filter(|x| x.row == row).collect();
         let pts: Vec<(f64, f64)> = mine
             .iter()
-            .map(|x| ((x.threads as f64).log2(), x.rate.median))
+            .map(|x| ((x.threads as f64).log2(), x.rate.median.log10()))
             .collect();
         let width = if row == "Sharded" { 3 } else { 2 };
-        chart
-            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))?
-            .label(Row::label_of(row))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+        chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))?;
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
         chart.draw_series(mine.iter().map(|x| {
             ErrorBar::new_vertical(
                 (x.threads as f64).log2(),
-                x.rate.min,
-                x.rate.median,
-                x.rate.max,
+                x.rate.min.log10(),
+                x.rate.median.log10(),
+                x.rate.max.log10(),
                 c.stroke_width(1),
                 8,
             )
         }))?;
+        entries.push(LegendEntry {
+            label: Row::label_of(row),
+            color: c,
+            mark: Mark::Solid,
+        });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 14))
-        .draw()?;
+    legend(&side, &entries)?;
     root.present()?;
     Ok(())
 }
 
-fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) -> Fallible {
+fn snapshot_latency(
+    file: &Path,
+    r: &Results,
+    readers: &[String],
+    footer: &str,
+    cores: usize,
+) -> Fallible {
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     let area = framed(&root, footer)?;
-    let panels = area.split_evenly((1, readers.len()));
+    let (plot, side) = with_legend(&area, 230);
+    let panels = plot.split_evenly((1, readers.len()));
+    let mut rows_seen: Vec<&str> = Vec::new();
     for (panel, case) in panels.iter().zip(readers) {
         let cells: Vec<&Cell> = r
             .cells
@@ -290,11 +564,10 @@ fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) 
             .iter()
             .map(|c| snap(c).p99_ns as f64)
             .fold(0.0, f64::max);
-        let x_axis = thread_axis(&cells);
         let mut chart = ChartBuilder::on(panel)
             .caption(
                 format!(
-                    "snapshot latency, {case}: p99 thick, p50 thin (n >= {})",
+                    "snapshot latency, {case} (n >= {})",
                     cells.iter().map(|c| snap(c).count).min().unwrap_or(0)
                 ),
                 (FONT, 16),
@@ -302,48 +575,57 @@ fn snapshot_latency(file: &Path, r: &Results, readers: &[String], footer: &str) 
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(72)
-            .build_cartesian_2d(x_axis, log_range(lo, hi * 8.0).log_scale())?;
+            .build_cartesian_2d(thread_axis(&counts(&cells), cores), log_axis(lo, hi))?;
         chart
             .configure_mesh()
             .x_desc("writer threads (log scale)")
             .y_desc("snapshot() latency (log scale)")
             .x_label_formatter(&thread_label)
-            .y_label_formatter(&|y| ns(*y))
+            .y_label_formatter(&|y| log_label(y, Unit::Nanos))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
+        core_marker(&mut chart, cores)?;
         for row in rows_of(&cells) {
             let c = color(row);
             let mine: Vec<&&Cell> = cells.iter().filter(|x| x.row == row).collect();
             let at = |x: &Cell, q99: bool| {
                 let s = snap(x);
                 let v = if q99 { s.p99_ns } else { s.p50_ns };
-                ((x.threads as f64).log2(), v as f64)
+                ((x.threads as f64).log2(), (v.max(1) as f64).log10())
             };
             let p99: Vec<(f64, f64)> = mine.iter().map(|x| at(x, true)).collect();
             let p50: Vec<(f64, f64)> = mine.iter().map(|x| at(x, false)).collect();
-            chart
-                .draw_series(LineSeries::new(p99.clone(), c.stroke_width(3)))?
-                .label(Row::label_of(row))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
-                });
-            chart.draw_series(LineSeries::new(p50.clone(), c.stroke_width(1)))?;
-            chart.draw_series(
-                p99.iter()
-                    .chain(&p50)
-                    .map(|&p| Circle::new(p, 3, c.filled())),
-            )?;
+            chart.draw_series(LineSeries::new(p50.clone(), c.stroke_width(2)))?;
+            chart.draw_series(p50.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
+            chart.draw_series(DashedLineSeries::new(p99.clone(), 8, 5, c.stroke_width(2)))?;
+            chart.draw_series(p99.iter().map(|&p| Circle::new(p, 4, WHITE.filled())))?;
+            chart.draw_series(p99.iter().map(|&p| Circle::new(p, 4, c.stroke_width(2))))?;
+            if !rows_seen.contains(&row) {
+                rows_seen.push(row);
+            }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .label_font((FONT, 13))
-            .draw()?;
     }
+    let grey = RGBColor(90, 90, 90);
+    let mut entries = vec![
+        LegendEntry {
+            label: "p50 (solid, filled)".into(),
+            color: grey,
+            mark: Mark::Solid,
+        },
+        LegendEntry {
+            label: "p99 (dashed, hollow)".into(),
+            color: grey,
+            mark: Mark::Dashed,
+        },
+    ];
+    entries.extend(rows_seen.iter().map(|row| LegendEntry {
+        label: Row::label_of(row),
+        color: color(row),
+        mark: Mark::Bar,
+    }));
+    legend(&side, &entries)?;
     root.present()?;
     Ok(())
 }
@@ -368,52 +650,117 @@ fn end_to_end(c: &Cell) -> Option<Spread> {
     o.cpu.as_ref().or(o.wall.as_ref())?.delta_ns
 }
 
+/// The series of the overhead plot: one per (case, threads), in run order.
+fn overhead_series(cells: &[Cell]) -> Vec<(String, usize)> {
+    let mut series: Vec<(String, usize)> = Vec::new();
+    for c in cells.iter().filter(|c| c.overhead.is_some()) {
+        if !series.iter().any(|(k, t)| k == &c.case && *t == c.threads) {
+            series.push((c.case.clone(), c.threads));
+        }
+    }
+    series
+}
+
+fn series_name(case: &str, threads: usize) -> String {
+    if case == "sequential" {
+        "sequential, 50 requests".to_string()
+    } else {
+        format!("{case}, {}", report::threads(threads))
+    }
+}
+
 /// Three panels of grouped bars: the direct measure (mean and median
-/// request) and the end-to-end one.
+/// request) and the end-to-end one, with one legend above them.
 fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
     let root = SVGBackend::new(file, (WIDE, SIZE.1)).into_drawing_area();
     let area = framed(&root, footer)?;
-    let panels = area.split_evenly((1, 3));
+    let (top, body) = area.split_vertically(50);
+    let series = overhead_series(&r.cells);
+    for (i, (case, threads)) in series.iter().enumerate() {
+        let x = 14 + 230 * i as i32;
+        let c = SERIES[i % SERIES.len()];
+        top.draw(&Rectangle::new([(x, 12), (x + 18, 24)], c.filled()))?;
+        top.draw(&Text::new(
+            series_name(case, *threads),
+            (x + 24, 11),
+            (FONT, 13).into_font(),
+        ))?;
+    }
+    top.draw(&Text::new(
+        "(clipped): an outlier would flatten the rest; whiskers end at the axis, a bar past it \
+         states its value",
+        (14, 32),
+        (FONT, 12).into_font().color(&RGBColor(90, 90, 90)),
+    ))?;
+    let panels = body.split_evenly((1, 3));
     let on_cpu = r
         .cells
         .iter()
         .any(|c| c.overhead.as_ref().is_some_and(|o| o.cpu.is_some()));
     bars(
         &panels[0],
-        "the five records in a request: mean",
-        "ns per request (clock reads around them)",
+        "records in a request: mean",
+        "added per request (clock reads around them)",
         &r.cells,
+        &series,
         direct,
     )?;
     bars(
         &panels[1],
-        "the five records: the median request",
-        "ns per request (clock reads around them)",
+        "records: the median request",
+        "added per request (clock reads around them)",
         &r.cells,
+        &series,
         direct_p50,
     )?;
     bars(
         &panels[2],
         &format!("end to end, {} µs requests", r.settings.work_us),
         if on_cpu {
-            "CPU ns added per request (below 0: noise)"
+            "CPU time added per request (below 0: noise)"
         } else {
-            "wall ns added per request (below 0: noise)"
+            "wall time added per request (below 0: noise)"
         },
         &r.cells,
+        &series,
         end_to_end,
     )?;
     root.present()?;
     Ok(())
 }
 
+/// The y range of a bar panel: from the data, but at most 3x the median
+/// bar height (in magnitude) on either side of zero, so one outlier cannot
+/// flatten every other bar; (range, clipped).
+pub(crate) fn bar_range(values: &[Spread]) -> (std::ops::Range<f64>, bool) {
+    let lo = values.iter().map(|v| v.min).fold(0.0, f64::min);
+    let hi = values.iter().map(|v| v.max).fold(0.0, f64::max);
+    let typical = Spread::of(values.iter().map(|v| v.median.abs()))
+        .map_or(0.0, |s| s.median)
+        .max(1e-9);
+    let cap = 3.0
+        * values.iter().map(|v| v.median.abs()).fold(typical, |a, b| {
+            // Medians within 3x of the typical one count; beyond, outliers.
+            if b <= 3.0 * typical {
+                a.max(b)
+            } else {
+                a
+            }
+        });
+    let (lo2, hi2) = (lo.max(-cap), hi.min(cap));
+    let clipped = lo2 > lo || hi2 < hi;
+    (padded(lo2, hi2, 0.06), clipped)
+}
+
 /// Grouped bars of `value`: one group per row, one bar per (case, threads),
-/// at the median with min-max.
+/// at the median with min-max; the unit (ns, µs, ms) chosen for the panel;
+/// bars and whiskers past the axis clipped, their true value written.
 fn bars(
     panel: &DrawingArea<SVGBackend<'_>, Shift>,
     title: &str,
     y_desc: &str,
     all: &[Cell],
+    series: &[(String, usize)],
     value: fn(&Cell) -> Option<Spread>,
 ) -> Fallible {
     let cells: Vec<&Cell> = all.iter().filter(|c| value(c).is_some()).collect();
@@ -421,29 +768,29 @@ fn bars(
         return Ok(());
     }
     let groups = rows_of(&cells);
-    let mut series: Vec<(String, usize)> = Vec::new();
-    for c in &cells {
-        if !series.iter().any(|(k, t)| k == &c.case && *t == c.threads) {
-            series.push((c.case.clone(), c.threads));
-        }
-    }
     let v = |c: &Cell| value(c).expect("filtered");
-    let lo = cells.iter().map(|c| v(c).min).fold(0.0, f64::min);
-    let hi = cells.iter().map(|c| v(c).max).fold(0.0, f64::max);
-    let span = (hi - lo).max(1.0);
+    let spreads: Vec<Spread> = cells.iter().map(|c| v(c)).collect();
+    let (range, clipped) = bar_range(&spreads);
+    let (div, unit) = time_unit(range.start.abs().max(range.end.abs()));
+    let y_ticks = linear_ticks(range.start, range.end, 8);
     let centres: Vec<f64> = (0..groups.len()).map(|g| g as f64).collect();
     let group_names: Vec<String> = groups
         .iter()
         .map(|g| Row::label_of(g).replace(" (ref)", ""))
         .collect();
+    let caption = if clipped {
+        format!("{title} (clipped)")
+    } else {
+        title.to_string()
+    };
     let mut chart = ChartBuilder::on(panel)
-        .caption(title, (FONT, 17))
+        .caption(caption, (FONT, 15))
         .margin(14)
         .x_label_area_size(40)
         .y_label_area_size(64)
         .build_cartesian_2d(
             Ticked::new(-0.5..groups.len() as f64 - 0.5, centres),
-            (lo - span * 0.05)..(hi + span * 0.45),
+            Ticked::new(range.clone(), y_ticks),
         )?;
     chart
         .configure_mesh()
@@ -454,13 +801,14 @@ fn bars(
                 .cloned()
                 .unwrap_or_default()
         })
-        .y_desc(y_desc)
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_desc(format!("{y_desc}, {unit}"))
+        .y_label_formatter(&|y| format!("{} {unit}", short(*y / div)))
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 13))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
-    let slot = 0.8 / series.len() as f64;
+    let clip = |y: f64| y.clamp(range.start, range.end);
+    let slot = 0.8 / series.len().max(1) as f64;
     for (i, (case, threads)) in series.iter().enumerate() {
         let c = SERIES[i % SERIES.len()];
         let mine: Vec<(f64, Spread)> = cells
@@ -471,34 +819,99 @@ fn bars(
                 Some((g as f64 - 0.4 + slot * (i as f64 + 0.5), v(x)))
             })
             .collect();
-        let name = if case == "sequential" {
-            "sequential, 50 requests".to_string()
-        } else {
-            format!("{case}, {threads} thread(s)")
-        };
-        chart
-            .draw_series(mine.iter().map(|&(x, d)| {
-                Rectangle::new(
-                    [(x - slot * 0.45, 0.0), (x + slot * 0.45, d.median)],
-                    c.filled(),
-                )
-            }))?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
         chart.draw_series(mine.iter().map(|&(x, d)| {
-            ErrorBar::new_vertical(x, d.min, d.median, d.max, BLACK.stroke_width(1), 5)
+            Rectangle::new(
+                [(x - slot * 0.45, 0.0), (x + slot * 0.45, clip(d.median))],
+                c.filled(),
+            )
         }))?;
+        chart.draw_series(mine.iter().map(|&(x, d)| {
+            ErrorBar::new_vertical(
+                x,
+                clip(d.min),
+                clip(d.median),
+                clip(d.max),
+                BLACK.stroke_width(1),
+                5,
+            )
+        }))?;
+        // A clipped bar gets its median written at the edge; a clipped
+        // whisker just ends there (the caption says so).
+        for &(x, d) in &mine {
+            if d.median > range.end || d.median < range.start {
+                let at = clip(d.median);
+                chart.draw_series(std::iter::once(
+                    EmptyElement::at((x, at))
+                        + Text::new(
+                            report::ns(d.median),
+                            (-14, if d.median > 0.0 { 2 } else { -14 }),
+                            (FONT, 11).into_font().color(&RGBColor(150, 0, 0)),
+                        ),
+                ))?;
+            }
+        }
     }
     chart.draw_series(LineSeries::new(
         vec![(-0.5, 0.0), (groups.len() as f64 - 0.5, 0.0)],
         BLACK.stroke_width(1),
     ))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 12))
-        .draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_are_1_2_5_between_decades() {
+        assert_eq!(
+            log_ticks(1.0, 1000.0),
+            [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
+        );
+        assert_eq!(log_ticks(3e6, 4.5e8), [5e6, 1e7, 2e7, 5e7, 1e8, 2e8]);
+        // Seven decades: decades only.
+        assert_eq!(log_ticks(1.0, 1e7).len(), 8);
+        // Narrow: 1 to 9 per decade.
+        assert_eq!(log_ticks(2.6e8, 4.4e8), [3e8, 4e8]);
+        assert_eq!(log_ticks(0.15, 0.6), [0.2, 0.3, 0.4, 0.5, 0.6]);
+        assert!(log_ticks(0.0, 1.0).is_empty());
+    }
+
+    #[test]
+    fn labels_have_one_format_with_units() {
+        assert_eq!(label(2e6, Unit::PerSecond), "2M/s");
+        assert_eq!(label(5e5, Unit::PerSecond), "500k/s");
+        assert_eq!(label(1e9, Unit::PerSecond), "1G/s");
+        assert_eq!(label(500.0, Unit::Nanos), "500 ns");
+        assert_eq!(label(2_000.0, Unit::Nanos), "2 µs");
+        assert_eq!(label(1_500_000.0, Unit::Nanos), "1.5 ms");
+        assert_eq!(label(2_048.0, Unit::Bytes), "2.05 kB");
+        assert_eq!(label(20_000.0, Unit::Plain), "20k");
+        assert_eq!(time_unit(900.0), (1.0, "ns"));
+        assert_eq!(time_unit(23_000.0), (1e3, "µs"));
+    }
+
+    #[test]
+    fn linear_ticks_step_by_1_2_5() {
+        assert_eq!(
+            linear_ticks(0.0, 100.0, 5),
+            [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
+        assert_eq!(linear_ticks(-3.0, 12.0, 3), [0.0, 5.0, 10.0]);
+    }
+
+    #[test]
+    fn one_outlier_does_not_set_the_bar_axis() {
+        let s = |m: f64| Spread {
+            median: m,
+            min: m * 0.8,
+            max: m * 1.2,
+        };
+        let mut v: Vec<Spread> = [200.0, 300.0, 250.0, 150.0].map(s).to_vec();
+        let (r, clipped) = bar_range(&v);
+        assert!(!clipped && r.end > 360.0 && r.end < 400.0, "{r:?}");
+        v.push(s(23_000.0));
+        let (r, clipped) = bar_range(&v);
+        assert!(clipped && r.end < 1_000.0, "{r:?}");
+    }
 }

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::{
     bench::{Accounting, Case, Measured},
-    machine::Machine,
-    measure::{quantile, span, Spread},
+    machine::{LoadAverage, Machine},
+    measure::{quantile, span, Calibration, Spread, NOISE_ITERS},
+    section::Section,
     workloads::{Row, Workload},
 };
 
@@ -17,6 +18,8 @@ pub(crate) struct Point {
     /// The table it belongs to, e.g. `with-reader 10/s`.
     pub(crate) case: String,
     pub(crate) workload: &'static str,
+    /// The reader's snapshots per second (`with-reader`, `stress`).
+    pub(crate) reader_hz: Option<u32>,
     pub(crate) row: &'static str,
     /// Measured threads (a reader or refresher comes on top).
     pub(crate) threads: usize,
@@ -76,6 +79,7 @@ impl Point {
         Point {
             case: case.label(),
             workload: case.workload.name(),
+            reader_hz: case.reader_hz,
             row: row.name(),
             threads,
             rep,
@@ -160,19 +164,54 @@ pub(crate) struct OverheadStats {
 pub(crate) struct Cell {
     pub(crate) case: String,
     pub(crate) workload: &'static str,
+    /// The reader's snapshots per second (`with-reader`, `stress`).
+    pub(crate) reader_hz: Option<u32>,
     pub(crate) row: &'static str,
     pub(crate) threads: usize,
     pub(crate) unit: &'static str,
     pub(crate) runs: usize,
     pub(crate) rate: Spread,
-    /// Median over FineGrained's median, same table and thread count.
-    pub(crate) vs_fine_grained: Option<f64>,
+    /// The rate over FineGrained's in the same table, thread count and
+    /// repetition, over the repetitions (none for FineGrained itself).
+    pub(crate) vs_fine_grained: Option<Ratio>,
+    /// The noise calibration before or after this table varied beyond the
+    /// threshold (see [`Noise`]).
+    pub(crate) noisy: bool,
     /// Per run, the slowest measured thread's records per second of its
     /// own running time.
     pub(crate) slowest_thread_records_per_s: Option<Spread>,
     pub(crate) cpu_share: Option<Spread>,
     pub(crate) snapshot: Option<SnapshotStats>,
     pub(crate) overhead: Option<OverheadStats>,
+}
+
+/// A ratio of two rows' rates, computed per repetition (the runs of one
+/// repetition ran back to back), over the repetitions.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct Ratio {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    /// The two rows' [min-max] rate ranges overlap: the runs do not
+    /// separate them, whatever the median ratio says.
+    pub(crate) overlap: bool,
+}
+
+/// The rate of `num` over that of `den` in the same repetition, over the
+/// repetitions both have; `None` if they share none.
+pub(crate) fn paired_ratio(num: &[&Point], den: &[&Point]) -> Option<Ratio> {
+    let per_rep = Spread::of(num.iter().filter_map(|p| {
+        let d = den.iter().find(|d| d.rep == p.rep)?;
+        Some(p.rate / d.rate)
+    }))?;
+    let a = Spread::of(num.iter().map(|p| p.rate))?;
+    let b = Spread::of(den.iter().map(|p| p.rate))?;
+    Some(Ratio {
+        median: per_rep.median,
+        min: per_rep.min,
+        max: per_rep.max,
+        overlap: a.min <= b.max && b.min <= a.max,
+    })
 }
 
 /// Summarises `points` cell by cell, in the order the runs were made.
@@ -186,21 +225,16 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
         }
         groups.entry(key).or_default().push(p);
     }
-    let median_rate = |case: &str, threads: usize, row: &str| {
-        groups
-            .get(&(case, threads, row))
-            .and_then(|ps| Spread::of(ps.iter().map(|p| p.rate)))
-            .map(|s| s.median)
-    };
     order
         .iter()
         .map(|&(case, threads, row)| {
             let ps = &groups[&(case, threads, row)];
             let first = ps[0];
             let rate = Spread::of(ps.iter().map(|p| p.rate)).expect("one run at least");
-            let vs_fine_grained = median_rate(case, threads, Row::REFERENCE.name())
-                .filter(|_| first.wall_ns_per_request.is_none())
-                .map(|fine| rate.median / fine);
+            let vs_fine_grained = groups
+                .get(&(case, threads, Row::REFERENCE.name()))
+                .filter(|_| first.wall_ns_per_request.is_none() && row != Row::REFERENCE.name())
+                .and_then(|fine| paired_ratio(ps, fine));
             let slowest = Spread::of(ps.iter().filter_map(|p| {
                 p.per_thread_records
                     .iter()
@@ -266,12 +300,14 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
             Cell {
                 case: case.to_string(),
                 workload: first.workload,
+                reader_hz: first.reader_hz,
                 row,
                 threads,
                 unit: first.unit,
                 runs: ps.len(),
                 rate,
                 vs_fine_grained,
+                noisy: false,
                 slowest_thread_records_per_s: slowest,
                 cpu_share: Spread::of(ps.iter().filter_map(|p| p.cpu_share)),
                 snapshot,
@@ -315,28 +351,43 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}, {}, {} thread(s), {}: {}",
+            "{}, {}, {}, {}: {}",
             self.case,
             self.row,
-            self.threads,
+            threads(self.threads),
             self.run,
             self.mismatches.join("; ")
         )
     }
 }
 
-/// Everything `results.json` holds.
+/// The version of `results.json`'s layout; papers/results/README.md lists
+/// its fields. 1: the first comparison's (no version field); 2: numbers as
+/// numbers, `complete`, `noise`, per-repetition ratios.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
+
+/// Everything `results.json` holds (its fields are listed in
+/// papers/results/README.md).
 #[derive(Debug, Serialize)]
 pub(crate) struct Results {
+    /// [`SCHEMA_VERSION`].
+    pub(crate) schema_version: u32,
     pub(crate) tool: &'static str,
+    /// False when Ctrl-C ended the run early: what was measured is here,
+    /// the rest of the plan is not.
+    pub(crate) complete: bool,
     pub(crate) machine: Machine,
     /// The process's arguments, as given.
     pub(crate) argv: Vec<String>,
-    /// The same run as a cargo command.
+    /// The argv as one shell command line (what was run).
     pub(crate) command: String,
+    /// The cargo command that reproduces the run from a checkout.
+    pub(crate) cargo_command: String,
     pub(crate) started_unix_s: u64,
     pub(crate) wall_s: f64,
     pub(crate) settings: Settings,
+    /// The noise calibrations and what they say about the run.
+    pub(crate) noise: Noise,
     pub(crate) headline: Vec<String>,
     pub(crate) accounting_failures: Vec<Failure>,
     pub(crate) cells: Vec<Cell>,
@@ -390,7 +441,8 @@ fn signed_ns(x: f64) -> String {
     }
 }
 
-fn ratio(x: f64) -> String {
+/// A ratio: 37.2x, 0.97x.
+pub(crate) fn ratio(x: f64) -> String {
     match x {
         x if x >= 99.5 => format!("{x:.0}x"),
         x if x >= 9.95 => format!("{x:.1}x"),
@@ -398,36 +450,190 @@ fn ratio(x: f64) -> String {
     }
 }
 
-/// Left-aligned columns separated by two spaces.
-fn grid(out: &mut String, header: &[String], rows: &[Vec<String>]) {
-    let width = |i: usize| {
-        std::iter::once(header)
-            .chain(rows.iter().map(Vec::as_slice))
-            .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..header.len()).map(width).collect();
-    for r in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, &w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "  {}", line.join("  ").trim_end());
+/// "1 thread", "2 threads".
+pub(crate) fn threads(n: usize) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
     }
 }
 
-fn threads_header(threads: &[usize]) -> Vec<String> {
+/// A spread as "median [min-max]", each formatted by `f`.
+pub(crate) fn ranged(s: &Spread, f: impl Fn(f64) -> String) -> String {
+    format!("{} [{}-{}]", f(s.median), f(s.min), f(s.max))
+}
+
+/// A ratio with its per-repetition range, "15.0x [12.1x-38.8x]", flagged
+/// "overlap" when the two rows' ranges overlap.
+pub(crate) fn ratio_range(r: &Ratio) -> String {
+    let mut t = format!("{} [{}-{}]", ratio(r.median), ratio(r.min), ratio(r.max));
+    if r.overlap {
+        t.push_str(" overlap");
+    }
+    t
+}
+
+/// A cost added over a baseline, per run: "+74.2µs +72.4% [+70.1µs, +80.0µs]",
+/// or "within noise [-12ns, +30ns]" when the range spans zero (a signed
+/// median would then be noise printed as overhead).
+pub(crate) fn added(d: &Spread, percent: Option<f64>) -> String {
+    let range = format!("[{}, {}]", signed_ns(d.min), signed_ns(d.max));
+    if d.min <= 0.0 && d.max >= 0.0 {
+        format!("within noise {range}")
+    } else {
+        match percent {
+            Some(p) => format!("{} {p:+.3}% {range}", signed_ns(d.median)),
+            None => format!("{} {range}", signed_ns(d.median)),
+        }
+    }
+}
+
+/// The column headings of a table by thread count, a noisy column marked.
+fn threads_header(counts: &[usize], noisy: impl Fn(usize) -> bool) -> Vec<String> {
     std::iter::once(String::new())
-        .chain(threads.iter().map(|&t| {
-            if t == 1 {
-                "1 thread".to_string()
+        .chain(counts.iter().map(|&t| {
+            if noisy(t) {
+                format!("{} (noisy)", threads(t))
             } else {
-                format!("{t} threads")
+                threads(t)
             }
         }))
         .collect()
+}
+
+// ------------------------------------------------------------------ noise
+
+/// The spread of the calibration loop's timings beyond which a run is
+/// called noisy, in percent of the fastest.
+pub(crate) const NOISE_THRESHOLD_PERCENT: f64 = 10.0;
+
+/// A table whose calibration before or after varied beyond the threshold.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct NoisyTable {
+    pub(crate) case: String,
+    pub(crate) threads: usize,
+    /// Its slower calibration over the run's fastest, minus 1, in percent
+    /// (the worse of one and two threads).
+    pub(crate) varied_percent: f64,
+}
+
+/// What the calibration loop, timed between tables, says about the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Noise {
+    /// [`NOISE_THRESHOLD_PERCENT`].
+    pub(crate) threshold_percent: f64,
+    /// The one-thread timings, in ns, over the run.
+    pub(crate) one_thread_ns: Option<Spread>,
+    /// The two-thread timings, in ns, over the run.
+    pub(crate) two_threads_ns: Option<Spread>,
+    /// max / min - 1 of the one-thread timings, in percent.
+    pub(crate) one_thread_varied_percent: f64,
+    /// max / min - 1 of the two-thread timings, in percent.
+    pub(crate) two_threads_varied_percent: f64,
+    /// Either varied beyond the threshold.
+    pub(crate) noisy: bool,
+    pub(crate) noisy_tables: Vec<NoisyTable>,
+    /// Every timing, in the order taken.
+    pub(crate) calibrations: Vec<Calibration>,
+}
+
+impl Noise {
+    /// The noise of a run whose `tables` (case label, threads) were
+    /// measured in this order, calibrated as `calibrations` say.
+    pub(crate) fn of(calibrations: Vec<Calibration>, tables: &[(String, usize)]) -> Self {
+        let one = Spread::of(calibrations.iter().map(|c| c.one_thread_ns));
+        let two = Spread::of(calibrations.iter().map(|c| c.two_threads_ns));
+        let varied = |s: Option<Spread>| s.map_or(0.0, |s| (s.max / s.min - 1.0) * 100.0);
+        let over = |c: &Calibration| {
+            let a = one.map_or(0.0, |s| c.one_thread_ns / s.min - 1.0);
+            let b = two.map_or(0.0, |s| c.two_threads_ns / s.min - 1.0);
+            a.max(b) * 100.0
+        };
+        let noisy_tables = tables
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (case, threads))| {
+                let worst = calibrations
+                    .iter()
+                    .filter(|c| c.before_table == i || c.before_table == i + 1)
+                    .map(over)
+                    .fold(0.0, f64::max);
+                (worst > NOISE_THRESHOLD_PERCENT).then(|| NoisyTable {
+                    case: case.clone(),
+                    threads: *threads,
+                    varied_percent: worst,
+                })
+            })
+            .collect();
+        let (one_varied, two_varied) = (varied(one), varied(two));
+        Noise {
+            threshold_percent: NOISE_THRESHOLD_PERCENT,
+            one_thread_ns: one,
+            two_threads_ns: two,
+            one_thread_varied_percent: one_varied,
+            two_threads_varied_percent: two_varied,
+            noisy: one_varied.max(two_varied) > NOISE_THRESHOLD_PERCENT,
+            noisy_tables,
+            calibrations,
+        }
+    }
+
+    /// Whether the table of `case` at `threads` was noisy.
+    pub(crate) fn table_is_noisy(&self, case: &str, threads: usize) -> bool {
+        self.noisy_tables
+            .iter()
+            .any(|t| t.case == case && t.threads == threads)
+    }
+
+    /// One line: "noisy: calibration varied 38% [1.02ms-1.41ms] ..." or
+    /// "quiet: ...".
+    pub(crate) fn line(&self) -> String {
+        let (Some(one), Some(two)) = (self.one_thread_ns, self.two_threads_ns) else {
+            return "not calibrated (nothing was measured)".into();
+        };
+        let both = format!(
+            "one thread {:.1}% [{}-{}], two threads {:.1}% [{}-{}]",
+            self.one_thread_varied_percent,
+            ns(one.min),
+            ns(one.max),
+            self.two_threads_varied_percent,
+            ns(two.min),
+            ns(two.max)
+        );
+        let how = format!(
+            "A fixed loop of {} dependent steps, timed {} times: before and after each table.",
+            si(NOISE_ITERS as f64),
+            self.calibrations.len()
+        );
+        if self.noisy {
+            format!(
+                "noisy: calibration varied {:.0}% [{}] ({both}), over the {:.0}% threshold; \
+                 {} table(s) marked (noisy). {how}",
+                self.one_thread_varied_percent
+                    .max(self.two_threads_varied_percent),
+                if self.two_threads_varied_percent >= self.one_thread_varied_percent {
+                    format!("{}-{}", ns(two.min), ns(two.max))
+                } else {
+                    format!("{}-{}", ns(one.min), ns(one.max))
+                },
+                self.threshold_percent,
+                self.noisy_tables.len()
+            )
+        } else {
+            format!(
+                "quiet: calibration varied {both}, within the {:.0}% threshold. {how}",
+                self.threshold_percent
+            )
+        }
+    }
+}
+
+/// Marks every cell of a noisy table.
+pub(crate) fn mark_noisy(cells: &mut [Cell], noise: &Noise) {
+    for c in cells {
+        c.noisy = noise.table_is_noisy(&c.case, c.threads);
+    }
 }
 
 // ----------------------------------------------------------------- tables
@@ -437,7 +643,8 @@ fn note(case: &Case, s: &Settings) -> String {
     match case.workload {
         Workload::SameMetric => "every thread records latencies; records/s over all threads. \
              Peers record latency only, so they appear in this workload only; \
-             LocalHistogram is never read: the limit."
+             LocalHistogram is an unshared per-thread histogram nobody reads (no sharing, \
+             no reader): not a bound, a shared design can beat it."
             .into(),
         Workload::DifferentMetrics => "thread t records only metric kind t mod 5 \
              (latency, throughput, batch size, queue depth, mode); records/s over all threads. \
@@ -473,68 +680,111 @@ fn note(case: &Case, s: &Settings) -> String {
     }
 }
 
-/// The whole text report: header, one table per case, headline, accounting.
-pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
-    let mut out = String::new();
+/// The header lines table.txt and report.html open with: (label, text).
+pub(crate) fn header(r: &Results) -> Vec<(&'static str, String)> {
     let s = &r.settings;
     let m = &r.machine;
-    let _ = writeln!(out, "lockfree-metrics: strategy comparison");
-    let _ = writeln!(out, "machine   {}", m.one_line());
-    let _ = writeln!(
-        out,
-        "load      {} at start, {} at end (1/5/15-min load average: other work on the machine shows here)",
-        m.load_at_start, m.load_at_end
-    );
-    let _ = writeln!(out, "command   {}", r.command);
-    let _ = writeln!(out, "commit    {}", m.git_commit);
-    let _ = writeln!(
-        out,
-        "settings  {} ms per run after a {} ms warm-up, {} runs per row interleaved row by row; \
-         threads {:?}; wall time {:.1} s",
-        s.duration_ms, s.warmup_ms, s.reps, s.threads, r.wall_s
-    );
-    let _ = writeln!(
-        out,
-        "reading   median [min-max] over the runs; 'x' = median / FineGrained's median in the same table"
-    );
-    if let Some(share) = Spread::of(r.points.iter().filter_map(|p| p.cpu_share)) {
+    let load = |l: Option<LoadAverage>| l.map_or("unknown".to_string(), |l| l.to_string());
+    let mut lines = Vec::new();
+    if !r.complete {
+        lines.push((
+            "status",
+            "INCOMPLETE: interrupted by Ctrl-C; what was measured before is below, the rest of \
+             the plan is missing"
+                .to_string(),
+        ));
+    }
+    lines.extend([
+        ("machine", m.one_line()),
+        (
+            "load",
+            format!(
+                "{} at start, {} at end (1/5/15-min load averages: other work on the machine \
+                 shows here)",
+                load(m.load_at_start),
+                load(m.load_at_end)
+            ),
+        ),
+        ("command", r.command.clone()),
+        ("reproduce", r.cargo_command.clone()),
+        ("commit", m.git_commit.clone()),
+        (
+            "settings",
+            format!(
+                "{} ms per run after a {} ms warm-up, {} runs per row interleaved row by row; \
+                 threads {:?}; wall time {:.1} s",
+                s.duration_ms, s.warmup_ms, s.reps, s.threads, r.wall_s
+            ),
+        ),
+        (
+            "reading",
+            "median [min-max] over the runs; 'x': the rate over FineGrained's in the same table \
+             and repetition, median [min-max] over the repetitions; 'overlap': the two rows' \
+             [min-max] ranges overlap, so the runs do not separate them"
+                .to_string(),
+        ),
+        ("noise", r.noise.line()),
+    ]);
+    lines
+}
+
+/// The loud banner of a noisy run.
+pub(crate) fn noise_banner(noise: &Noise) -> String {
+    let mut out = String::new();
+    if !noise.noisy {
+        return out;
+    }
+    let bar = "!".repeat(78);
+    let _ = writeln!(out, "{bar}");
+    let _ = writeln!(out, "!!! NOISY RUN, {}", noise.line());
+    for t in &noise.noisy_tables {
         let _ = writeln!(
             out,
-            "noise     the measured threads were on a core {:.0}% of the time they could have been \
-             (median over runs; lowest {:.0}%): below 100% other processes took the rest",
-            share.median * 100.0,
-            share.min * 100.0
+            "!!!   {}, {}: calibration {:.0}% over the fastest",
+            t.case,
+            threads(t.threads),
+            t.varied_percent
         );
     }
+    let _ = writeln!(
+        out,
+        "!!! figures from these tables may not reproduce; the headline marks them (noisy)"
+    );
+    let _ = writeln!(out, "{bar}");
+    out
+}
+
+/// The strategy tables of every case, as the sections table.txt and
+/// report.html show; `plots` says whether the plots were drawn.
+pub(crate) fn sections(r: &Results, cases: &[Case], plots: bool) -> Vec<Section> {
+    let s = &r.settings;
+    let mut out = Vec::new();
+    let mut snapshot_plot = plots;
+    let mut overhead_plot = plots;
     for case in cases {
         let label = case.label();
         let cells: Vec<&Cell> = r.cells.iter().filter(|c| c.case == label).collect();
         if cells.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n== {label}: {}", note(case, s));
-        let shares = Spread::of(cells.iter().filter_map(|c| c.cpu_share.map(|s| s.median)));
-        let lowest = cells
-            .iter()
-            .filter_map(|c| c.cpu_share.map(|s| s.min))
-            .reduce(f64::min);
-        if let (Some(share), Some(lowest)) = (shares, lowest) {
-            let _ = writeln!(
-                out,
-                "  (the measured threads were on a core {:.0}% of the time they could have been; \
-                 lowest run {:.0}%)",
-                share.median * 100.0,
-                lowest * 100.0
-            );
-        }
-        let mut threads: Vec<usize> = cells.iter().map(|c| c.threads).collect();
-        threads.sort_unstable();
-        threads.dedup();
+        let mut counts: Vec<usize> = cells.iter().map(|c| c.threads).collect();
+        counts.sort_unstable();
+        counts.dedup();
         let mut rows: Vec<&'static str> = Vec::new();
         for c in &cells {
             if !rows.contains(&c.row) {
                 rows.push(c.row);
             }
+        }
+        let noisy = |t: usize| r.noise.table_is_noisy(&label, t);
+        let header = threads_header(&counts, noisy);
+        let mut notes = vec![note(case, s)];
+        if counts.iter().any(|&t| noisy(t)) {
+            notes.push(
+                "NOISY: the calibration around the columns marked (noisy) varied beyond the \
+                 threshold; their figures may not reproduce"
+                    .into(),
+            );
         }
         let cell = |row: &str, t: usize| cells.iter().find(|c| c.row == row && c.threads == t);
         let table = |f: &dyn Fn(&Cell) -> String| -> Vec<Vec<String>> {
@@ -542,7 +792,7 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                 .map(|&row| {
                     std::iter::once(Row::label_of(row))
                         .chain(
-                            threads
+                            counts
                                 .iter()
                                 .map(|&t| cell(row, t).map_or(String::new(), |c| f(c))),
                         )
@@ -550,15 +800,17 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                 })
                 .collect()
         };
+        let section = |title: String, notes: Vec<String>, rows, plots: Vec<String>| Section {
+            title,
+            notes,
+            header: header.clone(),
+            rows,
+            plots,
+        };
         let throughput = |c: &Cell| {
-            let mut t = format!(
-                "{} [{}-{}]",
-                si(c.rate.median),
-                si(c.rate.min),
-                si(c.rate.max)
-            );
-            if let Some(x) = c.vs_fine_grained {
-                let _ = write!(t, " {}", ratio(x));
+            let mut t = ranged(&c.rate, si);
+            if let Some(x) = &c.vs_fine_grained {
+                let _ = write!(t, " {}", ratio_range(x));
             }
             t
         };
@@ -573,119 +825,135 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                 )
             })
         };
+        let throughput_plot = if plots {
+            vec![crate::plot::throughput_file(&label)]
+        } else {
+            Vec::new()
+        };
         match case.workload {
             Workload::SameMetric
             | Workload::DifferentMetrics
             | Workload::RequestCycle
             | Workload::RequestRecord => {
-                let _ = writeln!(out, "  {}", cells[0].unit);
-                grid(&mut out, &threads_header(&threads), &table(&throughput));
+                out.push(section(
+                    format!("{label}: {}", cells[0].unit),
+                    notes,
+                    table(&throughput),
+                    throughput_plot,
+                ));
             }
             Workload::WithReader | Workload::Stress => {
-                let _ = writeln!(out, "  writer {}", cells[0].unit);
-                grid(&mut out, &threads_header(&threads), &table(&throughput));
-                let _ = writeln!(
-                    out,
-                    "  snapshot latency (pooled over the runs; with few snapshots p99 is the max)"
-                );
-                grid(&mut out, &threads_header(&threads), &table(&snapshot));
+                let with_reader = case.workload == Workload::WithReader;
+                out.push(section(
+                    format!("{label}: writer {}", cells[0].unit),
+                    notes,
+                    table(&throughput),
+                    if with_reader {
+                        throughput_plot
+                    } else {
+                        Vec::new()
+                    },
+                ));
+                let plot = with_reader && std::mem::take(&mut snapshot_plot);
+                out.push(section(
+                    format!("{label}: snapshot latency"),
+                    vec!["pooled over the runs; with few snapshots p99 is the max".into()],
+                    table(&snapshot),
+                    if plot {
+                        vec![crate::plot::SNAPSHOT_FILE.into()]
+                    } else {
+                        Vec::new()
+                    },
+                ));
             }
             Workload::Overhead | Workload::Sequential | Workload::Concurrent => {
                 let served = |cost: Option<&Cost>, row: &str| {
                     let Some(c) = cost else {
                         return String::new();
                     };
-                    match (&c.delta_ns, c.percent) {
-                        (Some(d), Some(p)) if row != Row::NoMetrics.name() => format!(
-                            "{} {:+.3}% [{}, {}]",
-                            signed_ns(d.median),
-                            p,
-                            signed_ns(d.min),
-                            signed_ns(d.max)
-                        ),
-                        _ => format!(
-                            "{}/request [{}-{}]",
-                            ns(c.per_request_ns.median),
-                            ns(c.per_request_ns.min),
-                            ns(c.per_request_ns.max)
-                        ),
+                    match &c.delta_ns {
+                        Some(d) if row != Row::NoMetrics.name() => added(d, c.percent),
+                        _ => format!("{}/request", ranged(&c.per_request_ns, ns)),
                     }
                 };
-                let _ = writeln!(
-                    out,
-                    "  the five records inside a request: clock reads around the recording step, \
-                     minus the same reads around nothing ('clock only'). Mean per request, as % of a \
-                     bare request's CPU time, [min, max] over runs; p50: the median request's \
-                     (the mean also catches preemptions that land in the step: > 1 thread per core)"
-                );
                 let direct = |c: &Cell| {
                     let Some(o) = &c.overhead else {
                         return String::new();
                     };
-                    match (o.records_ns, o.records_percent, o.record_step_ns) {
-                        (Some(r), Some(p), _) => format!(
-                            "{} {:+.3}% [{}, {}] p50 {}",
-                            signed_ns(r.median),
-                            p,
-                            signed_ns(r.min),
-                            signed_ns(r.max),
-                            o.records_p50_ns
-                                .map_or("n/a".into(), |q| signed_ns(q.median))
+                    match (o.records_ns, o.record_step_ns) {
+                        (Some(rec), _) => format!(
+                            "{} p50 {}",
+                            added(&rec, o.records_percent),
+                            o.records_p50_ns.map_or("n/a".into(), |q| added(&q, None))
                         ),
-                        (None, _, Some(step)) => format!(
-                            "clock reads {} [{}-{}]",
-                            ns(step.median),
-                            ns(step.min),
-                            ns(step.max)
-                        ),
+                        (None, Some(step)) => format!("clock reads {}", ranged(&step, ns)),
                         _ => String::new(),
                     }
                 };
-                grid(&mut out, &threads_header(&threads), &table(&direct));
-                let _ = writeln!(
-                    out,
-                    "  end to end, CPU time per request (the measured threads' time on a core: \
-                     robust to other processes, blind to time blocked on a lock)"
+                let plot = std::mem::take(&mut overhead_plot);
+                let mut first = notes;
+                first.push(
+                    "the five records inside a request: clock reads around the recording step, \
+                     minus the same reads around nothing ('clock only'), paired per run. Mean \
+                     per request, as % of a bare request's CPU time, [min, max] over runs; p50: \
+                     the median request's (the mean also catches preemptions that land in the \
+                     step: > 1 thread per core). A range spanning zero is 'within noise'."
+                        .into(),
                 );
+                out.push(section(
+                    format!("{label}: the records inside a request"),
+                    first,
+                    table(&direct),
+                    if plot {
+                        vec![crate::plot::OVERHEAD_FILE.into()]
+                    } else {
+                        Vec::new()
+                    },
+                ));
                 let cpu =
                     |c: &Cell| served(c.overhead.as_ref().and_then(|o| o.cpu.as_ref()), c.row);
-                grid(&mut out, &threads_header(&threads), &table(&cpu));
-                let _ = writeln!(
-                    out,
-                    "  end to end, wall time per request (run time x busy cores / requests: \
-                     counts blocking, and other processes' load)"
-                );
+                out.push(section(
+                    format!("{label}: end to end, CPU time per request"),
+                    vec![
+                        "the measured threads' time on a core, over 'no metrics' in the same \
+                          repetition: robust to other processes, blind to time blocked on a lock"
+                            .into(),
+                    ],
+                    table(&cpu),
+                    Vec::new(),
+                ));
                 let wall =
                     |c: &Cell| served(c.overhead.as_ref().and_then(|o| o.wall.as_ref()), c.row);
-                grid(&mut out, &threads_header(&threads), &table(&wall));
+                out.push(section(
+                    format!("{label}: end to end, wall time per request"),
+                    vec![
+                        "run time x busy cores / requests, over 'no metrics' in the same \
+                          repetition: counts blocking, and other processes' load"
+                            .into(),
+                    ],
+                    table(&wall),
+                    Vec::new(),
+                ));
             }
             Workload::HighFrequency => {
-                let header: Vec<String> = [
-                    "",
-                    "threads",
-                    "records/s, all threads",
-                    "slowest thread, records/s",
-                    ">= 1,000/s per thread",
-                ]
-                .map(String::from)
-                .to_vec();
                 let body: Vec<Vec<String>> = cells
                     .iter()
                     .map(|c| {
-                        let records = c.rate.median * 5.0;
+                        let records = Spread {
+                            median: c.rate.median * 5.0,
+                            min: c.rate.min * 5.0,
+                            max: c.rate.max * 5.0,
+                        };
                         let slow = c.slowest_thread_records_per_s;
                         vec![
                             Row::label_of(c.row),
-                            c.threads.to_string(),
-                            format!(
-                                "{} [{}-{}]",
-                                si(records),
-                                si(c.rate.min * 5.0),
-                                si(c.rate.max * 5.0)
-                            ),
-                            slow.map_or(String::new(), |s| {
-                                format!("{} [{}-{}]", si(s.median), si(s.min), si(s.max))
-                            }),
+                            if c.noisy {
+                                format!("{} (noisy)", c.threads)
+                            } else {
+                                c.threads.to_string()
+                            },
+                            ranged(&records, si),
+                            slow.map_or(String::new(), |s| ranged(&s, si)),
                             match slow {
                                 Some(s) if s.min >= 1_000.0 => "yes, every run".into(),
                                 Some(_) => "NO".into(),
@@ -694,8 +962,60 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
                         ]
                     })
                     .collect();
-                grid(&mut out, &header, &body);
+                out.push(Section {
+                    title: format!("{label}: records/s"),
+                    notes,
+                    header: [
+                        "",
+                        "threads",
+                        "records/s, all threads",
+                        "slowest thread, records/s",
+                        ">= 1,000/s per thread",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    rows: body,
+                    plots: Vec::new(),
+                });
             }
+        }
+    }
+    out
+}
+
+/// What the accounting check found, in one paragraph.
+pub(crate) fn accounting_line(r: &Results) -> String {
+    let runs = r.points.len();
+    let records: u64 = r.points.iter().map(|p| p.accounting.made).sum();
+    if r.accounting_failures.is_empty() {
+        format!(
+            "every run (warm-ups included) counted exactly the records made: {runs} measured \
+             runs, {records} records checked against the snapshot taken after them"
+        )
+    } else {
+        format!(
+            "ACCOUNTING MISMATCH in {} run(s): a strategy lost or double-counted records",
+            r.accounting_failures.len()
+        )
+    }
+}
+
+/// The whole text report: header, every section (the strategy tables and
+/// any other part's), the recommendation, headline, accounting.
+pub(crate) fn render(r: &Results, sections: &[Section], recommendation: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "lockfree-metrics: strategy comparison");
+    for (label, text) in header(r) {
+        let _ = writeln!(out, "{label:<9} {text}");
+    }
+    out.push_str(&noise_banner(&r.noise));
+    for s in sections {
+        out.push_str(&s.text());
+    }
+    if !recommendation.is_empty() {
+        let _ = writeln!(out, "\n== recommendation");
+        for line in recommendation {
+            let _ = writeln!(out, "  - {line}");
         }
     }
     let _ = writeln!(out, "\n== headline");
@@ -709,16 +1029,16 @@ pub(crate) fn render(r: &Results, cases: &[Case]) -> String {
         );
     }
     let _ = writeln!(out, "\n== accounting");
-    let runs = r.points.len();
-    let records: u64 = r.points.iter().map(|p| p.accounting.made).sum();
     if r.accounting_failures.is_empty() {
-        let _ = writeln!(
-            out,
-            "  every run (warm-ups included) counted exactly the records made: \
-             {runs} measured runs, {records} records checked against the snapshot taken after them"
-        );
+        let _ = writeln!(out, "  {}", accounting_line(r));
     } else {
         out.push_str(&failure_banner(&r.accounting_failures, usize::MAX));
+    }
+    if !r.complete {
+        let _ = writeln!(
+            out,
+            "\n!!! INCOMPLETE RUN: interrupted by Ctrl-C; the tables hold what was measured"
+        );
     }
     out
 }
@@ -743,20 +1063,32 @@ pub(crate) fn failure_banner(failures: &[Failure], limit: usize) -> String {
     out
 }
 
-/// The figures the issue asks a closing note to quote.
-pub(crate) fn headline(cells: &[Cell]) -> Vec<String> {
+/// The figures the issue asks a closing note to quote: every ratio as
+/// median [min-max] over per-repetition ratios, marked "overlap" when the
+/// rows' ranges overlap and "(noisy)" when the table was.
+pub(crate) fn headline(points: &[Point], cells: &[Cell]) -> Vec<String> {
     let find = |case: &str, row: Row, threads: usize| {
         cells
             .iter()
             .find(|c| c.case == case && c.row == row.name() && c.threads == threads)
     };
+    let runs = |case: &str, row: Row, threads: usize| -> Vec<&Point> {
+        points
+            .iter()
+            .filter(|p| p.case == case && p.row == row.name() && p.threads == threads)
+            .collect()
+    };
+    let mark = |c: &Cell| if c.noisy { " (noisy)" } else { "" };
     let mut lines = Vec::new();
     for case in ["same-metric", "different-metrics", "request-cycle"] {
-        if let Some(x) = find(case, Row::Sharded, 2).and_then(|c| c.vs_fine_grained) {
-            lines.push(format!(
-                "Sharded / FineGrained throughput at 2 threads, {case}: {}",
-                ratio(x)
-            ));
+        if let Some(c) = find(case, Row::Sharded, 2) {
+            if let Some(x) = &c.vs_fine_grained {
+                lines.push(format!(
+                    "Sharded / FineGrained throughput at 2 threads, {case}: {}{}",
+                    ratio_range(x),
+                    mark(c)
+                ));
+            }
         }
     }
     let mut sync: Vec<String> = Vec::new();
@@ -764,11 +1096,16 @@ pub(crate) fn headline(cells: &[Cell]) -> Vec<String> {
         .iter()
         .filter(|c| c.case == "same-metric" && c.row == Row::Sharded.name())
     {
-        if let Some(peer) = find("same-metric", Row::SyncHistogram, c.threads) {
+        let x = paired_ratio(
+            &runs("same-metric", Row::Sharded, c.threads),
+            &runs("same-metric", Row::SyncHistogram, c.threads),
+        );
+        if let Some(x) = x {
             sync.push(format!(
-                "{} at {} thread(s)",
-                ratio(c.rate.median / peer.rate.median),
-                c.threads
+                "{} at {}{}",
+                ratio_range(&x),
+                threads(c.threads),
+                mark(c)
             ));
         }
     }
@@ -778,23 +1115,24 @@ pub(crate) fn headline(cells: &[Cell]) -> Vec<String> {
             sync.join(", ")
         ));
     }
-    let sequential: Vec<(&str, f64, f64)> = cells
+    let sequential: Vec<String> = cells
         .iter()
         .filter(|c| c.case == "sequential")
         .filter_map(|c| {
             let o = c.overhead.as_ref()?;
-            Some((c.row, o.records_ns?.median, o.records_percent?))
+            Some(format!(
+                "{} {}{}",
+                c.row,
+                added(&o.records_ns?, o.records_percent),
+                mark(c)
+            ))
         })
         .collect();
     if !sequential.is_empty() {
-        let each: Vec<String> = sequential
-            .iter()
-            .map(|(row, ns, pct)| format!("{row} {} ({pct:+.3}%)", signed_ns(*ns)))
-            .collect();
         lines.push(format!(
             "seed's sequential 50 requests: it reported +16.2 ms per request (+0.4%); \
              the five records here cost {}",
-            each.join(", ")
+            sequential.join(", ")
         ));
     }
     for c in cells.iter().filter(|c| {
@@ -802,36 +1140,24 @@ pub(crate) fn headline(cells: &[Cell]) -> Vec<String> {
             && Row::STRATEGIES.iter().any(|r| r.name() == c.row)
     }) {
         let Some(o) = &c.overhead else { continue };
-        let figure = |cost: &Option<Cost>| {
-            cost.as_ref()
-                .and_then(|k| Some((k.delta_ns?, k.percent?)))
-                .map_or("n/a".to_string(), |(d, p)| {
-                    format!(
-                        "{} ({:+.3}%) [{}, {}]",
-                        signed_ns(d.median),
-                        p,
-                        signed_ns(d.min),
-                        signed_ns(d.max)
-                    )
-                })
-        };
-        let direct = o
-            .records_ns
-            .zip(o.records_percent)
-            .map_or("n/a".to_string(), |(r, p)| {
-                format!(
-                    "{} ({p:+.3}%), p50 {}",
-                    signed_ns(r.median),
-                    o.records_p50_ns
-                        .map_or("n/a".into(), |q| signed_ns(q.median))
-                )
-            });
+        let end_to_end = o
+            .cpu
+            .as_ref()
+            .and_then(|k| Some(added(&k.delta_ns?, k.percent)))
+            .unwrap_or_else(|| "n/a".into());
+        let direct = o.records_ns.map_or("n/a".to_string(), |r| {
+            format!(
+                "{}, p50 {}",
+                added(&r, o.records_percent),
+                o.records_p50_ns.map_or("n/a".into(), |q| added(&q, None))
+            )
+        });
         lines.push(format!(
-            "{}, {}, {} thread(s): records {direct} per request; end to end {} CPU",
+            "{}, {}, {}: records {direct} per request; end to end {end_to_end} CPU{}",
             c.case,
             c.row,
-            c.threads,
-            figure(&o.cpu),
+            threads(c.threads),
+            mark(c)
         ));
     }
     lines
@@ -853,5 +1179,135 @@ mod tests {
         assert_eq!(signed_ns(-95.0), "-95ns");
         assert_eq!(ratio(37.18), "37.2x");
         assert_eq!(ratio(0.974), "0.97x");
+        assert_eq!(threads(1), "1 thread");
+        assert_eq!(threads(2), "2 threads");
+    }
+
+    fn point(row: Row, rep: usize, rate: f64) -> Point {
+        Point {
+            case: "same-metric".into(),
+            workload: "same-metric",
+            reader_hz: None,
+            row: row.name(),
+            threads: 2,
+            rep,
+            seconds: 1.0,
+            cpu_seconds: None,
+            cpu_share: None,
+            unit: "records/s",
+            ops: rate as u64,
+            rate,
+            per_thread_records: vec![rate as u64],
+            per_thread_seconds: vec![1.0],
+            wall_ns_per_request: None,
+            cpu_ns_per_request: None,
+            record_step_ns: None,
+            record_step_p50_ns: None,
+            snapshot_ns: Vec::new(),
+            accounting: Accounting::default(),
+        }
+    }
+
+    #[test]
+    fn ratios_are_paired_per_repetition_and_flag_overlap() {
+        // Repetition 1 ran on a slow machine for both rows: its ratio is
+        // still 2, though the medians of the rates give 100/37.5.
+        let a = [point(Row::Sharded, 0, 100.0), point(Row::Sharded, 1, 20.0)];
+        let b = [
+            point(Row::FineGrained, 0, 50.0),
+            point(Row::FineGrained, 1, 10.0),
+        ];
+        let r = paired_ratio(&a.iter().collect::<Vec<_>>(), &b.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!((r.median, r.min, r.max), (2.0, 2.0, 2.0));
+        assert!(r.overlap, "[20, 100] and [10, 50] overlap");
+        assert!(ratio_range(&r).ends_with("overlap"));
+        let fast = [point(Row::Sharded, 0, 100.0), point(Row::Sharded, 1, 90.0)];
+        let r = paired_ratio(
+            &fast.iter().collect::<Vec<_>>(),
+            &b.iter().collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert_eq!((r.min, r.max), (2.0, 9.0));
+        assert!(!r.overlap, "[90, 100] and [10, 50] are apart");
+        assert_eq!(ratio_range(&r), "5.50x [2.00x-9.00x]");
+        let slow = [
+            point(Row::GlobalLock, 0, 2.0),
+            point(Row::GlobalLock, 1, 1.0),
+        ];
+        let r = paired_ratio(
+            &slow.iter().collect::<Vec<_>>(),
+            &b.iter().collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!(!r.overlap, "[1, 2] and [10, 50] are apart");
+        // No shared repetition: no ratio.
+        let other = [point(Row::FineGrained, 7, 50.0)];
+        assert!(paired_ratio(
+            &a.iter().collect::<Vec<_>>(),
+            &other.iter().collect::<Vec<_>>()
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn a_range_spanning_zero_is_within_noise() {
+        let d = |median, min, max| Spread { median, min, max };
+        assert_eq!(
+            added(&d(74_200.0, -1_000.0, 90_000.0), Some(72.4)),
+            "within noise [-1.00µs, +90.0µs]"
+        );
+        assert_eq!(
+            added(&d(300.0, 100.0, 500.0), Some(0.3)),
+            "+300ns +0.300% [+100ns, +500ns]"
+        );
+        assert_eq!(
+            added(&d(-300.0, -500.0, -100.0), None),
+            "-300ns [-500ns, -100ns]"
+        );
+    }
+
+    #[test]
+    fn a_slow_calibration_marks_the_tables_around_it() {
+        let c = |before_table, one, two| Calibration {
+            before_table,
+            one_thread_ns: one,
+            two_threads_ns: two,
+        };
+        let tables = [
+            ("a".to_string(), 1),
+            ("b".to_string(), 2),
+            ("c".to_string(), 4),
+        ];
+        let quiet = Noise::of(
+            vec![
+                c(0, 1e6, 1.1e6),
+                c(1, 1.02e6, 1.1e6),
+                c(2, 1e6, 1.12e6),
+                c(3, 1.05e6, 1.1e6),
+            ],
+            &tables,
+        );
+        assert!(!quiet.noisy && quiet.noisy_tables.is_empty(), "{quiet:?}");
+        assert!(quiet.line().starts_with("quiet: "));
+        // A busy sibling core between tables b and c: two threads take 1.5x.
+        let busy = Noise::of(
+            vec![
+                c(0, 1e6, 1.1e6),
+                c(1, 1.02e6, 1.1e6),
+                c(2, 1.01e6, 1.65e6),
+                c(3, 1e6, 1.1e6),
+            ],
+            &tables,
+        );
+        assert!(busy.noisy);
+        let marked: Vec<&str> = busy.noisy_tables.iter().map(|t| t.case.as_str()).collect();
+        assert_eq!(marked, ["b", "c"]);
+        assert!(busy.table_is_noisy("b", 2) && !busy.table_is_noisy("a", 1));
+        assert!(
+            busy.line()
+                .starts_with("noisy: calibration varied 50% [1.10ms-1.65ms]"),
+            "{}",
+            busy.line()
+        );
     }
 }

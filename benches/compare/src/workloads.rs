@@ -49,8 +49,9 @@ pub(crate) enum Row {
     /// Peer: a plain Mutex<hdrhistogram::Histogram> (latency only).
     #[value(name = "MutexHistogram")]
     MutexHistogram,
-    /// Peer and limit: an unshared hdrhistogram::Histogram per thread that
-    /// nobody reads (latency only).
+    /// Peer: an unshared hdrhistogram::Histogram per thread that nobody
+    /// reads (latency only): recording with no sharing and no reader, not a
+    /// bound (shared designs can beat it).
     #[value(name = "LocalHistogram")]
     LocalHistogram,
     /// Baseline: the simulated requests without metrics.
@@ -106,7 +107,7 @@ impl Row {
         match self {
             Row::FineGrained => "FineGrained (ref)".into(),
             Row::SyncHistogram | Row::MutexHistogram => format!("{} (peer)", self.name()),
-            Row::LocalHistogram => "LocalHistogram (limit)".into(),
+            Row::LocalHistogram => "LocalHistogram (unshared, unread)".into(),
             _ => self.name().into(),
         }
     }

@@ -47,6 +47,21 @@ impl Operation {
             Operation::Churn => "churn",
         }
     }
+
+    /// About how long it runs on 2 cores, for the progress bar's ETA only
+    /// (each runs child processes whose set-up dominates short runs).
+    pub(crate) fn planned_ms(self, quick: bool) -> u64 {
+        match (self, quick) {
+            (Operation::Scrape, false) => 50_000,
+            (Operation::Accuracy, false) => 8_000,
+            (Operation::Memory, false) => 25_000,
+            (Operation::Churn, false) => 10_000,
+            (Operation::Scrape, true) => 2_000,
+            (Operation::Accuracy, true) => 500,
+            (Operation::Memory, true) => 1_500,
+            (Operation::Churn, true) => 1_000,
+        }
+    }
 }
 
 /// The library workloads' part of results.json: one typed entry each,
@@ -168,15 +183,22 @@ impl Results {
     }
 }
 
-/// Runs `workloads` over `peers`, telling `progress` what runs.
+/// Runs `workloads` over `peers`, telling `progress` what runs and
+/// `finished` each workload done; `stop()` true skips the workloads not
+/// yet started (Ctrl-C), keeping what was measured.
 pub(crate) fn run(
     workloads: &[Operation],
     peers: &[Peer],
     quick: bool,
     progress: &mut dyn FnMut(&str),
+    finished: &mut dyn FnMut(Operation),
+    stop: &dyn Fn() -> bool,
 ) -> Results {
     let mut r = Results::default();
     for w in workloads {
+        if stop() {
+            break;
+        }
         let started = std::time::Instant::now();
         match w {
             Operation::Scrape => {
@@ -193,6 +215,7 @@ pub(crate) fn run(
             }
         }
         r.wall_s.push((w.name(), started.elapsed().as_secs_f64()));
+        finished(*w);
     }
     r
 }
