@@ -750,8 +750,14 @@ mod tests {
         let options: Vec<&str> = r.cells.iter().map(|c| c.option.as_str()).collect();
         assert!(options.contains(&Peer::Registry.name()), "{options:?}");
         assert!(options.contains(&Peer::Exporter.name()), "{options:?}");
+        // Ours must count exactly; a peer's loss under concurrent renders
+        // (metrics-exporter-prometheus loses a few now and then) is a
+        // finding the table prints, not this test's failure.
         assert!(
-            r.counts.iter().all(|c| c.accounting.mismatches.is_empty()),
+            r.counts
+                .iter()
+                .filter(|c| c.ours)
+                .all(|c| c.accounting.mismatches.is_empty()),
             "{:?}",
             r.counts
         );
