@@ -515,6 +515,7 @@ fn main() -> ExitCode {
     }
     if let Some(ops) = &results.operations {
         sections.extend(ops.sections());
+        recommendation.extend(ops.recommendation());
     }
     let text = render(&results, &sections, &recommendation);
     print!("{text}");

@@ -183,6 +183,121 @@ impl Results {
     }
 }
 
+impl Results {
+    /// What the operations workloads say about choosing an option, one
+    /// line each, derived from this run: who reads quantiles within 1%,
+    /// whose memory grows with no scrapes, who lost records to thread
+    /// exits, and whose render is cheapest at the most series.
+    pub(crate) fn recommendation(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.accuracy {
+            for case in &a.cases {
+                let worst = |e: &accuracy::Estimate| {
+                    e.relative_error
+                        .as_ref()
+                        .map(|r| r.iter().fold(0.0_f64, |m, x| m.max(x.abs())))
+                };
+                let mut close: Vec<&str> = Vec::new();
+                let mut far: Option<(&str, f64)> = None;
+                for e in &case.estimates {
+                    match worst(e) {
+                        Some(w) if w <= 0.01 => close.push(&e.option),
+                        Some(w) if far.is_none_or(|(_, f)| w > f) => far = Some((&e.option, w)),
+                        _ => {}
+                    }
+                }
+                let mut line = format!(
+                    "accuracy, {}: p50/p99/p999 within 1% of the exact values: {}",
+                    case.label,
+                    if close.is_empty() {
+                        "none".to_string()
+                    } else {
+                        close.join(", ")
+                    }
+                );
+                if let Some((o, w)) = far {
+                    line.push_str(&format!("; worst {o}, off by up to {:.0}%", w * 100.0));
+                }
+                out.push(line);
+            }
+        }
+        if let Some(m) = &self.memory {
+            let growing: Vec<String> = m
+                .rows
+                .iter()
+                .filter(|r| r.slope_mib_per_s > 1.0)
+                .map(|r| format!("{} (+{:.1} MiB/s)", r.option, r.slope_mib_per_s))
+                .collect();
+            out.push(if growing.is_empty() {
+                "memory with no scrapes: no option grew by more than 1 MiB/s".to_string()
+            } else {
+                format!(
+                    "memory with no scrapes: scrape often, or avoid {}: resident memory grows with every record until a render",
+                    growing.join(", ")
+                )
+            });
+        }
+        if let Some(c) = &self.churn {
+            let lost: Vec<String> = c
+                .outcomes
+                .iter()
+                .filter_map(|o| {
+                    let counted = o.counted?;
+                    (counted != o.made).then(|| {
+                        format!("{} ({} of {})", o.option, o.made.abs_diff(counted), o.made)
+                    })
+                })
+                .collect();
+            out.push(if lost.is_empty() {
+                "thread churn: no option lost a record to exiting threads".to_string()
+            } else {
+                format!("thread churn: records lost by {}", lost.join(", "))
+            });
+        }
+        if let Some(s) = &self.scrape {
+            if let Some(&most) = s.cells.iter().map(|c| &c.series).max() {
+                let mut at: Vec<&scrape::Cell> = s
+                    .cells
+                    .iter()
+                    .filter(|c| c.series == most && c.render_p50_ns.is_some())
+                    .collect();
+                let hz = at.iter().map(|c| c.hz).max().unwrap_or(0);
+                let writers = at
+                    .iter()
+                    .filter(|c| c.hz == hz)
+                    .map(|c| c.writers)
+                    .max()
+                    .unwrap_or(0);
+                at.retain(|c| c.hz == hz && c.writers == writers);
+                at.sort_by_key(|c| c.render_p50_ns);
+                if let Some(best) = at.first() {
+                    let p50 = |c: &scrape::Cell| c.render_p50_ns.unwrap_or(0) as f64 / 1e6;
+                    let ours = at.iter().find(|c| {
+                        Peer::of_name(&c.option).is_some_and(crate::library::drive::is_ours)
+                    });
+                    let mut line = format!(
+                        "scrape, {most} series at {hz}/s with {writers} writers: cheapest render {} ({:.1} ms p50, {} bytes)",
+                        best.option,
+                        p50(best),
+                        best.bytes_per_render.unwrap_or(0)
+                    );
+                    if let Some(o) = ours.filter(|o| o.option != best.option) {
+                        line.push_str(&format!(
+                            "; {} {:.1} ms ({:.1}x), {} bytes",
+                            o.option,
+                            p50(o),
+                            p50(o) / p50(best).max(1e-9),
+                            o.bytes_per_render.unwrap_or(0)
+                        ));
+                    }
+                    out.push(line);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Runs `workloads` over `peers`, telling `progress` what runs and
 /// `finished` each workload done; `stop()` true skips the workloads not
 /// yet started (Ctrl-C), keeping what was measured.
@@ -274,5 +389,26 @@ mod tests {
         // The peer's loss is in its table, not a failure.
         let table = churn::sections(r.churn.as_ref().unwrap())[0].text();
         assert!(table.contains("10 LOST"), "{table}");
+    }
+
+    #[test]
+    fn the_recommendation_names_who_lost_records() {
+        let mut r = Results {
+            churn: Some(churn::Results {
+                plan: churn::Plan::new(true),
+                outcomes: vec![lossy(Peer::Registry.name(), 100), lossy("peer x", 90)],
+                failed: Vec::new(),
+            }),
+            ..Results::default()
+        };
+        assert_eq!(
+            r.recommendation(),
+            ["thread churn: records lost by peer x (10 of 100)"]
+        );
+        r.churn.as_mut().unwrap().outcomes.pop();
+        assert_eq!(
+            r.recommendation(),
+            ["thread churn: no option lost a record to exiting threads"]
+        );
     }
 }
