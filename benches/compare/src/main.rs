@@ -176,6 +176,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The noise calibration's name for the library workloads (one-series,
+/// many-series, lookup), timed as one table.
+const LIBRARY_TABLE: &str = "library workloads";
+/// The same for the library operations (scrape, accuracy, memory, churn).
+const OPERATIONS_TABLE: &str = "library operations";
+
 /// The largest thread count a run accepts (`different-metrics` gives each
 /// thread two modes of its own, in two alternating ranges of u16 modes).
 const MAX_THREADS: usize = 16_384;
@@ -335,10 +341,13 @@ fn main() -> ExitCode {
     let library_run_ms =
         2 * (library_settings.duration_ms as u64 + library_settings.warmup_ms as u64) + 5;
     if !library_settings.workloads.is_empty() {
-        progress.plan(library::runs(&library_settings) as u64 * library_run_ms);
+        progress.plan(library::runs(&library_settings) as u64 * library_run_ms + calibration_ms);
     }
     for op in &operations {
         progress.plan(op.planned_ms(args.quick));
+    }
+    if !operations.is_empty() {
+        progress.plan(calibration_ms);
     }
     // Read before `suspend`, which holds the bar's state while it runs.
     let planned_s = progress.position().1 as f64 / 1e3;
@@ -408,9 +417,14 @@ fn main() -> ExitCode {
         calibrations.push(Calibration::take(i + 1));
         progress.advance(calibration_ms);
     }
+    let strategy_tables = tables.len();
+    // The library's workloads and operations are one table each for the
+    // noise calibration: timed before (the strategies' last calibration)
+    // and after each.
     let library_settings_peers = library_settings.peers.clone();
     let library = (!library_settings.workloads.is_empty() && !interrupted()).then(|| {
-        library::run_all(
+        tables.push((LIBRARY_TABLE.into(), 0));
+        let l = library::run_all(
             library_settings,
             cores,
             |label| {
@@ -422,12 +436,16 @@ fn main() -> ExitCode {
             },
             interrupted,
             args.fake_mismatch_every,
-        )
+        );
+        calibrations.push(Calibration::take(tables.len()));
+        progress.advance(calibration_ms);
+        l
     });
     if let Some(l) = &library {
         failures.extend(l.measured.failures.iter().map(library_failure));
     }
     let operations = (!operations.is_empty() && !interrupted()).then(|| {
+        tables.push((OPERATIONS_TABLE.into(), 0));
         let ops = library::operations::run(
             &operations,
             &library_settings_peers,
@@ -447,10 +465,12 @@ fn main() -> ExitCode {
             progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
             failures.push(failure);
         }
+        calibrations.push(Calibration::take(tables.len()));
+        progress.advance(calibration_ms);
         ops
     });
     progress.finish();
-    let complete = tables.len() == plan.len() && !interrupted();
+    let complete = strategy_tables == plan.len() && !interrupted();
 
     machine.load_at_end = machine::load();
     let noise = Noise::of(calibrations, &tables);

@@ -511,7 +511,10 @@ pub(crate) const NOISE_THRESHOLD_PERCENT: f64 = 10.0;
 /// A table whose calibration before or after varied beyond the threshold.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct NoisyTable {
+    /// The table's case label, or "library workloads" / "library
+    /// operations" (each timed as one table).
     pub(crate) case: String,
+    /// Its thread count; 0 for the library's two tables.
     pub(crate) threads: usize,
     /// Its slower calibration over the run's fastest, minus 1, in percent
     /// (the worse of one and two threads).
@@ -738,11 +741,16 @@ pub(crate) fn noise_banner(noise: &Noise) -> String {
     let _ = writeln!(out, "{bar}");
     let _ = writeln!(out, "!!! NOISY RUN, {}", noise.line());
     for t in &noise.noisy_tables {
+        // Thread count 0: a table that is no single thread count (the
+        // library's workloads, timed as one).
+        let table = if t.threads == 0 {
+            t.case.clone()
+        } else {
+            format!("{}, {}", t.case, threads(t.threads))
+        };
         let _ = writeln!(
             out,
-            "!!!   {}, {}: calibration {:.0}% over the fastest",
-            t.case,
-            threads(t.threads),
+            "!!!   {table}: calibration {:.0}% over the fastest",
             t.varied_percent
         );
     }
@@ -1309,5 +1317,17 @@ mod tests {
             "{}",
             busy.line()
         );
+        let banner = noise_banner(&busy);
+        assert!(
+            banner.contains("!!!   b, 2 threads: calibration 50%"),
+            "{banner}"
+        );
+        assert!(noise_banner(&quiet).is_empty());
+        // The library's workloads are one table, with no thread count.
+        let library = Noise::of(
+            vec![c(0, 1e6, 1.1e6), c(1, 1e6, 1.6e6)],
+            &[("library workloads".to_string(), 0)],
+        );
+        assert!(noise_banner(&library).contains("!!!   library workloads: calibration 45%"));
     }
 }
