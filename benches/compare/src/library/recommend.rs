@@ -261,8 +261,8 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
             continue;
         };
         let text = format!(
-            "lookup, {} thread(s): {} with a kept handle records {} as fast as with a lookup per call",
-            c.shape.threads,
+            "lookup, {}: {} with a kept handle records {} as fast as with a lookup per call",
+            crate::report::threads(c.shape.threads),
             c.peer,
             ratio.text()
         );
@@ -311,10 +311,10 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
             .total_cmp(&b.cached_over_lookup.ratio.median)
     }) {
         r.summary.push(format!(
-            "lookup: keep the handle; a lookup per call costs up to {} ({}, {} thread(s))",
+            "lookup: keep the handle; a lookup per call costs up to {} ({}, {})",
             worst.cached_over_lookup.text(),
             worst.peer,
-            worst.threads
+            crate::report::threads(worst.threads)
         ));
     }
     r
