@@ -117,10 +117,22 @@ class Run:
 
     def __init__(self, path):
         self.d = load(path)
-        self.path = os.path.relpath(path, os.path.dirname(PAPERS))
+        self.path = os.path.relpath(os.path.abspath(path), os.path.dirname(PAPERS))
+        # Schema 1 (no version field) and 2 (papers/results/README.md). Schema 2
+        # gives vs_fine_grained as {median, min, max, overlap} and load averages
+        # as {one_min, five_min, fifteen_min}; both are read into schema 1's
+        # shapes here (the ratio's range kept as vs_fine_grained_range).
+        self.schema = self.d.get("schema_version", 1)
+        if self.schema not in (1, 2):
+            raise SystemExit(f"{path}: results.json schema {self.schema!r}; this script reads schemas 1 and 2")
         self.cells = {}
         for c in self.d.get("cells", []):
+            v = c.get("vs_fine_grained")
+            if isinstance(v, dict):
+                c = dict(c, vs_fine_grained=v.get("median"), vs_fine_grained_range=v)
             self.cells[(c["case"], c["row"], c["threads"])] = c
+        self.library = self.d.get("library")
+        self.operations = self.d.get("operations")
         self.threads = list(self.d.get("settings", {}).get("threads", []))
 
     def cell(self, case, row, t):
@@ -152,7 +164,13 @@ class Run:
     def load_avg(self):
         m = self.d.get("machine", {})
         a, b = m.get("load_at_start"), m.get("load_at_end")
-        f = lambda v: f"{v[0]:.2f}" if isinstance(v, (list, tuple)) and v else str(v).split()[0] if v else "?"
+        def f(v):
+            if isinstance(v, dict):
+                return f"{v['one_min']:.2f}" if v.get("one_min") is not None else "?"
+            if isinstance(v, (list, tuple)) and v:
+                return f"{v[0]:.2f}"
+            return str(v).split()[0] if v else "?"
+
         return f"{f(a)} at its start, {f(b)} at its end"
 
     def accounting(self):
