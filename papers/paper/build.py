@@ -849,6 +849,26 @@ def block_ops_churn(R: Run):
         + f" Source: `{R.path}`, `operations.churn`.")
 
 
+def block_run_noise(R: Run):
+    """The run's `noise` part: the calibration loop's spread and the tables it marked noisy."""
+    N = R.d.get("noise")
+    if not N:
+        return "(not in this run: its results.json records no `noise` part; schema 2 runs do)"
+    f = lambda d: mr(d, ns)
+    def tab(t):
+        # threads 0: a part timed as one table (library workloads, library operations)
+        where = f"{t['case']} {t['threads']} thr" if t["threads"] else t["case"]
+        return f"{where} ({pct(t['varied_percent'])})"
+
+    tabs = ", ".join(tab(t) for t in N.get("noisy_tables") or []) or "none"
+    return (f"Calibration loop, {len(N.get('calibrations') or [])} timings before the tables: one thread "
+            f"{f(N.get('one_thread_ns'))} (varied {pct(N.get('one_thread_varied_percent'))}), two threads "
+            f"{f(N.get('two_threads_ns'))} (varied {pct(N.get('two_threads_varied_percent'))}), median [min-max], "
+            f"varied = max / min - 1. A table is noisy when the timing before or after it was more than "
+            f"{pct(N.get('threshold_percent'))} slower than the run's fastest; noisy tables (by how much): {tabs}. "
+            f"Source: `{R.path}`, `noise`.")
+
+
 def block_lib_recommend(R: Run):
     rec = (R.library or {}).get("recommendation") or {}
     lines = [r["text"] for r in rec.get("fastest", [])] + [r["text"] for r in rec.get("crossovers", [])] + \
@@ -1221,6 +1241,7 @@ def main() -> int:
         "lib-many": lambda: block_lib_many(R),
         "lib-lookup": lambda: block_lib_lookup(R),
         "lib-recommendation": lambda: block_lib_recommend(R),
+        "run-noise": lambda: block_run_noise(R),
         "ops-scrape": lambda: block_ops_scrape(R),
         "ops-accuracy": lambda: block_ops_accuracy(R),
         "ops-memory": lambda: block_ops_memory(R),
