@@ -1145,7 +1145,7 @@ fn main() -> ExitCode {
     let mut machine = machine::Machine::detect();
     println!("# registry_bench at {}", machine.git_commit);
     println!("# machine: {}", machine.one_line());
-    println!("# load at start: {}", machine.load_at_start);
+    println!("# load at start: {}", load_text(machine.load_at_start));
     println!(
         "# command: cargo run --release --example registry_bench -- {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
@@ -1168,8 +1168,13 @@ fn main() -> ExitCode {
     machine.load_at_end = machine::load();
     println!(
         "# load at end: {}; {:.0} s in all",
-        machine.load_at_end,
+        load_text(machine.load_at_end),
         started.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS
+}
+
+/// A load average as the comparison prints it, or "unknown".
+fn load_text(load: Option<machine::LoadAverage>) -> String {
+    load.map_or_else(|| "unknown".into(), |l| l.to_string())
 }
