@@ -6,13 +6,7 @@
 
 use std::path::Path;
 
-use plotters::{
-    coord::{
-        ranged1d::{DefaultFormatting, KeyPointHint},
-        types::RangedCoordf64,
-    },
-    prelude::*,
-};
+use plotters::prelude::*;
 
 use super::{
     run::{Choice, Path as RecordPath},
@@ -20,6 +14,7 @@ use super::{
 };
 use crate::{
     measure::Spread,
+    plot::{log_ticks, Ticked},
     report::{ns, si},
 };
 
@@ -51,44 +46,12 @@ fn color(peer: &str) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
-/// A log axis (the coordinates are log10 of the values) ticked at the
-/// values measured.
-#[derive(Clone)]
-struct Ticked {
-    range: RangedCoordf64,
-    ticks: Vec<f64>,
-}
-
-impl Ranged for Ticked {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        self.range.map(value, limit)
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        if hint.max_num_points() == 0 {
-            Vec::new()
-        } else {
-            self.ticks.clone()
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.range.range()
-    }
-}
-
 fn ticked(values: &[f64]) -> Ticked {
     let xs: Vec<f64> = values.iter().map(|v| v.log10()).collect();
     let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let pad = ((hi - lo) * 0.08).max(0.15);
-    Ticked {
-        range: ((lo - pad)..(hi + pad)).into(),
-        ticks: xs,
-    }
+    Ticked::new((lo - pad)..(hi + pad), xs)
 }
 
 /// One line: a legend name, a colour, solid or dashed, and its points
@@ -153,21 +116,11 @@ fn chart(
         .max(lo * 1.01);
     // y: log10 coordinates, ticked at 1-2-5 steps inside the range.
     let (ylo, yhi) = ((lo / 1.3).log10(), (hi * 1.3).log10());
-    let mut yt = Vec::new();
-    let mut decade = 10f64.powf(ylo.floor());
-    while decade.log10() <= yhi {
-        for m in [1.0, 2.0, 5.0] {
-            let v = decade * m;
-            if v.log10() >= ylo && v.log10() <= yhi {
-                yt.push(v.log10());
-            }
-        }
-        decade *= 10.0;
-    }
-    let y_axis = Ticked {
-        range: (ylo..yhi).into(),
-        ticks: yt,
-    };
+    let yt = log_ticks(lo / 1.3, hi * 1.3)
+        .into_iter()
+        .map(f64::log10)
+        .collect();
+    let y_axis = Ticked::new(ylo..yhi, yt);
     let mut c = ChartBuilder::on(&area)
         .caption(title, (FONT, 18))
         .margin(12)
