@@ -14,8 +14,7 @@ use super::{
 };
 use crate::{
     measure::Spread,
-    plot::{log_ticks, Ticked},
-    report::{ns, si},
+    plot::{label, log_ticks, Ticked, Unit},
 };
 
 type Fallible = Result<(), Box<dyn std::error::Error>>;
@@ -249,7 +248,7 @@ pub(crate) fn all(
                     x_desc: "writer threads (log scale)",
                     y_desc: "records/s, all threads (log scale)",
                     x_label: &threads_label,
-                    y_label: &si,
+                    y_label: &|v| label(v, Unit::PerSecond),
                 },
                 &lines,
                 at_cores,
@@ -303,7 +302,7 @@ pub(crate) fn all(
                     x_desc: "series (log scale)",
                     y_desc: "records/s, all threads (log scale)",
                     x_label: &|x| thousands(x.round() as usize),
-                    y_label: &si,
+                    y_label: &|v| label(v, Unit::PerSecond),
                 },
                 &lines,
                 None,
@@ -349,7 +348,7 @@ pub(crate) fn all(
                     x_desc: "writer threads (log scale)",
                     y_desc: "ns per record, thread time (log scale)",
                     x_label: &threads_label,
-                    y_label: &ns,
+                    y_label: &|v| label(v, Unit::Nanos),
                 },
                 &lines,
                 at_cores,
