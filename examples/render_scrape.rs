@@ -16,6 +16,8 @@
 //! - `live`: `render_registry(&registry, ..)`, each series read and
 //!   reduced to its buckets one at a time.
 //!
+//! - `--prometheus-buckets`: Prometheus' 11 default buckets instead of
+//!   ours (the baseline keeps its own, the default).
 //! - `baseline`: with `--baseline <exe>`, an earlier build's `snapshot`
 //!   path (the figures before a change, in the same run).
 //!
@@ -31,7 +33,7 @@ use std::{
 
 use clap::Parser;
 use lockfree_metrics::{
-    export::prometheus::{self, Format, RenderOpts},
+    export::prometheus::{self, Buckets, Format, RenderOpts},
     registry::Registry,
 };
 
@@ -50,6 +52,10 @@ struct Args {
     /// as `baseline`, interleaved with this build's.
     #[arg(long)]
     baseline: Option<std::path::PathBuf>,
+    /// Prometheus' 11 default buckets (0.005 to 10 s) instead of ours
+    /// (1-2-5 per decade, 38 over 1 ns to 1 h).
+    #[arg(long)]
+    prometheus_buckets: bool,
     /// Run one path in this process (used by the parent).
     #[arg(long)]
     child: Option<String>,
@@ -93,7 +99,13 @@ fn child(path: &str, args: &Args) -> ExitCode {
         }
     }
     let stop = AtomicBool::new(false);
-    let opts = RenderOpts::default();
+    let opts = if args.prometheus_buckets {
+        RenderOpts::default().buckets(Buckets::explicit(&[
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]))
+    } else {
+        RenderOpts::default()
+    };
     let mut lines = Vec::new();
     thread::scope(|s| {
         for t in 0..2_u64 {
@@ -165,6 +177,7 @@ fn main() -> ExitCode {
             let out = Command::new(&exe)
                 .args(["--child", child, "--renders", &args.renders.to_string()])
                 .args(["--series", &args.series.to_string()])
+                .args(args.prometheus_buckets.then_some("--prometheus-buckets"))
                 .output()
                 .expect("child runs");
             if !out.status.success() {
@@ -187,8 +200,15 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "{} histogram series, 2 writers, {} rounds x {} renders (text 0.0.4)",
-        args.series, args.rounds, args.renders
+        "{} histogram series, 2 writers, {} rounds x {} renders (text 0.0.4, {} buckets)",
+        args.series,
+        args.rounds,
+        args.renders,
+        if args.prometheus_buckets {
+            "Prometheus' 11"
+        } else {
+            "default"
+        }
     );
     for (path, (ms, snap, peak, len)) in paths.iter().zip(&mut figures) {
         let range = |v: &mut Vec<f64>| {

@@ -72,19 +72,24 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn build(ops: &[Op]) -> Registry {
+/// The registry, and its handles: held, so that a removed series is
+/// hidden rather than dropped (and shown again by a later record).
+fn build(ops: &[Op]) -> (Registry, Vec<Box<dyn std::any::Any>>) {
     let r = Registry::new();
+    let mut held: Vec<Box<dyn std::any::Any>> = Vec::new();
     for op in ops {
         // Kind and option mismatches are refused: skipped.
         match op {
             Op::Counter(i, j, v) => {
                 if let Ok(c) = r.counter(&name(*i), &label(*j)) {
                     c.increment(*v);
+                    held.push(Box::new(c));
                 }
             }
             Op::Gauge(i, j, v) => {
                 if let Ok(g) = r.gauge(&name(*i), &label(*j)) {
                     g.set(*v);
+                    held.push(Box::new(g));
                 }
             }
             Op::Histogram(i, j, o, values) => {
@@ -93,6 +98,7 @@ fn build(ops: &[Op]) -> Registry {
                         // Spread over decades, some past the highest.
                         h.record(v >> (v % 64));
                     }
+                    held.push(Box::new(h));
                 }
             }
             Op::Describe(i) => r.describe(&name(*i), "help \\ \"x\"\n", Some("seconds")),
@@ -101,7 +107,7 @@ fn build(ops: &[Op]) -> Registry {
             }
         }
     }
-    r
+    (r, held)
 }
 
 fn all_opts() -> Vec<RenderOpts> {
@@ -120,7 +126,7 @@ proptest! {
 
     #[test]
     fn live_render_is_the_snapshot_render(ops in prop::collection::vec(op(), 0..40)) {
-        let r = build(&ops);
+        let (r, _held) = build(&ops);
         for opts in all_opts() {
             for format in [Format::Text, Format::OpenMetrics, Format::Protobuf] {
                 let snapshot = r.snapshot();
