@@ -93,13 +93,15 @@
 //! # Serving
 //!
 //! [`MetricsServer`](super::http::MetricsServer) serves `/metrics` on a
-//! thread of its own. Inside an existing server, [`render`] and
-//! [`Format::negotiate`] are all a handler needs; with axum:
+//! thread of its own. Inside an existing server, [`render_registry`] (or
+//! [`render`] of a snapshot: the same bytes, but every series' histogram
+//! held at once) and [`Format::negotiate`] are all a handler needs; with
+//! axum:
 //!
 //! ```ignore
 //! async fn metrics(State(registry): State<Registry>, headers: HeaderMap) -> impl IntoResponse {
 //!     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-//!     let (body, content_type) = render(&registry.snapshot(), Format::negotiate(accept), &RenderOpts::default());
+//!     let (body, content_type) = render_registry(&registry, Format::negotiate(accept), &RenderOpts::default());
 //!     ([(CONTENT_TYPE, content_type)], body)
 //! }
 //! ```
