@@ -3,7 +3,7 @@
 //! and with every histogram rendering option, for random registries:
 //! counters, gauges and histograms of several options, labels that need
 //! escaping or renaming (`le`, `quantile`), described names, clashing
-//! names and hidden series.
+//! names and hidden series; and, under writers, consistent readings.
 
 use lockfree_metrics::{
     export::prometheus::{render, render_registry, Buckets, Exposition, Format, RenderOpts},
@@ -142,4 +142,64 @@ proptest! {
             }
         }
     }
+}
+
+/// While two threads record, every live render's histograms are
+/// consistent readings: each series' `+Inf` bucket equals its `_count`,
+/// its buckets never decrease, and the series come sorted.
+#[test]
+fn live_render_under_writers_is_consistent() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let r = Registry::new();
+    let family = r.histogram_family("w_seconds", &["series"], None).unwrap();
+    let handles: Vec<_> = (0..200)
+        .map(|i| family.with(&[&i.to_string()]).unwrap())
+        .collect();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2_u64 {
+            let (handles, stop) = (&handles, &stop);
+            s.spawn(move || {
+                let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ t;
+                // Bounded: stops when told, or after 5 million records.
+                for _ in 0..5_000_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    handles[x as usize % handles.len()].record(x >> (20 + x % 24));
+                }
+            });
+        }
+        for _ in 0..20 {
+            let (body, _) = render_registry(&r, Format::Text, &RenderOpts::default());
+            let text = String::from_utf8(body).unwrap();
+            let mut order = Vec::new();
+            let (mut last, mut inf) = (0_u64, None);
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let (sample, value) = line.rsplit_once(' ').unwrap();
+                let series = sample.split("series=\"").nth(1).unwrap();
+                let series = &series[..series.find('"').unwrap()];
+                if sample.starts_with("w_seconds_bucket") {
+                    let v: u64 = value.parse().unwrap();
+                    if order.last().map(String::as_str) != Some(series) {
+                        order.push(series.to_string());
+                        last = 0;
+                    }
+                    assert!(v >= last, "{line}");
+                    last = v;
+                    if sample.contains("le=\"+Inf\"") {
+                        inf = Some(v);
+                    }
+                } else if sample.starts_with("w_seconds_count") {
+                    assert_eq!(inf.take(), Some(value.parse().unwrap()), "{series}");
+                }
+            }
+            assert_eq!(order.len(), 200);
+            assert!(order.windows(2).all(|w| w[0] < w[1]));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
 }
