@@ -5,7 +5,10 @@
 //! the series list, reads each series' cells (`registry::spread`), and
 //! sorts by key. A record is in a reading or not, per cell. A histogram's
 //! count is computed from the very counts the reading holds, so it always
-//! equals its buckets' total.
+//! equals its buckets' total. `Registry::read_each` makes the same
+//! reading one series at a time, for readers that reduce each series as
+//! it comes (the Prometheus exposition): one histogram's counts held at
+//! a time rather than every series'.
 //!
 //! **Interval readers** ([`IntervalReader`]) keep the reading they last
 //! returned and subtract it from the next: a private cursor per consumer,
