@@ -30,7 +30,8 @@ use crate::registry::Registry;
 
 /// What a [`MetricsServer`] renders at each scrape.
 ///
-/// Implemented for a [`Registry`] (its snapshot) and for closures giving
+/// Implemented for a [`Registry`] (read one series at a time:
+/// [`Exposition::registry_live`]) and for closures giving
 /// an [`Exposition`] (a registry snapshot `.into()` one, seed collectors,
 /// several together).
 pub trait Source: Send + Sync + 'static {
@@ -40,7 +41,7 @@ pub trait Source: Send + Sync + 'static {
 
 impl Source for Registry {
     fn exposition(&self) -> Exposition {
-        self.snapshot().into()
+        Exposition::new().registry_live(self)
     }
 }
 

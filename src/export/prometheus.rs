@@ -93,13 +93,15 @@
 //! # Serving
 //!
 //! [`MetricsServer`](super::http::MetricsServer) serves `/metrics` on a
-//! thread of its own. Inside an existing server, [`render`] and
-//! [`Format::negotiate`] are all a handler needs; with axum:
+//! thread of its own. Inside an existing server, [`render_registry`] (or
+//! [`render`] of a snapshot: the same bytes, but every series' histogram
+//! held at once) and [`Format::negotiate`] are all a handler needs; with
+//! axum:
 //!
 //! ```ignore
 //! async fn metrics(State(registry): State<Registry>, headers: HeaderMap) -> impl IntoResponse {
 //!     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-//!     let (body, content_type) = render(&registry.snapshot(), Format::negotiate(accept), &RenderOpts::default());
+//!     let (body, content_type) = render_registry(&registry, Format::negotiate(accept), &RenderOpts::default());
 //!     ([(CONTENT_TYPE, content_type)], body)
 //! }
 //! ```
@@ -231,6 +233,7 @@ pub struct Exposition {
 #[derive(Clone, Debug)]
 enum Part {
     Registry(RegistrySnapshot),
+    Live(crate::registry::Registry),
     Seed(String, Box<Snapshot>),
 }
 
@@ -252,6 +255,15 @@ impl Exposition {
         self
     }
 
+    /// Adds a registry, read one series at a time when rendered (as
+    /// [`render_registry`] does): the bytes its snapshot would give,
+    /// holding one histogram's counts at a time. Each render (and
+    /// [`left_out`](Self::left_out)) reads it afresh.
+    pub fn registry_live(mut self, registry: &crate::registry::Registry) -> Self {
+        self.parts.push(Part::Live(registry.clone()));
+        self
+    }
+
     /// Adds a seed collector's snapshot as `<prefix>_...` families
     /// (`prefix` [sanitised](crate::registry::sanitize_name); empty: no
     /// prefix).
@@ -267,6 +279,7 @@ impl Exposition {
         for part in &self.parts {
             match part {
                 Part::Registry(s) => m.add_registry(s, opts, native),
+                Part::Live(r) => m.add_registry_live(r, opts, native),
                 Part::Seed(prefix, s) => m.add_seed(prefix, s, opts),
             }
         }
@@ -330,6 +343,36 @@ pub fn render(
 ) -> (Vec<u8>, &'static str) {
     let mut m = model::Model::default();
     m.add_registry(snapshot, opts, format == Format::Protobuf && opts.native);
+    encode_model(m, format)
+}
+
+/// A registry in `format`, read one series at a time: the bytes
+/// [`render`] gives for its snapshot, but each series' histogram is read
+/// and reduced to its buckets (and sum, count, and quantiles or native
+/// buckets when written) before the next is read, so that memory holds
+/// one histogram's counts at a time rather than every series'
+/// (`Registry::snapshot`'s guarantees hold: sorted, each series read
+/// once, each count its buckets' total). What [`MetricsServer`](super::http::MetricsServer)
+/// renders for a [`Registry`](crate::registry::Registry).
+///
+/// ```
+/// use lockfree_metrics::export::prometheus::{render, render_registry, Format, RenderOpts};
+/// use lockfree_metrics::registry::Registry;
+///
+/// let registry = Registry::new();
+/// registry.histogram("job_seconds", &[("queue", "a")])?.record(2_000_000);
+/// let opts = RenderOpts::default();
+/// let live = render_registry(&registry, Format::Text, &opts);
+/// assert_eq!(live, render(&registry.snapshot(), Format::Text, &opts));
+/// # Ok::<(), lockfree_metrics::registry::RegistryError>(())
+/// ```
+pub fn render_registry(
+    registry: &crate::registry::Registry,
+    format: Format,
+    opts: &RenderOpts,
+) -> (Vec<u8>, &'static str) {
+    let mut m = model::Model::default();
+    m.add_registry_live(registry, opts, format == Format::Protobuf && opts.native);
     encode_model(m, format)
 }
 

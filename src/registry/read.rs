@@ -5,7 +5,10 @@
 //! the series list, reads each series' cells (`registry::spread`), and
 //! sorts by key. A record is in a reading or not, per cell. A histogram's
 //! count is computed from the very counts the reading holds, so it always
-//! equals its buckets' total.
+//! equals its buckets' total. `Registry::read_each` makes the same
+//! reading one series at a time, for readers that reduce each series as
+//! it comes (the Prometheus exposition): one histogram's counts held at
+//! a time rather than every series'.
 //!
 //! **Interval readers** ([`IntervalReader`]) keep the reading they last
 //! returned and subtract it from the next: a private cursor per consumer,
@@ -235,6 +238,51 @@ impl HistogramValue {
         h
     }
 
+    /// Per boundary, the number of HDR buckets counted at or below it:
+    /// the first index whose highest value, divided by the scale, exceeds
+    /// `bound` (`bounds` ascending, so the cuts ascend too). Fixed by the
+    /// layout and scale, so computed once per family, not per series.
+    pub(crate) fn cuts(&self, bounds: &[f64]) -> Vec<usize> {
+        let scale = self.opts.get_scale();
+        let len = self.layout.len();
+        bounds
+            .iter()
+            .map(|&b| {
+                // `highest_at` ascends with the index: binary search.
+                let (mut lo, mut hi) = (0, len);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.layout.highest_at(mid) as f64 / scale <= b {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                lo
+            })
+            .collect()
+    }
+
+    /// Adds each HDR bucket's count to `counts[j]`, `j` the first cut
+    /// above its index (`counts.len() - 1` past the last cut), saturating.
+    pub(crate) fn add_between(&self, cuts: &[usize], counts: &mut [u64]) {
+        let mut j = 0;
+        for (start, run) in self.raw.runs(&self.layout) {
+            let (mut i, end) = (start, start + run.len());
+            while i < end {
+                while j < cuts.len() && cuts[j] <= i {
+                    j += 1;
+                }
+                let stop = cuts.get(j).map_or(end, |&c| c.min(end));
+                let total = run[i - start..stop - start]
+                    .iter()
+                    .fold(0_u64, |t, &n| t.saturating_add(n));
+                counts[j] = counts[j].saturating_add(total);
+                i = stop;
+            }
+        }
+    }
+
     fn minus(&self, base: &HistogramValue) -> HistogramValue {
         HistogramValue::new(
             self.raw.minus(&base.raw, &self.layout),
@@ -365,7 +413,8 @@ impl Registry {
         (out, unheld)
     }
 
-    fn descriptions(&self) -> Arc<BTreeMap<Arc<str>, Description>> {
+    /// HELP and UNIT of every described name, now.
+    pub(crate) fn descriptions(&self) -> Arc<BTreeMap<Arc<str>, Description>> {
         self.inner.descriptions.read(Arc::clone)
     }
 
@@ -388,6 +437,43 @@ impl Registry {
                 .collect(),
             descriptions: self.descriptions(),
         }
+    }
+
+    /// [`snapshot`](Self::snapshot) one series at a time: `each` is given
+    /// every shown series' reading in (name, labels) order, each read just
+    /// before it is given and dropped after, so that a reader reducing
+    /// them (the Prometheus exposition) holds one histogram's counts at a
+    /// time rather than every series'. The same readings as `snapshot`
+    /// (each series' cells read once, its count its buckets' total) and the
+    /// same lifecycle work. Lock-free.
+    pub(crate) fn read_each(&self, mut each: impl FnMut(&SeriesSnapshot)) {
+        self.sweep_if_free();
+        let list = &self.inner.list;
+        let guard = list.pin();
+        let mut entries: Vec<&Entry> = list.iter(&guard).map(|(_, entry)| entry).collect();
+        entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        let mut unheld = Vec::new();
+        for entry in entries {
+            let (_, value) = value_of(entry);
+            let print = || print_of(&value);
+            let hidden = match entry {
+                Entry::Counter(s) => s.hidden_at(print),
+                Entry::Gauge(s) => s.hidden_at(print),
+                Entry::Histogram(s) => s.hidden_at(print),
+            };
+            if hidden {
+                if entry.strong_count() <= super::UNHANDLED_REFS {
+                    unheld.push(entry.key().clone());
+                }
+                continue;
+            }
+            each(&SeriesSnapshot {
+                key: entry.key().clone(),
+                value,
+            });
+        }
+        drop(guard);
+        self.drop_unheld(&unheld);
     }
 
     /// A reader of intervals with a cursor of its own, starting now.

@@ -121,17 +121,17 @@ pub(crate) fn decades(low: f64, high: f64) -> Vec<f64> {
 /// Per-bucket (not cumulative) counts for `bounds` and `+Inf`: what
 /// prometheus-client's `encode_histogram` takes (it sums them itself).
 /// An HDR bucket counts in the first boundary at or above its top.
+#[cfg(test)]
 pub(crate) fn classic(h: &HistogramValue, bounds: &[f64]) -> Vec<(f64, u64)> {
-    let scale = h.opts().get_scale();
+    classic_cut(h, bounds, &h.cuts(bounds))
+}
+
+/// [`classic`] from the boundaries' HDR cuts (`HistogramValue::cuts` of
+/// `bounds`): the same counts, summed over index ranges rather than
+/// assigned bucket by bucket.
+pub(crate) fn classic_cut(h: &HistogramValue, bounds: &[f64], cuts: &[usize]) -> Vec<(f64, u64)> {
     let mut counts = vec![0_u64; bounds.len() + 1];
-    let mut j = 0;
-    for b in h.buckets() {
-        let top = b.high as f64 / scale;
-        while j < bounds.len() && bounds[j] < top {
-            j += 1;
-        }
-        counts[j] = counts[j].saturating_add(b.count);
-    }
+    h.add_between(cuts, &mut counts);
     saturate_running(&mut counts);
     bounds
         .iter()
@@ -321,6 +321,71 @@ mod tests {
                 (x >> (x % 40)) % high
             })
             .collect()
+    }
+
+    /// The reference for `classic_cut`: each HDR bucket assigned to the
+    /// first boundary at or above its top, one by one.
+    fn classic_by_bucket(h: &HistogramValue, bounds: &[f64]) -> Vec<(f64, u64)> {
+        let scale = h.opts().get_scale();
+        let mut counts = vec![0_u64; bounds.len() + 1];
+        let mut j = 0;
+        for b in h.buckets() {
+            let top = b.high as f64 / scale;
+            while j < bounds.len() && bounds[j] < top {
+                j += 1;
+            }
+            counts[j] = counts[j].saturating_add(b.count);
+        }
+        saturate_running(&mut counts);
+        bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(counts)
+            .collect()
+    }
+
+    #[test]
+    fn classic_cut_matches_bucket_by_bucket() {
+        for digits in 1..=3 {
+            for scale in [1.0, 1e3, 1e9] {
+                let opts = HistogramOpts::new(1, 1 << 40, digits)
+                    .unwrap()
+                    .scale(scale)
+                    .unwrap();
+                let mut recorded = values(4_000, 1 << 40);
+                recorded.extend([0, 1, 2, 1000, 1 << 40]);
+                let h = histogram(opts, &recorded);
+                let low = opts.lowest() as f64 / scale;
+                let high = opts.highest() as f64 / scale;
+                let mut all = vec![
+                    decades(low, high),
+                    Buckets::explicit(&decades(low, high))
+                        .snapped()
+                        .bounds_for(&h),
+                    vec![],
+                    vec![0.0, high * 2.0],
+                ];
+                // Every HDR top and the values next to it.
+                all.push(
+                    h.buckets()
+                        .flat_map(|b| {
+                            let t = b.high as f64 / scale;
+                            [t, t * (1.0 - 1e-12), t * (1.0 + 1e-12)]
+                        })
+                        .collect(),
+                );
+                for bounds in &mut all {
+                    bounds.sort_by(f64::total_cmp);
+                    bounds.dedup();
+                    assert_eq!(
+                        classic(&h, bounds),
+                        classic_by_bucket(&h, bounds),
+                        "digits {digits} scale {scale}"
+                    );
+                }
+            }
+        }
     }
 
     fn cumulative(per_bucket: &[(f64, u64)]) -> Vec<(f64, u64)> {

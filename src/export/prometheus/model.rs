@@ -8,7 +8,10 @@ use super::{
     RenderOpts,
 };
 use crate::{
-    registry::{sanitize_name, HistogramValue, RegistrySnapshot, SeriesKey, Value},
+    registry::{
+        sanitize_name, Description, HistogramOpts, HistogramValue, Registry, RegistrySnapshot,
+        SeriesKey, SeriesSnapshot, Value,
+    },
     snapshot::Snapshot,
 };
 
@@ -65,6 +68,27 @@ pub(crate) struct Summ {
     pub(crate) count: u64,
     /// `(quantile, value)`, quantiles ascending.
     pub(crate) quantiles: Vec<(f64, f64)>,
+}
+
+/// A registry family being gathered from its series.
+#[derive(Debug)]
+struct OpenFamily {
+    name: String,
+    /// The kind of value its series hold (its first series').
+    value: Kind,
+    /// The kind it is written as.
+    kind: Kind,
+    help: String,
+    unit: Option<String>,
+    series: Vec<Series>,
+}
+
+/// The family being gathered, and its histograms' boundaries and cuts
+/// for the options they were computed for.
+#[derive(Debug, Default)]
+struct Open {
+    family: Option<OpenFamily>,
+    bounds: Option<(HistogramOpts, Vec<f64>, Vec<usize>)>,
 }
 
 /// The families of every source, in order, clashes left out.
@@ -204,75 +228,128 @@ impl Model {
         opts: &RenderOpts,
         native: bool,
     ) {
-        for (name, group) in snapshot.families() {
-            let description = snapshot.description(name);
+        let mut open = Open::default();
+        for s in snapshot.iter() {
+            self.add_registry_series(&mut open, s, &|n| snapshot.description(n), opts, native);
+        }
+        self.close(&mut open);
+    }
+
+    /// The registry's families read one series at a time
+    /// (`Registry::read_each`): the same families as
+    /// [`add_registry`](Self::add_registry) of its snapshot, holding one
+    /// histogram's counts at a time.
+    pub(crate) fn add_registry_live(
+        &mut self,
+        registry: &Registry,
+        opts: &RenderOpts,
+        native: bool,
+    ) {
+        let mut open = Open::default();
+        // The descriptions are read after the series (as `snapshot` does);
+        // a family's HELP is needed as soon as it opens, so it is looked up
+        // in the registry's current descriptions then.
+        let descriptions = registry.descriptions();
+        registry.read_each(|s| {
+            self.add_registry_series(&mut open, s, &|n| descriptions.get(n), opts, native);
+        });
+        self.close(&mut open);
+    }
+
+    /// Pushes the open family, if any.
+    fn close(&mut self, open: &mut Open) {
+        if let Some(f) = open.family.take() {
+            self.push(&f.name, f.kind, &f.help, f.unit.as_deref(), f.series);
+        }
+    }
+
+    /// Adds series `s` (the registry's series come sorted, so a family's
+    /// are adjacent) to the open family, closing it first when `s` starts
+    /// another. A family's type is its first series'; series of another
+    /// type are left out.
+    fn add_registry_series<'d>(
+        &mut self,
+        open: &mut Open,
+        s: &SeriesSnapshot,
+        description_of: &dyn Fn(&str) -> Option<&'d Description>,
+        opts: &RenderOpts,
+        native: bool,
+    ) {
+        let name = s.key.name();
+        if open.family.as_ref().is_none_or(|f| f.name != name) {
+            self.close(open);
+            let description = description_of(name);
             let help = description.map_or("", |d| d.help.as_str());
             let described_unit = description
                 .and_then(|d| d.unit.as_deref())
                 .filter(|u| !u.is_empty());
-            let Some(first) = group.first() else { continue };
-            match &first.value {
-                Value::Counter(_) => {
-                    let series = group
-                        .iter()
-                        .filter_map(|s| match s.value {
-                            Value::Counter(v) => Some(Series {
-                                labels: s.key.clone(),
-                                value: Sample::Counter(v),
-                            }),
-                            _ => None,
-                        })
-                        .collect();
-                    self.push(name, Kind::Counter, help, described_unit, series);
-                }
-                Value::Gauge(_) => {
-                    let series = group
-                        .iter()
-                        .filter_map(|s| match s.value {
-                            Value::Gauge(v) => Some(Series {
-                                labels: s.key.clone(),
-                                value: Sample::Gauge(v),
-                            }),
-                            _ => None,
-                        })
-                        .collect();
-                    self.push(name, Kind::Gauge, help, described_unit, series);
-                }
-                Value::Histogram(h) => {
+            let (value, kind, unit) = match &s.value {
+                Value::Counter(_) => (Kind::Counter, Kind::Counter, described_unit),
+                Value::Gauge(_) => (Kind::Gauge, Kind::Gauge, described_unit),
+                Value::Histogram(h) => (
+                    Kind::Histogram,
+                    if opts.summary_quantiles.is_some() {
+                        Kind::Summary
+                    } else {
+                        Kind::Histogram
+                    },
                     // Nanoseconds are exported as seconds: the unit is
                     // known even when not described.
-                    let unit = described_unit
-                        .or((h.opts().get_scale() == 1e9 && name.ends_with("_seconds"))
-                            .then_some("seconds"));
-                    let histograms = group
-                        .iter()
-                        .filter_map(|s| s.as_histogram().map(|h| (s, h)));
-                    if let Some(quantiles) = &opts.summary_quantiles {
-                        let series = histograms
-                            .map(|(s, h)| Series {
-                                labels: without_reserved(&s.key, "quantile"),
-                                value: Sample::Summary(summary_of(h, quantiles)),
-                            })
-                            .collect();
-                        self.push(name, Kind::Summary, help, unit, series);
-                    } else {
-                        let buckets = opts.buckets_of(name);
-                        let series = histograms
-                            .map(|(s, h)| Series {
-                                labels: without_reserved(&s.key, "le"),
-                                value: Sample::Histogram(Hist {
-                                    sum: h.sum_scaled(),
-                                    count: h.count(),
-                                    buckets: mapping::classic(h, &buckets.bounds_for(h)),
-                                    native: native.then(|| mapping::native(h)),
-                                }),
-                            })
-                            .collect();
-                        self.push(name, Kind::Histogram, help, unit, series);
-                    }
-                }
-            }
+                    described_unit.or((h.opts().get_scale() == 1e9 && name.ends_with("_seconds"))
+                        .then_some("seconds")),
+                ),
+            };
+            open.family = Some(OpenFamily {
+                name: name.to_string(),
+                value,
+                kind,
+                help: help.to_string(),
+                unit: unit.map(str::to_string),
+                series: Vec::new(),
+            });
+            open.bounds = None;
         }
+        let Some(f) = open.family.as_mut() else {
+            return;
+        };
+        let value = match (&s.value, f.value) {
+            (Value::Counter(v), Kind::Counter) => Sample::Counter(*v),
+            (Value::Gauge(v), Kind::Gauge) => Sample::Gauge(*v),
+            (Value::Histogram(h), Kind::Histogram) => {
+                if let Some(quantiles) = &opts.summary_quantiles {
+                    f.series.push(Series {
+                        labels: without_reserved(&s.key, "quantile"),
+                        value: Sample::Summary(summary_of(h, quantiles)),
+                    });
+                    return;
+                }
+                // The boundaries and their HDR cuts depend only on the
+                // histogram's options: computed once per family and options.
+                let reuse = open.bounds.as_ref().is_some_and(|(o, _, _)| *o == h.opts());
+                if !reuse {
+                    let bounds = opts.buckets_of(&f.name).bounds_for(h);
+                    let cuts = h.cuts(&bounds);
+                    open.bounds = Some((h.opts(), bounds, cuts));
+                }
+                let Some((_, bounds, cuts)) = open.bounds.as_ref() else {
+                    return;
+                };
+                Sample::Histogram(Hist {
+                    sum: h.sum_scaled(),
+                    count: h.count(),
+                    buckets: mapping::classic_cut(h, bounds, cuts),
+                    native: native.then(|| mapping::native(h)),
+                })
+            }
+            _ => return,
+        };
+        let reserved = if f.kind == Kind::Histogram { "le" } else { "" };
+        let labels = if reserved.is_empty() {
+            s.key.clone()
+        } else {
+            without_reserved(&s.key, reserved)
+        };
+        f.series.push(Series { labels, value });
     }
 
     /// The seed collector's families, named `<prefix>_...`.
