@@ -2,7 +2,7 @@
 //! the `metrics` facade recorder on it, and the `Sharded` engine.
 
 use lockfree_metrics::{
-    export::prometheus::{render, render_seed, Format, RenderOpts},
+    export::prometheus::{render_registry, render_seed, Format, RenderOpts},
     registry::{Family, Histogram, Registry},
     Config, MetricsCollector, Sharded,
 };
@@ -44,8 +44,10 @@ fn registry_totals(registry: &Registry) -> Result<Totals, String> {
 }
 
 #[allow(dead_code)] // Through `Library::render`.
+/// A scrape as `MetricsServer` makes one: series read and rendered one at
+/// a time (`render_registry`), not a whole snapshot first.
 fn registry_render(registry: &Registry) -> String {
-    let (body, _) = render(&registry.snapshot(), Format::Text, &RenderOpts::default());
+    let (body, _) = render_registry(registry, Format::Text, &RenderOpts::default());
     String::from_utf8_lossy(&body).into_owned()
 }
 
