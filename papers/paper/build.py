@@ -951,8 +951,8 @@ def lib_checks(R: Run) -> list:
          (lib or None) and ok(lambda: all(L.rate("one-series", REG, threads=t)["median"] >
                                 L.rate("one-series", "metrics + exporter-prometheus", threads=t)["median"]
                                 for t in L.threads("one-series")))),
-        ("5.6: many series (largest count, uniform and Zipf): the registry is slower than SyncHistogram",
-         (lib or None) and ok(lambda: all(many(ch)[SYNC]["records_per_s"]["median"] > many(ch)[REG]["records_per_s"]["median"]
+        ("5.6: many series (largest count, uniform and Zipf): the registry is slower than prometheus LocalHistogram",
+         (lib or None) and ok(lambda: all(many(ch)["prometheus LocalHistogram"]["records_per_s"]["median"] > many(ch)[REG]["records_per_s"]["median"]
                                 for ch in L.choices("many-series")))),
         ("5.6: lookup: a kept handle is faster than a lookup per call for every option, ranges apart",
          (lib or None) and ok(lambda: all(r["cached_over_lookup"]["ratio"]["min"] > 1 and not r["cached_over_lookup"]["overlap"]
@@ -1186,8 +1186,9 @@ def prose_checks(R: Run) -> list:
          ok(lambda: 0.9 <= x("request-cycle", "Sharded", 1) <= 1.1)),
         ("5.1: record_request and CoarseClock put Sharded above FineGrained at 1 thread",
          ok(lambda: x("request-record", "Sharded", 1) > 1.2 and x("request-cycle", "Sharded+coarse", 1) > 1.2)),
-        ("5.1: overhead, Sharded adds more than FineGrained at 1 thread and less at 2",
-         ok(lambda: rec("Sharded", 1) > rec("FineGrained", 1) and rec("Sharded", 2) < rec("FineGrained", 2))),
+        ("5.1: overhead, Sharded and FineGrained within 1.5x of each other at 1 thread; Sharded adds less at 2",
+         ok(lambda: max(rec("Sharded", 1), rec("FineGrained", 1)) <= 1.5 * min(rec("Sharded", 1), rec("FineGrained", 1))
+            and rec("Sharded", 2) < rec("FineGrained", 2))),
         ("rows 5-6, 5.1: FineGrained gains most over GlobalLock in different-metrics at the largest thread count",
          ok(lambda: fg("different-metrics", tmax) > 2 and fg("different-metrics", tmax) >= fg("different-metrics", 2))),
         ("row 6: same-metric, FineGrained within 0.8x-1.25x of GlobalLock at 2 threads",
