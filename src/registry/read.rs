@@ -242,6 +242,8 @@ impl HistogramValue {
     /// the first index whose highest value, divided by the scale, exceeds
     /// `bound` (`bounds` ascending, so the cuts ascend too). Fixed by the
     /// layout and scale, so computed once per family, not per series.
+    // Only the Prometheus exposition reduces series this way.
+    #[cfg(feature = "prometheus")]
     pub(crate) fn cuts(&self, bounds: &[f64]) -> Vec<usize> {
         let scale = self.opts.get_scale();
         let len = self.layout.len();
@@ -265,6 +267,8 @@ impl HistogramValue {
 
     /// Adds each HDR bucket's count to `counts[j]`, `j` the first cut
     /// above its index (`counts.len() - 1` past the last cut), saturating.
+    // Only the Prometheus exposition reduces series this way.
+    #[cfg(feature = "prometheus")]
     pub(crate) fn add_between(&self, cuts: &[usize], counts: &mut [u64]) {
         let mut j = 0;
         for (start, run) in self.raw.runs(&self.layout) {
@@ -446,6 +450,8 @@ impl Registry {
     /// time rather than every series'. The same readings as `snapshot`
     /// (each series' cells read once, its count its buckets' total) and the
     /// same lifecycle work. Lock-free.
+    // Only the Prometheus exposition reduces series this way.
+    #[cfg(feature = "prometheus")]
     pub(crate) fn read_each(&self, mut each: impl FnMut(&SeriesSnapshot)) {
         self.sweep_if_free();
         let list = &self.inner.list;
