@@ -627,7 +627,7 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
                     if c.ours {
                         "ACCOUNTING MISMATCH"
                     } else {
-                        "miscount (a finding)"
+                        "miscount (a finding: papers/peer-findings.md)"
                     },
                     c.option,
                     c.accounting.mismatches.join("; ")
