@@ -9,8 +9,9 @@
 //! are printed; the summary says how many values were lost and how they
 //! were grouped (a lost value alone, or a run of one writer's neighbours).
 //!
-//! `cargo run --release -p lockfree-metrics-compare --example atomic_bucket_drain -- [seconds] [writers]`
-//! (defaults: 3 s, 4 writers). Bounded by `seconds`; exits 0 either way.
+//! `cargo run --release -p lockfree-metrics-compare --example atomic_bucket_drain -- [seconds] [writers] [gap_us]`
+//! (defaults: 3 s, 4 writers, no gap between drains; a gap stands for a
+//! render's work). Bounded by `seconds`; exits 0 either way.
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -29,6 +30,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let writers: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(4);
+    // Time the reader spends between drains, as a render would.
+    let gap = Duration::from_micros(args.next().and_then(|s| s.parse().ok()).unwrap_or(0));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
 
     let mut rounds = 0u64;
@@ -50,6 +53,10 @@ fn main() {
                 while !done.load(Ordering::Acquire) {
                     bucket.clear_with(|block| seen.extend_from_slice(block));
                     drains += 1;
+                    let until = Instant::now() + gap;
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
                 }
                 (seen, drains)
             });
