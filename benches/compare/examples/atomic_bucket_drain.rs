@@ -50,6 +50,7 @@ fn main() {
             let reader = s.spawn(|| {
                 let mut seen = Vec::with_capacity(writers * PER_ROUND as usize);
                 let mut drains = 0u64;
+                // Release/Acquire: the reader sees every push made before the writers were joined and the flag set.
                 while !done.load(Ordering::Acquire) {
                     bucket.clear_with(|block| seen.extend_from_slice(block));
                     drains += 1;
@@ -73,6 +74,7 @@ fn main() {
             for h in handles {
                 h.join().expect("writer");
             }
+            // Release/Acquire: the reader sees every push made before the writers were joined and the flag set.
             done.store(true, Ordering::Release);
             reader.join().expect("reader")
         });

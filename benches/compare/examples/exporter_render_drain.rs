@@ -46,6 +46,7 @@ fn main() {
         renders += thread::scope(|s| {
             let scraper = s.spawn(|| {
                 let mut n = 0u64;
+                // Release/Acquire: the reader sees every push made before the writers were joined and the flag set.
                 while !done.load(Ordering::Acquire) {
                     std::hint::black_box(handle.render());
                     n += 1;
@@ -65,6 +66,7 @@ fn main() {
             for h in hs {
                 h.join().expect("writer");
             }
+            // Release/Acquire: the reader sees every push made before the writers were joined and the flag set.
             done.store(true, Ordering::Release);
             scraper.join().expect("scraper")
         });

@@ -71,10 +71,12 @@ impl Ctl {
 
     fn start(&self, duration: Duration) {
         let end = self.now_ns() + duration.as_nanos() as u64;
+        // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
         self.deadline_ns.store(end, Ordering::Relaxed);
     }
 
     fn left(&self) -> Option<Duration> {
+        // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
         match self.deadline_ns.load(Ordering::Relaxed) {
             0 => None,
             end => Some(Duration::from_nanos(end.saturating_sub(self.now_ns()))),
@@ -89,6 +91,7 @@ impl Ctl {
             return false;
         }
         if self.left().is_some_and(|left| left.is_zero()) {
+            // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
             self.stop.store(true, Ordering::Relaxed);
             return false;
         }
@@ -123,6 +126,7 @@ impl<'a> Gate<'a> {
         if self.calls.is_multiple_of(self.period) {
             self.ctl.running()
         } else {
+            // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
             !self.ctl.stop.load(Ordering::Relaxed)
         }
     }
@@ -216,6 +220,7 @@ pub(crate) fn timed<R: Send>(
         while ctl.running() {
             let left = ctl.left().unwrap_or(MODE_PERIOD);
             thread::sleep(left.min(MODE_PERIOD));
+            // Relaxed: a mode flip the writers read only to pick what to record.
             ctl.mode.fetch_xor(1, Ordering::Relaxed);
         }
         handles

@@ -303,6 +303,7 @@ fn request<M: MetricsCollector>(m: &M, latency_ns: u64, v: &mut Lcg, ctl: &Ctl) 
     m.record_throughput(tokens, 1);
     m.record_batch_size(1 + (v.next() % 32) as usize);
     m.record_queue_depth((v.next() % 256) as usize);
+    // Relaxed: the value only picks which mode to record; nothing is published through it.
     m.record_mode_transition(Mode(ctl.mode.load(Ordering::Relaxed)));
     tokens
 }
@@ -321,6 +322,7 @@ pub(crate) fn request_record<M: MetricsCollector>(m: &M, t: usize, ctl: &Ctl) ->
                 requests: 1,
                 batch_size: 1 + (v.next() % 32) as usize,
                 queue_depth: (v.next() % 256) as usize,
+                // Relaxed: the value only picks which mode to record; nothing is published through it.
                 mode: Mode(ctl.mode.load(Ordering::Relaxed)),
             };
             tokens += r.tokens;

@@ -245,6 +245,7 @@ mod tests {
         fn record(&mut self, _series: usize, _ns: u64) {
             self.pending += 1;
             if self.pending == 100 {
+                // Relaxed: a count read after the threads are joined (the join orders it).
                 self.total.fetch_add(100, Ordering::Relaxed);
                 self.pending = 0;
             }
@@ -274,6 +275,7 @@ mod tests {
         let o = Outcome {
             option: "lossy".into(),
             made: made.count,
+            // Relaxed: read after every thread was joined, which orders their adds before it.
             counted: Some(total.load(Ordering::Relaxed)),
             mismatches: Vec::new(),
             seconds: 0.0,

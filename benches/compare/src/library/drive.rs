@@ -18,6 +18,7 @@ pub(crate) fn with_background<L: Library, R>(lib: &L, body: impl FnOnce() -> R) 
             .has_background()
             .then(|| s.spawn(|| lib.background(&stop)));
         let out = body();
+        // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
         stop.store(true, Ordering::Relaxed);
         if let Some(bg) = bg {
             bg.join().expect("the background thread panicked");

@@ -95,6 +95,7 @@ impl Visit for Measure<'_> {
                     next += period;
                     thread::sleep(next.saturating_duration_since(Instant::now()));
                 }
+                // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
                 stop.store(true, Ordering::Relaxed);
                 writers
                     .into_iter()
@@ -130,6 +131,7 @@ fn paced<L: Library>(
     let mut handle = lib.writer();
     let mut v = Lcg::new(w + 1);
     let mut made = Made::default();
+    // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
     while !stop.load(Ordering::Relaxed) {
         let due = (start.elapsed().as_secs_f64() * job.rate as f64) as u64;
         if made.count >= due {

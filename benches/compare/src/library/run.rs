@@ -218,6 +218,7 @@ impl Visit for Runner<'_> {
                 .into_iter()
                 .map(|h| h.join().expect("a writer panicked"))
                 .collect();
+            // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
             stop.store(true, Ordering::Relaxed);
             if let Some(bg) = bg {
                 bg.join().expect("the background thread panicked");

@@ -593,6 +593,7 @@ mod tests {
                         })
                         .collect();
                     let sums = writers.into_iter().map(|h| h.join().unwrap()).collect();
+                    // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
                     if let Some(bg) = bg {
                         bg.join().unwrap();
