@@ -132,6 +132,33 @@ impl<'a> Gate<'a> {
     }
 }
 
+/// The longest a paced helper thread (reader, scraper) sleeps before it
+/// looks at the stop flag again.
+pub(crate) const NAP: Duration = Duration::from_millis(5);
+
+/// Calls `each` at the start of the run and every `1 / hz` after (back to
+/// back when a call outlasts its period) until the run stops, napping at
+/// most [`NAP`] at a time in between: the with-reader reader and the
+/// scraper. Gives each call's ns with what it returned.
+pub(crate) fn paced<T>(hz: u32, ctl: &Ctl, mut each: impl FnMut() -> T) -> Vec<(u64, T)> {
+    let period = Duration::from_secs_f64(1.0 / f64::from(hz));
+    let mut out = Vec::new();
+    let mut next = Instant::now();
+    let mut gate = Gate::new(ctl, 1);
+    while gate.open() {
+        let now = Instant::now();
+        if now < next {
+            thread::sleep((next - now).min(NAP));
+            continue;
+        }
+        let start = Instant::now();
+        let value = each();
+        out.push((start.elapsed().as_nanos() as u64, value));
+        next = (next + period).max(Instant::now());
+    }
+    out
+}
+
 /// Nanoseconds the calling thread has spent on a core, to the nanosecond
 /// (`/proc/thread-self/schedstat` lags by up to a scheduler tick).
 #[cfg(unix)]
@@ -353,6 +380,22 @@ pub(crate) fn quantile(sorted: &[u64], q: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paced_calls_at_its_rate_and_times_every_call() {
+        let ctl = Ctl::default();
+        ctl.start(Duration::from_millis(60));
+        let mut n = 0;
+        let calls = paced(100, &ctl, || {
+            n += 1;
+            n
+        });
+        // One at the start, then at most one per 10 ms (a loaded machine
+        // may give fewer): never a busy loop.
+        assert!((1..=8).contains(&calls.len()), "{}", calls.len());
+        let values: Vec<i32> = calls.iter().map(|c| c.1).collect();
+        assert_eq!(values, (1..=n).collect::<Vec<_>>());
+    }
 
     #[test]
     fn spread_and_quantiles() {

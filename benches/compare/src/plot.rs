@@ -166,14 +166,11 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 
 /// What an axis measures, for its tick labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // Bytes and Plain: for the library workloads' plots (scrape sizes, series)
 pub(crate) enum Unit {
     /// Per second: "2M/s", "500k/s".
     PerSecond,
     /// Nanoseconds: "500 ns", "2 µs", "1.5 ms".
     Nanos,
-    /// Bytes: "512 B", "2 kB", "1.5 MB" (SI).
-    Bytes,
     /// A plain number: "2M", "500".
     Plain,
 }
@@ -194,7 +191,7 @@ fn short(x: f64) -> String {
 }
 
 /// A value as an axis labels it, in `unit`: "2M/s", "500 ns", "2 µs",
-/// "1.5 MB", "20k".
+/// "20k".
 pub(crate) fn label(v: f64, unit: Unit) -> String {
     let scaled = |steps: &[(f64, &'static str)], base: &'static str| {
         steps
@@ -205,10 +202,6 @@ pub(crate) fn label(v: f64, unit: Unit) -> String {
     match unit {
         Unit::Nanos => {
             let (x, u) = scaled(&[(1e9, "s"), (1e6, "ms"), (1e3, "µs")], "ns");
-            format!("{} {u}", short(x))
-        }
-        Unit::Bytes => {
-            let (x, u) = scaled(&[(1e9, "GB"), (1e6, "MB"), (1e3, "kB")], "B");
             format!("{} {u}", short(x))
         }
         Unit::PerSecond | Unit::Plain => {
@@ -885,7 +878,6 @@ mod tests {
         assert_eq!(label(500.0, Unit::Nanos), "500 ns");
         assert_eq!(label(2_000.0, Unit::Nanos), "2 µs");
         assert_eq!(label(1_500_000.0, Unit::Nanos), "1.5 ms");
-        assert_eq!(label(2_048.0, Unit::Bytes), "2.05 kB");
         assert_eq!(label(20_000.0, Unit::Plain), "20k");
         assert_eq!(time_unit(900.0), (1.0, "ns"));
         assert_eq!(time_unit(23_000.0), (1e3, "µs"));

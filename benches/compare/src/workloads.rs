@@ -12,15 +12,12 @@ use clap::ValueEnum;
 use hdrhistogram::Histogram;
 use lockfree_metrics::{Clock, DefaultClock, MetricsCollector, Mode, RequestRecord};
 
-use crate::measure::{spin, Ctl, Gate, Lcg};
+use crate::measure::{paced, spin, Ctl, Gate, Lcg, NAP};
 
 /// Records between two looks at the stop flag.
 const BATCH: u64 = 64;
 /// Request cycles between two looks at the stop flag.
 const CYCLE_BATCH: u64 = 16;
-/// The longest a sleeping helper thread (reader, refresher) waits before
-/// it looks at the stop flag again.
-const NAP: Duration = Duration::from_millis(5);
 
 /// One line of every table: a strategy, a peer, or a baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
@@ -351,21 +348,12 @@ pub(crate) fn request_cycle<M: MetricsCollector>(m: &M, t: usize, ctl: &Ctl) -> 
 /// `with-reader`'s reader: a snapshot every `1 / hz` seconds (back to back
 /// when one takes longer than that), each timed.
 pub(crate) fn reader<M: MetricsCollector>(m: &M, hz: u32, ctl: &Ctl) -> Tally {
-    let period = Duration::from_secs_f64(1.0 / f64::from(hz));
-    let mut snapshot_ns = Vec::new();
-    let mut next = Instant::now();
-    let mut gate = Gate::new(ctl, 1);
-    while gate.open() {
-        let now = Instant::now();
-        if now < next {
-            thread::sleep((next - now).min(NAP));
-            continue;
-        }
-        let start = Instant::now();
+    let snapshot_ns = paced(hz, ctl, || {
         black_box(m.snapshot());
-        snapshot_ns.push(start.elapsed().as_nanos() as u64);
-        next = (next + period).max(Instant::now());
-    }
+    })
+    .into_iter()
+    .map(|(ns, ())| ns)
+    .collect();
     Tally {
         snapshot_ns,
         ..Tally::default()

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use super::{
     run::{Choice, Path as RecordPath},
-    workloads::{thousands, Cell, LibraryWorkload},
+    workloads::{Cell, LibraryWorkload},
 };
 use crate::{
     measure::Spread,
@@ -301,7 +301,7 @@ pub(crate) fn all(
                     title: &format!("records/s against series count, {max_t} writer threads: uniform solid, zipf(1.1) dashed (1 series: one-series)"),
                     x_desc: "series (log scale)",
                     y_desc: "records/s, all threads (log scale)",
-                    x_label: &|x| thousands(x.round() as usize),
+                    x_label: &|x| label(x, Unit::Plain),
                     y_label: &|v| label(v, Unit::PerSecond),
                 },
                 &lines,

@@ -6,11 +6,7 @@
 //! (10,000 summaries take gigabytes) neither adds to the next's nor
 //! takes the machine down; its peak RSS is reported.
 
-use std::{
-    hint::black_box,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{hint::black_box, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,15 +16,13 @@ use crate::{
         drive::{account, is_ours, with_background, Made},
         peers::{Accounting, Library, Peer, Visit, Writer as _},
     },
-    measure::{quantile, span, timed, Ctl, Gate, Lcg, Spread},
+    measure::{paced, quantile, span, timed, Ctl, Gate, Lcg, Spread},
     report::{ns, si},
     section::Section,
 };
 
 /// Records between two looks at the stop flag.
 const BATCH: u64 = 64;
-/// The longest the scraper sleeps before it looks at the stop flag again.
-const NAP: Duration = Duration::from_millis(5);
 
 /// A scrape rate and the writer counts it runs with.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -239,25 +233,12 @@ fn write<L: Library>(lib: &L, series: usize, t: usize, ctl: &Ctl) -> Made {
 /// The scraper: a render at the start and every `1 / hz` after (back to
 /// back when one takes longer), each timed: `(ns, bytes)`.
 fn scrape<L: Library>(lib: &L, hz: u32, ctl: &Ctl) -> Vec<(u64, u64)> {
-    let period = Duration::from_secs_f64(1.0 / f64::from(hz));
-    let mut renders = Vec::new();
-    let mut next = Instant::now();
-    let mut gate = Gate::new(ctl, 1);
-    while gate.open() {
-        let now = Instant::now();
-        if now < next {
-            thread::sleep((next - now).min(NAP));
-            continue;
-        }
-        let start = Instant::now();
+    paced(hz, ctl, || {
         let body = lib.render();
-        let elapsed = start.elapsed().as_nanos() as u64;
         let bytes = body.as_ref().map_or(0, |b| b.len() as u64);
         black_box(body);
-        renders.push((elapsed, bytes));
-        next = (next + period).max(Instant::now());
-    }
-    renders
+        bytes
+    })
 }
 
 /// One option's runs at one series count, in a child process of its own

@@ -281,13 +281,11 @@ pub(crate) trait Library: Sized + Sync {
 
     /// A Prometheus text exposition of everything, where the library has an
     /// encoder.
-    #[allow(dead_code)] // Read by the scrape workloads (branch `scrape`).
     fn render(&self) -> Option<String>;
 
     /// Quantiles `qs` of series `series`, in nanoseconds, as the library
     /// (or its exposition, with Prometheus' `histogram_quantile`
     /// interpolation) gives them; `None` where it gives none.
-    #[allow(dead_code)] // Read by the accuracy workload (branch `scrape`).
     fn quantiles(&self, series: usize, qs: &[f64]) -> Option<Vec<f64>>;
 
     /// Bytes the library accounts for itself, where it does.
@@ -397,7 +395,6 @@ pub(crate) fn check(totals: &Result<Totals, String>, made: u64, made_sum_ns: u12
 /// `+Inf`), interpolated linearly inside its bucket (from 0 in the first);
 /// a rank in the `+Inf` bucket gives the highest finite bound. `None` with
 /// no samples.
-#[allow(dead_code)] // Through `Library::quantiles`.
 pub(crate) fn bucket_quantile(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
     let total = buckets.last()?.1;
     if total == 0 {
@@ -526,7 +523,6 @@ pub(crate) fn text_totals(text: &str) -> Result<Totals, String> {
 /// Quantiles of one series from a text exposition: a summary's own lines
 /// where it has one for each `q`, else `histogram_quantile` on its
 /// buckets; in nanoseconds.
-#[allow(dead_code)] // Through `Library::quantiles`.
 pub(crate) fn text_quantiles(text: &str, series: usize, qs: &[f64]) -> Option<Vec<f64>> {
     let all = parse_text(text, METRIC).ok()?;
     let s = all.get(*labels().get(series)?)?;

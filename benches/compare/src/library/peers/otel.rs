@@ -72,7 +72,6 @@ struct Point {
     series: Option<String>,
     count: u64,
     sum: f64,
-    #[allow(dead_code)] // Through `Library::quantiles`.
     buckets: Vec<(f64, u64)>,
 }
 

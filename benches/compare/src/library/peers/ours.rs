@@ -43,7 +43,28 @@ fn registry_totals(registry: &Registry) -> Result<Totals, String> {
     })
 }
 
-#[allow(dead_code)] // Through `Library::render`.
+/// The reads of an option whose store is `self.registry` (the registry
+/// itself, and the facade on it): one body for both.
+macro_rules! registry_reads {
+    () => {
+        fn totals(&self) -> Result<Totals, String> {
+            registry_totals(&self.registry)
+        }
+
+        fn render(&self) -> Option<String> {
+            Some(registry_render(&self.registry))
+        }
+
+        fn quantiles(&self, series: usize, qs: &[f64]) -> Option<Vec<f64>> {
+            registry_quantiles(&self.registry, series, qs)
+        }
+
+        fn own_bytes(&self) -> Option<usize> {
+            Some(registry_bytes(&self.registry))
+        }
+    };
+}
+
 /// A scrape as `MetricsServer` makes one: series read and rendered one at
 /// a time (`render_registry`), not a whole snapshot first.
 fn registry_render(registry: &Registry) -> String {
@@ -51,7 +72,6 @@ fn registry_render(registry: &Registry) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-#[allow(dead_code)] // Through `Library::quantiles`.
 fn registry_quantiles(registry: &Registry, series: usize, qs: &[f64]) -> Option<Vec<f64>> {
     let label = *labels().get(series)?;
     let snapshot = registry.snapshot();
@@ -86,21 +106,7 @@ impl Library for RegistryLib {
         }
     }
 
-    fn totals(&self) -> Result<Totals, String> {
-        registry_totals(&self.registry)
-    }
-
-    fn render(&self) -> Option<String> {
-        Some(registry_render(&self.registry))
-    }
-
-    fn quantiles(&self, series: usize, qs: &[f64]) -> Option<Vec<f64>> {
-        registry_quantiles(&self.registry, series, qs)
-    }
-
-    fn own_bytes(&self) -> Option<usize> {
-        Some(registry_bytes(&self.registry))
-    }
+    registry_reads!();
 }
 
 /// A thread's registry handles.
@@ -153,21 +159,7 @@ impl Library for FacadeLib {
         MacroWriter::new(&self.recorder, self.series)
     }
 
-    fn totals(&self) -> Result<Totals, String> {
-        registry_totals(&self.registry)
-    }
-
-    fn render(&self) -> Option<String> {
-        Some(registry_render(&self.registry))
-    }
-
-    fn quantiles(&self, series: usize, qs: &[f64]) -> Option<Vec<f64>> {
-        registry_quantiles(&self.registry, series, qs)
-    }
-
-    fn own_bytes(&self) -> Option<usize> {
-        Some(registry_bytes(&self.registry))
-    }
+    registry_reads!();
 }
 
 /// A thread's `metrics` handles, with the library's recorder installed as

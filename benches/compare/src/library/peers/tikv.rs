@@ -14,7 +14,6 @@ use super::{
 
 /// `prometheus Histogram` and `prometheus LocalHistogram`.
 pub(crate) struct TikvLib {
-    #[allow(dead_code)] // Through `Library::render`.
     registry: Registry,
     vec: HistogramVec,
     series: usize,
