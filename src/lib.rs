@@ -74,6 +74,8 @@
 //! assert_eq!(s.mode.current, Some(Mode(1)));
 //! ```
 #![warn(missing_docs)]
+// docs.rs (nightly, `--cfg docsrs`) marks each item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
 mod collector;

@@ -430,6 +430,7 @@ impl fmt::Debug for FacadeRecorder {
 impl Registry {
     /// A [`metrics`] facade recorder into this registry
     /// ([`FacadeRecorder::new`]).
+    #[cfg_attr(docsrs, doc(cfg(feature = "facade")))]
     pub fn recorder(&self) -> FacadeRecorder {
         FacadeRecorder::new(self.clone())
     }

@@ -9,10 +9,14 @@
 //! | `hdr_log` | `hdr-log` | HDR V2 / V2+DEFLATE histograms and interval logs |
 
 #[cfg(feature = "facade")]
+#[cfg_attr(docsrs, doc(cfg(feature = "facade")))]
 pub mod facade;
 #[cfg(feature = "hdr-log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hdr-log")))]
 pub mod hdr_log;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
