@@ -11,7 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, NamedTuple, Optional, Union
 
-from ._native import MAX_MODES, STRATEGIES, Collector as _Collector
+try:
+    from ._native import MAX_MODES, STRATEGIES, Collector as _Collector
+except ImportError as _e:  # the source folder, or a build without the extension
+    import os as _os
+
+    raise ImportError(
+        "lockfree_metrics: the native extension (lockfree_metrics._native) is "
+        f"missing from {_os.path.dirname(__file__)}. This is the package's "
+        "source folder, not an installed package: install it with "
+        "`pip install ./python` from the repository root (or `pip install .` "
+        "in python/), then import it from any folder but python/, whose "
+        "source copy would shadow the installed one."
+    ) from _e
 
 __all__ = [
     "MetricsCollector",

@@ -95,8 +95,28 @@ fn seconds(name: &str, secs: f64) -> PyResult<Duration> {
         .map_err(|e| PyValueError::new_err(format!("{name}: {secs} s: {e}")))
 }
 
-/// A latency in milliseconds, checked (finite, >= 0), in nanoseconds.
-fn latency_ns(latency_ms: f64) -> PyResult<u64> {
+/// The name of `value`'s type, for an error message.
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// A latency in milliseconds, checked (a real number, finite, >= 0), in
+/// nanoseconds. A wrong type names the argument, as `count` does.
+fn latency_ns(value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let latency_ms = value.extract::<f64>().map_err(|e| {
+        if e.is_instance_of::<PyOverflowError>(value.py()) {
+            PyOverflowError::new_err("latency_ms is too large for a float")
+        } else {
+            PyTypeError::new_err(format!(
+                "latency_ms must be a real number (int or float), not {}",
+                type_name(value)
+            ))
+        }
+    })?;
     if !(latency_ms.is_finite() && latency_ms >= 0.0) {
         return Err(PyValueError::new_err(format!(
             "latency_ms must be a finite number >= 0, got {latency_ms}"
@@ -123,11 +143,7 @@ fn count(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
         }
         Err(_) => Err(PyTypeError::new_err(format!(
             "{name} must be an int, not {}",
-            value
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "?".into())
+            type_name(value)
         ))),
     }
 }
@@ -372,7 +388,7 @@ impl Collector {
     /// Records one request latency in milliseconds (finite, >= 0; above
     /// the configured maximum it is recorded as the maximum and counted in
     /// `clamped`).
-    fn record_latency(&self, latency_ms: f64) -> PyResult<()> {
+    fn record_latency(&self, latency_ms: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner.record_latency_ns(latency_ns(latency_ms)?);
         Ok(())
     }
@@ -414,7 +430,7 @@ impl Collector {
     #[pyo3(signature = (latency_ms, tokens, batch_size, queue_depth, mode, requests = None))]
     fn record_request(
         &self,
-        latency_ms: f64,
+        latency_ms: &Bound<'_, PyAny>,
         tokens: &Bound<'_, PyAny>,
         batch_size: &Bound<'_, PyAny>,
         queue_depth: &Bound<'_, PyAny>,

@@ -239,11 +239,12 @@ def test_bad_input(strategy):
     for bad in [-1.0, -1e-9, math.nan, math.inf, -math.inf]:
         with pytest.raises(ValueError, match="latency_ms"):
             m.record_latency(bad)
-    with pytest.raises(TypeError):
+    # A wrong type names the argument and the type given.
+    with pytest.raises(TypeError, match="latency_ms must be a real number .*, not str"):
         m.record_latency("5")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="latency_ms must be a real number .*, not NoneType"):
         m.record_latency(None)
-    with pytest.raises(OverflowError):
+    with pytest.raises(OverflowError, match="latency_ms"):
         m.record_latency(10**400)
     for method, name in [
         (m.record_throughput, "tokens"),
@@ -444,8 +445,32 @@ def test_record_request_with_a_bad_argument_records_nothing(strategy):
         m.record_request(math.nan, 1, 1, 1, "a")
     with pytest.raises(OverflowError, match="tokens"):
         m.record_request(1.0, -1, 1, 1, "a")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="mode must be a str"):
         m.record_request(1.0, 1, 1, 1, 7)
+    with pytest.raises(TypeError, match="latency_ms must be a real number"):
+        m.record_request("1.0", 1, 1, 1, "a")
     s = m.snapshot()
     assert (s.latency.count, s.throughput.total_tokens, s.batch.count) == (0, 0, 0)
     assert (s.queue_depth.count, s.mode.transitions) == (0, 0)
+
+
+@bounded(60)
+def test_importing_the_source_folder_says_what_to_do():
+    """Run from inside python/, `import lockfree_metrics` finds the source
+    folder, which has no extension: the error says how to install it."""
+    import pathlib
+    import subprocess
+    import sys
+
+    source = pathlib.Path(__file__).resolve().parents[1]
+    assert (source / "lockfree_metrics" / "__init__.py").exists()
+    r = subprocess.run(
+        [sys.executable, "-c", "import lockfree_metrics"],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert r.returncode != 0
+    assert "pip install ./python" in r.stderr, r.stderr
+    assert "source folder" in r.stderr, r.stderr
