@@ -3,12 +3,12 @@
 # valgrind's callgrind (deterministic: the same binary and inputs give the
 # same counts on any load). Usage: benches/callgrind.sh [strategies...]
 # ("registry" among them, or no arguments, adds the registry's table:
-# examples/instructions.rs says what each of its ops records).
+# benches/programs/src/bin/instructions.rs says what each of its ops records).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # BIN: another build's instructions binary (before/after comparisons).
-if [ -z "${BIN:-}" ]; then cargo build --release --example instructions >/dev/null 2>&1; fi
-bin=${BIN:-target/release/examples/instructions}
+if [ -z "${BIN:-}" ]; then cargo build --release -p lockfree-metrics-programs --bin instructions >/dev/null 2>&1; fi
+bin=${BIN:-target/release/instructions}
 strategies=("${@:-global-lock fine-grained atomic sharded registry}")
 collectors=() registry=
 for s in ${strategies[*]}; do

@@ -34,13 +34,13 @@ fn bench_strategy<M: MetricsCollector>(c: &mut Criterion, name: &str, make: impl
         b.iter(|| m.record_latency_ns(v.latency_ns()))
     });
     g.bench_function("record_throughput", |b| {
-        b.iter(|| m.record_throughput(v.next() % 512, 1))
+        b.iter(|| m.record_throughput(v.next_u31() % 512, 1))
     });
     g.bench_function("record_batch_size", |b| {
-        b.iter(|| m.record_batch_size((v.next() % 64) as usize))
+        b.iter(|| m.record_batch_size((v.next_u31() % 64) as usize))
     });
     g.bench_function("record_queue_depth", |b| {
-        b.iter(|| m.record_queue_depth((v.next() % 1_000) as usize))
+        b.iter(|| m.record_queue_depth((v.next_u31() % 1_000) as usize))
     });
     g.bench_function("record_mode_transition/same", |b| {
         b.iter(|| m.record_mode_transition(Mode(1)))
@@ -110,7 +110,7 @@ fn bench_peers(c: &mut Criterion) {
     g.finish();
 }
 
-/// The registry's single-thread records (`examples/registry_bench.rs`
+/// The registry's single-thread records (`benches/programs/src/bin/registry_bench.rs`
 /// measures them across threads).
 fn bench_registry(c: &mut Criterion) {
     let mut g = c.benchmark_group("registry");

@@ -20,7 +20,7 @@
 //! `cargo test --release --test registry_memory -- --nocapture`.
 
 #[cfg(target_os = "linux")]
-#[path = "../examples/support/resident.rs"]
+#[path = "support/resident.rs"]
 mod resident;
 
 use std::{

@@ -9,9 +9,9 @@
 #![cfg(target_os = "linux")]
 
 #[allow(dead_code)] // `snapshot_cost` is for the examples.
-#[path = "../examples/support/cycles.rs"]
+#[path = "support/cycles.rs"]
 mod cycles;
-#[path = "../examples/support/resident.rs"]
+#[path = "support/resident.rs"]
 mod resident;
 
 use std::time::Duration;

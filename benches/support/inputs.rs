@@ -1,4 +1,4 @@
-//! Inputs shared by the benchmarks and `examples/instructions.rs`, so that
+//! Inputs shared by the benchmarks and `benches/programs/src/bin/instructions.rs`, so that
 //! the time and instruction figures measure the same calls.
 
 use std::time::Duration;
@@ -6,13 +6,13 @@ use std::time::Duration;
 use lockfree_metrics::{MetricsCollector, Mode};
 
 /// Cheap varying inputs (a 64-bit LCG), so no call sees a constant.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Values(pub u64);
 
 impl Values {
     /// The next 31-bit value.
     #[inline(always)]
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u31(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -23,7 +23,7 @@ impl Values {
     /// A latency between 1 µs and about 50 ms, in nanoseconds.
     #[inline(always)]
     pub fn latency_ns(&mut self) -> u64 {
-        1_000 + self.next() % 50_000_000
+        1_000 + self.next_u31() % 50_000_000
     }
 }
 
@@ -33,9 +33,9 @@ pub fn populate(m: &dyn MetricsCollector) {
     let mut v = Values(7);
     for i in 0..10_000 {
         m.record_latency(Duration::from_nanos(v.latency_ns()));
-        m.record_throughput(v.next() % 512, 1);
-        m.record_batch_size((v.next() % 64) as usize);
-        m.record_queue_depth((v.next() % 1_000) as usize);
+        m.record_throughput(v.next_u31() % 512, 1);
+        m.record_batch_size((v.next_u31() % 64) as usize);
+        m.record_queue_depth((v.next_u31() % 1_000) as usize);
         m.record_mode_transition(Mode((i / 100 % 3) as u16));
     }
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 old=$(cd "$1" && pwd)
 out=${OUT:-/tmp/engine-v2}
 mkdir -p "$out"
-cargo build --release --examples --benches -p lockfree-metrics -p lockfree-metrics-compare >/dev/null 2>&1
+cargo build --release --benches -p lockfree-metrics -p lockfree-metrics-compare -p lockfree-metrics-programs >/dev/null 2>&1
 
 # Deterministic: instructions per call (callgrind).
 (cd "$old" && bash benches/callgrind.sh sharded fine-grained) >"$out/callgrind-old.txt"
@@ -26,12 +26,13 @@ cargo test --release --test resident_memory -- --nocapture --test-threads=1 2>&1
 for rep in 1 2; do
     for side in old new; do
         if [ "$side" = old ]; then bin=$old/target/release/examples/compare; rows=GlobalLock,FineGrained,Sharded
-        else bin=target/release/compare; rows=GlobalLock,FineGrained,Sharded,Sharded+coarse; fi
-        dir=$(dirname "$bin")
+            snapshot=$old/target/release/examples/snapshot_p50
+        else bin=target/release/compare; rows=GlobalLock,FineGrained,Sharded,Sharded+coarse
+            snapshot=target/release/snapshot_p50; fi
         "$bin" --threads 1,2 --strategies "$rows" \
             --workloads request-cycle,with-reader,overhead --reps 3 --no-plots \
             --out "$out/compare-$side-$rep" >"$out/compare-$side-$rep.txt" 2>/dev/null
-        "$dir/examples/snapshot_p50" 3 300 2,64 >"$out/snapshot-$side-$rep.txt"
+        "$snapshot" 3 300 2,64 >"$out/snapshot-$side-$rep.txt"
     done
 done
 

@@ -8,8 +8,8 @@
 #       interleaved repetitions);
 #   papers/tools/registry.sh BEFORE AFTER
 #       two commits' registry, each built from `git archive` under $OUT
-#       with this tree's measuring tools (examples/registry_bench.rs,
-#       examples/instructions.rs, benches/callgrind.sh) put over it, so that
+#       with this tree's measuring tools (benches/programs/src/bin/registry_bench.rs,
+#       benches/programs/src/bin/instructions.rs, benches/callgrind.sh) put over it, so that
 #       both sides are measured by the same code: each side's counts
 #       (callgrind-COMMIT.txt), then three alternations of BEFORE and AFTER
 #       runs of the records, snapshot and memory sections (two repetitions
@@ -24,9 +24,9 @@ out=${OUT:-/tmp/registry}
 mkdir -p "$out"
 
 if [ $# -eq 0 ]; then
-    cargo build --release --example registry_bench --example instructions >/dev/null 2>&1
+    cargo build --release -p lockfree-metrics-programs --bin registry_bench --bin instructions >/dev/null 2>&1
     bash benches/callgrind.sh sharded registry >"$out/callgrind.txt"
-    target/release/examples/registry_bench >"$out/registry_bench.txt"
+    target/release/registry_bench >"$out/registry_bench.txt"
     echo "wrote $out"
     exit 0
 fi
@@ -38,18 +38,20 @@ for commit in "$1" "$2"; do
     rm -rf "$src"
     mkdir -p "$src"
     git archive "$commit" | tar -x -C "$src"
-    cp examples/registry_bench.rs examples/instructions.rs "$src/examples/"
-    cp -r benches/compare "$src/benches/"; cp -r examples/support "$src/examples/"
-    cp -r benches/support benches/callgrind.sh "$src/benches/"
+    # This tree's measuring programs (their crate and what it reaches by
+    # #[path]: the comparison's machine description, the shared support).
+    rm -rf "$src/benches/programs"
+    cp -r benches/programs benches/compare benches/support benches/callgrind.sh "$src/benches/"
+    mkdir -p "$src/tests/support"; cp tests/support/cycles.rs tests/support/resident.rs "$src/tests/support/"
     # The measuring tools' dependencies, as this tree declares them.
     cp Cargo.toml Cargo.lock "$src/"
     # `git archive` dates files at the commit, older than the shared target's
     # last build of the other side: fresh dates make cargo rebuild the crate.
     find "$src" -type f -exec touch {} +
     (cd "$src" && CARGO_TARGET_DIR=$out/target cargo build --release -p lockfree-metrics \
-        --example registry_bench --example instructions >/dev/null 2>&1)
+        -p lockfree-metrics-programs --bin registry_bench --bin instructions >/dev/null 2>&1)
     mkdir -p "$out/bin-$commit"
-    cp "$out/target/release/examples/registry_bench" "$out/target/release/examples/instructions" \
+    cp "$out/target/release/registry_bench" "$out/target/release/instructions" \
         "$out/bin-$commit/"
     BIN=$out/bin-$commit/instructions bash "$tree/benches/callgrind.sh" sharded registry \
         >"$out/callgrind-$commit.txt"

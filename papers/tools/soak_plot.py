@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns the output of `examples/soak.rs` into the markdown table and the SVG
+"""Turns the output of `benches/programs/src/bin/soak.rs` into the markdown table and the SVG
 plot of papers/memory-soak.md: python3 papers/tools/soak_plot.py soak.txt"""
 import re
 import sys

@@ -73,7 +73,7 @@
 //! each other's handles.
 //!
 //! A hit still returns a clone of the handle (the facade's handles are
-//! `Arc`s, returned by value): `examples/facade_cost.rs` measured a cached
+//! `Arc`s, returned by value): `benches/programs/src/bin/facade_cost.rs` measured a cached
 //! `counter!(..).increment(1)` at 31-42 ns of thread CPU time, a held
 //! handle's increment at 9-12 ns (the clone alone adds about 17), and a
 //! registry lookup per call at 195-280 ns, on a loaded 2-core machine. In

@@ -3,7 +3,7 @@
 //! two lock-free strategies. Their logs used to be drained by readers: an
 //! unbounded drain under a storm.
 //!
-//! `cargo run --release --example transition_storm [intervals]`
+//! `cargo run --release -p lockfree-metrics-programs --bin transition_storm [intervals]`
 
 use std::{
     sync::{
@@ -54,11 +54,14 @@ fn run(name: &str, m: Arc<dyn MetricsCollector>, intervals: usize) {
     }
 }
 
+const USAGE: &str = "usage: transition_storm [INTERVALS]
+
+take_interval() time during a storm of mode changes against an idle
+collector, Atomic and Sharded. INTERVALS: intervals taken (default 2000).";
+
 fn main() {
-    let intervals = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000);
+    let args = lockfree_metrics_programs::positional(USAGE, &["intervals"]);
+    let intervals = lockfree_metrics_programs::arg(USAGE, &args, 0, "intervals", 2_000);
     run(
         "Atomic",
         Arc::new(Atomic::new(Config::default())),

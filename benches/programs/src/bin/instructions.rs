@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! valgrind --tool=callgrind --toggle-collect='instructions::measure*' \
-//!     target/release/examples/instructions <strategy> <op> <n>
+//!     target/release/instructions <strategy> <op> <n>
 //! ```
 //!
 //! `benches/callgrind.sh` runs every pair and prints instructions per call.
@@ -26,39 +26,36 @@ use lockfree_metrics::{
     Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Mode, Sharded,
 };
 
-#[path = "../benches/support/inputs.rs"]
-mod inputs;
-
-use inputs::{populate, Values};
+use lockfree_metrics_programs::inputs::{populate, Values};
 
 #[inline(never)]
 fn measure<M: MetricsCollector>(m: &M, op: &str, n: u64) {
     let mut v = Values(42);
     match op {
         "baseline" => (0..n).for_each(|_| {
-            black_box(v.next());
+            black_box(v.next_u31());
         }),
         "latency" => {
-            (0..n).for_each(|_| m.record_latency(Duration::from_nanos(v.next() % 50_000_000)))
+            (0..n).for_each(|_| m.record_latency(Duration::from_nanos(v.next_u31() % 50_000_000)))
         }
-        "latency-ns" => (0..n).for_each(|_| m.record_latency_ns(v.next() % 50_000_000)),
-        "throughput" => (0..n).for_each(|_| m.record_throughput(v.next() % 512, 1)),
-        "batch" => (0..n).for_each(|_| m.record_batch_size((v.next() % 64) as usize)),
-        "queue" => (0..n).for_each(|_| m.record_queue_depth((v.next() % 1_000) as usize)),
+        "latency-ns" => (0..n).for_each(|_| m.record_latency_ns(v.next_u31() % 50_000_000)),
+        "throughput" => (0..n).for_each(|_| m.record_throughput(v.next_u31() % 512, 1)),
+        "batch" => (0..n).for_each(|_| m.record_batch_size((v.next_u31() % 64) as usize)),
+        "queue" => (0..n).for_each(|_| m.record_queue_depth((v.next_u31() % 1_000) as usize)),
         "mode-same" => (0..n).for_each(|_| {
-            black_box(v.next());
+            black_box(v.next_u31());
             m.record_mode_transition(Mode(1));
         }),
         "mode-change" => (0..n).for_each(|i| {
-            black_box(v.next());
+            black_box(v.next_u31());
             m.record_mode_transition(Mode((i % 2) as u16));
         }),
         "snapshot" => (0..n).for_each(|_| {
-            black_box(v.next());
+            black_box(v.next_u31());
             black_box(m.snapshot());
         }),
         "reset" => (0..n).for_each(|_| {
-            black_box(v.next());
+            black_box(v.next_u31());
             m.reset();
         }),
         _ => unreachable!("checked in main"),
@@ -111,24 +108,26 @@ fn measure_registry(r: &Reg, op: &str, n: u64) {
     let [h, h2] = &r.histograms;
     match op {
         "baseline" => (0..n).for_each(|_| {
-            black_box(v.next());
+            black_box(v.next_u31());
         }),
-        "histogram" | "histogram-promoted" => (0..n).for_each(|_| h.record(v.next() % 50_000_000)),
+        "histogram" | "histogram-promoted" => {
+            (0..n).for_each(|_| h.record(v.next_u31() % 50_000_000))
+        }
         "histogram-promoted-alternating" => (0..n).for_each(|i| {
             let h = if i & 1 == 0 { h } else { h2 };
-            h.record(v.next() % 50_000_000)
+            h.record(v.next_u31() % 50_000_000)
         }),
         "counter" | "counter-promoted" => (0..n).for_each(|_| {
-            black_box(v.next());
+            black_box(v.next_u31());
             r.counter.increment(1);
         }),
         "family-lookup" => (0..n).for_each(|i| {
-            black_box(v.next());
+            black_box(v.next_u31());
             let values = &ROUTES[(i & 7) as usize];
             r.family.with(values).expect("two values").increment(1);
         }),
         "snapshot-1k" | "snapshot-10k" => (0..n).for_each(|_| {
-            black_box(v.next());
+            black_box(v.next_u31());
             black_box(r.registry.snapshot());
         }),
         _ => unreachable!("checked in main"),
@@ -220,8 +219,8 @@ fn run_registry(op: &str, n: u64) {
                             .histogram(&format!("bench_seconds_{}", i % 10), &labels)
                             .expect("valid");
                         for _ in 0..2 {
-                            h.record(10_000 + v.next() % 90_000);
-                            h.record(1_000_000 + v.next() % 9_000_000);
+                            h.record(10_000 + v.next_u31() % 90_000);
+                            h.record(1_000_000 + v.next_u31() % 9_000_000);
                         }
                     }
                 }
@@ -234,13 +233,19 @@ fn run_registry(op: &str, n: u64) {
 }
 
 fn main() -> ExitCode {
+    let usage = format!(
+        "usage: instructions <global-lock|fine-grained|atomic|sharded> <op> <n>; ops: {OPS:?}\n\
+         \x20      instructions registry <op> <n>; ops: {REGISTRY_OPS:?}\n\n\
+         Runs one operation n times, for callgrind (benches/callgrind.sh)."
+    );
     let args: Vec<String> = env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{usage}");
+        return ExitCode::SUCCESS;
+    }
     let (Some(strategy), Some(op), Some(n)) = (args.first(), args.get(1), args.get(2)) else {
-        eprintln!(
-            "usage: instructions <global-lock|fine-grained|atomic|sharded> <op> <n>; ops: {OPS:?}\n\
-             \x20      instructions registry <op> <n>; ops: {REGISTRY_OPS:?}"
-        );
-        return ExitCode::FAILURE;
+        eprintln!("{usage}");
+        return ExitCode::from(2);
     };
     let Ok(n) = n.parse() else {
         eprintln!("n must be a number");

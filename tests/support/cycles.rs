@@ -1,4 +1,4 @@
-//! What `examples/snapshot_p50.rs` and `examples/precision.rs` share: the
+//! What `benches/programs/src/bin/snapshot_p50.rs` and `benches/programs/src/bin/precision.rs` share: the
 //! serving scheduler's request cycle with log-normal latencies, and a timed
 //! burst of snapshots taken while threads record.
 
@@ -12,11 +12,12 @@ use std::{
 use lockfree_metrics::{MetricsCollector, Mode};
 
 /// A small PRNG: an LCG's high bits.
+#[derive(Debug)]
 pub struct Lcg(pub u64);
 
 impl Lcg {
     /// 31 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u31(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -26,7 +27,7 @@ impl Lcg {
 
     /// Uniform in (0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() as f64 + 0.5) / (1_u64 << 31) as f64
+        (self.next_u31() as f64 + 0.5) / (1_u64 << 31) as f64
     }
 
     /// Log-normal with median `median_ns` and `sigma` (Box-Muller),
@@ -41,10 +42,10 @@ impl Lcg {
 /// latencies log-normal around 2 ms (sigma 0.5).
 pub fn cycle<M: MetricsCollector + ?Sized>(m: &M, v: &mut Lcg) {
     m.record_latency(v.log_normal(2.0e6, 0.5));
-    m.record_throughput(1 + v.next() % 256, 1);
-    m.record_batch_size(1 + (v.next() % 32) as usize);
-    m.record_queue_depth((v.next() % 256) as usize);
-    m.record_mode_transition(Mode((v.next() % 4) as u16));
+    m.record_throughput(1 + v.next_u31() % 256, 1);
+    m.record_batch_size(1 + (v.next_u31() % 32) as usize);
+    m.record_queue_depth((v.next_u31() % 256) as usize);
+    m.record_mode_transition(Mode((v.next_u31() % 4) as u16));
 }
 
 /// This thread's CPU time in ns (0 where there is no such clock).

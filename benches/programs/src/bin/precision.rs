@@ -15,19 +15,24 @@
 //! - **Read cost:** the median `snapshot()` time, wall and the reader's
 //!   CPU, while 2 and 64 threads record request cycles, `FineGrained` and
 //!   `Sharded`, cases interleaved over the repetitions (as
-//!   `examples/snapshot_p50.rs`).
+//!   `benches/programs/src/bin/snapshot_p50.rs`).
 //!
-//! `cargo run --release --example precision [reps]`
-
-#[path = "support/cycles.rs"]
-mod cycles;
-#[path = "support/resident.rs"]
-mod resident;
+//! `cargo run --release -p lockfree-metrics-programs --bin precision [reps]`
 
 use std::time::Duration;
 
-use cycles::{cycle, snapshot_cost, Lcg};
 use lockfree_metrics::{Config, FineGrained, MetricsCollector, Sharded};
+use lockfree_metrics_programs::{
+    arg,
+    cycles::{cycle, snapshot_cost, Lcg},
+    positional, resident,
+};
+
+const USAGE: &str = "usage: precision [REPS]
+
+Percentile error, resident memory per recording thread and snapshot cost
+at 2 and 3 significant digits. REPS: repetitions of the read-cost cases,
+interleaved (default 3).";
 
 const DIGITS: [u8; 2] = [2, 3];
 
@@ -72,9 +77,8 @@ fn resident_per_thread(digits: u8) -> resident::Growth {
 }
 
 fn main() {
-    let reps: usize = std::env::args()
-        .nth(1)
-        .map_or(3, |a| a.parse().expect("reps"));
+    let args = positional(USAGE, &["reps"]);
+    let reps: usize = arg(USAGE, &args, 0, "reps", 3);
 
     println!("## error: largest relative error of p50, p95, p99, p99.9 (1,000,000 samples)");
     println!("distribution digits max_error_pct");
@@ -90,7 +94,7 @@ fn main() {
         ),
         (
             "uniform(1us,50ms)",
-            Box::new(|v| Duration::from_nanos(1_000 + v.next() % 50_000_000)),
+            Box::new(|v| Duration::from_nanos(1_000 + v.next_u31() % 50_000_000)),
         ),
     ];
     for (name, draw) in &shapes {

@@ -4,20 +4,11 @@
 //! points are reclaimed by crossbeam-epoch, and nothing else grows.
 //!
 //! ```sh
-//! cargo run --release --example soak -- --secs 600            # Sharded, 10 minutes
-//! cargo run --release --example soak -- --strategy atomic --secs 120
+//! cargo run --release -p lockfree-metrics-programs --bin soak -- --secs 600            # Sharded, 10 minutes
+//! cargo run --release -p lockfree-metrics-programs --bin soak -- --strategy atomic --secs 120
 //! ```
 //!
-//! Flags (all optional):
-//!
-//! - `--strategy sharded|atomic|fine|global` (default `sharded`)
-//! - `--secs N`: how long to run (default 600)
-//! - `--every N`: seconds between reports (default 10)
-//! - `--live N`: short-lived recording threads alive at once (default 8)
-//! - `--per-thread N`: records of each kind per short-lived thread
-//!   (default 2000)
-//! - `--read-ms N`: the reader's period: a snapshot every period, an
-//!   interval every tenth (default 10)
+//! `--help` lists the flags and their defaults.
 //!
 //! Each report line gives the elapsed time, `VmRSS` and `VmHWM` from
 //! `/proc/self/status`, shards allocated (`Sharded` only), threads churned
@@ -34,44 +25,39 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::{Parser, ValueEnum};
 use lockfree_metrics::{Atomic, Config, FineGrained, GlobalLock, MetricsCollector, Mode, Sharded};
 
+/// Memory soak: thread churn and a steady reader, printing resident memory
+/// as it goes; at the end, exact accounting over the whole soak.
+#[derive(Parser)]
 struct Args {
-    strategy: String,
+    /// The strategy soaked.
+    #[arg(long, value_enum, default_value_t = Strategy::Sharded)]
+    strategy: Strategy,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 600)]
     secs: u64,
+    /// Seconds between reports.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     every: u64,
-    live: usize,
+    /// Short-lived recording threads alive at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    live: u64,
+    /// Records of each kind per short-lived thread.
+    #[arg(long, default_value_t = 2_000)]
     per_thread: u64,
+    /// The reader's period in ms: a snapshot every period, an interval every tenth.
+    #[arg(long, default_value_t = 10)]
     read_ms: u64,
 }
 
-fn parse_args() -> Args {
-    let mut args = Args {
-        strategy: "sharded".into(),
-        secs: 600,
-        every: 10,
-        live: 8,
-        per_thread: 2_000,
-        read_ms: 10,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--strategy" => args.strategy = value(),
-            "--secs" => args.secs = value().parse().expect("--secs N"),
-            "--every" => args.every = value().parse().expect("--every N"),
-            "--live" => args.live = value().parse().expect("--live N"),
-            "--per-thread" => args.per_thread = value().parse().expect("--per-thread N"),
-            "--read-ms" => args.read_ms = value().parse().expect("--read-ms N"),
-            other => panic!("unknown flag {other}; see the doc comment of examples/soak.rs"),
-        }
-    }
-    assert!(
-        args.every > 0 && args.live > 0,
-        "--every and --live must be positive"
-    );
-    args
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Strategy {
+    Sharded,
+    Atomic,
+    Fine,
+    Global,
 }
 
 /// `VmRSS` and `VmHWM` in KiB, from `/proc/self/status` (0 where absent).
@@ -150,7 +136,7 @@ fn soak(m: Arc<dyn MetricsCollector>, shards: Option<&dyn Fn() -> usize>, args: 
     };
 
     let churned = Arc::new(AtomicU64::new(0));
-    let mut live: Vec<thread::JoinHandle<()>> = Vec::with_capacity(args.live);
+    let mut live: Vec<thread::JoinHandle<()>> = Vec::with_capacity(args.live as usize);
     let mut next_report = Instant::now();
     let start = Instant::now();
     // Writes `tokens` as the sum of `x % 512`: tracked exactly per thread.
@@ -191,7 +177,7 @@ fn soak(m: Arc<dyn MetricsCollector>, shards: Option<&dyn Fn() -> usize>, args: 
                 i += 1;
             }
         }
-        while live.len() < args.live {
+        while (live.len() as u64) < args.live {
             let (m, churned, tokens) = (Arc::clone(&m), Arc::clone(&churned), Arc::clone(&tokens));
             let n = args.per_thread;
             let tag = churned.fetch_add(1, Ordering::Relaxed);
@@ -238,22 +224,21 @@ fn soak(m: Arc<dyn MetricsCollector>, shards: Option<&dyn Fn() -> usize>, args: 
 }
 
 fn main() {
-    let args = parse_args();
+    let args = Args::parse();
     let config = Config::default();
     println!(
-        "soak: strategy {}, {} s, {} live short-lived threads x {} records, reader every {} ms",
+        "soak: strategy {:?}, {} s, {} live short-lived threads x {} records, reader every {} ms",
         args.strategy, args.secs, args.live, args.per_thread, args.read_ms
     );
-    match args.strategy.as_str() {
-        "sharded" => {
+    match args.strategy {
+        Strategy::Sharded => {
             let m = Arc::new(Sharded::new(config));
             println!("shard size: {} KiB", m.shard_bytes() / 1024);
             let probe = Arc::clone(&m);
             soak(m, Some(&move || probe.shards_allocated()), &args);
         }
-        "atomic" => soak(Arc::new(Atomic::new(config)), None, &args),
-        "fine" => soak(Arc::new(FineGrained::new(config)), None, &args),
-        "global" => soak(Arc::new(GlobalLock::new(config)), None, &args),
-        other => panic!("unknown strategy {other}: sharded, atomic, fine or global"),
+        Strategy::Atomic => soak(Arc::new(Atomic::new(config)), None, &args),
+        Strategy::Fine => soak(Arc::new(FineGrained::new(config)), None, &args),
+        Strategy::Global => soak(Arc::new(GlobalLock::new(config)), None, &args),
     }
 }

@@ -12,29 +12,43 @@
 //! never block shares the cores with them, where writers blocked on
 //! `FineGrained`'s locks leave it one.
 //!
-//! `cargo run --release --example snapshot_p50 [reps] [snapshots] [threads,...] [digits]`
-
-#[path = "support/cycles.rs"]
-mod cycles;
+//! `cargo run --release -p lockfree-metrics-programs --bin snapshot_p50 [reps] [snapshots] [threads,...] [digits]`
 
 use lockfree_metrics::{Config, FineGrained, Sharded};
+use lockfree_metrics_programs::{arg, cycles, positional, usage_error};
+
+const USAGE: &str = "usage: snapshot_p50 [REPS] [SNAPSHOTS] [THREADS,...] [DIGITS]
+
+The median snapshot() time while threads record, FineGrained and Sharded.
+REPS: interleaved repetitions (default 5); SNAPSHOTS: snapshots per burst
+(default 300); THREADS: comma-separated recording-thread counts (default
+2,64); DIGITS: HDR significant digits (default the Config default).";
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let reps: usize = args.next().map_or(5, |a| a.parse().expect("reps"));
-    let n: usize = args.next().map_or(300, |a| a.parse().expect("snapshots"));
-    let counts: Vec<usize> = args.next().map_or(vec![2, 64], |a| {
-        a.split(',').map(|t| t.parse().expect("threads")).collect()
-    });
-    let digits: u8 = args
-        .next()
-        .map_or(Config::default().significant_digits(), |a| {
-            a.parse().expect("digits")
-        });
+    let args = positional(USAGE, &["reps", "snapshots", "threads", "digits"]);
+    let reps: usize = arg(USAGE, &args, 0, "reps", 5);
+    let n: usize = arg(USAGE, &args, 1, "snapshots", 300);
+    let counts: Vec<usize> = match args.get(2) {
+        None => vec![2, 64],
+        Some(list) => list
+            .split(',')
+            .map(|t| {
+                t.parse()
+                    .unwrap_or_else(|e| usage_error(USAGE, &format!("threads: {t:?}: {e}")))
+            })
+            .collect(),
+    };
+    let digits: u8 = arg(
+        USAGE,
+        &args,
+        3,
+        "digits",
+        Config::default().significant_digits(),
+    );
     let config = Config::builder()
         .significant_digits(digits)
         .build()
-        .expect("a valid precision");
+        .unwrap_or_else(|e| usage_error(USAGE, &format!("digits: {e}")));
     println!("# {digits} significant digits; medians in µs");
     println!("rep threads fine_wall sharded_wall ratio fine_cpu sharded_cpu cpu_ratio");
     for rep in 0..reps {

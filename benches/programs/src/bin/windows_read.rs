@@ -3,7 +3,7 @@
 //! `ManualClock` (so every slot of the 60 s window holds counts), against
 //! `FineGrained` fed the same records. The median of 200 snapshots each.
 //!
-//! `cargo run --release --example windows_read`
+//! `cargo run --release -p lockfree-metrics-programs --bin windows_read`
 
 use std::{
     hint::black_box,
@@ -12,6 +12,12 @@ use std::{
 };
 
 use lockfree_metrics::{Config, FineGrained, ManualClock, MetricsCollector, Sharded};
+use lockfree_metrics_programs::positional;
+
+const USAGE: &str = "usage: windows_read
+
+snapshot() cost once every throughput window is full, 2 and 64 shards,
+Sharded against FineGrained (the median of 200 snapshots each). No arguments.";
 
 fn median_us(m: &dyn MetricsCollector) -> f64 {
     let mut times: Vec<f64> = (0..200)
@@ -26,6 +32,7 @@ fn median_us(m: &dyn MetricsCollector) -> f64 {
 }
 
 fn main() {
+    positional(USAGE, &[]);
     println!("threads sharded_us fine_us");
     for threads in [2, 64] {
         let clock = ManualClock::new();

@@ -33,7 +33,7 @@
 //! count). Every section exits nonzero if a count read back differs from
 //! the records made.
 //!
-//! `cargo run --release --example registry_bench -- [--sections records,snapshot,memory,lookup,cold] [--reps 5]`
+//! `cargo run --release -p lockfree-metrics-programs --bin registry_bench -- [--sections records,snapshot,memory,lookup,cold] [--reps 5]`
 
 use std::{
     hint::black_box,
@@ -54,10 +54,10 @@ use lockfree_metrics::{
     Config, MetricsCollector, Sharded,
 };
 
-#[path = "../benches/compare/src/machine.rs"]
+#[path = "../../../compare/src/machine.rs"]
 mod machine;
-#[path = "support/resident.rs"]
-mod resident;
+
+use lockfree_metrics_programs::resident;
 
 /// The registry's default histogram bounds (1 ns to 1 h, 2 significant
 /// digits), given to the `hdrhistogram` peers too.
@@ -1147,7 +1147,7 @@ fn main() -> ExitCode {
     println!("# machine: {}", machine.one_line());
     println!("# load at start: {}", load_text(machine.load_at_start));
     println!(
-        "# command: cargo run --release --example registry_bench -- {}",
+        "# command: cargo run --release -p lockfree-metrics-programs --bin registry_bench -- {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     println!();
