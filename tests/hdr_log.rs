@@ -175,6 +175,10 @@ struct Workload {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(external_java, external_hdr_jar)),
+    ignore = "Java or HdrHistogram's jar not found (Debian: default-jre-headless, libhdrhistogram-java)"
+)]
 fn java_log_processor_prints_the_crate_percentiles() {
     let Some(java) = external::find("java", "LOCKFREE_METRICS_JAVA", &["/usr/bin/java"]) else {
         return;

@@ -93,6 +93,10 @@ fn registry() -> Registry {
 }
 
 #[test]
+#[cfg_attr(
+    not(external_promtool),
+    ignore = "promtool not found (Debian: prometheus; or set LOCKFREE_METRICS_PROMTOOL)"
+)]
 fn promtool_accepts_registry_expositions() {
     let r = registry();
     for (what, opts) in [
@@ -120,6 +124,10 @@ fn promtool_accepts_registry_expositions() {
 }
 
 #[test]
+#[cfg_attr(
+    not(external_promtool),
+    ignore = "promtool not found (Debian: prometheus; or set LOCKFREE_METRICS_PROMTOOL)"
+)]
 fn promtool_accepts_the_seed_collector() {
     let seed = Sharded::new(Config::default());
     for ms in [5, 10, 20, 40] {
@@ -147,6 +155,10 @@ fn promtool_accepts_the_seed_collector() {
 }
 
 #[test]
+#[cfg_attr(
+    not(external_promtool),
+    ignore = "promtool not found (Debian: prometheus; or set LOCKFREE_METRICS_PROMTOOL)"
+)]
 fn promtool_finds_what_we_should_catch() {
     // The check is live: undescribed names and non-base units are flagged.
     let r = Registry::new();

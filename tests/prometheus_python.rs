@@ -574,6 +574,10 @@ fn check(parser: &mut Parser, case: &Case, reached: &mut Reached) -> Result<(), 
 }
 
 #[test]
+#[cfg_attr(
+    not(external_python_prometheus),
+    ignore = "no Python with prometheus_client (set LOCKFREE_METRICS_PYTHON, or make target/dev-venv)"
+)]
 fn python_parsers_round_trip_generated_registries() {
     let Some(parser) = Parser::start() else {
         return;
@@ -619,6 +623,10 @@ fn python_parsers_round_trip_generated_registries() {
 }
 
 #[test]
+#[cfg_attr(
+    not(external_python_prometheus),
+    ignore = "no Python with prometheus_client (set LOCKFREE_METRICS_PYTHON, or make target/dev-venv)"
+)]
 fn python_parsers_read_the_seed_collector() {
     let Some(mut parser) = Parser::start() else {
         return;

@@ -499,6 +499,10 @@ fn check_native(p: &Prometheus, snapshot: &RegistrySnapshot) {
 }
 
 #[test]
+#[cfg_attr(
+    not(external_prometheus),
+    ignore = "prometheus not found (Debian: prometheus; or set LOCKFREE_METRICS_PROMETHEUS)"
+)]
 fn a_real_prometheus_scrapes_every_format() {
     let Some(binary) = external::find(
         "prometheus",

@@ -1,7 +1,11 @@
 //! Finding the real programs the exporter tests run against (Prometheus,
-//! promtool, Java, a Python with `prometheus_client`), and what to do when
-//! one is missing: a local run skips the test with a loud message; CI sets
-//! `LOCKFREE_METRICS_REQUIRE_EXTERNAL=1`, and a missing program fails it.
+//! promtool, Java, a Python with `prometheus_client`). The build script
+//! (`build.rs`) sets `--cfg external_NAME` for each one it finds, and a
+//! test whose program is missing is `#[ignore]`d with the reason, so
+//! cargo's summary counts it as ignored. CI sets
+//! `LOCKFREE_METRICS_REQUIRE_EXTERNAL=1`: every test runs, and a missing
+//! program fails it. Run with `--include-ignored` anyway, a test whose
+//! program is missing says SKIPPED and checks nothing.
 #![allow(dead_code)]
 
 use std::{

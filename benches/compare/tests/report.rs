@@ -227,6 +227,10 @@ fn attribute_values<'a>(dom: &'a str, name: &str) -> Vec<&'a str> {
 }
 
 #[test]
+#[cfg_attr(
+    not(external_chromium),
+    ignore = "chromium not found (Debian: chromium; or set LOCKFREE_METRICS_CHROMIUM)"
+)]
 fn report_html_renders_its_sections_tables_and_plots_in_chromium() {
     let dir = tiny_run();
     let Some(chromium) = chromium() else { return };
