@@ -184,8 +184,106 @@ fn forced_format_path_and_a_panicking_source() {
 }
 
 #[test]
+fn request_heads_are_limited_to_max_header_bytes() {
+    let server = MetricsServer::builder()
+        .max_header_bytes(4096)
+        .start("127.0.0.1:0", Registry::new())
+        .unwrap();
+    let addr = server.addr();
+    let head = |pad: usize| {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let pad = "a".repeat(pad);
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nX-Pad: {pad}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.split(' ').nth(1).unwrap_or("").to_string()
+    };
+    // The whole head counts: request line, headers, line ends.
+    assert_eq!(head(3_900), "200");
+    assert_eq!(head(4_100), "431");
+    let stats = server.try_shutdown().unwrap();
+    assert_eq!(
+        (stats.scrapes, stats.headers_too_large),
+        (1, 1),
+        "{stats:?}"
+    );
+}
+
+#[test]
 fn a_taken_port_is_an_error() {
     let first = MetricsServer::start("127.0.0.1:0", Registry::new()).unwrap();
     let err = MetricsServer::start(first.addr(), Registry::new()).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+}
+
+#[test]
+fn shutdown_is_bounded_by_its_timeout_while_a_render_hangs() {
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let entered_tx = std::sync::Mutex::new(entered_tx);
+    let server = MetricsServer::builder()
+        .stop_timeout(Duration::from_secs(1))
+        .start("127.0.0.1:0", move || {
+            let _ = entered_tx.lock().unwrap().send(());
+            // A source stuck far past the stop timeout.
+            std::thread::sleep(Duration::from_secs(5));
+            Exposition::new()
+        })
+        .unwrap();
+    let addr = server.addr();
+    let client = std::thread::spawn(move || {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        // Closed by the shutdown, unanswered.
+        let _ = s.read_to_end(&mut buf);
+        buf.len()
+    });
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    let started = Instant::now();
+    let stats = server.try_shutdown().expect("stopped in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (stats.scrapes, stats.renders_in_flight),
+        (0, 1),
+        "{stats:?}"
+    );
+    assert_eq!(client.join().unwrap(), 0);
+}
+
+#[test]
+fn stats_count_each_answer() {
+    let server = MetricsServer::start("127.0.0.1:0", Registry::new()).unwrap();
+    let addr = server.addr();
+    assert_eq!(request(addr, "GET", "/metrics", None).0, 200);
+    assert_eq!(request(addr, "HEAD", "/metrics", None).0, 200);
+    assert_eq!(request(addr, "GET", "/nothing", None).0, 404);
+    // A malformed request line: 400, and the connection closed.
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"NOT HTTP\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
+    assert_eq!(server.health(), Ok(()));
+    let stats = server.try_shutdown().unwrap();
+    assert_eq!(
+        (
+            stats.scrapes,
+            stats.connections_accepted,
+            stats.connection_errors
+        ),
+        (2, 4, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.connections_open, 0);
 }
