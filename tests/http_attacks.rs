@@ -17,7 +17,7 @@ mod child;
 use std::{
     io::{self, BufRead, BufReader, ErrorKind, Read, Write},
     net::{SocketAddr, TcpStream},
-    process::{Command, Stdio},
+    process::{ChildStdin, Command, Stdio},
     sync::{mpsc, Arc, Condvar, Mutex},
     thread,
     time::{Duration, Instant},
@@ -26,7 +26,7 @@ use std::{
 use child::ChildGuard;
 use lockfree_metrics::{
     export::{
-        http::{MetricsServer, ServerError},
+        http::{MetricsServer, ServerBuilder, ServerError},
         prometheus::Exposition,
     },
     registry::Registry,
@@ -175,6 +175,9 @@ fn a_client_that_pipelines_and_never_reads_stalls_no_one() {
 
     let stats = server.stats();
     assert_eq!((stats.scrapes_busy, stats.write_timeouts), (0, 0));
+    // The stalled answer's page is the one page held: its slot is taken
+    // until the page is written or dropped.
+    assert_eq!(stats.renders_in_flight, 1, "{stats:?}");
     let started = Instant::now();
     let stats = server.try_shutdown().expect("a clean stop");
     let took = started.elapsed();
@@ -356,36 +359,121 @@ fn idle_connections_hold_no_thread_and_time_out() {
     assert!(out.contains("idle done"), "{out}");
 }
 
-#[test]
-fn an_endless_header_line_is_cut_off_with_memory_bounded() {
-    let guard = ChildGuard::spawn(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-            .env(CASE_VAR, "serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped()),
-        "the serving child",
-        Duration::from_secs(90),
-    );
-    let (stdin, stdout) = guard.with(|c| (c.stdin.take().unwrap(), c.stdout.take().unwrap()));
-    let pid = guard.with(|c| c.id());
-    // The child's lines, read on a thread so every wait is bounded.
-    let (lines_tx, lines) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
+/// A server in a child process (case `serve` or `serve_large`), stopped
+/// when its stdin closes.
+struct ServingChild {
+    guard: ChildGuard,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    pid: u32,
+    addr: SocketAddr,
+}
+
+impl ServingChild {
+    fn start(case: &str) -> ServingChild {
+        let guard = ChildGuard::spawn(
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+                .env(CASE_VAR, case)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+            case,
+            Duration::from_secs(120),
+        );
+        let (stdin, stdout) = guard.with(|c| (c.stdin.take().unwrap(), c.stdout.take().unwrap()));
+        let pid = guard.with(|c| c.id());
+        // The child's lines, read on a thread so every wait is bounded.
+        let (lines_tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut child = ServingChild {
+            guard,
+            stdin: Some(stdin),
+            lines,
+            pid,
+            addr: ([127, 0, 0, 1], 0).into(),
+        };
+        child.addr = child.line_after("ADDR ").parse().unwrap();
+        child
+    }
+
+    /// The rest of the next line holding `marker`.
+    fn line_after(&self, marker: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("no {marker:?} line from the child: {e}"));
+            if let Some(rest) = line.split(marker).nth(1) {
+                return rest.trim().to_string();
             }
         }
-    });
-    let addr: SocketAddr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the child's address");
-        if let Some(a) = line.split("ADDR ").nth(1) {
-            break a.trim().parse().unwrap();
-        }
-    };
+    }
+
+    /// Stops the server; its final counters, as `Debug`.
+    fn stop(mut self) -> String {
+        drop(self.stdin.take());
+        let stats = self.line_after("STATS ");
+        let (status, _, _) = self.guard.wait(Duration::from_secs(30));
+        assert!(status.success());
+        stats
+    }
+}
+
+/// Eight clients each pipeline four scrapes of a large page and never read:
+/// the server holds at most `max_renders` (2) pages, however many clients
+/// stall.
+#[test]
+fn stalled_clients_hold_at_most_max_renders_pages() {
+    let child = ServingChild::start("serve_large");
+    let addr = child.addr;
+    let page = scrape_within(addr, Duration::from_secs(60));
+    // The allocator keeps some of what a render freed: the base is after
+    // two renders.
+    scrape_within(addr, Duration::from_secs(60));
+    let before = rss_kib(child.pid);
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").repeat(4);
+    let stalled: Vec<_> = (0..8)
+        .map(|_| {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(request.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    // Renders take about 2 s each in a debug build; sample for a while.
+    let mut peak = before;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(16) {
+        peak = peak.max(rss_kib(child.pid));
+        thread::sleep(Duration::from_millis(50));
+    }
+    let grew = peak.saturating_sub(before) as f64 / 1024.0;
+    let page_mib = page as f64 / (1 << 20) as f64;
+    eprintln!(
+        "8 stalled clients, {page_mib:.1} MiB pages, max_renders 2: VmRSS {before} KiB before, peak {peak} KiB (+{grew:.1} MiB, {:.2} pages)",
+        grew / page_mib
+    );
+    // Two pages held, plus one render's growth (its buffer doubles as it
+    // fills); eight pages if every stalled answer kept its own.
+    assert!(
+        grew < 4.0 * page_mib,
+        "grew by {grew:.1} MiB, {page_mib:.1} MiB pages"
+    );
+    drop(stalled);
+    let stats = child.stop();
+    assert!(stats.contains("write_timeouts: 0,"), "{stats}");
+}
+
+#[test]
+fn an_endless_header_line_is_cut_off_with_memory_bounded() {
+    let child = ServingChild::start("serve");
+    let (addr, pid) = (child.addr, child.pid);
     scrape_within(addr, Duration::from_secs(10));
     let before = rss_kib(pid);
 
@@ -427,18 +515,8 @@ fn an_endless_header_line_is_cut_off_with_memory_bounded() {
     assert!(grew_mib < 16.0, "the server grew by {grew_mib:.1} MiB");
     // The server still answers.
     scrape_within(addr, Duration::from_secs(10));
-    drop(stdin); // the child's signal to stop
-    let stats = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the child's counters");
-        if let Some(s) = line.split("STATS ").nth(1) {
-            break s.to_string();
-        }
-    };
+    let stats = child.stop();
     assert!(stats.contains("headers_too_large: 1,"), "{stats}");
-    let (status, _, _) = guard.wait(Duration::from_secs(30));
-    assert!(status.success());
 }
 
 /// A process's `VmRSS`, in KiB.
@@ -474,16 +552,16 @@ fn child() {
     match std::env::var(CASE_VAR).as_deref() {
         Ok("emfile") => emfile_case(),
         Ok("idle") => idle_case(),
-        Ok("serve") => serve_case(),
+        Ok("serve") => serve_case(Registry::new(), MetricsServer::builder()),
+        Ok("serve_large") => serve_case(large_registry(), MetricsServer::builder().max_renders(2)),
         _ => {}
     }
 }
 
-/// Serves a small registry until stdin closes.
-fn serve_case() {
-    let registry = Registry::new();
+/// Serves `registry` until stdin closes.
+fn serve_case(registry: Registry, builder: ServerBuilder) {
     registry.counter("jobs_total", &[]).unwrap().increment(1);
-    let server = MetricsServer::start("127.0.0.1:0", registry).unwrap();
+    let server = builder.start("127.0.0.1:0", registry).unwrap();
     println!("ADDR {}", server.addr());
     io::stdout().flush().unwrap();
     let mut rest = Vec::new();
