@@ -640,16 +640,18 @@ fn threads() -> usize {
 
 /// Opens idle connections: no thread each, scrapes still answered.
 fn idle_case() {
+    const TIMEOUT: Duration = Duration::from_secs(4);
     let registry = Registry::new();
     registry.counter("jobs_total", &[]).unwrap().increment(1);
     let server = MetricsServer::builder()
         .max_connections(64)
-        .header_read_timeout(Duration::from_secs(2))
+        .header_read_timeout(TIMEOUT)
         .start("127.0.0.1:0", registry)
         .unwrap();
     let addr = server.addr();
     scrape_within(addr, Duration::from_secs(10));
     let before = threads();
+    let opened = Instant::now();
     let idle: Vec<_> = (0..48)
         .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).unwrap())
         .collect();
@@ -678,32 +680,65 @@ fn idle_case() {
         thread::sleep(Duration::from_millis(10));
     }
     // Past the cap: answered 503 and closed at once.
-    let mut over: Vec<_> = (0..24)
+    let over_opened = Instant::now();
+    let over: Vec<_> = (0..24)
         .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).unwrap())
         .collect();
+    thread::sleep(Duration::from_millis(200));
+    // Whether each is still open (nothing to read yet), after reading
+    // what it was sent.
+    let open_now = |s: &TcpStream, answer: &mut Vec<u8>| {
+        s.set_nonblocking(true).unwrap();
+        let mut s = s;
+        let open = loop {
+            let mut buf = [0; 512];
+            match s.read(&mut buf) {
+                Ok(0) => break false,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
+                Err(_) => break false,
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        open
+    };
     let mut refused = 0;
-    for s in &mut over {
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut answer = String::new();
-        if s.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.1 503 ") {
+    let mut kept = Vec::new();
+    for s in over {
+        let mut answer = Vec::new();
+        if open_now(&s, &mut answer) {
+            kept.push(s);
+        } else if answer.starts_with(b"HTTP/1.1 503 ") {
             refused += 1;
         }
     }
     assert_eq!(refused, 48 + 24 - 64);
     assert_eq!(server.stats().connections_refused, refused);
-    // Every idle connection is closed by the server within its timeout.
-    let started = Instant::now();
-    for mut s in idle.into_iter().chain(over) {
-        let mut read = 0;
-        let left = Duration::from_secs(6).saturating_sub(started.elapsed());
-        assert!(
-            closed_within(&mut s, left, &mut read),
-            "still open after {:?}",
-            started.elapsed()
-        );
+    // None closed before its timeout...
+    assert!(
+        opened.elapsed() < TIMEOUT - Duration::from_millis(500),
+        "too slow to see the connections open before their timeout: {:?}",
+        opened.elapsed()
+    );
+    for s in idle.iter().chain(&kept) {
+        assert!(open_now(s, &mut Vec::new()), "closed before its timeout");
     }
-    println!("idle connections closed after {:?}", started.elapsed());
+    // ... and every one closed by the server soon after it.
+    for (batch, from) in [(idle, opened), (kept, over_opened)] {
+        for mut s in batch {
+            let left =
+                (from + TIMEOUT + Duration::from_secs(3)).saturating_duration_since(Instant::now());
+            assert!(
+                closed_within(&mut s, left, &mut 0),
+                "open {:?} after its start",
+                from.elapsed()
+            );
+        }
+    }
+    println!(
+        "idle connections (timeout {TIMEOUT:?}) all closed {:?} after the first opened",
+        opened.elapsed()
+    );
     scrape_within(addr, Duration::from_secs(10));
     let stats = server.try_shutdown().unwrap();
     assert_eq!(stats.read_timeouts, 64, "{stats:?}");

@@ -1,6 +1,8 @@
 //! The `/metrics` endpoint over real sockets on 127.0.0.1: negotiation,
-//! content types, 404/405, HEAD, a forced format, a panicking source, and
-//! a shutdown that is prompt and closes the port.
+//! content types, 404/405/400, HEAD, a forced format, a panicking source,
+//! the header size limit, the counters, a start from inside a tokio
+//! runtime, and a shutdown that is prompt (a hanging source included) and
+//! closes the port. The attacks are in `tests/http_attacks.rs`.
 #![cfg(feature = "http")]
 
 use std::{
@@ -286,4 +288,22 @@ fn stats_count_each_answer() {
         "{stats:?}"
     );
     assert_eq!(stats.connections_open, 0);
+}
+
+/// Started, scraped and stopped from inside a tokio runtime of the
+/// caller's: the server's own runtime never meets it.
+#[test]
+fn works_from_inside_a_tokio_runtime() {
+    let caller = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    caller.block_on(async {
+        let registry = Registry::new();
+        registry.counter("jobs_total", &[]).unwrap().increment(1);
+        let server = MetricsServer::start("127.0.0.1:0", registry).unwrap();
+        assert_eq!(request(server.addr(), "GET", "/metrics", None).0, 200);
+        let taken = MetricsServer::start(server.addr(), Registry::new()).unwrap_err();
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+        assert!(server.shutdown());
+    });
 }

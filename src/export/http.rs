@@ -4,8 +4,9 @@
 //! [`MetricsServer`] runs [hyper](https://docs.rs/hyper)'s HTTP/1.1 server
 //! on a current-thread tokio runtime private to its thread: one task per
 //! connection on that thread, no thread per connection, and nothing of the
-//! runtime visible to the caller (no `async` in the API; the caller's own
-//! runtime, if any, is not used). Inside an async server of your own,
+//! runtime visible to the caller: no `async` in the API, and it may be
+//! started and stopped anywhere, inside another runtime's async context
+//! too (that runtime is not used). Inside an async server of your own,
 //! serve [`render_registry`](super::prometheus::render_registry) or
 //! [`render`](super::prometheus::render) from a handler instead (see the
 //! [`prometheus` module docs](super::prometheus#serving)).
@@ -96,7 +97,7 @@ use std::{
 
 use tokio::sync::{oneshot, Semaphore};
 
-use self::serve::{Service, Shared};
+use self::serve::{OwnedRuntime, Service, Shared};
 use super::prometheus::{Exposition, Format, RenderOpts};
 use crate::{registry::Registry, sync::lock};
 
@@ -293,8 +294,11 @@ impl ServerBuilder {
             .build()?;
         let listener = {
             let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(listener)?
+            tokio::net::TcpListener::from_std(listener)
         };
+        // From here on, dropped without blocking (see `OwnedRuntime`).
+        let runtime = OwnedRuntime(Some(runtime));
+        let listener = listener?;
         let shared = Arc::new(Shared::new(self.limits));
         let service = Arc::new(Service {
             source: Box::new(source),

@@ -321,16 +321,33 @@ fn text(status: StatusCode, body: &'static str) -> Answer {
     answer
 }
 
+/// The server's runtime, which never blocks where it is dropped: a
+/// runtime dropped inside another's async context panics, and `start`
+/// may be called from one (its error paths drop this there).
+#[derive(Debug)]
+pub(super) struct OwnedRuntime(pub(super) Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// Runs the server until it is asked to stop, then shuts the runtime
 /// down, waiting up to `render_wait` for renders in progress.
 pub(super) fn run(
-    runtime: tokio::runtime::Runtime,
+    mut runtime: OwnedRuntime,
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
     service: Arc<Service>,
     shared: Arc<Shared>,
     render_wait: Duration,
 ) -> io::Result<()> {
+    let Some(runtime) = runtime.0.take() else {
+        return Err(io::Error::other("no runtime"));
+    };
     runtime.block_on(accept_loop(listener, stop, service, shared));
     // Drops every connection's task (closing its socket) and the queued
     // renders.
