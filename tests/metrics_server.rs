@@ -276,6 +276,24 @@ fn stats_count_each_answer() {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
+    // HTTP/1.0: answered, then closed.
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.0 200 "), "{answer:?}");
+    // Pipelined requests on one connection: answered in order.
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"GET /metrics HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\nHEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let statuses: Vec<_> = answer.split("HTTP/1.1 ").skip(1).map(|a| &a[..3]).collect();
+    assert_eq!(statuses, ["200", "404", "200"], "{answer:?}");
     assert_eq!(server.health(), Ok(()));
     let stats = server.try_shutdown().unwrap();
     assert_eq!(
@@ -284,7 +302,7 @@ fn stats_count_each_answer() {
             stats.connections_accepted,
             stats.connection_errors
         ),
-        (2, 4, 1),
+        (5, 6, 1),
         "{stats:?}"
     );
     assert_eq!(stats.connections_open, 0);

@@ -402,12 +402,12 @@ pub enum ServerError {
     /// given (a panic's message, the runtime's error): nothing is served
     /// any more.
     Died(String),
-    /// Accepting connections has failed for `for_` (the last error given);
-    /// the server keeps retrying, and is healthy again at its next accept.
-    /// Descriptor exhaustion (`EMFILE`) shows so.
+    /// Accepting connections has failed for `failing_for`, the last time
+    /// with `error`; the server keeps retrying, and is healthy again at its
+    /// next accept. Descriptor exhaustion (`EMFILE`) shows so.
     AcceptFailing {
         /// Since the first failure in a row.
-        for_: Duration,
+        failing_for: Duration,
         /// The last accept error.
         error: String,
     },
@@ -419,12 +419,10 @@ impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerError::Died(why) => write!(f, "the /metrics server died: {why}"),
-            ServerError::AcceptFailing { for_, error } => {
-                write!(
-                    f,
-                    "the /metrics server has failed to accept for {for_:?}: {error}"
-                )
-            }
+            ServerError::AcceptFailing { failing_for, error } => write!(
+                f,
+                "the /metrics server has failed to accept for {failing_for:?}: {error}"
+            ),
             ServerError::StopTimedOut(t) => {
                 write!(f, "the /metrics server did not stop within {t:?}")
             }
@@ -544,7 +542,7 @@ impl MetricsServer {
         }
         if let Some((since, error)) = lock(&self.shared.accept_failing).clone() {
             return Err(ServerError::AcceptFailing {
-                for_: since.elapsed(),
+                failing_for: since.elapsed(),
                 error,
             });
         }
