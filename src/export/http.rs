@@ -26,9 +26,10 @@
 //!   headers larger than this get `431 Request Header Fields Too Large`
 //!   and the connection is closed ([`ServerStats::headers_too_large`]).
 //!   hyper reads at most `max(max_header_bytes, 8 KiB)` bytes ahead, so a
-//!   connection's read buffer stays within that. Request bodies are never
-//!   read (a scrape has none); a connection that sent one is closed after
-//!   its answer.
+//!   connection's read buffer stays within that. A request body (a scrape
+//!   has none) is never given to the source: hyper discards what has
+//!   arrived of it and closes the connection after the answer if more is
+//!   still coming.
 //! - **Reading** (`header_read_timeout`, 30 s): a request's head must be
 //!   complete within this time of the connection's start or the end of
 //!   the previous answer, so it bounds both a client that sends slowly

@@ -1,6 +1,10 @@
 //! The serving thread: a current-thread tokio runtime running the accept
 //! loop and one hyper HTTP/1.1 task per connection, with renders on the
-//! runtime's blocking pool.
+//! runtime's blocking pool. The rules are those of Go's `net/http` server
+//! (`Serve`'s accept backoff, `ReadHeaderTimeout`, `WriteTimeout`) and of
+//! client_golang's `MaxRequestsInFlight` (`503` past a cap), which
+//! Prometheus users know; the enforcement is hyper's (head size, head
+//! read timeout) and tokio's (semaphores, timers).
 
 use std::{
     convert::Infallible,
