@@ -325,3 +325,18 @@ fn works_from_inside_a_tokio_runtime() {
         assert!(server.shutdown());
     });
 }
+
+/// A scrape that announces a large body and sends little of it: answered,
+/// then closed (the body is never waited for).
+#[test]
+fn a_request_body_is_not_waited_for() {
+    let server = MetricsServer::start("127.0.0.1:0", Registry::new()).unwrap();
+    let mut s = TcpStream::connect_timeout(&server.addr(), Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n0123456789")
+        .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200 "));
+    assert_eq!(server.try_shutdown().unwrap().scrapes, 1);
+}
