@@ -127,6 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for w in workers {
         let _ = w.join();
     }
-    server.shutdown();
+    // What the server counted: scrapes, connections, any cut.
+    println!("{:?}", server.try_shutdown()?);
     Ok(())
 }
