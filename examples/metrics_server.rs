@@ -32,14 +32,34 @@ use lockfree_metrics::{
 
 const ROUTES: [&str; 3] = ["/", "/api/items", "/health"];
 
+const USAGE: &str = "usage: metrics_server [ADDR] [SECONDS]
+
+Serves a registry and a Sharded collector, fed by worker threads, on
+http://ADDR/metrics (default 127.0.0.1:9898); runs SECONDS seconds, or
+until killed.";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:9898".into());
-    let run_for = args
-        .next()
-        .map(|s| s.parse::<u64>())
-        .transpose()?
-        .map(Duration::from_secs);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    if let Some(flag) = args.iter().find(|a| a.starts_with('-')) {
+        eprintln!("error: unknown flag {flag}\n\n{USAGE}");
+        std::process::exit(2);
+    }
+    let addr = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:9898".into());
+    let run_for = match args.get(1).map(|s| s.parse::<u64>()) {
+        None => None,
+        Some(Ok(secs)) => Some(Duration::from_secs(secs)),
+        Some(Err(e)) => {
+            eprintln!("error: SECONDS: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
 
     let registry = Registry::new();
     registry.describe(
