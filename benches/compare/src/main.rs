@@ -11,16 +11,15 @@
 //! Exits with status 2 if any run's snapshot does not count exactly the
 //! records its threads made.
 
-mod bench;
 mod html;
-mod library;
+mod libraries;
 mod machine;
 mod measure;
-mod plot;
+mod operations;
 mod progress;
 mod report;
 mod section;
-mod workloads;
+mod strategies;
 
 use std::{
     fs,
@@ -32,17 +31,21 @@ use std::{
 use clap::Parser;
 
 use crate::{
-    bench::{prepare, Case, Env, STRESS_READER_HZ},
-    library::{operations::Operation, AnyWorkload},
+    libraries::AnyWorkload,
     machine::Machine,
     measure::{calibrate, Calibration},
+    operations::Operation,
     progress::{interrupted, ms, Progress, INTERRUPTED_EXIT},
     report::{
         failure_banner, headline, mark_noisy, render, summarize, Failure, Noise, Point, Results,
         Settings, SCHEMA_VERSION,
     },
     section::Section,
-    workloads::{Row, Workload},
+    strategies::{
+        bench::{prepare, Case, Env, STRESS_READER_HZ},
+        charts,
+        workloads::{Row, Workload},
+    },
 };
 
 const ABOUT: &str = "Compares the metrics strategies (GlobalLock, FineGrained, Atomic, Sharded) \
@@ -189,7 +192,7 @@ const MAX_THREADS: usize = 16_384;
 fn main() -> ExitCode {
     let started = Instant::now();
     let argv: Vec<String> = std::env::args().collect();
-    if let Some(code) = library::child::main_if_child(&argv) {
+    if let Some(code) = operations::child::main_if_child(&argv) {
         return code;
     }
     let args = Args::parse();
@@ -240,7 +243,7 @@ fn main() -> ExitCode {
             .collect()
     };
     let library_settings = {
-        let mut s = library::Settings::new(
+        let mut s = libraries::Settings::new(
             threads.clone(),
             args.quick,
             args.duration,
@@ -341,7 +344,7 @@ fn main() -> ExitCode {
     let library_run_ms =
         2 * (library_settings.duration_ms as u64 + library_settings.warmup_ms as u64) + 5;
     if !library_settings.workloads.is_empty() {
-        progress.plan(library::runs(&library_settings) as u64 * library_run_ms + calibration_ms);
+        progress.plan(libraries::runs(&library_settings) as u64 * library_run_ms + calibration_ms);
     }
     for op in &operations {
         progress.plan(op.planned_ms(args.quick));
@@ -424,7 +427,7 @@ fn main() -> ExitCode {
     let library_settings_peers = library_settings.peers.clone();
     let library = (!library_settings.workloads.is_empty() && !interrupted()).then(|| {
         tables.push((LIBRARY_TABLE.into(), 0));
-        let l = library::run_all(
+        let l = libraries::run_all(
             library_settings,
             cores,
             |label| {
@@ -446,7 +449,7 @@ fn main() -> ExitCode {
     }
     let operations = (!operations.is_empty() && !interrupted()).then(|| {
         tables.push((OPERATIONS_TABLE.into(), 0));
-        let ops = library::operations::run(
+        let ops = operations::run(
             &operations,
             &library_settings_peers,
             args.quick,
@@ -457,7 +460,7 @@ fn main() -> ExitCode {
         for m in ops.mismatches() {
             let failure = Failure {
                 case: m.workload.to_string(),
-                row: library::operations::static_name(&m.option),
+                row: operations::static_name(&m.option),
                 threads: 0,
                 run: "operations".into(),
                 mismatches: vec![m.what],
@@ -574,7 +577,7 @@ fn write_outputs(
     let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
     fs::write(args.out.join("results.json"), json)?;
     if !args.no_plots {
-        plot::all(&args.out, results, cases).map_err(std::io::Error::other)?;
+        charts::all(&args.out, results, cases).map_err(std::io::Error::other)?;
     }
     html::write(&args.out, results, sections, recommendation)
 }
@@ -601,7 +604,7 @@ fn shell_line(argv: &[String]) -> String {
 }
 
 /// A library run's mismatch as the report lists failures.
-fn library_failure(f: &library::workloads::Failure) -> Failure {
+fn library_failure(f: &libraries::shapes::Failure) -> Failure {
     Failure {
         case: f.shape.clone(),
         row: f.peer,
@@ -668,8 +671,8 @@ mod tests {
         assert_eq!(
             b.workloads,
             [
-                AnyWorkload::Library(library::LibraryWorkload::OneSeries),
-                AnyWorkload::Library(library::LibraryWorkload::Lookup),
+                AnyWorkload::Library(libraries::LibraryWorkload::OneSeries),
+                AnyWorkload::Library(libraries::LibraryWorkload::Lookup),
                 AnyWorkload::Strategy(Workload::Overhead)
             ]
         );

@@ -5,11 +5,13 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use serde::Serialize;
 
 use crate::{
-    bench::{Accounting, Case, Measured},
     machine::{LoadAverage, Machine},
     measure::{quantile, span, Calibration, Spread, NOISE_ITERS},
     section::Section,
-    workloads::{Row, Workload},
+    strategies::{
+        bench::{Accounting, Case, Measured},
+        workloads::{Row, Workload},
+    },
 };
 
 /// One measured run: every figure the report is made of.
@@ -394,11 +396,11 @@ pub(crate) struct Results {
     pub(crate) points: Vec<Point>,
     /// The library comparison (`one-series`, `many-series`, `lookup`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) library: Option<crate::library::LibraryResults>,
+    pub(crate) library: Option<crate::libraries::LibraryResults>,
     /// The library comparison's operations (`scrape`, `accuracy`,
     /// `memory`, `churn`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) operations: Option<crate::library::operations::Results>,
+    pub(crate) operations: Option<crate::operations::Results>,
 }
 
 // ---------------------------------------------------------------- formats
@@ -834,7 +836,7 @@ pub(crate) fn sections(r: &Results, cases: &[Case], plots: bool) -> Vec<Section>
             })
         };
         let throughput_plot = if plots {
-            vec![crate::plot::throughput_file(&label)]
+            vec![crate::strategies::charts::throughput_file(&label)]
         } else {
             Vec::new()
         };
@@ -868,7 +870,7 @@ pub(crate) fn sections(r: &Results, cases: &[Case], plots: bool) -> Vec<Section>
                     vec!["pooled over the runs; with few snapshots p99 is the max".into()],
                     table(&snapshot),
                     if plot {
-                        vec![crate::plot::SNAPSHOT_FILE.into()]
+                        vec![crate::strategies::charts::SNAPSHOT_FILE.into()]
                     } else {
                         Vec::new()
                     },
@@ -913,7 +915,7 @@ pub(crate) fn sections(r: &Results, cases: &[Case], plots: bool) -> Vec<Section>
                     first,
                     table(&direct),
                     if plot {
-                        vec![crate::plot::OVERHEAD_FILE.into()]
+                        vec![crate::strategies::charts::OVERHEAD_FILE.into()]
                     } else {
                         Vec::new()
                     },

@@ -7,7 +7,7 @@ use std::{
     thread,
 };
 
-use crate::library::peers::{check, Accounting, Library, Peer};
+use crate::libraries::peers::{check, Accounting, Library, Peer};
 
 /// Runs `body` while `lib`'s background thread, if it has one, runs
 /// beside it, as its documentation has a server run it.

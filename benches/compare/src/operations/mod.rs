@@ -1,15 +1,25 @@
 //! The operations workloads (scrape, accuracy, memory, churn) run together: their
 //! typed part of results.json, their tables, and the miscounts of our
 //! rows that fail the run.
+//!
+//! | module | what |
+//! |---|---|
+//! | `scrape`, `accuracy`, `memory`, `churn` | those four workloads, one module each |
+//! | `child`, `drive` | the child processes they measure in; what they do with any option |
+
+pub(crate) mod accuracy;
+pub(crate) mod child;
+pub(crate) mod churn;
+pub(crate) mod drive;
+pub(crate) mod memory;
+pub(crate) mod scrape;
 
 use serde::Serialize;
 
 use clap::ValueEnum;
 
-use crate::{
-    library::{accuracy, churn, drive::is_ours, memory, peers::Peer, scrape},
-    section::Section,
-};
+use self::drive::is_ours;
+use crate::{libraries::peers::Peer, section::Section};
 
 /// The operations workloads, as `--workloads` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -272,9 +282,9 @@ impl Results {
                 at.sort_by_key(|c| c.render_p50_ns);
                 if let Some(best) = at.first() {
                     let p50 = |c: &scrape::Cell| c.render_p50_ns.unwrap_or(0) as f64 / 1e6;
-                    let ours = at.iter().find(|c| {
-                        Peer::of_name(&c.option).is_some_and(crate::library::drive::is_ours)
-                    });
+                    let ours = at
+                        .iter()
+                        .find(|c| Peer::of_name(&c.option).is_some_and(is_ours));
                     let mut line = format!(
                         "scrape, {most} series at {hz}/s with {writers} writers: cheapest render {} ({:.1} ms p50, {} bytes)",
                         best.option,
@@ -358,7 +368,7 @@ mod tests {
 
     #[test]
     fn workloads_takes_the_operations() {
-        use crate::library::AnyWorkload;
+        use crate::libraries::AnyWorkload;
         for op in Operation::ALL {
             assert_eq!(
                 AnyWorkload::from_str(op.name(), false),

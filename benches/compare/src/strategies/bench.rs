@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::{
     measure::{time_this, timed, Ctl, Timed},
-    workloads::{
+    strategies::workloads::{
         different_metrics, latency_loop, mode_base, nap_while_running, reader, request_cycle,
         request_record, same_metric, served, Row, Serve, Tally, Workload, LATENCY, MODE,
     },

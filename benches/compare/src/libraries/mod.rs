@@ -6,39 +6,32 @@
 //! |---|---|
 //! | `peers` | one adapter per option behind one trait; accounting check; text and quantile reads |
 //! | `run` | one timed run: setup, release, pre-generated inputs, background thread, read-back |
-//! | `workloads` | one series, many series (uniform, Zipf), lookup against kept handle; plan, runs, cells |
+//! | `shapes` | one series, many series (uniform, Zipf), lookup against kept handle; plan, runs, cells |
 //! | `recommend` | the fastest option per shape, crossovers, lookup costs, from the cells |
 //! | `report` | the tables, as `Section`s |
 //! | `plots` | throughput against threads and series, lookup against kept handle (SVG) |
-//! | `operations` | scrape while writing, accuracy, memory with no scrapes, thread churn: plans, results, our rows' miscounts |
-//! | `scrape`, `accuracy`, `memory`, `churn` | those four workloads, one module each |
-//! | `child`, `drive` | the child processes they measure in; what they do with any option |
+//!
+//! The operations on the same options (scrape, accuracy, memory, churn)
+//! are in `crate::operations`.
 
-pub(crate) mod accuracy;
-pub(crate) mod child;
-pub(crate) mod churn;
-pub(crate) mod drive;
-pub(crate) mod memory;
-pub(crate) mod operations;
 pub(crate) mod peers;
 pub(crate) mod plots;
 pub(crate) mod recommend;
 pub(crate) mod report;
 pub(crate) mod run;
-pub(crate) mod scrape;
-pub(crate) mod workloads;
+pub(crate) mod shapes;
 
 use std::path::Path;
 
 use clap::{builder::PossibleValue, ValueEnum};
 use serde::Serialize;
 
-pub(crate) use self::workloads::{LibraryWorkload, Settings};
+pub(crate) use self::shapes::{LibraryWorkload, Settings};
 use self::{
     recommend::{recommend, Recommendation},
-    workloads::{execute, plan, runs_planned, summarize, Cell, Failure, Hooks, Measured},
+    shapes::{execute, plan, runs_planned, summarize, Cell, Failure, Hooks, Measured},
 };
-use crate::{section::Section, workloads::Workload};
+use crate::{operations, section::Section, strategies::workloads::Workload};
 
 /// A `--workloads` value: a strategy workload or a library one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,12 +12,12 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    library::{
+    libraries::peers::{Library, Peer, Visit, Writer},
+    measure::Lcg,
+    operations::{
         child::{self, rss_kib},
         drive::{account, series_for, with_background, Made},
-        peers::{Library, Peer, Visit, Writer},
     },
-    measure::Lcg,
     section::Section,
 };
 
@@ -303,6 +303,6 @@ mod tests {
     }
 
     fn is_ours_name(name: &str) -> bool {
-        Peer::of_name(name).is_some_and(crate::library::drive::is_ours)
+        Peer::of_name(name).is_some_and(crate::operations::drive::is_ours)
     }
 }

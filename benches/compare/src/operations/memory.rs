@@ -13,12 +13,12 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    library::{
+    libraries::peers::{Library, Peer, Visit, Writer as _, REFRESH, UPKEEP},
+    measure::Lcg,
+    operations::{
         child::{self, rss_kib},
         drive::{account, series_for, with_background, Made},
-        peers::{Library, Peer, Visit, Writer as _, REFRESH, UPKEEP},
     },
-    measure::Lcg,
     section::Section,
 };
 

@@ -10,11 +10,11 @@ use plotters::prelude::*;
 
 use super::{
     run::{Choice, Path as RecordPath},
-    workloads::{Cell, LibraryWorkload},
+    shapes::{Cell, LibraryWorkload},
 };
 use crate::{
     measure::Spread,
-    plot::{label, log_ticks, Ticked, Unit},
+    strategies::charts::{label, log_ticks, Ticked, Unit},
 };
 
 type Fallible = Result<(), Box<dyn std::error::Error>>;

@@ -16,10 +16,12 @@ use plotters::{
 };
 
 use crate::{
-    bench::Case,
     measure::Spread,
     report::{self, Cell, Results},
-    workloads::{Row, Workload},
+    strategies::{
+        bench::Case,
+        workloads::{Row, Workload},
+    },
 };
 
 type Fallible = Result<(), Box<dyn std::error::Error>>;

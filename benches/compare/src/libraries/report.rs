@@ -4,7 +4,7 @@ use super::{
     peers::Peer,
     recommend::Recommendation,
     run::{Choice, Path, LATENCY_NS, ZIPF_S},
-    workloads::{thousands, Cell, LibraryWorkload, Measured, Settings},
+    shapes::{thousands, Cell, LibraryWorkload, Measured, Settings},
 };
 use crate::{
     measure::Spread,
@@ -407,7 +407,7 @@ pub(crate) fn sections(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::{recommend::recommend, workloads::Shape};
+    use crate::libraries::{recommend::recommend, shapes::Shape};
 
     fn cell(peer: Peer, threads: usize, rates: &[f64], exact: bool) -> Cell {
         Cell {

@@ -7,10 +7,8 @@ use rand_distr::{Distribution as _, LogNormal};
 use serde::Serialize;
 
 use crate::{
-    library::{
-        drive::{series_for, with_background},
-        peers::{text_quantiles, Library, Peer, Visit, Writer as _, BUCKETS},
-    },
+    libraries::peers::{text_quantiles, Library, Peer, Visit, Writer as _, BUCKETS},
+    operations::drive::{series_for, with_background},
     report::ns,
     section::Section,
 };

@@ -11,12 +11,12 @@ use std::{hint::black_box, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    library::{
+    libraries::peers::{Accounting, Library, Peer, Visit, Writer as _},
+    measure::{paced, quantile, span, timed, Ctl, Gate, Lcg, Spread},
+    operations::{
         child,
         drive::{account, is_ours, with_background, Made},
-        peers::{Accounting, Library, Peer, Visit, Writer as _},
     },
-    measure::{paced, quantile, span, timed, Ctl, Gate, Lcg, Spread},
     report::{ns, si},
     section::Section,
 };
@@ -716,7 +716,7 @@ mod tests {
             peaks: Vec::new(),
         };
         for peer in Peer::ALL {
-            match measure(peer, crate::library::drive::series_for(peer, 20), &plan) {
+            match measure(peer, crate::operations::drive::series_for(peer, 20), &plan) {
                 Ok(o) => {
                     assert!(o.peak_rss_kib.is_some_and(|k| k > 0));
                     let cells = o.cells();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{
     peers::Peer,
     run::{Choice, Path},
-    workloads::{thousands, Cell, LibraryWorkload, Shape},
+    shapes::{thousands, Cell, LibraryWorkload, Shape},
 };
 use crate::measure::Spread;
 
@@ -323,7 +323,7 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::run::Choice;
+    use crate::libraries::run::Choice;
 
     fn cell(peer: &'static str, threads: usize, rates: &[f64]) -> Cell {
         Cell {

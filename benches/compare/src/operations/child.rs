@@ -13,7 +13,7 @@ use std::{
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::library::{churn, memory, scrape};
+use crate::operations::{churn, memory, scrape};
 
 /// The hidden first argument that makes the binary a child.
 pub(crate) const FLAG: &str = "__library-child";
