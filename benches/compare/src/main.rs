@@ -17,9 +17,12 @@ mod machine;
 mod measure;
 mod operations;
 mod progress;
-mod report;
+mod results;
 mod section;
 mod strategies;
+mod svg;
+mod text;
+mod units;
 
 use std::{
     fs,
@@ -36,16 +39,16 @@ use crate::{
     measure::{calibrate, Calibration},
     operations::Operation,
     progress::{interrupted, ms, Progress, INTERRUPTED_EXIT},
-    report::{
-        failure_banner, headline, mark_noisy, render, summarize, Failure, Noise, Point, Results,
-        Settings, SCHEMA_VERSION,
+    results::{
+        headline, mark_noisy, summarize, Failure, Noise, Point, Results, Settings, SCHEMA_VERSION,
     },
     section::Section,
     strategies::{
         bench::{prepare, Case, Env, STRESS_READER_HZ},
-        charts,
+        charts, tables,
         workloads::{Row, Workload},
     },
+    text::{failure_banner, render},
 };
 
 const ABOUT: &str = "Compares the metrics strategies (GlobalLock, FineGrained, Atomic, Sharded) \
@@ -385,7 +388,7 @@ fn main() -> ExitCode {
                     "{} / {} / {}",
                     case.label(),
                     row.name(),
-                    report::threads(t)
+                    units::threads(t)
                 ));
                 let run_time = if rep == 0 { warmup } else { duration };
                 let mut measured = bench.run(run_time);
@@ -517,7 +520,7 @@ fn main() -> ExitCode {
     };
     // Every table of the report, in order: the strategy tables, then the
     // library comparison's; table.txt and report.html show them all.
-    let mut sections: Vec<Section> = report::sections(&results, &cases, !args.no_plots);
+    let mut sections: Vec<Section> = tables::sections(&results, &cases, !args.no_plots);
     // Which option to use when, one line each, from the library runs.
     let mut recommendation: Vec<String> = Vec::new();
     if let Some(l) = &results.library {

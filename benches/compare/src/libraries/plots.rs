@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     measure::Spread,
-    strategies::charts::{label, log_ticks, Ticked, Unit},
+    svg::{label, log_ticks, Ticked, Unit},
 };
 
 type Fallible = Result<(), Box<dyn std::error::Error>>;

@@ -262,7 +262,7 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
         };
         let text = format!(
             "lookup, {}: {} with a kept handle records {} as fast as with a lookup per call",
-            crate::report::threads(c.shape.threads),
+            crate::units::threads(c.shape.threads),
             c.peer,
             ratio.text()
         );
@@ -314,7 +314,7 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
             "lookup: keep the handle; a lookup per call costs up to {} ({}, {})",
             worst.cached_over_lookup.text(),
             worst.peer,
-            crate::report::threads(worst.threads)
+            crate::units::threads(worst.threads)
         ));
     }
     r

@@ -8,8 +8,8 @@ use super::{
 };
 use crate::{
     measure::Spread,
-    report::{ns, si},
     section::Section,
+    units::{ns, si},
 };
 
 /// A rate as "12.3M [11.0M-13.1M]".

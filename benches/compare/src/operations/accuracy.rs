@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::{
     libraries::peers::{text_quantiles, Library, Peer, Visit, Writer as _, BUCKETS},
     operations::drive::{series_for, with_background},
-    report::ns,
     section::Section,
+    units::ns,
 };
 
 /// The quantiles compared.

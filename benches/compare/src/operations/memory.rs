@@ -278,7 +278,7 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
                 format!("{:+.2} MiB/s", x.slope_mib_per_s),
                 format!("{:+.1} MiB", x.growth_mib),
                 format!("{:+.1} B", x.bytes_per_record),
-                crate::report::si(x.rate),
+                crate::units::si(x.rate),
                 format!("{:.1} MiB", x.outcome.rss_start_kib as f64 / 1024.0),
             ]
         })
@@ -288,7 +288,7 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
             "each option in a fresh child process: {} writers recording {} latencies/s each into {} \
              series for {:.1} s, nobody scraping (metrics-rs/metrics#467); VmRSS sampled every {} ms.",
             p.writers,
-            crate::report::si(p.rate as f64),
+            crate::units::si(p.rate as f64),
             p.series,
             p.seconds,
             p.sample_ms

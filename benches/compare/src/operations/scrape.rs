@@ -17,8 +17,8 @@ use crate::{
         child,
         drive::{account, is_ours, with_background, Made},
     },
-    report::{ns, si},
     section::Section,
+    units::{ns, si},
 };
 
 /// Records between two looks at the stop flag.
