@@ -11,6 +11,7 @@
 //! Exits with status 2 if any run's snapshot does not count exactly the
 //! records its threads made.
 
+mod failure;
 mod html;
 mod libraries;
 mod machine;
@@ -31,17 +32,15 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use clap::Parser;
+use clap::{builder::PossibleValue, Parser, ValueEnum};
 
 use crate::{
-    libraries::AnyWorkload,
+    failure::Failure,
+    libraries::LibraryWorkload,
     machine::Machine,
     measure::{calibrate, Calibration},
-    operations::Operation,
     progress::{interrupted, ms, Progress, INTERRUPTED_EXIT},
-    results::{
-        headline, mark_noisy, summarize, Failure, Noise, Point, Results, Settings, SCHEMA_VERSION,
-    },
+    results::{headline, mark_noisy, summarize, Noise, Point, Results, Settings, SCHEMA_VERSION},
     section::Section,
     strategies::{
         bench::{prepare, Case, Env, STRESS_READER_HZ},
@@ -151,6 +150,40 @@ struct Args {
     fake_mismatch_every: usize,
 }
 
+/// A `--workloads` value: a strategy workload or a library one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AnyWorkload {
+    /// The strategy comparison's.
+    Strategy(Workload),
+    /// The library comparison's.
+    Library(LibraryWorkload),
+    /// The library comparison's operations: scrape, accuracy, memory, churn.
+    Operation(operations::Listed),
+}
+
+impl ValueEnum for AnyWorkload {
+    fn value_variants<'a>() -> &'a [Self] {
+        use std::sync::OnceLock;
+        static ALL: OnceLock<Vec<AnyWorkload>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            Workload::ALL
+                .into_iter()
+                .map(AnyWorkload::Strategy)
+                .chain(LibraryWorkload::ALL.into_iter().map(AnyWorkload::Library))
+                .chain(operations::ALL.into_iter().map(AnyWorkload::Operation))
+                .collect()
+        })
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        match self {
+            AnyWorkload::Strategy(w) => w.to_possible_value(),
+            AnyWorkload::Library(w) => w.to_possible_value(),
+            AnyWorkload::Operation(o) => Some(PossibleValue::new(o.name).help(o.help)),
+        }
+    }
+}
+
 /// The units a duration flag accepts.
 const UNITS: &str = "s, ms, us (or µs)";
 
@@ -195,7 +228,7 @@ const MAX_THREADS: usize = 16_384;
 fn main() -> ExitCode {
     let started = Instant::now();
     let argv: Vec<String> = std::env::args().collect();
-    if let Some(code) = operations::child::main_if_child(&argv) {
+    if let Some(code) = operations::main_if_child(&argv) {
         return code;
     }
     let args = Args::parse();
@@ -259,10 +292,10 @@ fn main() -> ExitCode {
         }
         s
     };
-    let operations: Vec<Operation> = Operation::ALL
+    let operations: Vec<operations::Listed> = operations::ALL
         .into_iter()
-        .filter(|w| {
-            args.workloads.is_empty() || args.workloads.contains(&AnyWorkload::Operation(*w))
+        .filter(|o| {
+            args.workloads.is_empty() || args.workloads.contains(&AnyWorkload::Operation(*o))
         })
         .collect();
 
@@ -350,7 +383,7 @@ fn main() -> ExitCode {
         progress.plan(libraries::runs(&library_settings) as u64 * library_run_ms + calibration_ms);
     }
     for op in &operations {
-        progress.plan(op.planned_ms(args.quick));
+        progress.plan((op.planned_ms)(args.quick));
     }
     if !operations.is_empty() {
         progress.plan(calibration_ms);
@@ -457,17 +490,10 @@ fn main() -> ExitCode {
             &library_settings_peers,
             args.quick,
             &mut |label| progress.message(label.to_string()),
-            &mut |op| progress.advance(op.planned_ms(args.quick)),
+            &mut |op| progress.advance((op.planned_ms)(args.quick)),
             &interrupted,
         );
-        for m in ops.mismatches() {
-            let failure = Failure {
-                case: m.workload.to_string(),
-                row: operations::static_name(&m.option),
-                threads: 0,
-                run: "operations".into(),
-                mismatches: vec![m.what],
-            };
+        for failure in ops.failures() {
             progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
             failures.push(failure);
         }
@@ -674,8 +700,8 @@ mod tests {
         assert_eq!(
             b.workloads,
             [
-                AnyWorkload::Library(libraries::LibraryWorkload::OneSeries),
-                AnyWorkload::Library(libraries::LibraryWorkload::Lookup),
+                AnyWorkload::Library(LibraryWorkload::OneSeries),
+                AnyWorkload::Library(LibraryWorkload::Lookup),
                 AnyWorkload::Strategy(Workload::Overhead)
             ]
         );

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::{
+    failure::Failure,
     machine::Machine,
     measure::{quantile, span, Calibration, Spread, NOISE_ITERS},
     strategies::{
@@ -339,31 +340,6 @@ pub(crate) struct Settings {
     /// Busy-work iterations per simulated request, calibrated at start.
     pub(crate) work_iters: u64,
     pub(crate) sequential_requests: u64,
-}
-
-/// A run that counted wrong.
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Failure {
-    pub(crate) case: String,
-    pub(crate) row: &'static str,
-    pub(crate) threads: usize,
-    /// `warm-up` or `run N`.
-    pub(crate) run: String,
-    pub(crate) mismatches: Vec<String>,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}, {}, {}, {}: {}",
-            self.case,
-            self.row,
-            threads(self.threads),
-            self.run,
-            self.mismatches.join("; ")
-        )
-    }
 }
 
 /// The version of `results.json`'s layout; papers/results/README.md lists

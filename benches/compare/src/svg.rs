@@ -333,9 +333,6 @@ pub(crate) fn bar_range(values: &[Spread]) -> (std::ops::Range<f64>, bool) {
     (padded(lo2, hi2, 0.06), clipped)
 }
 
-/// Grouped bars of `value`: one group per row, one bar per (case, threads),
-/// at the median with min-max; the unit (ns, µs, ms) chosen for the panel;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::{
+    failure::Failure,
     machine::LoadAverage,
-    results::{Failure, Noise, Results},
+    results::{Noise, Results},
     section::Section,
     units::threads,
 };

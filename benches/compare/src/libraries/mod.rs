@@ -23,7 +23,6 @@ pub(crate) mod shapes;
 
 use std::path::Path;
 
-use clap::{builder::PossibleValue, ValueEnum};
 use serde::Serialize;
 
 pub(crate) use self::shapes::{LibraryWorkload, Settings};
@@ -31,45 +30,7 @@ use self::{
     recommend::{recommend, Recommendation},
     shapes::{execute, plan, runs_planned, summarize, Cell, Failure, Hooks, Measured},
 };
-use crate::{operations, section::Section, strategies::workloads::Workload};
-
-/// A `--workloads` value: a strategy workload or a library one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AnyWorkload {
-    /// The strategy comparison's.
-    Strategy(Workload),
-    /// The library comparison's.
-    Library(LibraryWorkload),
-    /// The library comparison's operations: scrape, accuracy, memory, churn.
-    Operation(operations::Operation),
-}
-
-impl ValueEnum for AnyWorkload {
-    fn value_variants<'a>() -> &'a [Self] {
-        use std::sync::OnceLock;
-        static ALL: OnceLock<Vec<AnyWorkload>> = OnceLock::new();
-        ALL.get_or_init(|| {
-            Workload::ALL
-                .into_iter()
-                .map(AnyWorkload::Strategy)
-                .chain(LibraryWorkload::ALL.into_iter().map(AnyWorkload::Library))
-                .chain(
-                    operations::Operation::ALL
-                        .into_iter()
-                        .map(AnyWorkload::Operation),
-                )
-                .collect()
-        })
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        match self {
-            AnyWorkload::Strategy(w) => w.to_possible_value(),
-            AnyWorkload::Library(w) => w.to_possible_value(),
-            AnyWorkload::Operation(w) => w.to_possible_value(),
-        }
-    }
-}
+use crate::section::Section;
 
 /// What the library comparison adds to results.json.
 #[derive(Clone, Debug, Serialize)]

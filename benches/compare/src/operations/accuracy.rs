@@ -7,8 +7,12 @@ use rand_distr::{Distribution as _, LogNormal};
 use serde::Serialize;
 
 use crate::{
+    failure::Failure,
     libraries::peers::{text_quantiles, Library, Peer, Visit, Writer as _, BUCKETS},
-    operations::drive::{series_for, with_background},
+    operations::{
+        drive::{series_for, with_background},
+        operation::{Operation, Report},
+    },
     section::Section,
     units::ns,
 };
@@ -368,6 +372,79 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
             }
         })
         .collect()
+}
+
+/// The accuracy operation, as `operations` lists it.
+pub(crate) struct Accuracy;
+
+impl Operation for Accuracy {
+    const NAME: &'static str = "accuracy";
+    const HELP: &'static str = "p50/p99/p999 of log-normal and bimodal latencies against the \
+        exact sorted values (bucketed options via histogram_quantile)";
+    type Plan = Plan;
+    type Results = Results;
+
+    fn plan(quick: bool) -> Plan {
+        Plan::new(quick)
+    }
+
+    fn planned_ms(quick: bool) -> u64 {
+        if quick {
+            500
+        } else {
+            8_000
+        }
+    }
+
+    fn run(plan: &Plan, options: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+        run(plan, options, progress)
+    }
+}
+
+impl Report for Results {
+    fn sections(&self) -> Vec<Section> {
+        sections(self)
+    }
+
+    /// None: an estimate's error is a finding, not a miscount.
+    fn failures(&self) -> Vec<Failure> {
+        Vec::new()
+    }
+
+    /// Who reads quantiles within 1%, and the worst.
+    fn recommendation(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for case in &self.cases {
+            let worst = |e: &Estimate| {
+                e.relative_error
+                    .as_ref()
+                    .map(|r| r.iter().fold(0.0_f64, |m, x| m.max(x.abs())))
+            };
+            let mut close: Vec<&str> = Vec::new();
+            let mut far: Option<(&str, f64)> = None;
+            for e in &case.estimates {
+                match worst(e) {
+                    Some(w) if w <= 0.01 => close.push(&e.option),
+                    Some(w) if far.is_none_or(|(_, f)| w > f) => far = Some((&e.option, w)),
+                    _ => {}
+                }
+            }
+            let mut line = format!(
+                "accuracy, {}: p50/p99/p999 within 1% of the exact values: {}",
+                case.label,
+                if close.is_empty() {
+                    "none".to_string()
+                } else {
+                    close.join(", ")
+                }
+            );
+            if let Some((o, w)) = far {
+                line.push_str(&format!("; worst {o}, off by up to {:.0}%", w * 100.0));
+            }
+            out.push(line);
+        }
+        out
+    }
 }
 
 #[cfg(test)]

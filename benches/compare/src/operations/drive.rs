@@ -7,7 +7,10 @@ use std::{
     thread,
 };
 
-use crate::libraries::peers::{check, Accounting, Library, Peer};
+use crate::{
+    failure::Failure,
+    libraries::peers::{check, Accounting, Library, Peer},
+};
 
 /// Runs `body` while `lib`'s background thread, if it has one, runs
 /// beside it, as its documentation has a server run it.
@@ -65,4 +68,33 @@ pub(crate) fn is_ours(peer: Peer) -> bool {
 /// The series an option runs with when `asked`: at most its limit.
 pub(crate) fn series_for(peer: Peer, asked: usize) -> usize {
     peer.series_limit().map_or(asked, |(max, _)| asked.min(max))
+}
+
+/// An operation's failure: `what` went wrong for `option`, one of ours.
+pub(crate) fn failure(operation: &str, option: &str, what: String) -> Failure {
+    Failure {
+        case: operation.to_string(),
+        row: Peer::of_name(option).map_or("library option", Peer::name),
+        threads: 0,
+        run: "operations".into(),
+        mismatches: vec![what],
+    }
+}
+
+/// The children of ours that failed, among an operation's `failed` lines
+/// (`"<option>: <why>"`); a peer's failed child is a finding in its table.
+pub(crate) fn failed_children(operation: &str, failed: &[String]) -> Vec<Failure> {
+    failed
+        .iter()
+        .filter_map(|f| {
+            let p = Peer::ALL
+                .into_iter()
+                .find(|p| is_ours(*p) && f.starts_with(&format!("{}:", p.name())))?;
+            Some(failure(
+                operation,
+                p.name(),
+                format!("the child failed: {f}"),
+            ))
+        })
+        .collect()
 }

@@ -13,11 +13,14 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    failure::Failure,
     libraries::peers::{Library, Peer, Visit, Writer as _, REFRESH, UPKEEP},
     measure::Lcg,
     operations::{
+        child::ChildError,
         child::{self, rss_kib},
-        drive::{account, series_for, with_background, Made},
+        drive::{account, failed_children, failure, is_ours, series_for, with_background, Made},
+        operation::{Operation, Report},
     },
     section::Section,
 };
@@ -236,15 +239,15 @@ pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -
     let limit = Duration::from_secs_f64(plan.seconds * 5.0 + 30.0);
     for name in peers.iter().map(|p| p.name()) {
         progress(&format!("memory / {name}"));
-        let job = child::Job::Memory(Job {
+        let job = Job {
             option: name.to_string(),
             series: plan.series,
             writers: plan.writers,
             rate: plan.rate,
             seconds: plan.seconds,
             sample_ms: plan.sample_ms,
-        });
-        match child::run::<Outcome>(&job, limit) {
+        };
+        match child::run::<Outcome>(Memory::NAME, &job, limit) {
             Ok(o) => rows.push(row(o)),
             Err(e) => failed.push(format!("{name}: {e}")),
         }
@@ -316,6 +319,73 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
         rows,
         plots: Vec::new(),
     }]
+}
+
+/// The memory operation, as `operations` lists it.
+pub(crate) struct Memory;
+
+impl Operation for Memory {
+    const NAME: &'static str = "memory";
+    const HELP: &'static str = "Resident memory while writers record and nobody scrapes \
+        (metrics-rs/metrics#467), each option in a fresh child process";
+    type Plan = Plan;
+    type Results = Results;
+
+    fn plan(quick: bool) -> Plan {
+        Plan::new(quick)
+    }
+
+    fn planned_ms(quick: bool) -> u64 {
+        if quick {
+            1_500
+        } else {
+            25_000
+        }
+    }
+
+    fn run(plan: &Plan, options: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+        run(plan, options, progress)
+    }
+
+    fn in_child(job: &str) -> Result<String, ChildError> {
+        child::serve(job, in_child)
+    }
+}
+
+impl Report for Results {
+    fn sections(&self) -> Vec<Section> {
+        sections(self)
+    }
+
+    fn failures(&self) -> Vec<Failure> {
+        let mut out: Vec<Failure> = self
+            .rows
+            .iter()
+            .filter(|o| Peer::of_name(&o.option).is_some_and(is_ours))
+            .filter(|o| !o.outcome.mismatches.is_empty())
+            .map(|o| failure(Memory::NAME, &o.option, o.outcome.mismatches.join("; ")))
+            .collect();
+        out.extend(failed_children(Memory::NAME, &self.failed));
+        out
+    }
+
+    /// Whose memory grows with no scrapes.
+    fn recommendation(&self) -> Vec<String> {
+        let growing: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| r.slope_mib_per_s > 1.0)
+            .map(|r| format!("{} (+{:.1} MiB/s)", r.option, r.slope_mib_per_s))
+            .collect();
+        vec![if growing.is_empty() {
+            "memory with no scrapes: no option grew by more than 1 MiB/s".to_string()
+        } else {
+            format!(
+                "memory with no scrapes: scrape often, or avoid {}: resident memory grows with every record until a render",
+                growing.join(", ")
+            )
+        }]
+    }
 }
 
 #[cfg(test)]

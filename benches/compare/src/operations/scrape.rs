@@ -11,11 +11,13 @@ use std::{hint::black_box, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    failure::Failure,
     libraries::peers::{Accounting, Library, Peer, Visit, Writer as _},
     measure::{paced, quantile, span, timed, Ctl, Gate, Lcg, Spread},
     operations::{
-        child,
-        drive::{account, is_ours, with_background, Made},
+        child::{self, ChildError},
+        drive::{account, failure, is_ours, with_background, Made},
+        operation::{Operation, Report},
     },
     section::Section,
     units::{ns, si},
@@ -423,12 +425,12 @@ pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -
                 continue;
             }
             progress(&format!("scrape / {s} series / {}", peer.name()));
-            let job = child::Job::Scrape(Job {
+            let job = Job {
                 option: peer.name().to_string(),
                 series: s,
                 plan: plan.clone(),
-            });
-            match child::run::<Outcome>(&job, CHILD_LIMIT) {
+            };
+            match child::run::<Outcome>(Scrape::NAME, &job, CHILD_LIMIT) {
                 Ok(o) => {
                     cells.extend(o.cells());
                     counts.push(o.count());
@@ -649,6 +651,107 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
         });
     }
     out
+}
+
+/// The scrape operation, as `operations` lists it.
+pub(crate) struct Scrape;
+
+impl Operation for Scrape {
+    const NAME: &'static str = "scrape";
+    const HELP: &'static str =
+        "A scraper renders the Prometheus text of 1k and 10k series at 1 and \
+        10 Hz while 1 and 2 writers record; render p50/p99, bytes, peak RSS, writer throughput \
+        with / without it (each option in a child)";
+    type Plan = Plan;
+    type Results = Results;
+
+    fn plan(quick: bool) -> Plan {
+        Plan::new(quick)
+    }
+
+    fn planned_ms(quick: bool) -> u64 {
+        if quick {
+            2_000
+        } else {
+            50_000
+        }
+    }
+
+    fn run(plan: &Plan, options: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+        run(plan, options, progress)
+    }
+
+    fn in_child(job: &str) -> Result<String, ChildError> {
+        child::serve(job, in_child)
+    }
+}
+
+impl Report for Results {
+    fn sections(&self) -> Vec<Section> {
+        sections(self)
+    }
+
+    fn failures(&self) -> Vec<Failure> {
+        self.counts
+            .iter()
+            .filter(|c| c.ours && !c.accounting.mismatches.is_empty())
+            .map(|c| {
+                failure(
+                    Scrape::NAME,
+                    &c.option,
+                    format!(
+                        "{} series: {}",
+                        c.series,
+                        c.accounting.mismatches.join("; ")
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Whose render is cheapest at the most series, and ours beside it.
+    fn recommendation(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(&most) = self.cells.iter().map(|c| &c.series).max() {
+            let mut at: Vec<&Cell> = self
+                .cells
+                .iter()
+                .filter(|c| c.series == most && c.render_p50_ns.is_some())
+                .collect();
+            let hz = at.iter().map(|c| c.hz).max().unwrap_or(0);
+            let writers = at
+                .iter()
+                .filter(|c| c.hz == hz)
+                .map(|c| c.writers)
+                .max()
+                .unwrap_or(0);
+            at.retain(|c| c.hz == hz && c.writers == writers);
+            at.sort_by_key(|c| c.render_p50_ns);
+            if let Some(best) = at.first() {
+                let p50 = |c: &Cell| c.render_p50_ns.unwrap_or(0) as f64 / 1e6;
+                let ours = at
+                    .iter()
+                    .find(|c| Peer::of_name(&c.option).is_some_and(is_ours));
+                let mut line = format!(
+                    "scrape, {most} series at {hz}/s with {writers} writers: cheapest render {} ({:.1} ms p50, {} bytes)",
+                    best.option,
+                    p50(best),
+                    best.bytes_per_render.unwrap_or(0)
+                );
+                if let Some(o) = ours.filter(|o| o.option != best.option) {
+                    line.push_str(&format!(
+                        "; {} {:.1} ms ({:.1}x), {} bytes",
+                        o.option,
+                        p50(o),
+                        p50(o) / p50(best).max(1e-9),
+                        o.bytes_per_render.unwrap_or(0)
+                    ));
+                }
+                out.push(line);
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

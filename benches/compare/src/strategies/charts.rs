@@ -421,6 +421,8 @@ fn overhead(file: &Path, r: &Results, footer: &str) -> Fallible {
     Ok(())
 }
 
+/// Grouped bars of `value`: one group per row, one bar per (case, threads),
+/// at the median with min-max; the unit (ns, µs, ms) chosen for the panel;
 /// bars and whiskers past the axis clipped, their true value written.
 fn bars(
     panel: &DrawingArea<SVGBackend<'_>, Shift>,
