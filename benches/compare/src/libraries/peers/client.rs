@@ -9,7 +9,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::{
+use super::contender::{
     labels, seconds, text_quantiles, text_totals, Library, Peer, Totals, Writer, BUCKETS, HELP,
     LABEL,
 };

@@ -16,8 +16,11 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use metrics_util::storage::AtomicBucket;
 
 use super::{
-    labels, ours::MacroWriter, text_quantiles, text_totals, Library, Peer, Sum, Totals, Writer,
-    BUCKETS, HELP, LABEL, METRIC, NAP, UPKEEP,
+    contender::{
+        labels, text_quantiles, text_totals, Library, Peer, Sum, Totals, Writer, BUCKETS, HELP,
+        LABEL, METRIC, NAP, UPKEEP,
+    },
+    ours::MacroWriter,
 };
 
 /// Sleeps `period` in naps; false once `stop` is set.

@@ -12,7 +12,10 @@ use hdrhistogram::{
     Histogram,
 };
 
-use super::{exporter::nap, Library, Peer, Sum, Totals, Writer, REFRESH};
+use super::{
+    contender::{Library, Peer, Sum, Totals, Writer, REFRESH},
+    exporter::nap,
+};
 
 /// The bounds of the default `Config`: 1 µs to 1 h, 2 significant digits.
 fn histogram() -> Result<Histogram<u64>, String> {

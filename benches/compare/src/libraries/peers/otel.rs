@@ -23,7 +23,7 @@ use opentelemetry_sdk::{
     },
 };
 
-use super::{
+use super::contender::{
     bucket_quantile, labels, seconds, Library, Peer, Sum, Totals, Writer, BUCKETS, HELP, LABEL,
     METRIC,
 };

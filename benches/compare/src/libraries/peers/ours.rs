@@ -8,7 +8,7 @@ use lockfree_metrics::{
 };
 use metrics::LocalRecorderGuard;
 
-use super::{labels, seconds, Library, Peer, Sum, Totals, Writer, HELP, LABEL, METRIC};
+use super::contender::{labels, seconds, Library, Peer, Sum, Totals, Writer, HELP, LABEL, METRIC};
 
 /// `lockfree-metrics registry`.
 pub(crate) struct RegistryLib {

@@ -7,7 +7,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use super::{
+use super::contender::{
     bucket_quantile, labels, seconds, Library, Peer, Sum, Totals, Writer, BUCKETS, HELP, LABEL,
     LOCAL_FLUSH_EVERY, METRIC,
 };
