@@ -30,7 +30,11 @@ use self::{
     recommend::{recommend, Recommendation},
     shapes::{execute, plan, runs_planned, summarize, Cell, Failure, Hooks, Measured},
 };
-use crate::section::Section;
+use crate::{
+    part::{Ctx, Part},
+    progress::interrupted,
+    section::Section,
+};
 
 /// What the library comparison adds to results.json.
 #[derive(Clone, Debug, Serialize)]
@@ -107,4 +111,80 @@ pub(crate) fn run_all(
 /// The runs `settings` will make, warm-ups included.
 pub(crate) fn runs(settings: &Settings) -> usize {
     runs_planned(&plan(settings), settings.reps)
+}
+
+/// The noise calibration's name for the library workloads (one-series,
+/// many-series, lookup), timed as one table.
+const LIBRARY_TABLE: &str = "library workloads";
+
+/// The library workloads as a part of the comparison, timed as one table.
+#[derive(Debug)]
+pub(crate) struct Libraries {
+    settings: Settings,
+    cores: usize,
+    /// What it measured; `None` before it ran, or when nothing was asked.
+    pub(crate) results: Option<LibraryResults>,
+}
+
+impl Libraries {
+    /// The part that runs `settings`' workloads on `cores` cores.
+    pub(crate) fn new(settings: Settings, cores: usize) -> Self {
+        Libraries {
+            settings,
+            cores,
+            results: None,
+        }
+    }
+
+    /// A run's planned milliseconds: its measured part plus the set-up of
+    /// its series and threads, estimated as one more run of the same
+    /// length.
+    fn run_ms(&self) -> u64 {
+        2 * (self.settings.duration_ms as u64 + self.settings.warmup_ms as u64) + 5
+    }
+}
+
+impl Part for Libraries {
+    fn planned_ms(&self, calibration_ms: u64) -> u64 {
+        if self.settings.workloads.is_empty() {
+            return 0;
+        }
+        runs(&self.settings) as u64 * self.run_ms() + calibration_ms
+    }
+
+    fn run(&mut self, ctx: &mut Ctx) {
+        if self.settings.workloads.is_empty() || interrupted() {
+            return;
+        }
+        ctx.table(LIBRARY_TABLE.into(), 0);
+        let run_ms = self.run_ms();
+        let progress = &ctx.progress;
+        let l = run_all(
+            self.settings.clone(),
+            self.cores,
+            |label| {
+                progress.message(label.to_string());
+                progress.advance(run_ms);
+            },
+            |f| progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {}", library_failure(f))),
+            interrupted,
+            ctx.fake_mismatch_every,
+        );
+        ctx.table_done();
+        // Printed above as they were found.
+        ctx.failures
+            .extend(l.measured.failures.iter().map(library_failure));
+        self.results = Some(l);
+    }
+}
+
+/// A library run's mismatch as the report lists failures.
+fn library_failure(f: &Failure) -> crate::failure::Failure {
+    crate::failure::Failure {
+        case: f.shape.clone(),
+        row: f.peer,
+        threads: f.threads,
+        run: format!("{} ({:?} path)", f.run, f.path),
+        mismatches: f.mismatches.clone(),
+    }
 }

@@ -32,7 +32,13 @@ use self::{
     operation::{Operation, Report},
     scrape::Scrape,
 };
-use crate::{failure::Failure, libraries::peers::Peer, section::Section};
+use crate::{
+    failure::Failure,
+    libraries::peers::Peer,
+    part::{Ctx, Part},
+    progress::interrupted,
+    section::Section,
+};
 
 /// Plans an operation (`--quick` or not), runs it over the options with a
 /// progress callback, and stores its results in their field of `Results`.
@@ -186,6 +192,62 @@ pub(crate) fn main_if_child(argv: &[String]) -> Option<ExitCode> {
             "no operation is named {name:?}"
         ))),
     })
+}
+
+/// The noise calibration's name for the operations, timed as one table.
+const OPERATIONS_TABLE: &str = "library operations";
+
+/// The operations as a part of the comparison, timed as one table.
+#[derive(Debug)]
+pub(crate) struct Operations {
+    list: Vec<Listed>,
+    options: Vec<Peer>,
+    quick: bool,
+    /// What they measured; `None` before they ran, or when none was asked.
+    pub(crate) results: Option<Results>,
+}
+
+impl Operations {
+    /// The part that runs `list` over `options`, briefly when `quick`.
+    pub(crate) fn new(list: Vec<Listed>, options: Vec<Peer>, quick: bool) -> Self {
+        Operations {
+            list,
+            options,
+            quick,
+            results: None,
+        }
+    }
+}
+
+impl Part for Operations {
+    fn planned_ms(&self, calibration_ms: u64) -> u64 {
+        if self.list.is_empty() {
+            return 0;
+        }
+        let ops: u64 = self.list.iter().map(|o| (o.planned_ms)(self.quick)).sum();
+        ops + calibration_ms
+    }
+
+    fn run(&mut self, ctx: &mut Ctx) {
+        if self.list.is_empty() || interrupted() {
+            return;
+        }
+        ctx.table(OPERATIONS_TABLE.into(), 0);
+        let quick = self.quick;
+        let results = run(
+            &self.list,
+            &self.options,
+            quick,
+            &mut |label| ctx.progress.message(label.to_string()),
+            &mut |op| ctx.progress.advance((op.planned_ms)(quick)),
+            &interrupted,
+        );
+        for failure in results.failures() {
+            ctx.fail(failure);
+        }
+        ctx.table_done();
+        self.results = Some(results);
+    }
 }
 
 #[cfg(test)]
