@@ -28,9 +28,10 @@ use serde::Serialize;
 pub(crate) use self::shapes::{LibraryWorkload, Settings};
 use self::{
     recommend::{recommend, Recommendation},
-    shapes::{execute, plan, runs_planned, summarize, Cell, Failure, Hooks, Measured},
+    shapes::{execute, plan, runs_planned, summarize, Cell, Hooks, Measured},
 };
 use crate::{
+    failure::Failure,
     part::{Ctx, Part},
     progress::interrupted,
     section::Section,
@@ -166,25 +167,13 @@ impl Part for Libraries {
                 progress.message(label.to_string());
                 progress.advance(run_ms);
             },
-            |f| progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {}", library_failure(f))),
+            |f| progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {f}")),
             interrupted,
             ctx.fake_mismatch_every,
         );
         ctx.table_done();
         // Printed above as they were found.
-        ctx.failures
-            .extend(l.measured.failures.iter().map(library_failure));
+        ctx.failures.extend(l.measured.failures.iter().cloned());
         self.results = Some(l);
-    }
-}
-
-/// A library run's mismatch as the report lists failures.
-fn library_failure(f: &Failure) -> crate::failure::Failure {
-    crate::failure::Failure {
-        case: f.shape.clone(),
-        row: f.peer,
-        threads: f.threads,
-        run: format!("{} ({:?} path)", f.run, f.path),
-        mismatches: f.mismatches.clone(),
     }
 }

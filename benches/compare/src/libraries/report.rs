@@ -390,10 +390,9 @@ pub(crate) fn sections(
             .iter()
             .map(|f| {
                 vec![format!(
-                    "{}, {}, {:?}, {}: {}",
-                    f.shape,
-                    f.peer,
-                    f.path,
+                    "{}, {}, {}: {}",
+                    f.case,
+                    f.row,
                     f.run,
                     f.mismatches.join("; ")
                 )]

@@ -12,7 +12,7 @@ use super::{
     peers::{Accounting, Peer},
     run::{choices, run, values, Choice, Path, Run, Spec},
 };
-use crate::measure::Spread;
+use crate::{failure::Failure, measure::Spread};
 
 /// The library workloads, as `--workloads` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize)]
@@ -316,23 +316,6 @@ impl Point {
     }
 }
 
-/// A run whose accounting did not match.
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Failure {
-    /// The shape's label.
-    pub(crate) shape: String,
-    /// Its writer threads.
-    pub(crate) threads: usize,
-    /// The option.
-    pub(crate) peer: &'static str,
-    /// The path.
-    pub(crate) path: Path,
-    /// `warm-up` or `run N`.
-    pub(crate) run: String,
-    /// Each difference.
-    pub(crate) mismatches: Vec<String>,
-}
-
 /// An option that could not run a shape, and why.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Skipped {
@@ -454,11 +437,10 @@ pub(crate) fn execute(
                 }
                 if !r.accounting.mismatches.is_empty() {
                     let f = Failure {
-                        shape: shape.label(),
+                        case: shape.label(),
+                        row: peer.name(),
                         threads: shape.threads,
-                        peer: peer.name(),
-                        path,
-                        run: format!("run {rep}"),
+                        run: format!("run {rep} ({path:?} path)"),
                         mismatches: r.accounting.mismatches.clone(),
                     };
                     failed(&f);
