@@ -46,7 +46,7 @@ use crate::{
     strategies::{
         bench::Case,
         charts, tables,
-        workloads::{Row, Workload},
+        workloads::{Contender, Workload},
         Strategies,
     },
     text::{failure_banner, render},
@@ -112,7 +112,7 @@ struct Args {
 
     /// Rows to measure [default: all]
     #[arg(long, value_delimiter = ',', ignore_case = true, value_name = "ROW,..")]
-    strategies: Vec<Row>,
+    strategies: Vec<Contender>,
 
     /// Workloads to run, the strategies' and the libraries' (one-series,
     /// many-series, lookup) [default: all]
@@ -265,7 +265,10 @@ impl Args {
             reps: self.reps.unwrap_or(if self.quick { 2 } else { 3 }),
             threads: threads.clone(),
             rows: if self.strategies.is_empty() {
-                Row::STRATEGIES.into_iter().chain(Row::PEERS).collect()
+                Contender::STRATEGIES
+                    .into_iter()
+                    .chain(Contender::PEERS)
+                    .collect()
             } else {
                 self.strategies.clone()
             },
@@ -510,7 +513,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.threads, [1, 2, 4, 16, 64]);
-        assert_eq!(a.strategies, [Row::Sharded, Row::FineGrained]);
+        assert_eq!(a.strategies, [Contender::Sharded, Contender::FineGrained]);
         assert_eq!(
             a.workloads,
             [

@@ -13,7 +13,7 @@ use crate::{
     measure::{quantile, span, Calibration, Spread, NOISE_ITERS},
     strategies::{
         bench::{Accounting, Case, Measured},
-        workloads::Row,
+        workloads::Contender,
     },
     units::{added, ns, ratio, si, threads},
 };
@@ -66,7 +66,7 @@ pub(crate) struct Point {
 impl Point {
     pub(crate) fn new(
         case: &Case,
-        row: Row,
+        row: Contender,
         threads: usize,
         rep: usize,
         m: Measured,
@@ -99,7 +99,7 @@ impl Point {
             per_thread_seconds: writers.iter().map(|t| t.seconds).collect(),
             wall_ns_per_request: per_request(seconds * busy),
             cpu_ns_per_request: cpu_seconds.and_then(per_request),
-            record_step_ns: (case.serves() && row != Row::NoMetrics).then(|| {
+            record_step_ns: (case.serves() && row != Contender::NoMetrics).then(|| {
                 writers.iter().map(|t| t.out.record_ns).sum::<u64>() as f64 / ops.max(1) as f64
             }),
             record_step_p50_ns: writers
@@ -238,8 +238,10 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
             let first = ps[0];
             let rate = Spread::of(ps.iter().map(|p| p.rate)).expect("one run at least");
             let vs_fine_grained = groups
-                .get(&(case, threads, Row::REFERENCE.name()))
-                .filter(|_| first.wall_ns_per_request.is_none() && row != Row::REFERENCE.name())
+                .get(&(case, threads, Contender::REFERENCE.name()))
+                .filter(|_| {
+                    first.wall_ns_per_request.is_none() && row != Contender::REFERENCE.name()
+                })
                 .and_then(|fine| paired_ratio(ps, fine));
             let slowest = Spread::of(ps.iter().filter_map(|p| {
                 p.per_thread_records
@@ -259,7 +261,7 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
                 p99_ns: quantile(&snaps, 0.99),
                 max_ns: *snaps.last().unwrap(),
             });
-            let bare = groups.get(&(case, threads, Row::NoMetrics.name()));
+            let bare = groups.get(&(case, threads, Contender::NoMetrics.name()));
             let cost = |of: fn(&Point) -> Option<f64>| {
                 let per_request_ns = Spread::of(ps.iter().filter_map(|p| of(p)))?;
                 let bare = bare?;
@@ -279,8 +281,8 @@ pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
             };
             let record_step_ns = Spread::of(ps.iter().filter_map(|p| p.record_step_ns));
             let clock = groups
-                .get(&(case, threads, Row::ClockOnly.name()))
-                .filter(|_| row != Row::ClockOnly.name());
+                .get(&(case, threads, Contender::ClockOnly.name()))
+                .filter(|_| row != Contender::ClockOnly.name());
             let paired = |of: fn(&Point) -> Option<f64>| {
                 clock.and_then(|clock| {
                     Spread::of(ps.iter().filter_map(|p| {
@@ -534,12 +536,12 @@ pub(crate) fn mark_noisy(cells: &mut [Cell], noise: &Noise) {
 /// median [min-max] over per-repetition ratios, marked "overlap" when the
 /// rows' ranges overlap and "(noisy)" when the table was.
 pub(crate) fn headline(points: &[Point], cells: &[Cell]) -> Vec<String> {
-    let find = |case: &str, row: Row, threads: usize| {
+    let find = |case: &str, row: Contender, threads: usize| {
         cells
             .iter()
             .find(|c| c.case == case && c.row == row.name() && c.threads == threads)
     };
-    let runs = |case: &str, row: Row, threads: usize| -> Vec<&Point> {
+    let runs = |case: &str, row: Contender, threads: usize| -> Vec<&Point> {
         points
             .iter()
             .filter(|p| p.case == case && p.row == row.name() && p.threads == threads)
@@ -548,7 +550,7 @@ pub(crate) fn headline(points: &[Point], cells: &[Cell]) -> Vec<String> {
     let mark = |c: &Cell| if c.noisy { " (noisy)" } else { "" };
     let mut lines = Vec::new();
     for case in ["same-metric", "different-metrics", "request-cycle"] {
-        if let Some(c) = find(case, Row::Sharded, 2) {
+        if let Some(c) = find(case, Contender::Sharded, 2) {
             if let Some(x) = &c.vs_fine_grained {
                 lines.push(format!(
                     "Sharded / FineGrained throughput at 2 threads, {case}: {}{}",
@@ -561,11 +563,11 @@ pub(crate) fn headline(points: &[Point], cells: &[Cell]) -> Vec<String> {
     let mut sync: Vec<String> = Vec::new();
     for c in cells
         .iter()
-        .filter(|c| c.case == "same-metric" && c.row == Row::Sharded.name())
+        .filter(|c| c.case == "same-metric" && c.row == Contender::Sharded.name())
     {
         let x = paired_ratio(
-            &runs("same-metric", Row::Sharded, c.threads),
-            &runs("same-metric", Row::SyncHistogram, c.threads),
+            &runs("same-metric", Contender::Sharded, c.threads),
+            &runs("same-metric", Contender::SyncHistogram, c.threads),
         );
         if let Some(x) = x {
             sync.push(format!(
@@ -604,7 +606,7 @@ pub(crate) fn headline(points: &[Point], cells: &[Cell]) -> Vec<String> {
     }
     for c in cells.iter().filter(|c| {
         matches!(c.case.as_str(), "overhead" | "sequential" | "concurrent")
-            && Row::STRATEGIES.iter().any(|r| r.name() == c.row)
+            && Contender::STRATEGIES.iter().any(|r| r.name() == c.row)
     }) {
         let Some(o) = &c.overhead else { continue };
         let end_to_end = o
@@ -634,7 +636,7 @@ pub(crate) fn headline(points: &[Point], cells: &[Cell]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn point(row: Row, rep: usize, rate: f64) -> Point {
+    fn point(row: Contender, rep: usize, rate: f64) -> Point {
         Point {
             case: "same-metric".into(),
             workload: "same-metric",
@@ -663,16 +665,22 @@ mod tests {
     fn ratios_are_paired_per_repetition_and_flag_overlap() {
         // Repetition 1 ran on a slow machine for both rows: its ratio is
         // still 2, though the medians of the rates give 100/37.5.
-        let a = [point(Row::Sharded, 0, 100.0), point(Row::Sharded, 1, 20.0)];
+        let a = [
+            point(Contender::Sharded, 0, 100.0),
+            point(Contender::Sharded, 1, 20.0),
+        ];
         let b = [
-            point(Row::FineGrained, 0, 50.0),
-            point(Row::FineGrained, 1, 10.0),
+            point(Contender::FineGrained, 0, 50.0),
+            point(Contender::FineGrained, 1, 10.0),
         ];
         let r = paired_ratio(&a.iter().collect::<Vec<_>>(), &b.iter().collect::<Vec<_>>()).unwrap();
         assert_eq!((r.median, r.min, r.max), (2.0, 2.0, 2.0));
         assert!(r.overlap, "[20, 100] and [10, 50] overlap");
         assert!(ratio_range(&r).ends_with("overlap"));
-        let fast = [point(Row::Sharded, 0, 100.0), point(Row::Sharded, 1, 90.0)];
+        let fast = [
+            point(Contender::Sharded, 0, 100.0),
+            point(Contender::Sharded, 1, 90.0),
+        ];
         let r = paired_ratio(
             &fast.iter().collect::<Vec<_>>(),
             &b.iter().collect::<Vec<_>>(),
@@ -682,8 +690,8 @@ mod tests {
         assert!(!r.overlap, "[90, 100] and [10, 50] are apart");
         assert_eq!(ratio_range(&r), "5.50x [2.00x-9.00x]");
         let slow = [
-            point(Row::GlobalLock, 0, 2.0),
-            point(Row::GlobalLock, 1, 1.0),
+            point(Contender::GlobalLock, 0, 2.0),
+            point(Contender::GlobalLock, 1, 1.0),
         ];
         let r = paired_ratio(
             &slow.iter().collect::<Vec<_>>(),
@@ -692,7 +700,7 @@ mod tests {
         .unwrap();
         assert!(!r.overlap, "[1, 2] and [10, 50] are apart");
         // No shared repetition: no ratio.
-        let other = [point(Row::FineGrained, 7, 50.0)];
+        let other = [point(Contender::FineGrained, 7, 50.0)];
         assert!(paired_ratio(
             &a.iter().collect::<Vec<_>>(),
             &other.iter().collect::<Vec<_>>()

@@ -4,7 +4,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `peers` | one adapter per option behind one trait; accounting check; text and quantile reads |
+//! | `contenders` | one adapter per option behind one trait; accounting check; text and quantile reads |
 //! | `run` | one timed run: setup, release, pre-generated inputs, background thread, read-back |
 //! | `shapes` | one series, many series (uniform, Zipf), lookup against kept handle; plan, runs, cells |
 //! | `recommend` | the fastest option per shape, crossovers, lookup costs, from the cells |
@@ -14,7 +14,7 @@
 //! The operations on the same options (scrape, accuracy, memory, churn)
 //! are in `crate::operations`.
 
-pub(crate) mod peers;
+pub(crate) mod contenders;
 pub(crate) mod plots;
 pub(crate) mod recommend;
 pub(crate) mod report;

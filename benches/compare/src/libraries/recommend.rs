@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    peers::Peer,
+    contenders::Contender,
     run::{Choice, Path},
     shapes::{thousands, Cell, LibraryWorkload, Shape},
 };
@@ -158,13 +158,13 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
         .iter()
         .filter(|c| c.path == Path::Cached)
         .filter(|c| c.shape.workload != LibraryWorkload::Lookup)
-        .filter(|c| !Peer::of_name(c.peer).is_some_and(Peer::is_reference))
+        .filter(|c| !Contender::of_name(c.peer).is_some_and(Contender::is_reference))
         .collect();
     let mut by_shape: BTreeMap<Shape, Vec<&Cell>> = BTreeMap::new();
     for c in &candidates {
         by_shape.entry(c.shape).or_default().push(c);
     }
-    let registry = Peer::Registry.name();
+    let registry = Contender::Registry.name();
     let mut r = Recommendation::default();
     for (shape, mut cs) in by_shape {
         cs.sort_by(|a, b| b.records_per_s.median.total_cmp(&a.records_per_s.median));
@@ -364,9 +364,9 @@ mod tests {
 
     #[test]
     fn the_fastest_and_the_crossover_come_from_the_data() {
-        let reg = Peer::Registry.name();
-        let tikv = Peer::PromLocal.name();
-        let sharded = Peer::Sharded.name();
+        let reg = Contender::Registry.name();
+        let tikv = Contender::PromLocal.name();
+        let sharded = Contender::Sharded.name();
         let cells = vec![
             cell(reg, 1, &[8.0, 8.2, 8.1]),
             cell(tikv, 1, &[10.0, 10.1, 10.2]),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{
     failure::Failure,
-    libraries::peers::{text_quantiles, Library, Peer, Visit, Writer as _, BUCKETS},
+    libraries::contenders::{text_quantiles, Contender, Library, Visit, Writer as _, BUCKETS},
     operations::{
         drive::{series_for, with_background},
         operation::{Operation, Report},
@@ -41,7 +41,7 @@ pub(crate) fn relative_error(estimate: f64, exact: f64) -> f64 {
 }
 
 /// Where an option's quantiles come from.
-pub(crate) fn method(peer: Peer) -> String {
+pub(crate) fn method(peer: Contender) -> String {
     let buckets = format!(
         "histogram_quantile over Prometheus' default buckets ({} from {} to {} s)",
         BUCKETS.len(),
@@ -49,17 +49,17 @@ pub(crate) fn method(peer: Peer) -> String {
         BUCKETS[BUCKETS.len() - 1]
     );
     match peer {
-        Peer::Registry | Peer::Facade => "its HDR quantile (2 significant digits)".into(),
-        Peer::Sharded => "its snapshot's HDR p50/p99/p999".into(),
-        Peer::Exporter => "its summary's quantile (DDSketch, rolling 3 x 20 s)".into(),
-        Peer::AtomicBucket => "none: a raw sample buffer".into(),
-        Peer::SyncHistogram => "its HDR quantile (2 significant digits, from 1 µs)".into(),
-        Peer::ExporterBuckets
-        | Peer::PromHistogram
-        | Peer::PromLocal
-        | Peer::ClientHistogram
-        | Peer::OtelHistogram
-        | Peer::OtelBound => buckets,
+        Contender::Registry | Contender::Facade => "its HDR quantile (2 significant digits)".into(),
+        Contender::Sharded => "its snapshot's HDR p50/p99/p999".into(),
+        Contender::Exporter => "its summary's quantile (DDSketch, rolling 3 x 20 s)".into(),
+        Contender::AtomicBucket => "none: a raw sample buffer".into(),
+        Contender::SyncHistogram => "its HDR quantile (2 significant digits, from 1 µs)".into(),
+        Contender::ExporterBuckets
+        | Contender::PromHistogram
+        | Contender::PromLocal
+        | Contender::ClientHistogram
+        | Contender::OtelHistogram
+        | Contender::OtelBound => buckets,
     }
 }
 
@@ -70,7 +70,7 @@ struct Read<'a>(&'a [u64]);
 impl Visit for Read<'_> {
     type Out = Result<(Option<Vec<f64>>, Option<Vec<f64>>), String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out {
         let lib = L::new(peer, series_for(peer, 1))?;
         with_background(&lib, || {
             let mut w = lib.writer();
@@ -87,7 +87,7 @@ impl Visit for Read<'_> {
 /// Every option's estimates after recording `samples`. This crate's
 /// registry has a second row: its text exposition's buckets read with
 /// `histogram_quantile`, as a Prometheus server reads it.
-pub(crate) fn read_all(peers: &[Peer], samples: &[u64], exact_ns: &[u64]) -> Vec<Estimate> {
+pub(crate) fn read_all(peers: &[Contender], samples: &[u64], exact_ns: &[u64]) -> Vec<Estimate> {
     let mut out = Vec::new();
     for &peer in peers {
         let (own, scraped) = match peer.visit(Read(samples)) {
@@ -99,7 +99,7 @@ pub(crate) fn read_all(peers: &[Peer], samples: &[u64], exact_ns: &[u64]) -> Vec
         };
         let own = own.ok_or_else(|| "no quantiles".to_string());
         out.push(estimate(peer.name(), method(peer), own, exact_ns));
-        if peer == Peer::Registry {
+        if peer == Contender::Registry {
             out.push(estimate(
                 &format!("{} (scraped)", peer.name()),
                 "histogram_quantile over its text exposition's 1-2-5 buckets".into(),
@@ -286,7 +286,7 @@ pub(crate) fn estimate(
 
 /// Runs the plan over `peers`: every option records each distribution's
 /// samples and reads [`QS`].
-pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
     let mut cases = Vec::new();
     for (i, &shape) in plan.shapes.iter().enumerate() {
         progress(&format!("accuracy / {}", shape.label()));
@@ -396,7 +396,7 @@ impl Operation for Accuracy {
         }
     }
 
-    fn run(plan: &Plan, options: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
         run(plan, options, progress)
     }
 }
@@ -499,22 +499,25 @@ mod tests {
         // 1,000 samples of 1..=1000 µs: exact p50 500 µs, p99 990 µs.
         let samples: Vec<u64> = (1..=1_000).map(|i| i * 1_000).collect();
         let exact_ns = [500_000, 990_000, 999_000];
-        let all = read_all(&Peer::ALL, &samples, &exact_ns);
+        let all = read_all(&Contender::ALL, &samples, &exact_ns);
         let find = |name: &str| all.iter().find(|e| e.option == name).unwrap();
         // HDR at 2 digits: within 1/128.
-        let ours = find(Peer::Registry.name()).relative_error.clone().unwrap();
+        let ours = find(Contender::Registry.name())
+            .relative_error
+            .clone()
+            .unwrap();
         assert!(ours.iter().all(|e| e.abs() < 1.0 / 128.0), "{ours:?}");
         // Every sample is below the first default bucket (5 ms): the
         // interpolation from 0 to 5 ms puts p50 at 2.5 ms.
-        let tikv = find(Peer::PromHistogram.name()).ns.clone().unwrap();
+        let tikv = find(Contender::PromHistogram.name()).ns.clone().unwrap();
         assert!((tikv[0] - 2.5e6).abs() < 1.0, "{tikv:?}");
         // The scraped registry's 1-2-5 buckets: uniform samples are what
         // the interpolation assumes, so p50 is close; the `le="0.0005"`
         // count misses the HDR bucket straddling 500 µs, so p50 lands just
         // inside (500 µs, 1 ms].
-        let scraped = find(&format!("{} (scraped)", Peer::Registry.name()));
+        let scraped = find(&format!("{} (scraped)", Contender::Registry.name()));
         let p50 = scraped.ns.clone().unwrap()[0];
         assert!(p50 > 5e5 && p50 < 5e5 * 1.01, "{p50}");
-        assert!(find(Peer::AtomicBucket.name()).ns.is_none());
+        assert!(find(Contender::AtomicBucket.name()).ns.is_none());
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     failure::Failure,
-    libraries::peers::{Library, Peer, Visit, Writer},
+    libraries::contenders::{Contender, Library, Visit, Writer},
     measure::Lcg,
     operations::{
         child::ChildError,
@@ -100,7 +100,7 @@ struct Waves<'a>(&'a Job);
 impl Visit for Waves<'_> {
     type Out = Result<Outcome, String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out {
         let job = self.0;
         let series = series_for(peer, job.series);
         let lib = L::new(peer, series)?;
@@ -124,8 +124,8 @@ impl Visit for Waves<'_> {
 
 /// Runs `job` in this process (the child's side).
 pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
-    let peer =
-        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
+    let peer = Contender::of_name(&job.option)
+        .ok_or_else(|| format!("no option named '{}'", job.option))?;
     peer.visit(Waves(job))
 }
 
@@ -162,7 +162,7 @@ pub(crate) struct Results {
 }
 
 /// Runs every option of `peers` in its own child.
-pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
     let mut outcomes = Vec::new();
     let mut failed = Vec::new();
     for name in peers.iter().map(|p| p.name()) {
@@ -254,7 +254,7 @@ impl Operation for Churn {
         }
     }
 
-    fn run(plan: &Plan, options: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
         run(plan, options, progress)
     }
 
@@ -272,7 +272,7 @@ impl Report for Results {
         let mut out: Vec<Failure> = self
             .outcomes
             .iter()
-            .filter(|o| Peer::of_name(&o.option).is_some_and(is_ours))
+            .filter(|o| Contender::of_name(&o.option).is_some_and(is_ours))
             .filter(|o| o.lost() != Some(0) || !o.mismatches.is_empty())
             .map(|o| {
                 let what = format!(
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn ours_loses_nothing_and_every_peer_is_reported() {
-        for peer in Peer::ALL {
+        for peer in Contender::ALL {
             let o = in_child(&job(peer.name(), 250)).unwrap();
             assert_eq!(o.made, 3 * 4 * 250, "{}", peer.name());
             if is_ours_name(&o.option) {
@@ -386,6 +386,6 @@ mod tests {
     }
 
     fn is_ours_name(name: &str) -> bool {
-        Peer::of_name(name).is_some_and(crate::operations::drive::is_ours)
+        Contender::of_name(name).is_some_and(crate::operations::drive::is_ours)
     }
 }

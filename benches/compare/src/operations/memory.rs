@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     failure::Failure,
-    libraries::peers::{Library, Peer, Visit, Writer as _, REFRESH, UPKEEP},
+    libraries::contenders::{Contender, Library, Visit, Writer as _, REFRESH, UPKEEP},
     measure::Lcg,
     operations::{
         child::ChildError,
@@ -62,8 +62,8 @@ pub(crate) struct Outcome {
 
 /// Runs `job` in this process (the child's side).
 pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
-    let peer =
-        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
+    let peer = Contender::of_name(&job.option)
+        .ok_or_else(|| format!("no option named '{}'", job.option))?;
     peer.visit(Measure(job))
 }
 
@@ -72,7 +72,7 @@ struct Measure<'a>(&'a Job);
 impl Visit for Measure<'_> {
     type Out = Result<Outcome, String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out {
         let job = self.0;
         let series = series_for(peer, job.series);
         let lib = L::new(peer, series)?;
@@ -233,7 +233,7 @@ pub(crate) fn row(o: Outcome) -> Row {
 }
 
 /// Runs every option of `peers` in its own child.
-pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     let limit = Duration::from_secs_f64(plan.seconds * 5.0 + 30.0);
@@ -343,7 +343,7 @@ impl Operation for Memory {
         }
     }
 
-    fn run(plan: &Plan, options: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
         run(plan, options, progress)
     }
 
@@ -361,7 +361,7 @@ impl Report for Results {
         let mut out: Vec<Failure> = self
             .rows
             .iter()
-            .filter(|o| Peer::of_name(&o.option).is_some_and(is_ours))
+            .filter(|o| Contender::of_name(&o.option).is_some_and(is_ours))
             .filter(|o| !o.outcome.mismatches.is_empty())
             .map(|o| failure(Memory::NAME, &o.option, o.outcome.mismatches.join("; ")))
             .collect();
@@ -407,7 +407,7 @@ mod tests {
     #[test]
     fn a_child_job_measures_and_counts() {
         let job = Job {
-            option: Peer::Registry.name().to_string(),
+            option: Contender::Registry.name().to_string(),
             series: 4,
             writers: 2,
             rate: 20_000,

@@ -34,7 +34,7 @@ use self::{
 };
 use crate::{
     failure::Failure,
-    libraries::peers::Peer,
+    libraries::contenders::Contender,
     part::{Ctx, Part},
     progress::interrupted,
     section::Section,
@@ -42,7 +42,7 @@ use crate::{
 
 /// Plans an operation (`--quick` or not), runs it over the options with a
 /// progress callback, and stores its results in their field of `Results`.
-type RunInto = fn(bool, &[Peer], &mut dyn FnMut(&str), &mut Results);
+type RunInto = fn(bool, &[Contender], &mut dyn FnMut(&str), &mut Results);
 
 /// One operation as the list holds it: its name and help, and its steps
 /// with their types erased.
@@ -164,7 +164,7 @@ pub(crate) fn named(name: &str) -> Option<Listed> {
 /// yet started (Ctrl-C), keeping what was measured.
 pub(crate) fn run(
     operations: &[Listed],
-    options: &[Peer],
+    options: &[Contender],
     quick: bool,
     progress: &mut dyn FnMut(&str),
     finished: &mut dyn FnMut(&Listed),
@@ -201,7 +201,7 @@ const OPERATIONS_TABLE: &str = "library operations";
 #[derive(Debug)]
 pub(crate) struct Operations {
     list: Vec<Listed>,
-    options: Vec<Peer>,
+    options: Vec<Contender>,
     quick: bool,
     /// What they measured; `None` before they ran, or when none was asked.
     pub(crate) results: Option<Results>,
@@ -209,7 +209,7 @@ pub(crate) struct Operations {
 
 impl Operations {
     /// The part that runs `list` over `options`, briefly when `quick`.
-    pub(crate) fn new(list: Vec<Listed>, options: Vec<Peer>, quick: bool) -> Self {
+    pub(crate) fn new(list: Vec<Listed>, options: Vec<Contender>, quick: bool) -> Self {
         Operations {
             list,
             options,
@@ -285,19 +285,19 @@ mod tests {
             churn: Some(churn::Results {
                 plan: churn::Plan::new(true),
                 outcomes: vec![
-                    lossy(Peer::Registry.name(), 100),
-                    lossy(Peer::PromLocal.name(), 90),
-                    lossy(Peer::Facade.name(), 99),
+                    lossy(Contender::Registry.name(), 100),
+                    lossy(Contender::PromLocal.name(), 90),
+                    lossy(Contender::Facade.name(), 99),
                 ],
-                failed: vec![format!("{}: the child failed", Peer::Sharded.name())],
+                failed: vec![format!("{}: the child failed", Contender::Sharded.name())],
             }),
             ..Results::default()
         };
         let m = r.failures();
         assert_eq!(m.len(), 2, "{m:?}");
-        assert_eq!(m[0].row, Peer::Facade.name());
+        assert_eq!(m[0].row, Contender::Facade.name());
         assert_eq!(m[0].mismatches, ["100 recorded, 99 counted"]);
-        assert_eq!(m[1].row, Peer::Sharded.name());
+        assert_eq!(m[1].row, Contender::Sharded.name());
         // The peer's loss is in its table, not a failure.
         let table = churn::sections(r.churn.as_ref().unwrap())[0].text();
         assert!(table.contains("10 LOST"), "{table}");
@@ -308,7 +308,7 @@ mod tests {
         let mut r = Results {
             churn: Some(churn::Results {
                 plan: churn::Plan::new(true),
-                outcomes: vec![lossy(Peer::Registry.name(), 100), lossy("peer x", 90)],
+                outcomes: vec![lossy(Contender::Registry.name(), 100), lossy("peer x", 90)],
                 failed: Vec::new(),
             }),
             ..Results::default()

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::{failure::Failure, libraries::peers::Peer, section::Section};
+use crate::{failure::Failure, libraries::contenders::Contender, section::Section};
 
 use super::child::ChildError;
 
@@ -28,7 +28,11 @@ pub(crate) trait Operation {
     fn planned_ms(quick: bool) -> u64;
 
     /// Runs `plan` over `options`, telling `progress` what runs.
-    fn run(plan: &Self::Plan, options: &[Peer], progress: &mut dyn FnMut(&str)) -> Self::Results;
+    fn run(
+        plan: &Self::Plan,
+        options: &[Contender],
+        progress: &mut dyn FnMut(&str),
+    ) -> Self::Results;
 
     /// Runs one of its jobs in a child process: the job as JSON in, the
     /// outcome as JSON out. An operation that starts no child keeps this.

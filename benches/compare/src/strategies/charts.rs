@@ -11,7 +11,7 @@ use crate::{
     results::{Cell, Results},
     strategies::{
         bench::Case,
-        workloads::{Row, Workload},
+        workloads::{Contender, Workload},
     },
     svg::*,
     units,
@@ -216,7 +216,7 @@ fn throughput(file: &Path, case: &str, cells: &[&Cell], footer: &str, cores: usi
             )
         }))?;
         entries.push(LegendEntry {
-            label: Row::label_of(row),
+            label: Contender::label_of(row),
             color: c,
             mark: Mark::Solid,
         });
@@ -313,7 +313,7 @@ fn snapshot_latency(
         },
     ];
     entries.extend(rows_seen.iter().map(|row| LegendEntry {
-        label: Row::label_of(row),
+        label: Contender::label_of(row),
         color: color(row),
         mark: Mark::Bar,
     }));
@@ -335,7 +335,7 @@ fn direct_p50(c: &Cell) -> Option<Spread> {
 /// The CPU time (else wall time) a request gained over 'no metrics', per
 /// run.
 fn end_to_end(c: &Cell) -> Option<Spread> {
-    if c.row == Row::NoMetrics.name() {
+    if c.row == Contender::NoMetrics.name() {
         return None; // the baseline: zero by construction
     }
     let o = c.overhead.as_ref()?;
@@ -445,7 +445,7 @@ fn bars(
     let centres: Vec<f64> = (0..groups.len()).map(|g| g as f64).collect();
     let group_names: Vec<String> = groups
         .iter()
-        .map(|g| Row::label_of(g).replace(" (ref)", ""))
+        .map(|g| Contender::label_of(g).replace(" (ref)", ""))
         .collect();
     let caption = if clipped {
         format!("{title} (clipped)")

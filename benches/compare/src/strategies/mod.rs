@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use self::{
     bench::{prepare, Case, Env, STRESS_READER_HZ},
-    workloads::{Row, Workload},
+    workloads::{Contender, Workload},
 };
 use crate::{
     failure::Failure,
@@ -42,7 +42,7 @@ pub(crate) struct Asked {
     /// Thread counts of the scaling workloads.
     pub(crate) threads: Vec<usize>,
     /// The rows selected.
-    pub(crate) rows: Vec<Row>,
+    pub(crate) rows: Vec<Contender>,
     /// The workloads selected.
     pub(crate) workloads: Vec<Workload>,
     /// With-reader's snapshot rates, one table each.
@@ -57,7 +57,7 @@ pub(crate) struct Asked {
 
 /// One table of the plan: a case at one thread count, its rows and
 /// repetitions.
-type Table = (Case, usize, Vec<Row>, usize);
+type Table = (Case, usize, Vec<Contender>, usize);
 
 /// The strategy tables: planned from [`Asked`], run table by table.
 #[derive(Debug)]

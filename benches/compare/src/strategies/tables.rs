@@ -9,7 +9,7 @@ use crate::{
     section::Section,
     strategies::{
         bench::Case,
-        workloads::{Row, Workload},
+        workloads::{Contender, Workload},
     },
     units::{added, ns, ranged, si, threads_header},
 };
@@ -92,7 +92,7 @@ pub(crate) fn sections(r: &Results, cases: &[Case], plots: bool) -> Vec<Section>
         let table = |f: &dyn Fn(&Cell) -> String| -> Vec<Vec<String>> {
             rows.iter()
                 .map(|&row| {
-                    std::iter::once(Row::label_of(row))
+                    std::iter::once(Contender::label_of(row))
                         .chain(
                             counts
                                 .iter()
@@ -174,7 +174,7 @@ pub(crate) fn sections(r: &Results, cases: &[Case], plots: bool) -> Vec<Section>
                         return String::new();
                     };
                     match &c.delta_ns {
-                        Some(d) if row != Row::NoMetrics.name() => added(d, c.percent),
+                        Some(d) if row != Contender::NoMetrics.name() => added(d, c.percent),
                         _ => format!("{}/request", ranged(&c.per_request_ns, ns)),
                     }
                 };
@@ -248,7 +248,7 @@ pub(crate) fn sections(r: &Results, cases: &[Case], plots: bool) -> Vec<Section>
                         };
                         let slow = c.slowest_thread_records_per_s;
                         vec![
-                            Row::label_of(c.row),
+                            Contender::label_of(c.row),
                             if c.noisy {
                                 format!("{} (noisy)", c.threads)
                             } else {

@@ -36,19 +36,21 @@ mod tikv;
 
 pub(crate) use self::contender::*;
 
-impl Peer {
+impl Contender {
     /// Calls `v.visit::<L>(self)` with this option's library type.
     pub(crate) fn visit<V: Visit>(self, v: V) -> V::Out {
         match self {
-            Peer::Registry => v.visit::<ours::RegistryLib>(self),
-            Peer::Facade => v.visit::<ours::FacadeLib>(self),
-            Peer::Sharded => v.visit::<ours::ShardedLib>(self),
-            Peer::Exporter | Peer::ExporterBuckets => v.visit::<exporter::ExporterLib>(self),
-            Peer::AtomicBucket => v.visit::<exporter::BucketLib>(self),
-            Peer::PromHistogram | Peer::PromLocal => v.visit::<tikv::TikvLib>(self),
-            Peer::ClientHistogram => v.visit::<client::ClientLib>(self),
-            Peer::OtelHistogram | Peer::OtelBound => v.visit::<otel::OtelLib>(self),
-            Peer::SyncHistogram => v.visit::<hdr::HdrLib>(self),
+            Contender::Registry => v.visit::<ours::RegistryLib>(self),
+            Contender::Facade => v.visit::<ours::FacadeLib>(self),
+            Contender::Sharded => v.visit::<ours::ShardedLib>(self),
+            Contender::Exporter | Contender::ExporterBuckets => {
+                v.visit::<exporter::ExporterLib>(self)
+            }
+            Contender::AtomicBucket => v.visit::<exporter::BucketLib>(self),
+            Contender::PromHistogram | Contender::PromLocal => v.visit::<tikv::TikvLib>(self),
+            Contender::ClientHistogram => v.visit::<client::ClientLib>(self),
+            Contender::OtelHistogram | Contender::OtelBound => v.visit::<otel::OtelLib>(self),
+            Contender::SyncHistogram => v.visit::<hdr::HdrLib>(self),
         }
     }
 }
@@ -65,7 +67,7 @@ mod tests {
     /// Runs `threads` writers of `peer` over `series` series, each making
     /// `per_thread` records (series `i % series`, values 1 µs + i ns) through
     /// the cached or the labelled path, and checks the accounting.
-    fn exact_run(peer: Peer, series: usize, threads: usize, per_thread: u64, labelled: bool) {
+    fn exact_run(peer: Contender, series: usize, threads: usize, per_thread: u64, labelled: bool) {
         struct V {
             series: usize,
             threads: usize,
@@ -74,7 +76,7 @@ mod tests {
         }
         impl Visit for V {
             type Out = (Accounting, Option<String>, Option<Vec<f64>>);
-            fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+            fn visit<L: Library>(self, peer: Contender) -> Self::Out {
                 let lib = L::new(peer, self.series).expect("set up");
                 let stop = AtomicBool::new(false);
                 let ready = Barrier::new(self.threads);
@@ -145,7 +147,7 @@ mod tests {
 
     #[test]
     fn every_option_counts_exactly_in_a_short_run() {
-        for peer in Peer::ALL {
+        for peer in Contender::ALL {
             let series = peer.series_limit().map_or(7, |(max, _)| max.min(7));
             exact_run(peer, series, 3, 3_000, false);
             if peer.lookup().is_some() {
@@ -158,7 +160,7 @@ mod tests {
     fn a_lookup_that_records_nothing_is_a_mismatch() {
         // Sharded has no lookup: its labelled path records nothing, which
         // the check must report rather than pass.
-        let result = std::panic::catch_unwind(|| exact_run(Peer::Sharded, 1, 1, 10, true));
+        let result = std::panic::catch_unwind(|| exact_run(Contender::Sharded, 1, 1, 10, true));
         assert!(result.is_err());
     }
 

@@ -1,8 +1,8 @@
 //! One contender of the library comparison: which option it is
-//! ([`Peer`]), the trait its adapter implements ([`Library`], [`Writer`]),
+//! ([`Contender`]), the trait its adapter implements ([`Library`], [`Writer`]),
 //! the accounting check, and the reads of a Prometheus text. A leaf of
 //! the adapters: each adapter file implements [`Library`], and `mod.rs`
-//! maps every [`Peer`] to its adapter.
+//! maps every [`Contender`] to its adapter.
 
 use std::{collections::BTreeMap, sync::atomic::AtomicBool, sync::OnceLock, time::Duration};
 
@@ -51,9 +51,10 @@ pub(crate) fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-/// One option of the comparison: a library, set up one way.
+/// A contender of the library comparison (an option, in its tables): a
+/// library, set up one way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub(crate) enum Peer {
+pub(crate) enum Contender {
     /// This crate's registry: a histogram family, handles from `Family::with`.
     #[value(name = "registry")]
     Registry,
@@ -93,67 +94,67 @@ pub(crate) enum Peer {
 }
 
 /// An option serialises as its row name.
-impl Serialize for Peer {
+impl Serialize for Contender {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
     }
 }
 
-impl Peer {
+impl Contender {
     /// Every option, in table order.
-    pub(crate) const ALL: [Peer; 12] = [
-        Peer::Registry,
-        Peer::Facade,
-        Peer::Sharded,
-        Peer::Exporter,
-        Peer::ExporterBuckets,
-        Peer::AtomicBucket,
-        Peer::PromHistogram,
-        Peer::PromLocal,
-        Peer::ClientHistogram,
-        Peer::OtelHistogram,
-        Peer::OtelBound,
-        Peer::SyncHistogram,
+    pub(crate) const ALL: [Contender; 12] = [
+        Contender::Registry,
+        Contender::Facade,
+        Contender::Sharded,
+        Contender::Exporter,
+        Contender::ExporterBuckets,
+        Contender::AtomicBucket,
+        Contender::PromHistogram,
+        Contender::PromLocal,
+        Contender::ClientHistogram,
+        Contender::OtelHistogram,
+        Contender::OtelBound,
+        Contender::SyncHistogram,
     ];
 
     /// The row name in tables and results.json.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Peer::Registry => "lockfree-metrics registry",
-            Peer::Facade => "lockfree-metrics facade",
-            Peer::Sharded => "Sharded",
-            Peer::Exporter => "metrics + exporter-prometheus",
-            Peer::ExporterBuckets => "metrics + exporter-prometheus (buckets)",
-            Peer::AtomicBucket => "metrics-util AtomicBucket",
-            Peer::PromHistogram => "prometheus Histogram",
-            Peer::PromLocal => "prometheus LocalHistogram",
-            Peer::ClientHistogram => "prometheus-client Histogram",
-            Peer::OtelHistogram => "opentelemetry_sdk Histogram",
-            Peer::OtelBound => "opentelemetry_sdk bound",
-            Peer::SyncHistogram => "hdrhistogram SyncHistogram",
+            Contender::Registry => "lockfree-metrics registry",
+            Contender::Facade => "lockfree-metrics facade",
+            Contender::Sharded => "Sharded",
+            Contender::Exporter => "metrics + exporter-prometheus",
+            Contender::ExporterBuckets => "metrics + exporter-prometheus (buckets)",
+            Contender::AtomicBucket => "metrics-util AtomicBucket",
+            Contender::PromHistogram => "prometheus Histogram",
+            Contender::PromLocal => "prometheus LocalHistogram",
+            Contender::ClientHistogram => "prometheus-client Histogram",
+            Contender::OtelHistogram => "opentelemetry_sdk Histogram",
+            Contender::OtelBound => "opentelemetry_sdk bound",
+            Contender::SyncHistogram => "hdrhistogram SyncHistogram",
         }
     }
 
     /// The row named `name`, if any.
-    pub(crate) fn of_name(name: &str) -> Option<Peer> {
-        Peer::ALL.into_iter().find(|p| p.name() == name)
+    pub(crate) fn of_name(name: &str) -> Option<Contender> {
+        Contender::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// How the option is set up and what its cached record does.
     pub(crate) fn how(self) -> &'static str {
         match self {
-            Peer::Registry => "Registry::histogram_family; each thread keeps the Histogram Family::with returned",
-            Peer::Facade => "registry.recorder() behind the metrics macros; each thread keeps the handle histogram! returned",
-            Peer::Sharded => "the engine itself, one series: record_latency_ns",
-            Peer::Exporter => "PrometheusBuilder::new().build_recorder() (summaries) and its handle; a thread runs run_upkeep() every 5 s",
-            Peer::ExporterBuckets => "the same with set_buckets (Prometheus' default buckets)",
-            Peer::AtomicBucket => "one AtomicBucket<u64> per series, push per record; a reader drains them every 5 s and at read-back",
-            Peer::PromHistogram => "HistogramVec in a prometheus::Registry; each thread keeps with_label_values' Histogram",
-            Peer::PromLocal => "each thread keeps Histogram::local() per series, flushed every 1,024 records of it and at the end",
-            Peer::ClientHistogram => "Family<[(&str, &str); 1], Histogram> in a prometheus_client Registry; each thread keeps get_or_create's Histogram (cloned)",
-            Peer::OtelHistogram => "SdkMeterProvider with a ManualReader; Histogram::record(v, &attributes) (the SDK looks the attributes up on every call)",
-            Peer::OtelBound => "the same provider; each thread keeps Histogram::bind(&attributes)",
-            Peer::SyncHistogram => "one SyncHistogram per series; each thread keeps a Recorder of each; a thread refreshes them every 50 ms",
+            Contender::Registry => "Registry::histogram_family; each thread keeps the Histogram Family::with returned",
+            Contender::Facade => "registry.recorder() behind the metrics macros; each thread keeps the handle histogram! returned",
+            Contender::Sharded => "the engine itself, one series: record_latency_ns",
+            Contender::Exporter => "PrometheusBuilder::new().build_recorder() (summaries) and its handle; a thread runs run_upkeep() every 5 s",
+            Contender::ExporterBuckets => "the same with set_buckets (Prometheus' default buckets)",
+            Contender::AtomicBucket => "one AtomicBucket<u64> per series, push per record; a reader drains them every 5 s and at read-back",
+            Contender::PromHistogram => "HistogramVec in a prometheus::Registry; each thread keeps with_label_values' Histogram",
+            Contender::PromLocal => "each thread keeps Histogram::local() per series, flushed every 1,024 records of it and at the end",
+            Contender::ClientHistogram => "Family<[(&str, &str); 1], Histogram> in a prometheus_client Registry; each thread keeps get_or_create's Histogram (cloned)",
+            Contender::OtelHistogram => "SdkMeterProvider with a ManualReader; Histogram::record(v, &attributes) (the SDK looks the attributes up on every call)",
+            Contender::OtelBound => "the same provider; each thread keeps Histogram::bind(&attributes)",
+            Contender::SyncHistogram => "one SyncHistogram per series; each thread keeps a Recorder of each; a thread refreshes them every 50 ms",
         }
     }
 
@@ -161,32 +162,32 @@ impl Peer {
     /// have both a cached handle and a lookup.
     pub(crate) fn lookup(self) -> Option<&'static str> {
         match self {
-            Peer::Registry => Some("Family::with(&[value])"),
-            Peer::Facade | Peer::Exporter | Peer::ExporterBuckets => {
+            Contender::Registry => Some("Family::with(&[value])"),
+            Contender::Facade | Contender::Exporter | Contender::ExporterBuckets => {
                 Some("histogram!(name, \"series\" => value)")
             }
-            Peer::PromHistogram => Some("HistogramVec::with_label_values(&[value])"),
-            Peer::ClientHistogram => Some("Family::get_or_create(&labels)"),
-            Peer::OtelBound => Some("Histogram::record(v, &attributes), unbound"),
-            Peer::Sharded
-            | Peer::AtomicBucket
-            | Peer::PromLocal
-            | Peer::OtelHistogram
-            | Peer::SyncHistogram => None,
+            Contender::PromHistogram => Some("HistogramVec::with_label_values(&[value])"),
+            Contender::ClientHistogram => Some("Family::get_or_create(&labels)"),
+            Contender::OtelBound => Some("Histogram::record(v, &attributes), unbound"),
+            Contender::Sharded
+            | Contender::AtomicBucket
+            | Contender::PromLocal
+            | Contender::OtelHistogram
+            | Contender::SyncHistogram => None,
         }
     }
 
     /// The most series the option is run with, and why, where limited.
     pub(crate) fn series_limit(self) -> Option<(usize, &'static str)> {
         match self {
-            Peer::Sharded => Some((1, "the engine records one latency series")),
-            Peer::Exporter => Some((
+            Contender::Sharded => Some((1, "the engine records one latency series")),
+            Contender::Exporter => Some((
                 1_000,
                 "its render, the only read of its counts, computes every summary's quantiles; at \
                  10,000 series that read takes longer than the whole workload (the scrape \
                  workloads time it)",
             )),
-            Peer::SyncHistogram => Some((
+            Contender::SyncHistogram => Some((
                 1_000,
                 "a full HDR histogram (26 KiB at 1 µs-1 h, 2 digits) per series and per thread's Recorder",
             )),
@@ -197,7 +198,7 @@ impl Peer {
     /// The engine reference, not a library a user would pick: kept out of
     /// the recommendation.
     pub(crate) fn is_reference(self) -> bool {
-        self == Peer::Sharded
+        self == Contender::Sharded
     }
 }
 
@@ -206,7 +207,7 @@ pub(crate) trait Visit {
     /// What it gives back.
     type Out;
     /// Does it with library `L`, set up as `peer`.
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out;
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out;
 }
 
 /// A library set up with `S` series of [`METRIC`].
@@ -218,7 +219,7 @@ pub(crate) trait Library: Sized + Sync {
 
     /// Sets the library up as `peer` with `series` series, each created
     /// (registered, or recorded nowhere yet but looked up once).
-    fn new(peer: Peer, series: usize) -> Result<Self, String>;
+    fn new(peer: Contender, series: usize) -> Result<Self, String>;
 
     /// The calling thread's handles (made on the thread that records).
     fn writer(&self) -> Self::Writer<'_>;
@@ -257,7 +258,7 @@ pub(crate) trait Writer {
 
     /// Records `ns` into series `series`, looking the series up by its
     /// label value on this call. Options without a lookup
-    /// ([`Peer::lookup`] `None`) record nothing here: the workloads never
+    /// ([`Contender::lookup`] `None`) record nothing here: the workloads never
     /// call it for them, and the accounting check would report it if one
     /// did.
     fn record_labelled(&mut self, series: usize, ns: u64) {

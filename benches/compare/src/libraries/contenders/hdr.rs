@@ -13,7 +13,7 @@ use hdrhistogram::{
 };
 
 use super::{
-    contender::{Library, Peer, Sum, Totals, Writer, REFRESH},
+    contender::{Contender, Library, Sum, Totals, Writer, REFRESH},
     exporter::nap,
 };
 
@@ -41,7 +41,7 @@ impl HdrLib {
 impl Library for HdrLib {
     type Writer<'a> = Vec<Recorder<u64>>;
 
-    fn new(peer: Peer, series: usize) -> Result<Self, String> {
+    fn new(peer: Contender, series: usize) -> Result<Self, String> {
         if let Some((max, why)) = peer.series_limit().filter(|(max, _)| series > *max) {
             return Err(format!("at most {max} series: {why}"));
         }
