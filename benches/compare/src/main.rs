@@ -10,6 +10,20 @@
 //!
 //! Exits with status 2 if any run's snapshot does not count exactly the
 //! records its threads made.
+//!
+//! One pipeline: the flags say what each part is asked; the three parts
+//! are each planned, run and checked the same way ([`part::Part`]); their
+//! data becomes `results.json`, and the outputs are written from it.
+//!
+//! | module | what |
+//! |---|---|
+//! | `strategies` | the strategy tables: workloads, one bench per row, tables, plots |
+//! | `libraries` | the library workloads: one adapter per contender, shapes, runs, recommendation, tables, plots |
+//! | `operations` | scrape, accuracy, memory, churn: one file each behind one trait; child processes |
+//! | `part` | what the three parts share: the plan, the run, the failures, the calibrations between tables |
+//! | `results`, `failure` | the data of `results.json`: every run, the summaries, the noise, the failures |
+//! | `text`, `html`, `section` | table.txt and report.html, from the parts' sections |
+//! | `units`, `svg`, `measure`, `machine`, `progress` | leaves: number formats, plot helpers, timing, the machine, the bar |
 
 mod failure;
 mod html;

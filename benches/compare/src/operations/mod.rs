@@ -10,7 +10,7 @@
 //! | `child`, `drive` | the child processes they measure in; what they do with any option |
 //!
 //! A fifth operation is one more file and one more line in
-//! [`operations!`]'s list below.
+//! `operations!`'s list below.
 
 pub(crate) mod accuracy;
 pub(crate) mod child;
