@@ -13,7 +13,10 @@ use crate::{
         bench::Case,
         workloads::{Contender, Workload},
     },
-    svg::*,
+    svg::{
+        bar_range, core_marker, legend, linear_ticks, log_axis, log_label, short, thread_axis,
+        thread_label, time_unit, with_legend, Fallible, LegendEntry, Mark, Ticked, Unit, FONT,
+    },
     units,
 };
 

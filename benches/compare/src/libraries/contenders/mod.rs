@@ -34,7 +34,9 @@ mod otel;
 mod ours;
 mod tikv;
 
-pub(crate) use self::contender::*;
+pub(crate) use self::contender::{
+    check, text_quantiles, Accounting, Contender, Library, Visit, Writer, BUCKETS, REFRESH, UPKEEP,
+};
 
 impl Contender {
     /// Calls `v.visit::<L>(self)` with this option's library type.
@@ -62,7 +64,7 @@ mod tests {
         thread,
     };
 
-    use super::*;
+    use super::contender::*;
 
     /// Runs `threads` writers of `peer` over `series` series, each making
     /// `per_thread` records (series `i % series`, values 1 µs + i ns) through
