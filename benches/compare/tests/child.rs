@@ -86,6 +86,30 @@ fn a_bad_job_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no option named 'nonesuch'"));
 }
 
+/// A job names one operation that starts children; anything else is
+/// refused as a bad job (status 64), not run.
+#[test]
+fn a_job_names_one_operation_with_children() {
+    for (job, says) in [
+        (r#"{"nonesuch": {}}"#, "no operation is named"),
+        (r#"{"accuracy": {}}"#, "accuracy runs no child"),
+        (r#"{}"#, "not one operation's job"),
+        (r#"{"churn": {}, "memory": {}}"#, "not one operation's job"),
+        (r#"{"churn": {"option": 1}}"#, "bad job"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_compare"))
+            .args(["__library-child", job])
+            .output()
+            .expect("the binary starts");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{job}: {err}");
+        assert!(
+            err.contains("bad job") && err.contains(says),
+            "{job}: {err}"
+        );
+    }
+}
+
 #[test]
 fn the_scrape_child_renders_and_counts() {
     let o = child(json!({"scrape": {

@@ -279,6 +279,29 @@ mod tests {
         }
     }
 
+    /// Each list entry's name is its field of results.json and the
+    /// --workloads value, in the order run.
+    #[test]
+    fn the_list_and_the_results_name_the_operations_alike() {
+        let names: Vec<&str> = ALL.iter().map(|o| o.name).collect();
+        assert_eq!(names, ["scrape", "accuracy", "memory", "churn"]);
+        let json = serde_json::to_value(Results::default()).unwrap();
+        let fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for name in &names {
+            assert!(fields.contains(name), "{name} is not a field of {fields:?}");
+        }
+        let mut r = Results::default();
+        let mut progress = |_: &str| {};
+        (named("accuracy").unwrap().run)(true, &[Contender::Registry], &mut progress, &mut r);
+        assert!(r.accuracy.is_some() && r.scrape.is_none() && r.memory.is_none());
+        assert!(!r.sections().is_empty());
+    }
+
     #[test]
     fn only_our_losses_fail_the_run() {
         let r = Results {
