@@ -127,8 +127,10 @@ class Run:
         # as {one_min, five_min, fifteen_min}; both are read into schema 1's
         # shapes here (the ratio's range kept as vs_fine_grained_range).
         self.schema = self.d.get("schema_version", 1)
-        if self.schema not in (1, 2):
-            raise SystemExit(f"{path}: results.json schema {self.schema!r}; this script reads schemas 1 and 2")
+        # Schema 3 is schema 2 with library.measured.failures in accounting_failures'
+        # shape, which this script does not read.
+        if self.schema not in (1, 2, 3):
+            raise SystemExit(f"{path}: results.json schema {self.schema!r}; this script reads schemas 1 to 3")
         self.cells = {}
         for c in self.d.get("cells", []):
             v = c.get("vs_fine_grained")

@@ -10,8 +10,9 @@ use std::{fmt::Write as _, fs, io, path::Path};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use crate::{
-    report::{accounting_line, header, Results},
+    results::Results,
     section::Section,
+    text::{accounting_line, header},
 };
 
 /// The page's style: readable tables, plots that fit the window.

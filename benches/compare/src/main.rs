@@ -10,17 +10,35 @@
 //!
 //! Exits with status 2 if any run's snapshot does not count exactly the
 //! records its threads made.
+//!
+//! One pipeline: the flags say what each part is asked; the three parts
+//! are each planned, run and checked the same way ([`part::Part`]); their
+//! data becomes `results.json`, and the outputs are written from it.
+//!
+//! | module | what |
+//! |---|---|
+//! | `strategies` | the strategy tables: workloads, one bench per row, tables, plots |
+//! | `libraries` | the library workloads: one adapter per contender, shapes, runs, recommendation, tables, plots |
+//! | `operations` | scrape, accuracy, memory, churn: one file each behind one trait; child processes |
+//! | `part` | what the three parts share: the plan, the run, the failures, the calibrations between tables |
+//! | `results`, `failure` | the data of `results.json`: every run, the summaries, the noise, the failures |
+//! | `text`, `html`, `section` | table.txt and report.html, from the parts' sections |
+//! | `units`, `svg`, `measure`, `machine`, `progress` | leaves: number formats, plot helpers, timing, the machine, the bar |
 
-mod bench;
+mod failure;
 mod html;
-mod library;
+mod libraries;
 mod machine;
 mod measure;
-mod plot;
+mod operations;
+mod part;
 mod progress;
-mod report;
+mod results;
 mod section;
-mod workloads;
+mod strategies;
+mod svg;
+mod text;
+mod units;
 
 use std::{
     fs,
@@ -29,20 +47,23 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use clap::Parser;
+use clap::{builder::PossibleValue, Parser, ValueEnum};
 
 use crate::{
-    bench::{prepare, Case, Env, STRESS_READER_HZ},
-    library::{operations::Operation, AnyWorkload},
+    libraries::{Libraries, LibraryWorkload},
     machine::Machine,
-    measure::{calibrate, Calibration},
-    progress::{interrupted, ms, Progress, INTERRUPTED_EXIT},
-    report::{
-        failure_banner, headline, mark_noisy, render, summarize, Failure, Noise, Point, Results,
-        Settings, SCHEMA_VERSION,
-    },
+    operations::{Listed, Operations},
+    part::{Ctx, Part},
+    progress::{interrupted, Progress, INTERRUPTED_EXIT},
+    results::{headline, mark_noisy, summarize, Noise, Results, SCHEMA_VERSION},
     section::Section,
-    workloads::{Row, Workload},
+    strategies::{
+        bench::Case,
+        charts, tables,
+        workloads::{Contender, Workload},
+        Strategies,
+    },
+    text::{failure_banner, render},
 };
 
 const ABOUT: &str = "Compares the metrics strategies (GlobalLock, FineGrained, Atomic, Sharded) \
@@ -105,7 +126,7 @@ struct Args {
 
     /// Rows to measure [default: all]
     #[arg(long, value_delimiter = ',', ignore_case = true, value_name = "ROW,..")]
-    strategies: Vec<Row>,
+    strategies: Vec<Contender>,
 
     /// Workloads to run, the strategies' and the libraries' (one-series,
     /// many-series, lookup) [default: all]
@@ -145,6 +166,40 @@ struct Args {
     fake_mismatch_every: usize,
 }
 
+/// A `--workloads` value: a strategy workload or a library one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AnyWorkload {
+    /// The strategy comparison's.
+    Strategy(Workload),
+    /// The library comparison's.
+    Library(LibraryWorkload),
+    /// The library comparison's operations: scrape, accuracy, memory, churn.
+    Operation(operations::Listed),
+}
+
+impl ValueEnum for AnyWorkload {
+    fn value_variants<'a>() -> &'a [Self] {
+        use std::sync::OnceLock;
+        static ALL: OnceLock<Vec<AnyWorkload>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            Workload::ALL
+                .into_iter()
+                .map(AnyWorkload::Strategy)
+                .chain(LibraryWorkload::ALL.into_iter().map(AnyWorkload::Library))
+                .chain(operations::ALL.into_iter().map(AnyWorkload::Operation))
+                .collect()
+        })
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        match self {
+            AnyWorkload::Strategy(w) => w.to_possible_value(),
+            AnyWorkload::Library(w) => w.to_possible_value(),
+            AnyWorkload::Operation(o) => Some(PossibleValue::new(o.name).help(o.help)),
+        }
+    }
+}
+
 /// The units a duration flag accepts.
 const UNITS: &str = "s, ms, us (or µs)";
 
@@ -176,307 +231,145 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The noise calibration's name for the library workloads (one-series,
-/// many-series, lookup), timed as one table.
-const LIBRARY_TABLE: &str = "library workloads";
-/// The same for the library operations (scrape, accuracy, memory, churn).
-const OPERATIONS_TABLE: &str = "library operations";
-
 /// The largest thread count a run accepts (`different-metrics` gives each
 /// thread two modes of its own, in two alternating ranges of u16 modes).
 const MAX_THREADS: usize = 16_384;
 
+impl Args {
+    /// What the flags ask of each part: the strategy tables, the library
+    /// workloads and the operations (each empty when not selected); an
+    /// error for a flag out of range.
+    fn asked(
+        &self,
+        cores: usize,
+    ) -> Result<(strategies::Asked, libraries::Settings, Vec<Listed>), String> {
+        let threads = if self.threads.is_empty() {
+            let mut t = vec![1, 2, 2 * cores];
+            t.sort_unstable();
+            t.dedup();
+            t
+        } else {
+            self.threads.clone()
+        };
+        let counts = [self.concurrent_threads, self.stress_threads];
+        if let Some(bad) = threads
+            .iter()
+            .chain(&counts)
+            .find(|&&t| t == 0 || t > MAX_THREADS)
+        {
+            return Err(format!(
+                "thread counts must be 1 to {MAX_THREADS}, not {bad}"
+            ));
+        }
+        if self.reader_hz.contains(&0) || self.reps == Some(0) {
+            return Err("--reader-hz and --reps must be positive".into());
+        }
+        let pick = |given: Option<Duration>, quick: u64, default: u64| {
+            given.unwrap_or(Duration::from_millis(if self.quick {
+                quick
+            } else {
+                default
+            }))
+        };
+        let chosen = |w: AnyWorkload| self.workloads.is_empty() || self.workloads.contains(&w);
+        let strategies = strategies::Asked {
+            quick: self.quick,
+            duration: pick(self.duration, 20, 200),
+            warmup: pick(self.warmup, 5, 100),
+            reps: self.reps.unwrap_or(if self.quick { 2 } else { 3 }),
+            threads: threads.clone(),
+            rows: if self.strategies.is_empty() {
+                Contender::STRATEGIES
+                    .into_iter()
+                    .chain(Contender::PEERS)
+                    .collect()
+            } else {
+                self.strategies.clone()
+            },
+            workloads: Workload::ALL
+                .into_iter()
+                .filter(|w| chosen(AnyWorkload::Strategy(*w)))
+                .collect(),
+            reader_hz: self.reader_hz.clone(),
+            concurrent_threads: self.concurrent_threads,
+            stress_threads: self.stress_threads,
+            work_us: self.work_us,
+        };
+        let mut library =
+            libraries::Settings::new(threads, self.quick, self.duration, self.warmup, self.reps);
+        library
+            .workloads
+            .retain(|w| chosen(AnyWorkload::Library(*w)));
+        let operations = operations::ALL
+            .into_iter()
+            .filter(|o| chosen(AnyWorkload::Operation(*o)))
+            .collect();
+        Ok((strategies, library, operations))
+    }
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let argv: Vec<String> = std::env::args().collect();
-    if let Some(code) = library::child::main_if_child(&argv) {
+    if let Some(code) = operations::main_if_child(&argv) {
         return code;
     }
     let args = Args::parse();
     let cores = machine::cores();
-
-    let threads = if args.threads.is_empty() {
-        let mut t = vec![1, 2, 2 * cores];
-        t.sort_unstable();
-        t.dedup();
-        t
-    } else {
-        args.threads.clone()
-    };
-    let counts = [args.concurrent_threads, args.stress_threads];
-    if let Some(bad) = threads
-        .iter()
-        .chain(&counts)
-        .find(|&&t| t == 0 || t > MAX_THREADS)
-    {
-        eprintln!("error: thread counts must be 1 to {MAX_THREADS}, not {bad}");
-        return ExitCode::from(64);
-    }
-    if args.reader_hz.contains(&0) || args.reps == Some(0) {
-        eprintln!("error: --reader-hz and --reps must be positive");
-        return ExitCode::from(64);
-    }
-    let pick = |given: Option<Duration>, quick: u64, default: u64| {
-        given.unwrap_or(Duration::from_millis(if args.quick {
-            quick
-        } else {
-            default
-        }))
-    };
-    let duration = pick(args.duration, 20, 200);
-    let warmup = pick(args.warmup, 5, 100);
-    let reps = args.reps.unwrap_or(if args.quick { 2 } else { 3 });
-    let rows: Vec<Row> = if args.strategies.is_empty() {
-        Row::STRATEGIES.into_iter().chain(Row::PEERS).collect()
-    } else {
-        args.strategies.clone()
-    };
-    let workloads: Vec<Workload> = if args.workloads.is_empty() {
-        Workload::ALL.to_vec()
-    } else {
-        Workload::ALL
-            .into_iter()
-            .filter(|w| args.workloads.contains(&AnyWorkload::Strategy(*w)))
-            .collect()
-    };
-    let library_settings = {
-        let mut s = library::Settings::new(
-            threads.clone(),
-            args.quick,
-            args.duration,
-            args.warmup,
-            args.reps,
-        );
-        if !args.workloads.is_empty() {
-            s.workloads
-                .retain(|w| args.workloads.contains(&AnyWorkload::Library(*w)));
+    let (asked, library, listed) = match args.asked(cores) {
+        Ok(asked) => asked,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(64);
         }
-        s
     };
-    let operations: Vec<Operation> = Operation::ALL
-        .into_iter()
-        .filter(|w| {
-            args.workloads.is_empty() || args.workloads.contains(&AnyWorkload::Operation(*w))
-        })
-        .collect();
-
     let mut machine = Machine::detect();
-    let work_iters = if workloads.iter().any(|w| {
-        matches!(
-            w,
-            Workload::Overhead | Workload::Sequential | Workload::Concurrent
-        )
-    }) {
-        calibrate(Duration::from_micros(args.work_us))
-    } else {
-        0
-    };
-    let env = Env {
-        work_iters,
-        sequential_requests: 50,
-    };
-
-    // The plan: each case with its thread counts, rows and repetitions.
-    let mut cases = Vec::new();
-    for &workload in &workloads {
-        match workload {
-            Workload::WithReader => cases.extend(args.reader_hz.iter().map(|&hz| Case {
-                workload,
-                reader_hz: Some(hz),
-            })),
-            Workload::Stress => cases.push(Case {
-                workload,
-                reader_hz: Some(STRESS_READER_HZ),
-            }),
-            _ => cases.push(Case {
-                workload,
-                reader_hz: None,
-            }),
-        }
-    }
-    let plan: Vec<(Case, usize, Vec<Row>, usize)> = cases
-        .iter()
-        .flat_map(|&case| {
-            let (counts, case_reps) = match case.workload {
-                Workload::Sequential => (vec![1], reps * 10),
-                Workload::Concurrent | Workload::HighFrequency => {
-                    (vec![args.concurrent_threads], reps)
-                }
-                Workload::Stress => (vec![args.stress_threads], reps),
-                _ => (threads.clone(), reps),
-            };
-            let case_rows = case.rows(&rows);
-            counts
-                .into_iter()
-                .map(move |t| (case, t, case_rows.clone(), case_reps))
-        })
-        .filter(|(_, _, r, _)| !r.is_empty())
-        .collect();
-
-    // The plan in milliseconds: every run's planned length plus the fixed
-    // costs estimated here (thread starts and joins, the accounting check,
-    // the calibration between tables), so the ETA counts time, not runs.
+    // The plan: the three parts, each planned, run and checked the same way.
+    let mut strategies = Strategies::plan(asked, cores);
+    let mut operations = Operations::new(listed, library.peers.clone(), args.quick);
+    let mut libraries = Libraries::new(library, cores);
     let progress = Progress::new();
     if let Err(e) = progress::catch_interrupt() {
         eprintln!("warning: Ctrl-C will end the run without writing anything: {e}");
     }
-    let calibration_started = Instant::now();
-    std::hint::black_box(measure::spin(measure::NOISE_ITERS));
-    let mut calibrations = vec![Calibration::take(0)];
-    let calibration_ms = ms(calibration_started.elapsed()).max(1);
-    let run_ms = |case: &Case, t: usize, run: Duration| -> u64 {
-        let fixed = 1 + t as u64 / 25;
-        if case.workload == Workload::Sequential {
-            fixed + (env.sequential_requests * args.work_us).div_ceil(1_000)
-        } else {
-            fixed + ms(run)
-        }
-    };
-    for (case, t, case_rows, case_reps) in &plan {
-        let per_row = run_ms(case, *t, warmup) + *case_reps as u64 * run_ms(case, *t, duration);
-        progress.plan(case_rows.len() as u64 * per_row + calibration_ms);
-    }
-    // A library run: its measured part plus the set-up of its series and
-    // threads, estimated as one more run of the same length.
-    let library_run_ms =
-        2 * (library_settings.duration_ms as u64 + library_settings.warmup_ms as u64) + 5;
-    if !library_settings.workloads.is_empty() {
-        progress.plan(library::runs(&library_settings) as u64 * library_run_ms + calibration_ms);
-    }
-    for op in &operations {
-        progress.plan(op.planned_ms(args.quick));
-    }
-    if !operations.is_empty() {
-        progress.plan(calibration_ms);
+    let mut ctx = Ctx::new(progress, args.fake_mismatch_every);
+    let tables = strategies.tables();
+    let mut parts: [&mut dyn Part; 3] = [&mut strategies, &mut libraries, &mut operations];
+    for part in &parts {
+        ctx.progress.plan(part.planned_ms(ctx.calibration_ms));
     }
     // Read before `suspend`, which holds the bar's state while it runs.
-    let planned_s = progress.position().1 as f64 / 1e3;
-    progress.suspend(|| {
-        eprintln!(
-            "measuring {} tables, about {planned_s:.0} s planned",
-            plan.len()
-        )
-    });
-
-    let mut points = Vec::new();
-    let mut failures = Vec::new();
-    let mut tables: Vec<(String, usize)> = Vec::new();
-    let mut runs = 0usize;
-    'tables: for (i, (case, t, case_rows, case_reps)) in plan.iter().enumerate() {
-        let (case, t) = (*case, *t);
-        if interrupted() {
-            break;
-        }
-        tables.push((case.label(), t));
-        let mut benches: Vec<_> = case_rows
-            .iter()
-            .map(|&row| (row, prepare(row, case, t, env)))
-            .collect();
-        for rep in 0..=*case_reps {
-            for (row, bench) in &mut benches {
-                if interrupted() {
-                    calibrations.push(Calibration::take(i + 1));
-                    break 'tables;
-                }
-                progress.message(format!(
-                    "{} / {} / {}",
-                    case.label(),
-                    row.name(),
-                    report::threads(t)
-                ));
-                let run_time = if rep == 0 { warmup } else { duration };
-                let mut measured = bench.run(run_time);
-                runs += 1;
-                if args.fake_mismatch_every > 0 && runs.is_multiple_of(args.fake_mismatch_every) {
-                    measured
-                        .accounting
-                        .mismatches
-                        .push("fake mismatch (--fake-mismatch-every)".into());
-                }
-                if !measured.accounting.mismatches.is_empty() {
-                    let failure = Failure {
-                        case: case.label(),
-                        row: row.name(),
-                        threads: t,
-                        run: if rep == 0 {
-                            "warm-up".into()
-                        } else {
-                            format!("run {rep}")
-                        },
-                        mismatches: measured.accounting.mismatches.clone(),
-                    };
-                    progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
-                    failures.push(failure);
-                }
-                if rep > 0 {
-                    points.push(Point::new(&case, *row, t, rep - 1, measured, cores));
-                }
-                progress.advance(run_ms(&case, t, run_time));
-            }
-        }
-        calibrations.push(Calibration::take(i + 1));
-        progress.advance(calibration_ms);
+    let planned_s = ctx.progress.position().1 as f64 / 1e3;
+    ctx.progress
+        .suspend(|| eprintln!("measuring {tables} tables, about {planned_s:.0} s planned"));
+    for part in &mut parts {
+        part.run(&mut ctx);
     }
-    let strategy_tables = tables.len();
-    // The library's workloads and operations are one table each for the
-    // noise calibration: timed before (the strategies' last calibration)
-    // and after each.
-    let library_settings_peers = library_settings.peers.clone();
-    let library = (!library_settings.workloads.is_empty() && !interrupted()).then(|| {
-        tables.push((LIBRARY_TABLE.into(), 0));
-        let l = library::run_all(
-            library_settings,
-            cores,
-            |label| {
-                progress.message(label.to_string());
-                progress.advance(library_run_ms);
-            },
-            |f| {
-                progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {}", library_failure(f)));
-            },
-            interrupted,
-            args.fake_mismatch_every,
-        );
-        calibrations.push(Calibration::take(tables.len()));
-        progress.advance(calibration_ms);
-        l
-    });
-    if let Some(l) = &library {
-        failures.extend(l.measured.failures.iter().map(library_failure));
-    }
-    let operations = (!operations.is_empty() && !interrupted()).then(|| {
-        tables.push((OPERATIONS_TABLE.into(), 0));
-        let ops = library::operations::run(
-            &operations,
-            &library_settings_peers,
-            args.quick,
-            &mut |label| progress.message(label.to_string()),
-            &mut |op| progress.advance(op.planned_ms(args.quick)),
-            &interrupted,
-        );
-        for m in ops.mismatches() {
-            let failure = Failure {
-                case: m.workload.to_string(),
-                row: library::operations::static_name(&m.option),
-                threads: 0,
-                run: "operations".into(),
-                mismatches: vec![m.what],
-            };
-            progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {failure}"));
-            failures.push(failure);
-        }
-        calibrations.push(Calibration::take(tables.len()));
-        progress.advance(calibration_ms);
-        ops
-    });
-    progress.finish();
-    let complete = strategy_tables == plan.len() && !interrupted();
+    ctx.progress.finish();
 
     machine.load_at_end = machine::load();
-    let noise = Noise::of(calibrations, &tables);
-    let mut cells = summarize(&points);
+    let cases = strategies.cases.clone();
+    let results = collect(
+        argv, started, machine, strategies, libraries, operations, ctx,
+    );
+    report(&args, &results, &cases)
+}
+
+/// Everything measured, as results.json holds it.
+fn collect(
+    argv: Vec<String>,
+    started: Instant,
+    machine: Machine,
+    strategies: Strategies,
+    libraries: Libraries,
+    operations: Operations,
+    ctx: Ctx,
+) -> Results {
+    let complete = strategies.complete() && !interrupted();
+    let noise = Noise::of(ctx.calibrations, &ctx.tables);
+    let mut cells = summarize(&strategies.points);
     mark_noisy(&mut cells, &noise);
-    let results = Results {
+    Results {
         schema_version: SCHEMA_VERSION,
         tool: "lockfree-metrics-compare (benches/compare)",
         complete,
@@ -489,32 +382,24 @@ fn main() -> ExitCode {
             .map_or(0, |d| d.as_secs())
             .saturating_sub(started.elapsed().as_secs()),
         wall_s: started.elapsed().as_secs_f64(),
-        settings: Settings {
-            quick: args.quick,
-            duration_ms: duration.as_secs_f64() * 1e3,
-            warmup_ms: warmup.as_secs_f64() * 1e3,
-            reps,
-            threads,
-            rows: rows.iter().map(|r| r.name()).collect(),
-            workloads: workloads.iter().map(|w| w.name()).collect(),
-            reader_hz: args.reader_hz.clone(),
-            concurrent_threads: args.concurrent_threads,
-            stress_threads: args.stress_threads,
-            work_us: args.work_us,
-            work_iters,
-            sequential_requests: env.sequential_requests,
-        },
+        settings: strategies.settings(),
         noise,
-        headline: headline(&points, &cells),
-        accounting_failures: failures,
+        headline: headline(&strategies.points, &cells),
+        accounting_failures: ctx.failures,
         cells,
-        points,
-        library,
-        operations,
-    };
+        points: strategies.points,
+        library: libraries.results,
+        operations: operations.results,
+    }
+}
+
+/// The outputs: every part's sections and recommendation, table.txt on
+/// stdout and in `--out` with results.json, report.html and the plots;
+/// the exit status (2 on any accounting failure).
+fn report(args: &Args, results: &Results, cases: &[Case]) -> ExitCode {
     // Every table of the report, in order: the strategy tables, then the
     // library comparison's; table.txt and report.html show them all.
-    let mut sections: Vec<Section> = report::sections(&results, &cases, !args.no_plots);
+    let mut sections: Vec<Section> = tables::sections(results, cases, !args.no_plots);
     // Which option to use when, one line each, from the library runs.
     let mut recommendation: Vec<String> = Vec::new();
     if let Some(l) = &results.library {
@@ -524,7 +409,7 @@ fn main() -> ExitCode {
             let footer = format!("{} | {}", results.machine.one_line(), results.command);
             fs::create_dir_all(&args.out)
                 .map_err(|e| e.to_string())
-                .and_then(|()| l.plot(&args.out, cores, &footer))
+                .and_then(|()| l.plot(&args.out, results.machine.cores, &footer))
                 .unwrap_or_else(|e| {
                     eprintln!("error: library plots: {e}");
                     Vec::new()
@@ -537,10 +422,10 @@ fn main() -> ExitCode {
         sections.extend(ops.sections());
         recommendation.extend(ops.recommendation());
     }
-    let text = render(&results, &sections, &recommendation);
+    let text = render(results, &sections, &recommendation);
     print!("{text}");
 
-    if let Err(e) = write_outputs(&args, &results, &cases, &sections, &recommendation, &text) {
+    if let Err(e) = write_outputs(args, results, cases, &sections, &recommendation, &text) {
         eprintln!("error: writing to {}: {e}", args.out.display());
         return ExitCode::FAILURE;
     }
@@ -560,7 +445,6 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     }
 }
-
 fn write_outputs(
     args: &Args,
     results: &Results,
@@ -574,7 +458,7 @@ fn write_outputs(
     let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
     fs::write(args.out.join("results.json"), json)?;
     if !args.no_plots {
-        plot::all(&args.out, results, cases).map_err(std::io::Error::other)?;
+        charts::all(&args.out, results, cases).map_err(std::io::Error::other)?;
     }
     html::write(&args.out, results, sections, recommendation)
 }
@@ -598,17 +482,6 @@ fn shell_line(argv: &[String]) -> String {
         .map(|a| shell_word(a))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A library run's mismatch as the report lists failures.
-fn library_failure(f: &library::workloads::Failure) -> Failure {
-    Failure {
-        case: f.shape.clone(),
-        row: f.peer,
-        threads: f.threads,
-        run: format!("{} ({:?} path)", f.run, f.path),
-        mismatches: f.mismatches.clone(),
-    }
 }
 
 /// The run as a cargo command a reader can paste.
@@ -654,7 +527,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.threads, [1, 2, 4, 16, 64]);
-        assert_eq!(a.strategies, [Row::Sharded, Row::FineGrained]);
+        assert_eq!(a.strategies, [Contender::Sharded, Contender::FineGrained]);
         assert_eq!(
             a.workloads,
             [
@@ -668,8 +541,8 @@ mod tests {
         assert_eq!(
             b.workloads,
             [
-                AnyWorkload::Library(library::LibraryWorkload::OneSeries),
-                AnyWorkload::Library(library::LibraryWorkload::Lookup),
+                AnyWorkload::Library(LibraryWorkload::OneSeries),
+                AnyWorkload::Library(LibraryWorkload::Lookup),
                 AnyWorkload::Strategy(Workload::Overhead)
             ]
         );

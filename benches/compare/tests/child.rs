@@ -43,7 +43,7 @@ fn child(job: Value) -> Value {
 
 #[test]
 fn the_memory_child_reports_a_positive_rss_and_counts_exactly() {
-    let o = child(json!({"Memory": {
+    let o = child(json!({"memory": {
         "option": "lockfree-metrics registry", "series": 4, "writers": 2,
         "rate": 50000, "seconds": 0.2, "sample_ms": 10
     }}));
@@ -59,7 +59,7 @@ fn the_memory_child_reports_a_positive_rss_and_counts_exactly() {
 
 #[test]
 fn the_churn_child_counts_every_record() {
-    let o = child(json!({"Churn": {
+    let o = child(json!({"churn": {
         "option": "lockfree-metrics registry", "series": 3, "waves": 3,
         "threads": 4, "records": 100, "idle_ms": 1
     }}));
@@ -78,7 +78,7 @@ fn a_bad_job_is_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_compare"))
         .args([
             "__library-child",
-            r#"{"Churn": {"option": "nonesuch", "series": 1, "waves": 1, "threads": 1, "records": 1, "idle_ms": 0}}"#,
+            r#"{"churn": {"option": "nonesuch", "series": 1, "waves": 1, "threads": 1, "records": 1, "idle_ms": 0}}"#,
         ])
         .output()
         .expect("the binary starts");
@@ -86,9 +86,33 @@ fn a_bad_job_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no option named 'nonesuch'"));
 }
 
+/// A job names one operation that starts children; anything else is
+/// refused as a bad job (status 64), not run.
+#[test]
+fn a_job_names_one_operation_with_children() {
+    for (job, says) in [
+        (r#"{"nonesuch": {}}"#, "no operation is named"),
+        (r#"{"accuracy": {}}"#, "accuracy runs no child"),
+        (r#"{}"#, "not one operation's job"),
+        (r#"{"churn": {}, "memory": {}}"#, "not one operation's job"),
+        (r#"{"churn": {"option": 1}}"#, "bad job"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_compare"))
+            .args(["__library-child", job])
+            .output()
+            .expect("the binary starts");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{job}: {err}");
+        assert!(
+            err.contains("bad job") && err.contains(says),
+            "{job}: {err}"
+        );
+    }
+}
+
 #[test]
 fn the_scrape_child_renders_and_counts() {
-    let o = child(json!({"Scrape": {
+    let o = child(json!({"scrape": {
         "option": "lockfree-metrics registry", "series": 20,
         "plan": {"series": [20], "rates": [{"hz": 100, "writers": [1]}],
                  "reps": 1, "run_s": 0.02, "max_run_s": 0.02}

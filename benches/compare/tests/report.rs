@@ -98,7 +98,7 @@ fn results_json_holds_numbers_under_a_schema_version() {
     let r = results(tiny_run());
     assert_eq!(
         r["schema_version"].as_u64(),
-        Some(2),
+        Some(3),
         "{}",
         r["schema_version"]
     );

@@ -19,9 +19,10 @@ const BATCH: u64 = 64;
 /// Request cycles between two looks at the stop flag.
 const CYCLE_BATCH: u64 = 16;
 
-/// One line of every table: a strategy, a peer, or a baseline.
+/// A contender of the strategy tables, one line of every table: a
+/// strategy, a peer, or a baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub(crate) enum Row {
+pub(crate) enum Contender {
     /// One mutex over all state (the seed's v1.4.1).
     #[value(name = "GlobalLock")]
     GlobalLock,
@@ -60,41 +61,44 @@ pub(crate) enum Row {
     ClockOnly,
 }
 
-impl Row {
-    pub(crate) const STRATEGIES: [Row; 5] = [
-        Row::GlobalLock,
-        Row::FineGrained,
-        Row::Atomic,
-        Row::Sharded,
-        Row::ShardedCoarse,
+impl Contender {
+    pub(crate) const STRATEGIES: [Contender; 5] = [
+        Contender::GlobalLock,
+        Contender::FineGrained,
+        Contender::Atomic,
+        Contender::Sharded,
+        Contender::ShardedCoarse,
     ];
-    pub(crate) const PEERS: [Row; 3] =
-        [Row::SyncHistogram, Row::MutexHistogram, Row::LocalHistogram];
-    pub(crate) const BASELINES: [Row; 2] = [Row::NoMetrics, Row::ClockOnly];
+    pub(crate) const PEERS: [Contender; 3] = [
+        Contender::SyncHistogram,
+        Contender::MutexHistogram,
+        Contender::LocalHistogram,
+    ];
+    pub(crate) const BASELINES: [Contender; 2] = [Contender::NoMetrics, Contender::ClockOnly];
     /// Every ratio is to this row, measured in the same run.
-    pub(crate) const REFERENCE: Row = Row::FineGrained;
+    pub(crate) const REFERENCE: Contender = Contender::FineGrained;
 
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Row::GlobalLock => "GlobalLock",
-            Row::FineGrained => "FineGrained",
-            Row::Atomic => "Atomic",
-            Row::Sharded => "Sharded",
-            Row::ShardedCoarse => "Sharded+coarse",
-            Row::SyncHistogram => "SyncHistogram",
-            Row::MutexHistogram => "MutexHistogram",
-            Row::LocalHistogram => "LocalHistogram",
-            Row::NoMetrics => "no metrics",
-            Row::ClockOnly => "clock only",
+            Contender::GlobalLock => "GlobalLock",
+            Contender::FineGrained => "FineGrained",
+            Contender::Atomic => "Atomic",
+            Contender::Sharded => "Sharded",
+            Contender::ShardedCoarse => "Sharded+coarse",
+            Contender::SyncHistogram => "SyncHistogram",
+            Contender::MutexHistogram => "MutexHistogram",
+            Contender::LocalHistogram => "LocalHistogram",
+            Contender::NoMetrics => "no metrics",
+            Contender::ClockOnly => "clock only",
         }
     }
 
     /// The label of the row named `name` (as in results.json), or the name.
     pub(crate) fn label_of(name: &str) -> String {
-        Row::STRATEGIES
+        Contender::STRATEGIES
             .iter()
-            .chain(&Row::PEERS)
-            .chain(&Row::BASELINES)
+            .chain(&Contender::PEERS)
+            .chain(&Contender::BASELINES)
             .find(|r| r.name() == name)
             .map_or(name.to_string(), |r| r.label())
     }
@@ -102,9 +106,11 @@ impl Row {
     /// The name with what a reader needs to know about it.
     pub(crate) fn label(self) -> String {
         match self {
-            Row::FineGrained => "FineGrained (ref)".into(),
-            Row::SyncHistogram | Row::MutexHistogram => format!("{} (peer)", self.name()),
-            Row::LocalHistogram => "LocalHistogram (unshared, unread)".into(),
+            Contender::FineGrained => "FineGrained (ref)".into(),
+            Contender::SyncHistogram | Contender::MutexHistogram => {
+                format!("{} (peer)", self.name())
+            }
+            Contender::LocalHistogram => "LocalHistogram (unshared, unread)".into(),
             _ => self.name().into(),
         }
     }

@@ -4,79 +4,38 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `peers` | one adapter per option behind one trait; accounting check; text and quantile reads |
+//! | `contenders` | one adapter per option behind one trait; accounting check; text and quantile reads |
 //! | `run` | one timed run: setup, release, pre-generated inputs, background thread, read-back |
-//! | `workloads` | one series, many series (uniform, Zipf), lookup against kept handle; plan, runs, cells |
+//! | `shapes` | one series, many series (uniform, Zipf), lookup against kept handle; plan, runs, cells |
 //! | `recommend` | the fastest option per shape, crossovers, lookup costs, from the cells |
 //! | `report` | the tables, as `Section`s |
 //! | `plots` | throughput against threads and series, lookup against kept handle (SVG) |
-//! | `operations` | scrape while writing, accuracy, memory with no scrapes, thread churn: plans, results, our rows' miscounts |
-//! | `scrape`, `accuracy`, `memory`, `churn` | those four workloads, one module each |
-//! | `child`, `drive` | the child processes they measure in; what they do with any option |
+//!
+//! The operations on the same options (scrape, accuracy, memory, churn)
+//! are in `crate::operations`.
 
-pub(crate) mod accuracy;
-pub(crate) mod child;
-pub(crate) mod churn;
-pub(crate) mod drive;
-pub(crate) mod memory;
-pub(crate) mod operations;
-pub(crate) mod peers;
+pub(crate) mod contenders;
 pub(crate) mod plots;
 pub(crate) mod recommend;
 pub(crate) mod report;
 pub(crate) mod run;
-pub(crate) mod scrape;
-pub(crate) mod workloads;
+pub(crate) mod shapes;
 
 use std::path::Path;
 
-use clap::{builder::PossibleValue, ValueEnum};
 use serde::Serialize;
 
-pub(crate) use self::workloads::{LibraryWorkload, Settings};
+pub(crate) use self::shapes::{LibraryWorkload, Settings};
 use self::{
     recommend::{recommend, Recommendation},
-    workloads::{execute, plan, runs_planned, summarize, Cell, Failure, Hooks, Measured},
+    shapes::{execute, plan, runs_planned, summarize, Cell, Hooks, Measured},
 };
-use crate::{section::Section, workloads::Workload};
-
-/// A `--workloads` value: a strategy workload or a library one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AnyWorkload {
-    /// The strategy comparison's.
-    Strategy(Workload),
-    /// The library comparison's.
-    Library(LibraryWorkload),
-    /// The library comparison's operations: scrape, accuracy, memory, churn.
-    Operation(operations::Operation),
-}
-
-impl ValueEnum for AnyWorkload {
-    fn value_variants<'a>() -> &'a [Self] {
-        use std::sync::OnceLock;
-        static ALL: OnceLock<Vec<AnyWorkload>> = OnceLock::new();
-        ALL.get_or_init(|| {
-            Workload::ALL
-                .into_iter()
-                .map(AnyWorkload::Strategy)
-                .chain(LibraryWorkload::ALL.into_iter().map(AnyWorkload::Library))
-                .chain(
-                    operations::Operation::ALL
-                        .into_iter()
-                        .map(AnyWorkload::Operation),
-                )
-                .collect()
-        })
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        match self {
-            AnyWorkload::Strategy(w) => w.to_possible_value(),
-            AnyWorkload::Library(w) => w.to_possible_value(),
-            AnyWorkload::Operation(w) => w.to_possible_value(),
-        }
-    }
-}
+use crate::{
+    failure::Failure,
+    part::{Ctx, Part},
+    progress::interrupted,
+    section::Section,
+};
 
 /// What the library comparison adds to results.json.
 #[derive(Clone, Debug, Serialize)]
@@ -153,4 +112,68 @@ pub(crate) fn run_all(
 /// The runs `settings` will make, warm-ups included.
 pub(crate) fn runs(settings: &Settings) -> usize {
     runs_planned(&plan(settings), settings.reps)
+}
+
+/// The noise calibration's name for the library workloads (one-series,
+/// many-series, lookup), timed as one table.
+const LIBRARY_TABLE: &str = "library workloads";
+
+/// The library workloads as a part of the comparison, timed as one table.
+#[derive(Debug)]
+pub(crate) struct Libraries {
+    settings: Settings,
+    cores: usize,
+    /// What it measured; `None` before it ran, or when nothing was asked.
+    pub(crate) results: Option<LibraryResults>,
+}
+
+impl Libraries {
+    /// The part that runs `settings`' workloads on `cores` cores.
+    pub(crate) fn new(settings: Settings, cores: usize) -> Self {
+        Libraries {
+            settings,
+            cores,
+            results: None,
+        }
+    }
+
+    /// A run's planned milliseconds: its measured part plus the set-up of
+    /// its series and threads, estimated as one more run of the same
+    /// length.
+    fn run_ms(&self) -> u64 {
+        2 * (self.settings.duration_ms as u64 + self.settings.warmup_ms as u64) + 5
+    }
+}
+
+impl Part for Libraries {
+    fn planned_ms(&self, calibration_ms: u64) -> u64 {
+        if self.settings.workloads.is_empty() {
+            return 0;
+        }
+        runs(&self.settings) as u64 * self.run_ms() + calibration_ms
+    }
+
+    fn run(&mut self, ctx: &mut Ctx) {
+        if self.settings.workloads.is_empty() || interrupted() {
+            return;
+        }
+        ctx.table(LIBRARY_TABLE.into(), 0);
+        let run_ms = self.run_ms();
+        let progress = &ctx.progress;
+        let l = run_all(
+            self.settings.clone(),
+            self.cores,
+            |label| {
+                progress.message(label.to_string());
+                progress.advance(run_ms);
+            },
+            |f| progress.suspend(|| eprintln!("!!! ACCOUNTING MISMATCH: {f}")),
+            interrupted,
+            ctx.fake_mismatch_every,
+        );
+        ctx.table_done();
+        // Printed above as they were found.
+        ctx.failures.extend(l.measured.failures.iter().cloned());
+        self.results = Some(l);
+    }
 }

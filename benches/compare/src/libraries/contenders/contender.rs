@@ -1,37 +1,8 @@
-//! The libraries a user would pick instead of this crate's registry, each
-//! behind one trait, set up as its documentation says a server would: one
-//! latency histogram, [`METRIC`], with one label `series` ("0" to "S-1").
-//!
-//! | row | module | setup | cached handle | lookup every call |
-//! |---|---|---|---|---|
-//! | `lockfree-metrics registry` | `ours` | `Registry::histogram_family` | the `Histogram` `Family::with` returned | `Family::with` |
-//! | `lockfree-metrics facade` | `ours` | `FacadeRecorder`, `metrics` macros | the handle `histogram!` returned | `histogram!` |
-//! | `Sharded` | `ours` | `Sharded::new(Config::default())` (one series only) | `record_latency_ns` | none |
-//! | `metrics + exporter-prometheus` | `exporter` | `PrometheusBuilder::build_recorder`, summaries, upkeep thread | the handle `histogram!` returned | `histogram!` |
-//! | `metrics + exporter-prometheus (buckets)` | `exporter` | the same with `set_buckets` | as above | as above |
-//! | `metrics-util AtomicBucket` | `exporter` | one bucket per series, drained by a reader | `push` | none |
-//! | `prometheus Histogram` | `tikv` | `HistogramVec` in a `Registry` | `with_label_values` once | `with_label_values` |
-//! | `prometheus LocalHistogram` | `tikv` | `Histogram::local` per thread, flushed every [`LOCAL_FLUSH_EVERY`] | `observe` | none |
-//! | `prometheus-client Histogram` | `client` | `Family<labels, Histogram>` in a `Registry` | `get_or_create` once, cloned | `get_or_create` |
-//! | `opentelemetry_sdk Histogram` | `otel` | `SdkMeterProvider` + `ManualReader` | `record(v, &attributes)` | (the same) |
-//! | `opentelemetry_sdk bound` | `otel` | the same, `Histogram::bind` | the bound handle | `record(v, &attributes)` |
-//! | `hdrhistogram SyncHistogram` | `hdr` | one `SyncHistogram` per series, a refresher | the thread's `Recorder` | none |
-//!
-//! Histograms with explicit buckets all get [`BUCKETS`] (Prometheus'
-//! defaults, client_golang's `DefBuckets`), so their quantiles are
-//! comparable. Values are nanoseconds on the record path; libraries that
-//! record `f64` seconds get `ns / 1e9`.
-//!
-//! The record path is generic ([`Library`], [`Writer`]): the workloads are
-//! monomorphised per library through [`Visit`], with no dynamic dispatch
-//! but the libraries' own.
-
-mod client;
-mod exporter;
-mod hdr;
-mod otel;
-mod ours;
-mod tikv;
+//! One contender of the library comparison: which option it is
+//! ([`Contender`]), the trait its adapter implements ([`Library`], [`Writer`]),
+//! the accounting check, and the reads of a Prometheus text. A leaf of
+//! the adapters: each adapter file implements [`Library`], and `mod.rs`
+//! maps every [`Contender`] to its adapter.
 
 use std::{collections::BTreeMap, sync::atomic::AtomicBool, sync::OnceLock, time::Duration};
 
@@ -80,9 +51,10 @@ pub(crate) fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-/// One option of the comparison: a library, set up one way.
+/// A contender of the library comparison (an option, in its tables): a
+/// library, set up one way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub(crate) enum Peer {
+pub(crate) enum Contender {
     /// This crate's registry: a histogram family, handles from `Family::with`.
     #[value(name = "registry")]
     Registry,
@@ -122,67 +94,67 @@ pub(crate) enum Peer {
 }
 
 /// An option serialises as its row name.
-impl Serialize for Peer {
+impl Serialize for Contender {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
     }
 }
 
-impl Peer {
+impl Contender {
     /// Every option, in table order.
-    pub(crate) const ALL: [Peer; 12] = [
-        Peer::Registry,
-        Peer::Facade,
-        Peer::Sharded,
-        Peer::Exporter,
-        Peer::ExporterBuckets,
-        Peer::AtomicBucket,
-        Peer::PromHistogram,
-        Peer::PromLocal,
-        Peer::ClientHistogram,
-        Peer::OtelHistogram,
-        Peer::OtelBound,
-        Peer::SyncHistogram,
+    pub(crate) const ALL: [Contender; 12] = [
+        Contender::Registry,
+        Contender::Facade,
+        Contender::Sharded,
+        Contender::Exporter,
+        Contender::ExporterBuckets,
+        Contender::AtomicBucket,
+        Contender::PromHistogram,
+        Contender::PromLocal,
+        Contender::ClientHistogram,
+        Contender::OtelHistogram,
+        Contender::OtelBound,
+        Contender::SyncHistogram,
     ];
 
     /// The row name in tables and results.json.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Peer::Registry => "lockfree-metrics registry",
-            Peer::Facade => "lockfree-metrics facade",
-            Peer::Sharded => "Sharded",
-            Peer::Exporter => "metrics + exporter-prometheus",
-            Peer::ExporterBuckets => "metrics + exporter-prometheus (buckets)",
-            Peer::AtomicBucket => "metrics-util AtomicBucket",
-            Peer::PromHistogram => "prometheus Histogram",
-            Peer::PromLocal => "prometheus LocalHistogram",
-            Peer::ClientHistogram => "prometheus-client Histogram",
-            Peer::OtelHistogram => "opentelemetry_sdk Histogram",
-            Peer::OtelBound => "opentelemetry_sdk bound",
-            Peer::SyncHistogram => "hdrhistogram SyncHistogram",
+            Contender::Registry => "lockfree-metrics registry",
+            Contender::Facade => "lockfree-metrics facade",
+            Contender::Sharded => "Sharded",
+            Contender::Exporter => "metrics + exporter-prometheus",
+            Contender::ExporterBuckets => "metrics + exporter-prometheus (buckets)",
+            Contender::AtomicBucket => "metrics-util AtomicBucket",
+            Contender::PromHistogram => "prometheus Histogram",
+            Contender::PromLocal => "prometheus LocalHistogram",
+            Contender::ClientHistogram => "prometheus-client Histogram",
+            Contender::OtelHistogram => "opentelemetry_sdk Histogram",
+            Contender::OtelBound => "opentelemetry_sdk bound",
+            Contender::SyncHistogram => "hdrhistogram SyncHistogram",
         }
     }
 
     /// The row named `name`, if any.
-    pub(crate) fn of_name(name: &str) -> Option<Peer> {
-        Peer::ALL.into_iter().find(|p| p.name() == name)
+    pub(crate) fn of_name(name: &str) -> Option<Contender> {
+        Contender::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// How the option is set up and what its cached record does.
     pub(crate) fn how(self) -> &'static str {
         match self {
-            Peer::Registry => "Registry::histogram_family; each thread keeps the Histogram Family::with returned",
-            Peer::Facade => "registry.recorder() behind the metrics macros; each thread keeps the handle histogram! returned",
-            Peer::Sharded => "the engine itself, one series: record_latency_ns",
-            Peer::Exporter => "PrometheusBuilder::new().build_recorder() (summaries) and its handle; a thread runs run_upkeep() every 5 s",
-            Peer::ExporterBuckets => "the same with set_buckets (Prometheus' default buckets)",
-            Peer::AtomicBucket => "one AtomicBucket<u64> per series, push per record; a reader drains them every 5 s and at read-back",
-            Peer::PromHistogram => "HistogramVec in a prometheus::Registry; each thread keeps with_label_values' Histogram",
-            Peer::PromLocal => "each thread keeps Histogram::local() per series, flushed every 1,024 records of it and at the end",
-            Peer::ClientHistogram => "Family<[(&str, &str); 1], Histogram> in a prometheus_client Registry; each thread keeps get_or_create's Histogram (cloned)",
-            Peer::OtelHistogram => "SdkMeterProvider with a ManualReader; Histogram::record(v, &attributes) (the SDK looks the attributes up on every call)",
-            Peer::OtelBound => "the same provider; each thread keeps Histogram::bind(&attributes)",
-            Peer::SyncHistogram => "one SyncHistogram per series; each thread keeps a Recorder of each; a thread refreshes them every 50 ms",
+            Contender::Registry => "Registry::histogram_family; each thread keeps the Histogram Family::with returned",
+            Contender::Facade => "registry.recorder() behind the metrics macros; each thread keeps the handle histogram! returned",
+            Contender::Sharded => "the engine itself, one series: record_latency_ns",
+            Contender::Exporter => "PrometheusBuilder::new().build_recorder() (summaries) and its handle; a thread runs run_upkeep() every 5 s",
+            Contender::ExporterBuckets => "the same with set_buckets (Prometheus' default buckets)",
+            Contender::AtomicBucket => "one AtomicBucket<u64> per series, push per record; a reader drains them every 5 s and at read-back",
+            Contender::PromHistogram => "HistogramVec in a prometheus::Registry; each thread keeps with_label_values' Histogram",
+            Contender::PromLocal => "each thread keeps Histogram::local() per series, flushed every 1,024 records of it and at the end",
+            Contender::ClientHistogram => "Family<[(&str, &str); 1], Histogram> in a prometheus_client Registry; each thread keeps get_or_create's Histogram (cloned)",
+            Contender::OtelHistogram => "SdkMeterProvider with a ManualReader; Histogram::record(v, &attributes) (the SDK looks the attributes up on every call)",
+            Contender::OtelBound => "the same provider; each thread keeps Histogram::bind(&attributes)",
+            Contender::SyncHistogram => "one SyncHistogram per series; each thread keeps a Recorder of each; a thread refreshes them every 50 ms",
         }
     }
 
@@ -190,32 +162,32 @@ impl Peer {
     /// have both a cached handle and a lookup.
     pub(crate) fn lookup(self) -> Option<&'static str> {
         match self {
-            Peer::Registry => Some("Family::with(&[value])"),
-            Peer::Facade | Peer::Exporter | Peer::ExporterBuckets => {
+            Contender::Registry => Some("Family::with(&[value])"),
+            Contender::Facade | Contender::Exporter | Contender::ExporterBuckets => {
                 Some("histogram!(name, \"series\" => value)")
             }
-            Peer::PromHistogram => Some("HistogramVec::with_label_values(&[value])"),
-            Peer::ClientHistogram => Some("Family::get_or_create(&labels)"),
-            Peer::OtelBound => Some("Histogram::record(v, &attributes), unbound"),
-            Peer::Sharded
-            | Peer::AtomicBucket
-            | Peer::PromLocal
-            | Peer::OtelHistogram
-            | Peer::SyncHistogram => None,
+            Contender::PromHistogram => Some("HistogramVec::with_label_values(&[value])"),
+            Contender::ClientHistogram => Some("Family::get_or_create(&labels)"),
+            Contender::OtelBound => Some("Histogram::record(v, &attributes), unbound"),
+            Contender::Sharded
+            | Contender::AtomicBucket
+            | Contender::PromLocal
+            | Contender::OtelHistogram
+            | Contender::SyncHistogram => None,
         }
     }
 
     /// The most series the option is run with, and why, where limited.
     pub(crate) fn series_limit(self) -> Option<(usize, &'static str)> {
         match self {
-            Peer::Sharded => Some((1, "the engine records one latency series")),
-            Peer::Exporter => Some((
+            Contender::Sharded => Some((1, "the engine records one latency series")),
+            Contender::Exporter => Some((
                 1_000,
                 "its render, the only read of its counts, computes every summary's quantiles; at \
                  10,000 series that read takes longer than the whole workload (the scrape \
                  workloads time it)",
             )),
-            Peer::SyncHistogram => Some((
+            Contender::SyncHistogram => Some((
                 1_000,
                 "a full HDR histogram (26 KiB at 1 µs-1 h, 2 digits) per series and per thread's Recorder",
             )),
@@ -226,22 +198,7 @@ impl Peer {
     /// The engine reference, not a library a user would pick: kept out of
     /// the recommendation.
     pub(crate) fn is_reference(self) -> bool {
-        self == Peer::Sharded
-    }
-
-    /// Calls `v.visit::<L>(self)` with this option's library type.
-    pub(crate) fn visit<V: Visit>(self, v: V) -> V::Out {
-        match self {
-            Peer::Registry => v.visit::<ours::RegistryLib>(self),
-            Peer::Facade => v.visit::<ours::FacadeLib>(self),
-            Peer::Sharded => v.visit::<ours::ShardedLib>(self),
-            Peer::Exporter | Peer::ExporterBuckets => v.visit::<exporter::ExporterLib>(self),
-            Peer::AtomicBucket => v.visit::<exporter::BucketLib>(self),
-            Peer::PromHistogram | Peer::PromLocal => v.visit::<tikv::TikvLib>(self),
-            Peer::ClientHistogram => v.visit::<client::ClientLib>(self),
-            Peer::OtelHistogram | Peer::OtelBound => v.visit::<otel::OtelLib>(self),
-            Peer::SyncHistogram => v.visit::<hdr::HdrLib>(self),
-        }
+        self == Contender::Sharded
     }
 }
 
@@ -250,7 +207,7 @@ pub(crate) trait Visit {
     /// What it gives back.
     type Out;
     /// Does it with library `L`, set up as `peer`.
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out;
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out;
 }
 
 /// A library set up with `S` series of [`METRIC`].
@@ -262,7 +219,7 @@ pub(crate) trait Library: Sized + Sync {
 
     /// Sets the library up as `peer` with `series` series, each created
     /// (registered, or recorded nowhere yet but looked up once).
-    fn new(peer: Peer, series: usize) -> Result<Self, String>;
+    fn new(peer: Contender, series: usize) -> Result<Self, String>;
 
     /// The calling thread's handles (made on the thread that records).
     fn writer(&self) -> Self::Writer<'_>;
@@ -301,7 +258,7 @@ pub(crate) trait Writer {
 
     /// Records `ns` into series `series`, looking the series up by its
     /// label value on this call. Options without a lookup
-    /// ([`Peer::lookup`] `None`) record nothing here: the workloads never
+    /// ([`Contender::lookup`] `None`) record nothing here: the workloads never
     /// call it for them, and the accounting check would report it if one
     /// did.
     fn record_labelled(&mut self, series: usize, ns: u64) {
@@ -539,164 +496,4 @@ pub(crate) fn text_quantiles(text: &str, series: usize, qs: &[f64]) -> Option<Ve
             seconds.map(|v| v * 1e9)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::{sync::Barrier, thread};
-
-    use super::*;
-
-    /// Runs `threads` writers of `peer` over `series` series, each making
-    /// `per_thread` records (series `i % series`, values 1 µs + i ns) through
-    /// the cached or the labelled path, and checks the accounting.
-    fn exact_run(peer: Peer, series: usize, threads: usize, per_thread: u64, labelled: bool) {
-        struct V {
-            series: usize,
-            threads: usize,
-            per_thread: u64,
-            labelled: bool,
-        }
-        impl Visit for V {
-            type Out = (Accounting, Option<String>, Option<Vec<f64>>);
-            fn visit<L: Library>(self, peer: Peer) -> Self::Out {
-                let lib = L::new(peer, self.series).expect("set up");
-                let stop = AtomicBool::new(false);
-                let ready = Barrier::new(self.threads);
-                let sums: Vec<u128> = thread::scope(|s| {
-                    let bg = lib
-                        .has_background()
-                        .then(|| s.spawn(|| lib.background(&stop)));
-                    let writers: Vec<_> = (0..self.threads)
-                        .map(|_| {
-                            s.spawn(|| {
-                                let mut w = lib.writer();
-                                ready.wait();
-                                let mut sum = 0u128;
-                                for i in 0..self.per_thread {
-                                    let ns = 1_000 + i;
-                                    let series = i as usize % self.series;
-                                    if self.labelled {
-                                        w.record_labelled(series, ns);
-                                    } else {
-                                        w.record(series, ns);
-                                    }
-                                    sum += u128::from(ns);
-                                }
-                                w.finish();
-                                sum
-                            })
-                        })
-                        .collect();
-                    let sums = writers.into_iter().map(|h| h.join().unwrap()).collect();
-                    // Relaxed: a stop flag or deadline; results travel through thread joins, not through this value.
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                    if let Some(bg) = bg {
-                        bg.join().unwrap();
-                    }
-                    sums
-                });
-                let made = self.per_thread * self.threads as u64;
-                let a = check(&lib.totals(), made, sums.iter().sum());
-                (a, lib.render(), lib.quantiles(0, &[0.5, 0.99]))
-            }
-        }
-        let (a, render, q) = peer.visit(V {
-            series,
-            threads,
-            per_thread,
-            labelled,
-        });
-        assert!(
-            a.mismatches.is_empty(),
-            "{} ({series} series, labelled {labelled}): {:?}",
-            peer.name(),
-            a.mismatches
-        );
-        assert_eq!(
-            a.counted,
-            Some(a.made),
-            "{}: {:?}",
-            peer.name(),
-            a.unchecked
-        );
-        if let Some(text) = render {
-            assert!(text.contains(METRIC), "{}: {text}", peer.name());
-        }
-        if let Some(q) = q {
-            assert!(q[0] <= q[1], "{}: {q:?}", peer.name());
-        }
-    }
-
-    #[test]
-    fn every_option_counts_exactly_in_a_short_run() {
-        for peer in Peer::ALL {
-            let series = peer.series_limit().map_or(7, |(max, _)| max.min(7));
-            exact_run(peer, series, 3, 3_000, false);
-            if peer.lookup().is_some() {
-                exact_run(peer, series, 2, 1_000, true);
-            }
-        }
-    }
-
-    #[test]
-    fn a_lookup_that_records_nothing_is_a_mismatch() {
-        // Sharded has no lookup: its labelled path records nothing, which
-        // the check must report rather than pass.
-        let result = std::panic::catch_unwind(|| exact_run(Peer::Sharded, 1, 1, 10, true));
-        assert!(result.is_err());
-    }
-
-    #[test]
-    fn the_check_reports_a_lost_record_and_a_bad_sum() {
-        let t = Ok(Totals {
-            count: 9,
-            sum: Sum::ExactNs(100),
-        });
-        let a = check(&t, 10, 100);
-        assert_eq!(a.mismatches, ["count: 10 recorded, 9 counted"]);
-        let t = Ok(Totals {
-            count: 10,
-            sum: Sum::Seconds(1.0 + 1e-5),
-        });
-        assert_eq!(check(&t, 10, 1_000_000_000).mismatches.len(), 1);
-        let t = Ok(Totals {
-            count: 10,
-            sum: Sum::Seconds(1.0 + 1e-9),
-        });
-        assert!(check(&t, 10, 1_000_000_000).mismatches.is_empty());
-        let a = check(&Err("no count".into()), 10, 0);
-        assert_eq!((a.counted, a.mismatches.len()), (None, 0));
-        assert_eq!(a.unchecked.len(), 1);
-    }
-
-    #[test]
-    fn histogram_quantile_interpolates_as_prometheus_does() {
-        let b = [(1.0, 10), (2.0, 30), (f64::INFINITY, 40)];
-        assert_eq!(bucket_quantile(&b, 0.25), Some(1.0));
-        assert_eq!(bucket_quantile(&b, 0.5), Some(1.5));
-        assert_eq!(bucket_quantile(&b, 0.125), Some(0.5));
-        assert_eq!(bucket_quantile(&b, 0.99), Some(2.0)); // in +Inf
-        assert_eq!(bucket_quantile(&[(1.0, 0), (f64::INFINITY, 0)], 0.5), None);
-    }
-
-    #[test]
-    fn text_expositions_parse() {
-        let text = "# TYPE request_latency_seconds histogram\n\
-            request_latency_seconds_bucket{series=\"3\",le=\"0.5\"} 2\n\
-            request_latency_seconds_bucket{series=\"3\",le=\"+Inf\"} 4\n\
-            request_latency_seconds_sum{series=\"3\"} 1.5\n\
-            request_latency_seconds_count{series=\"3\"} 4\n\
-            request_latency_seconds{series=\"1\",quantile=\"0.99\"} 0.25\n\
-            request_latency_seconds_sum{series=\"1\"} 0.5\n\
-            request_latency_seconds_count{series=\"1\"} 2.0\n\
-            other_metric_count 7\n";
-        let t = text_totals(text).unwrap();
-        assert_eq!(t.count, 6);
-        assert_eq!(t.sum, Sum::Seconds(2.0));
-        assert_eq!(text_quantiles(text, 1, &[0.99]), Some(vec![0.25e9]));
-        assert_eq!(text_quantiles(text, 3, &[0.5]), Some(vec![0.5e9]));
-        assert_eq!(text_quantiles(text, 1, &[0.5]), None);
-        assert!(parse_text("request_latency_seconds_count{series=\"1\"} x", METRIC).is_err());
-    }
 }

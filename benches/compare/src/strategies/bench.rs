@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use crate::{
     measure::{time_this, timed, Ctl, Timed},
-    workloads::{
+    strategies::workloads::{
         different_metrics, latency_loop, mode_base, nap_while_running, reader, request_cycle,
-        request_record, same_metric, served, Row, Serve, Tally, Workload, LATENCY, MODE,
+        request_record, same_metric, served, Contender, Serve, Tally, Workload, LATENCY, MODE,
     },
 };
 
@@ -57,8 +57,8 @@ impl Case {
     }
 
     /// The rows this case measures, out of the `selected` ones.
-    pub(crate) fn rows(&self, selected: &[Row]) -> Vec<Row> {
-        let pick = |rows: &[Row]| {
+    pub(crate) fn rows(&self, selected: &[Contender]) -> Vec<Contender> {
+        let pick = |rows: &[Contender]| {
             rows.iter()
                 .copied()
                 .filter(|r| selected.contains(r))
@@ -66,11 +66,11 @@ impl Case {
         };
         let mut rows = Vec::new();
         if self.serves() {
-            rows.extend(Row::BASELINES);
+            rows.extend(Contender::BASELINES);
         }
-        rows.extend(pick(&Row::STRATEGIES));
+        rows.extend(pick(&Contender::STRATEGIES));
         if self.workload == Workload::SameMetric {
-            rows.extend(pick(&Row::PEERS));
+            rows.extend(pick(&Contender::PEERS));
         }
         rows
     }
@@ -122,20 +122,24 @@ pub(crate) trait Bench {
 }
 
 /// Prepares `row` for `case` at `threads` threads.
-pub(crate) fn prepare(row: Row, case: Case, threads: usize, env: Env) -> Box<dyn Bench> {
+pub(crate) fn prepare(row: Contender, case: Case, threads: usize, env: Env) -> Box<dyn Bench> {
     let config = Config::default;
     match row {
-        Row::GlobalLock => StrategyBench::boxed(GlobalLock::new(config()), case, threads, env),
-        Row::FineGrained => StrategyBench::boxed(FineGrained::new(config()), case, threads, env),
-        Row::Atomic => StrategyBench::boxed(Atomic::new(config()), case, threads, env),
-        Row::Sharded => StrategyBench::boxed(Sharded::new(config()), case, threads, env),
-        Row::ShardedCoarse => StrategyBench::boxed(
+        Contender::GlobalLock => {
+            StrategyBench::boxed(GlobalLock::new(config()), case, threads, env)
+        }
+        Contender::FineGrained => {
+            StrategyBench::boxed(FineGrained::new(config()), case, threads, env)
+        }
+        Contender::Atomic => StrategyBench::boxed(Atomic::new(config()), case, threads, env),
+        Contender::Sharded => StrategyBench::boxed(Sharded::new(config()), case, threads, env),
+        Contender::ShardedCoarse => StrategyBench::boxed(
             Sharded::with_clock(config(), CoarseClock::new()),
             case,
             threads,
             env,
         ),
-        Row::SyncHistogram | Row::MutexHistogram | Row::LocalHistogram => {
+        Contender::SyncHistogram | Contender::MutexHistogram | Contender::LocalHistogram => {
             assert_eq!(
                 case.workload,
                 Workload::SameMetric,
@@ -143,10 +147,10 @@ pub(crate) fn prepare(row: Row, case: Case, threads: usize, env: Env) -> Box<dyn
             );
             Box::new(PeerBench { peer: row, threads })
         }
-        Row::NoMetrics | Row::ClockOnly => {
+        Contender::NoMetrics | Contender::ClockOnly => {
             assert!(case.serves(), "baselines serve simulated requests");
             Box::new(BaselineBench {
-                timed: row == Row::ClockOnly,
+                timed: row == Contender::ClockOnly,
                 clock: DefaultClock::new(),
                 case,
                 threads,
@@ -312,7 +316,7 @@ impl Bench for BaselineBench {
 
 /// A peer from `hdrhistogram`, built afresh for each run.
 struct PeerBench {
-    peer: Row,
+    peer: Contender,
     threads: usize,
 }
 
@@ -333,7 +337,7 @@ impl Bench for PeerBench {
     fn run(&mut self, duration: Duration) -> Measured {
         let threads = self.threads;
         let (out, counted) = match self.peer {
-            Row::MutexHistogram => {
+            Contender::MutexHistogram => {
                 let h = Mutex::new(histogram());
                 let out = timed(threads, 0, duration, |t, ctl| {
                     latency_loop(t, ctl, |ns| {
@@ -343,7 +347,7 @@ impl Bench for PeerBench {
                 let counted = h.into_inner().unwrap().len();
                 (out, counted)
             }
-            Row::LocalHistogram => {
+            Contender::LocalHistogram => {
                 let out = timed(threads, 0, duration, |t, ctl| {
                     let mut h = histogram();
                     let mut tally = latency_loop(t, ctl, |ns| h.record(ns).expect("in range"));
@@ -353,7 +357,7 @@ impl Bench for PeerBench {
                 let counted = out.iter().map(|t| t.out.counted).sum();
                 (out, counted)
             }
-            Row::SyncHistogram => {
+            Contender::SyncHistogram => {
                 let sync = histogram().into_sync();
                 let recorders: Vec<Mutex<Option<Recorder<u64>>>> = (0..threads)
                     .map(|_| Mutex::new(Some(sync.recorder())))
@@ -431,7 +435,10 @@ mod tests {
                 workload,
                 reader_hz: Some(1_000),
             };
-            let all: Vec<Row> = Row::STRATEGIES.into_iter().chain(Row::PEERS).collect();
+            let all: Vec<Contender> = Contender::STRATEGIES
+                .into_iter()
+                .chain(Contender::PEERS)
+                .collect();
             for row in case.rows(&all) {
                 let mut bench = prepare(row, case, 3, env);
                 for _ in 0..2 {

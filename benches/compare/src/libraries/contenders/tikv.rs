@@ -7,9 +7,9 @@ use prometheus::{
     TextEncoder,
 };
 
-use super::{
-    bucket_quantile, labels, seconds, Library, Peer, Sum, Totals, Writer, BUCKETS, HELP, LABEL,
-    LOCAL_FLUSH_EVERY, METRIC,
+use super::contender::{
+    bucket_quantile, labels, seconds, Contender, Library, Sum, Totals, Writer, BUCKETS, HELP,
+    LABEL, LOCAL_FLUSH_EVERY, METRIC,
 };
 
 /// `prometheus Histogram` and `prometheus LocalHistogram`.
@@ -31,7 +31,7 @@ impl TikvLib {
 impl Library for TikvLib {
     type Writer<'a> = TikvWriter<'a>;
 
-    fn new(peer: Peer, series: usize) -> Result<Self, String> {
+    fn new(peer: Contender, series: usize) -> Result<Self, String> {
         let opts = HistogramOpts::new(METRIC, HELP).buckets(BUCKETS.to_vec());
         let vec = HistogramVec::new(opts, &[LABEL]).map_err(|e| e.to_string())?;
         let registry = Registry::new();
@@ -45,7 +45,7 @@ impl Library for TikvLib {
             registry,
             vec,
             series,
-            local: peer == Peer::PromLocal,
+            local: peer == Contender::PromLocal,
         })
     }
 

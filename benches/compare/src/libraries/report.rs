@@ -1,15 +1,15 @@
 //! The library comparison's tables, as [`Section`]s.
 
 use super::{
-    peers::Peer,
+    contenders::Contender,
     recommend::Recommendation,
     run::{Choice, Path, LATENCY_NS, ZIPF_S},
-    workloads::{thousands, Cell, LibraryWorkload, Measured, Settings},
+    shapes::{thousands, Cell, LibraryWorkload, Measured, Settings},
 };
 use crate::{
     measure::Spread,
-    report::{ns, si},
     section::Section,
+    units::{ns, si},
 };
 
 /// A rate as "12.3M [11.0M-13.1M]".
@@ -47,7 +47,7 @@ fn threads_header(first: &str, threads: &[usize]) -> Vec<String> {
 
 /// The row label: the name, marked where the count could not be checked.
 fn label(peer: &str, exact: bool) -> String {
-    let reference = Peer::of_name(peer).is_some_and(Peer::is_reference);
+    let reference = Contender::of_name(peer).is_some_and(Contender::is_reference);
     format!(
         "{peer}{}{}",
         if reference { " (engine ref)" } else { "" },
@@ -132,7 +132,7 @@ pub(crate) fn sections(
         notes.extend(
             rows_of(&one)
                 .iter()
-                .filter_map(|p| Peer::of_name(p))
+                .filter_map(|p| Contender::of_name(p))
                 .map(|p| format!("{}: {}", p.name(), p.how())),
         );
         out.push(Section {
@@ -338,7 +338,7 @@ pub(crate) fn sections(
         notes.extend(
             rows_of(&lookup)
                 .iter()
-                .filter_map(|p| Peer::of_name(p))
+                .filter_map(|p| Contender::of_name(p))
                 .filter_map(|p| p.lookup().map(|l| format!("{}: {l}", p.name()))),
         );
         out.push(Section {
@@ -390,10 +390,9 @@ pub(crate) fn sections(
             .iter()
             .map(|f| {
                 vec![format!(
-                    "{}, {}, {:?}, {}: {}",
-                    f.shape,
-                    f.peer,
-                    f.path,
+                    "{}, {}, {}: {}",
+                    f.case,
+                    f.row,
                     f.run,
                     f.mismatches.join("; ")
                 )]
@@ -407,9 +406,9 @@ pub(crate) fn sections(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::{recommend::recommend, workloads::Shape};
+    use crate::libraries::{recommend::recommend, shapes::Shape};
 
-    fn cell(peer: Peer, threads: usize, rates: &[f64], exact: bool) -> Cell {
+    fn cell(peer: Contender, threads: usize, rates: &[f64], exact: bool) -> Cell {
         Cell {
             shape: Shape {
                 workload: LibraryWorkload::OneSeries,
@@ -435,8 +434,8 @@ mod tests {
     #[test]
     fn the_sections_mark_unchecked_rows_and_overlapping_ratios() {
         let cells = vec![
-            cell(Peer::Registry, 1, &[10e6, 12e6, 11e6], true),
-            cell(Peer::PromLocal, 1, &[9e6, 11.5e6, 10e6], false),
+            cell(Contender::Registry, 1, &[10e6, 12e6, 11e6], true),
+            cell(Contender::PromLocal, 1, &[9e6, 11.5e6, 10e6], false),
         ];
         let rec = recommend(&cells);
         let s = Settings::new(vec![1], true, None, None, None);

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    peers::Peer,
+    contenders::Contender,
     run::{Choice, Path},
-    workloads::{thousands, Cell, LibraryWorkload, Shape},
+    shapes::{thousands, Cell, LibraryWorkload, Shape},
 };
 use crate::measure::Spread;
 
@@ -158,13 +158,13 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
         .iter()
         .filter(|c| c.path == Path::Cached)
         .filter(|c| c.shape.workload != LibraryWorkload::Lookup)
-        .filter(|c| !Peer::of_name(c.peer).is_some_and(Peer::is_reference))
+        .filter(|c| !Contender::of_name(c.peer).is_some_and(Contender::is_reference))
         .collect();
     let mut by_shape: BTreeMap<Shape, Vec<&Cell>> = BTreeMap::new();
     for c in &candidates {
         by_shape.entry(c.shape).or_default().push(c);
     }
-    let registry = Peer::Registry.name();
+    let registry = Contender::Registry.name();
     let mut r = Recommendation::default();
     for (shape, mut cs) in by_shape {
         cs.sort_by(|a, b| b.records_per_s.median.total_cmp(&a.records_per_s.median));
@@ -262,7 +262,7 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
         };
         let text = format!(
             "lookup, {}: {} with a kept handle records {} as fast as with a lookup per call",
-            crate::report::threads(c.shape.threads),
+            crate::units::threads(c.shape.threads),
             c.peer,
             ratio.text()
         );
@@ -314,7 +314,7 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
             "lookup: keep the handle; a lookup per call costs up to {} ({}, {})",
             worst.cached_over_lookup.text(),
             worst.peer,
-            crate::report::threads(worst.threads)
+            crate::units::threads(worst.threads)
         ));
     }
     r
@@ -323,7 +323,7 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::run::Choice;
+    use crate::libraries::run::Choice;
 
     fn cell(peer: &'static str, threads: usize, rates: &[f64]) -> Cell {
         Cell {
@@ -364,9 +364,9 @@ mod tests {
 
     #[test]
     fn the_fastest_and_the_crossover_come_from_the_data() {
-        let reg = Peer::Registry.name();
-        let tikv = Peer::PromLocal.name();
-        let sharded = Peer::Sharded.name();
+        let reg = Contender::Registry.name();
+        let tikv = Contender::PromLocal.name();
+        let sharded = Contender::Sharded.name();
         let cells = vec![
             cell(reg, 1, &[8.0, 8.2, 8.1]),
             cell(tikv, 1, &[10.0, 10.1, 10.2]),

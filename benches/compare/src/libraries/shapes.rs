@@ -9,10 +9,10 @@ use clap::ValueEnum;
 use serde::Serialize;
 
 use super::{
-    peers::{Accounting, Peer},
+    contenders::{Accounting, Contender},
     run::{choices, run, values, Choice, Path, Run, Spec},
 };
-use crate::measure::Spread;
+use crate::{failure::Failure, measure::Spread};
 
 /// The library workloads, as `--workloads` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize)]
@@ -54,7 +54,7 @@ pub(crate) struct Settings {
     /// Workloads to run.
     pub(crate) workloads: Vec<LibraryWorkload>,
     /// Options to measure.
-    pub(crate) peers: Vec<Peer>,
+    pub(crate) peers: Vec<Contender>,
     /// Writer thread counts.
     pub(crate) threads: Vec<usize>,
     /// Writer thread counts of many-series: the fewest and the most
@@ -105,7 +105,7 @@ impl Settings {
         };
         Settings {
             workloads: LibraryWorkload::ALL.to_vec(),
-            peers: Peer::ALL.to_vec(),
+            peers: Contender::ALL.to_vec(),
             threads,
             many_threads,
             series: if quick {
@@ -179,9 +179,9 @@ pub(crate) struct Planned {
     /// The shape.
     pub(crate) shape: Shape,
     /// (option, path) in run order.
-    pub(crate) rows: Vec<(Peer, Path)>,
+    pub(crate) rows: Vec<(Contender, Path)>,
     /// Options left out of the shape, and why.
-    pub(crate) skipped: Vec<(Peer, String)>,
+    pub(crate) skipped: Vec<(Contender, String)>,
     /// Each measured run's length.
     pub(crate) duration: Duration,
 }
@@ -287,7 +287,7 @@ pub(crate) struct Point {
 }
 
 impl Point {
-    fn new(shape: Shape, peer: Peer, path: Path, rep: usize, run: Run, cores: usize) -> Self {
+    fn new(shape: Shape, peer: Contender, path: Path, rep: usize, run: Run, cores: usize) -> Self {
         let records: u64 = run.records.iter().sum();
         let thread_seconds: f64 = run.seconds.iter().sum();
         let cpu: Option<f64> = run.cpu_seconds.iter().copied().sum();
@@ -314,23 +314,6 @@ impl Point {
             run,
         }
     }
-}
-
-/// A run whose accounting did not match.
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Failure {
-    /// The shape's label.
-    pub(crate) shape: String,
-    /// Its writer threads.
-    pub(crate) threads: usize,
-    /// The option.
-    pub(crate) peer: &'static str,
-    /// The path.
-    pub(crate) path: Path,
-    /// `warm-up` or `run N`.
-    pub(crate) run: String,
-    /// Each difference.
-    pub(crate) mismatches: Vec<String>,
 }
 
 /// An option that could not run a shape, and why.
@@ -414,7 +397,7 @@ pub(crate) fn execute(
                 why: why.clone(),
             });
         }
-        let mut broken: Vec<(Peer, Path)> = Vec::new();
+        let mut broken: Vec<(Contender, Path)> = Vec::new();
         for rep in 1..=reps {
             for &(peer, path) in &p.rows {
                 if stop() {
@@ -454,11 +437,10 @@ pub(crate) fn execute(
                 }
                 if !r.accounting.mismatches.is_empty() {
                     let f = Failure {
-                        shape: shape.label(),
+                        case: shape.label(),
+                        row: peer.name(),
                         threads: shape.threads,
-                        peer: peer.name(),
-                        path,
-                        run: format!("run {rep}"),
+                        run: format!("run {rep} ({path:?} path)"),
                         mismatches: r.accounting.mismatches.clone(),
                     };
                     failed(&f);
@@ -572,13 +554,16 @@ mod tests {
             .filter(|p| p.shape.workload == LibraryWorkload::OneSeries)
             .collect();
         assert_eq!(one.len(), 2);
-        assert_eq!(one[0].rows.len(), Peer::ALL.len());
+        assert_eq!(one[0].rows.len(), Contender::ALL.len());
         let big = plan
             .iter()
             .find(|p| p.shape.series == 10_000)
             .expect("a 10,000-series shape");
-        assert!(big.skipped.iter().any(|(p, _)| *p == Peer::SyncHistogram));
-        assert!(big.skipped.iter().any(|(p, _)| *p == Peer::Sharded));
+        assert!(big
+            .skipped
+            .iter()
+            .any(|(p, _)| *p == Contender::SyncHistogram));
+        assert!(big.skipped.iter().any(|(p, _)| *p == Contender::Sharded));
         let lookup = plan
             .iter()
             .find(|p| p.shape.workload == LibraryWorkload::Lookup)
@@ -596,7 +581,7 @@ mod tests {
     fn a_broken_count_is_reported() {
         let mut s = Settings::new(vec![1], true, None, None, Some(1));
         s.workloads = vec![LibraryWorkload::OneSeries];
-        s.peers = vec![Peer::Registry, Peer::PromHistogram];
+        s.peers = vec![Contender::Registry, Contender::PromHistogram];
         let plan = plan(&s);
         let mut seen = 0;
         let mut progress = |_: &str| {};

@@ -12,12 +12,15 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    library::{
-        child::{self, rss_kib},
-        drive::{account, series_for, with_background, Made},
-        peers::{Library, Peer, Visit, Writer},
-    },
+    failure::Failure,
+    libraries::contenders::{Contender, Library, Visit, Writer},
     measure::Lcg,
+    operations::{
+        child::ChildError,
+        child::{self, rss_kib},
+        drive::{account, failed_children, failure, is_ours, series_for, with_background, Made},
+        operation::{Operation, Report},
+    },
     section::Section,
 };
 
@@ -91,12 +94,13 @@ pub(crate) fn waves<W: Writer>(job: &Job, series: usize, writer: &(dyn Fn() -> W
     made
 }
 
-struct Churn<'a>(&'a Job);
+/// Visits the option a job names with its waves.
+struct Waves<'a>(&'a Job);
 
-impl Visit for Churn<'_> {
+impl Visit for Waves<'_> {
     type Out = Result<Outcome, String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out {
         let job = self.0;
         let series = series_for(peer, job.series);
         let lib = L::new(peer, series)?;
@@ -120,9 +124,9 @@ impl Visit for Churn<'_> {
 
 /// Runs `job` in this process (the child's side).
 pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
-    let peer =
-        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
-    peer.visit(Churn(job))
+    let peer = Contender::of_name(&job.option)
+        .ok_or_else(|| format!("no option named '{}'", job.option))?;
+    peer.visit(Waves(job))
 }
 
 /// What `churn` runs.
@@ -158,20 +162,20 @@ pub(crate) struct Results {
 }
 
 /// Runs every option of `peers` in its own child.
-pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
     let mut outcomes = Vec::new();
     let mut failed = Vec::new();
     for name in peers.iter().map(|p| p.name()) {
         progress(&format!("churn / {name}"));
-        let job = child::Job::Churn(Job {
+        let job = Job {
             option: name.to_string(),
             series: plan.series,
             waves: plan.waves,
             threads: plan.threads,
             records: plan.records,
             idle_ms: plan.idle_ms,
-        });
-        match child::run::<Outcome>(&job, Duration::from_secs(60)) {
+        };
+        match child::run::<Outcome>(Churn::NAME, &job, Duration::from_secs(60)) {
             Ok(o) => outcomes.push(o),
             Err(e) => failed.push(format!("{name}: {e}")),
         }
@@ -226,6 +230,85 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
         rows,
         plots: Vec::new(),
     }]
+}
+
+/// The churn operation, as `operations` lists it.
+pub(crate) struct Churn;
+
+impl Operation for Churn {
+    const NAME: &'static str = "churn";
+    const HELP: &'static str = "Waves of short-lived recording threads (a blocking pool's); \
+        records lost must be 0 for ours";
+    type Plan = Plan;
+    type Results = Results;
+
+    fn plan(quick: bool) -> Plan {
+        Plan::new(quick)
+    }
+
+    fn planned_ms(quick: bool) -> u64 {
+        if quick {
+            1_000
+        } else {
+            10_000
+        }
+    }
+
+    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
+        run(plan, options, progress)
+    }
+
+    fn in_child(job: &str) -> Result<String, ChildError> {
+        child::serve(job, in_child)
+    }
+}
+
+impl Report for Results {
+    fn sections(&self) -> Vec<Section> {
+        sections(self)
+    }
+
+    fn failures(&self) -> Vec<Failure> {
+        let mut out: Vec<Failure> = self
+            .outcomes
+            .iter()
+            .filter(|o| Contender::of_name(&o.option).is_some_and(is_ours))
+            .filter(|o| o.lost() != Some(0) || !o.mismatches.is_empty())
+            .map(|o| {
+                let what = format!(
+                    "{} recorded, {} counted{}",
+                    o.made,
+                    o.counted.map_or("nothing".into(), |c| c.to_string()),
+                    if o.mismatches.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", o.mismatches.join("; "))
+                    }
+                );
+                failure(Churn::NAME, &o.option, what)
+            })
+            .collect();
+        out.extend(failed_children(Churn::NAME, &self.failed));
+        out
+    }
+
+    /// Who lost records to exiting threads.
+    fn recommendation(&self) -> Vec<String> {
+        let lost: Vec<String> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| {
+                let counted = o.counted?;
+                (counted != o.made)
+                    .then(|| format!("{} ({} of {})", o.option, o.made.abs_diff(counted), o.made))
+            })
+            .collect();
+        vec![if lost.is_empty() {
+            "thread churn: no option lost a record to exiting threads".to_string()
+        } else {
+            format!("thread churn: records lost by {}", lost.join(", "))
+        }]
+    }
 }
 
 #[cfg(test)]
@@ -287,7 +370,7 @@ mod tests {
 
     #[test]
     fn ours_loses_nothing_and_every_peer_is_reported() {
-        for peer in Peer::ALL {
+        for peer in Contender::ALL {
             let o = in_child(&job(peer.name(), 250)).unwrap();
             assert_eq!(o.made, 3 * 4 * 250, "{}", peer.name());
             if is_ours_name(&o.option) {
@@ -303,6 +386,6 @@ mod tests {
     }
 
     fn is_ours_name(name: &str) -> bool {
-        Peer::of_name(name).is_some_and(crate::library::drive::is_ours)
+        Contender::of_name(name).is_some_and(crate::operations::drive::is_ours)
     }
 }

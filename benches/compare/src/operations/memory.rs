@@ -13,12 +13,15 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    library::{
-        child::{self, rss_kib},
-        drive::{account, series_for, with_background, Made},
-        peers::{Library, Peer, Visit, Writer as _, REFRESH, UPKEEP},
-    },
+    failure::Failure,
+    libraries::contenders::{Contender, Library, Visit, Writer as _, REFRESH, UPKEEP},
     measure::Lcg,
+    operations::{
+        child::ChildError,
+        child::{self, rss_kib},
+        drive::{account, failed_children, failure, is_ours, series_for, with_background, Made},
+        operation::{Operation, Report},
+    },
     section::Section,
 };
 
@@ -59,8 +62,8 @@ pub(crate) struct Outcome {
 
 /// Runs `job` in this process (the child's side).
 pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
-    let peer =
-        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
+    let peer = Contender::of_name(&job.option)
+        .ok_or_else(|| format!("no option named '{}'", job.option))?;
     peer.visit(Measure(job))
 }
 
@@ -69,7 +72,7 @@ struct Measure<'a>(&'a Job);
 impl Visit for Measure<'_> {
     type Out = Result<Outcome, String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out {
         let job = self.0;
         let series = series_for(peer, job.series);
         let lib = L::new(peer, series)?;
@@ -230,21 +233,21 @@ pub(crate) fn row(o: Outcome) -> Row {
 }
 
 /// Runs every option of `peers` in its own child.
-pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     let limit = Duration::from_secs_f64(plan.seconds * 5.0 + 30.0);
     for name in peers.iter().map(|p| p.name()) {
         progress(&format!("memory / {name}"));
-        let job = child::Job::Memory(Job {
+        let job = Job {
             option: name.to_string(),
             series: plan.series,
             writers: plan.writers,
             rate: plan.rate,
             seconds: plan.seconds,
             sample_ms: plan.sample_ms,
-        });
-        match child::run::<Outcome>(&job, limit) {
+        };
+        match child::run::<Outcome>(Memory::NAME, &job, limit) {
             Ok(o) => rows.push(row(o)),
             Err(e) => failed.push(format!("{name}: {e}")),
         }
@@ -278,7 +281,7 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
                 format!("{:+.2} MiB/s", x.slope_mib_per_s),
                 format!("{:+.1} MiB", x.growth_mib),
                 format!("{:+.1} B", x.bytes_per_record),
-                crate::report::si(x.rate),
+                crate::units::si(x.rate),
                 format!("{:.1} MiB", x.outcome.rss_start_kib as f64 / 1024.0),
             ]
         })
@@ -288,7 +291,7 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
             "each option in a fresh child process: {} writers recording {} latencies/s each into {} \
              series for {:.1} s, nobody scraping (metrics-rs/metrics#467); VmRSS sampled every {} ms.",
             p.writers,
-            crate::report::si(p.rate as f64),
+            crate::units::si(p.rate as f64),
             p.series,
             p.seconds,
             p.sample_ms
@@ -318,6 +321,73 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
     }]
 }
 
+/// The memory operation, as `operations` lists it.
+pub(crate) struct Memory;
+
+impl Operation for Memory {
+    const NAME: &'static str = "memory";
+    const HELP: &'static str = "Resident memory while writers record and nobody scrapes \
+        (metrics-rs/metrics#467), each option in a fresh child process";
+    type Plan = Plan;
+    type Results = Results;
+
+    fn plan(quick: bool) -> Plan {
+        Plan::new(quick)
+    }
+
+    fn planned_ms(quick: bool) -> u64 {
+        if quick {
+            1_500
+        } else {
+            25_000
+        }
+    }
+
+    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
+        run(plan, options, progress)
+    }
+
+    fn in_child(job: &str) -> Result<String, ChildError> {
+        child::serve(job, in_child)
+    }
+}
+
+impl Report for Results {
+    fn sections(&self) -> Vec<Section> {
+        sections(self)
+    }
+
+    fn failures(&self) -> Vec<Failure> {
+        let mut out: Vec<Failure> = self
+            .rows
+            .iter()
+            .filter(|o| Contender::of_name(&o.option).is_some_and(is_ours))
+            .filter(|o| !o.outcome.mismatches.is_empty())
+            .map(|o| failure(Memory::NAME, &o.option, o.outcome.mismatches.join("; ")))
+            .collect();
+        out.extend(failed_children(Memory::NAME, &self.failed));
+        out
+    }
+
+    /// Whose memory grows with no scrapes.
+    fn recommendation(&self) -> Vec<String> {
+        let growing: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| r.slope_mib_per_s > 1.0)
+            .map(|r| format!("{} (+{:.1} MiB/s)", r.option, r.slope_mib_per_s))
+            .collect();
+        vec![if growing.is_empty() {
+            "memory with no scrapes: no option grew by more than 1 MiB/s".to_string()
+        } else {
+            format!(
+                "memory with no scrapes: scrape often, or avoid {}: resident memory grows with every record until a render",
+                growing.join(", ")
+            )
+        }]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,7 +407,7 @@ mod tests {
     #[test]
     fn a_child_job_measures_and_counts() {
         let job = Job {
-            option: Peer::Registry.name().to_string(),
+            option: Contender::Registry.name().to_string(),
             series: 4,
             writers: 2,
             rate: 20_000,

@@ -18,7 +18,7 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use serde::Serialize;
 
-use super::peers::{check, Accounting, Library, Peer, Visit, Writer};
+use super::contenders::{check, Accounting, Contender, Library, Visit, Writer};
 use crate::measure::thread_cpu_ns;
 
 /// Records between two looks at the clock.
@@ -139,7 +139,7 @@ pub(crate) struct Run {
 }
 
 /// Runs `peer` once as `spec` says, with `spec.values.len()` writers.
-pub(crate) fn run(peer: Peer, spec: Spec<'_>) -> Result<Run, String> {
+pub(crate) fn run(peer: Contender, spec: Spec<'_>) -> Result<Run, String> {
     peer.visit(Runner(spec))
 }
 
@@ -148,7 +148,7 @@ struct Runner<'a>(Spec<'a>);
 impl Visit for Runner<'_> {
     type Out = Result<Run, String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Result<Run, String> {
+    fn visit<L: Library>(self, peer: Contender) -> Result<Run, String> {
         let spec = self.0;
         let threads = spec.values.len();
         if threads == 0 || (spec.series > 1 && spec.choices.len() < threads) {
@@ -428,7 +428,7 @@ mod tests {
             values: &values,
             choices: &choices,
         };
-        let r = run(Peer::Registry, spec).unwrap();
+        let r = run(Contender::Registry, spec).unwrap();
         assert!(r.accounting.mismatches.is_empty(), "{:?}", r.accounting);
         assert!(r.records.iter().all(|&n| n > 0));
         assert!(r.span_seconds > 0.0);
@@ -436,7 +436,7 @@ mod tests {
             path: Path::Labelled,
             ..spec
         };
-        assert!(run(Peer::AtomicBucket, labelled).is_err());
-        assert!(run(Peer::Sharded, spec).is_err(), "one series only");
+        assert!(run(Contender::AtomicBucket, labelled).is_err());
+        assert!(run(Contender::Sharded, spec).is_err(), "one series only");
     }
 }

@@ -11,14 +11,16 @@ use std::{hint::black_box, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    library::{
-        child,
-        drive::{account, is_ours, with_background, Made},
-        peers::{Accounting, Library, Peer, Visit, Writer as _},
-    },
+    failure::Failure,
+    libraries::contenders::{Accounting, Contender, Library, Visit, Writer as _},
     measure::{paced, quantile, span, timed, Ctl, Gate, Lcg, Spread},
-    report::{ns, si},
+    operations::{
+        child::{self, ChildError},
+        drive::{account, failure, is_ours, with_background, Made},
+        operation::{Operation, Report},
+    },
     section::Section,
+    units::{ns, si},
 };
 
 /// Records between two looks at the stop flag.
@@ -158,19 +160,19 @@ pub(crate) struct Results {
 /// The most series `peer` is scraped with: its limit, but for the
 /// exporter with summaries, whose limit bounds the throughput workloads'
 /// time by its render, which is what this workload measures.
-fn scrape_limit(peer: Peer) -> Option<(usize, &'static str)> {
+fn scrape_limit(peer: Contender) -> Option<(usize, &'static str)> {
     match peer {
-        Peer::Exporter => None,
+        Contender::Exporter => None,
         _ => peer.series_limit(),
     }
 }
 
 /// Options whose store and render are another row's: left out here.
-fn same_render_as(peer: Peer) -> Option<Peer> {
+fn same_render_as(peer: Contender) -> Option<Contender> {
     match peer {
-        Peer::Facade => Some(Peer::Registry),
-        Peer::PromLocal => Some(Peer::PromHistogram),
-        Peer::OtelBound => Some(Peer::OtelHistogram),
+        Contender::Facade => Some(Contender::Registry),
+        Contender::PromLocal => Some(Contender::PromHistogram),
+        Contender::OtelBound => Some(Contender::OtelHistogram),
         _ => None,
     }
 }
@@ -304,7 +306,7 @@ impl Outcome {
     pub(crate) fn count(&self) -> Count {
         Count {
             option: self.option.clone(),
-            ours: Peer::of_name(&self.option).is_some_and(is_ours),
+            ours: Contender::of_name(&self.option).is_some_and(is_ours),
             series: self.series,
             accounting: Accounting {
                 made: self.made,
@@ -318,15 +320,15 @@ impl Outcome {
 
 /// Runs `job` in this process (the child's side).
 pub(crate) fn in_child(job: &Job) -> Result<Outcome, String> {
-    let peer =
-        Peer::of_name(&job.option).ok_or_else(|| format!("no option named '{}'", job.option))?;
+    let peer = Contender::of_name(&job.option)
+        .ok_or_else(|| format!("no option named '{}'", job.option))?;
     measure(peer, job.series, &job.plan)
 }
 
 /// Sets `peer` up with `series` series and runs the plan's reps: in each,
 /// its writers without a scraper and then at each rate, for each writer
 /// count, so that runs with and without a scraper alternate.
-pub(crate) fn measure(peer: Peer, series: usize, plan: &Plan) -> Result<Outcome, String> {
+pub(crate) fn measure(peer: Contender, series: usize, plan: &Plan) -> Result<Outcome, String> {
     peer.visit(Measure { series, plan })
 }
 
@@ -338,7 +340,7 @@ struct Measure<'a> {
 impl Visit for Measure<'_> {
     type Out = Result<Outcome, String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out {
         let Measure { series, plan } = self;
         let lib = L::new(peer, series)?;
         if lib.render().is_none() {
@@ -395,7 +397,7 @@ impl Visit for Measure<'_> {
 
 /// Runs the plan over `peers`, each option and series count in a child
 /// process; `progress` is told what runs.
-pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
     let mut cells = Vec::new();
     let mut counts = Vec::new();
     let mut skipped = Vec::new();
@@ -423,12 +425,12 @@ pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -
                 continue;
             }
             progress(&format!("scrape / {s} series / {}", peer.name()));
-            let job = child::Job::Scrape(Job {
+            let job = Job {
                 option: peer.name().to_string(),
                 series: s,
                 plan: plan.clone(),
-            });
-            match child::run::<Outcome>(&job, CHILD_LIMIT) {
+            };
+            match child::run::<Outcome>(Scrape::NAME, &job, CHILD_LIMIT) {
                 Ok(o) => {
                     cells.extend(o.cells());
                     counts.push(o.count());
@@ -651,6 +653,107 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
     out
 }
 
+/// The scrape operation, as `operations` lists it.
+pub(crate) struct Scrape;
+
+impl Operation for Scrape {
+    const NAME: &'static str = "scrape";
+    const HELP: &'static str =
+        "A scraper renders the Prometheus text of 1k and 10k series at 1 and \
+        10 Hz while 1 and 2 writers record; render p50/p99, bytes, peak RSS, writer throughput \
+        with / without it (each option in a child)";
+    type Plan = Plan;
+    type Results = Results;
+
+    fn plan(quick: bool) -> Plan {
+        Plan::new(quick)
+    }
+
+    fn planned_ms(quick: bool) -> u64 {
+        if quick {
+            2_000
+        } else {
+            50_000
+        }
+    }
+
+    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
+        run(plan, options, progress)
+    }
+
+    fn in_child(job: &str) -> Result<String, ChildError> {
+        child::serve(job, in_child)
+    }
+}
+
+impl Report for Results {
+    fn sections(&self) -> Vec<Section> {
+        sections(self)
+    }
+
+    fn failures(&self) -> Vec<Failure> {
+        self.counts
+            .iter()
+            .filter(|c| c.ours && !c.accounting.mismatches.is_empty())
+            .map(|c| {
+                failure(
+                    Scrape::NAME,
+                    &c.option,
+                    format!(
+                        "{} series: {}",
+                        c.series,
+                        c.accounting.mismatches.join("; ")
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Whose render is cheapest at the most series, and ours beside it.
+    fn recommendation(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(&most) = self.cells.iter().map(|c| &c.series).max() {
+            let mut at: Vec<&Cell> = self
+                .cells
+                .iter()
+                .filter(|c| c.series == most && c.render_p50_ns.is_some())
+                .collect();
+            let hz = at.iter().map(|c| c.hz).max().unwrap_or(0);
+            let writers = at
+                .iter()
+                .filter(|c| c.hz == hz)
+                .map(|c| c.writers)
+                .max()
+                .unwrap_or(0);
+            at.retain(|c| c.hz == hz && c.writers == writers);
+            at.sort_by_key(|c| c.render_p50_ns);
+            if let Some(best) = at.first() {
+                let p50 = |c: &Cell| c.render_p50_ns.unwrap_or(0) as f64 / 1e6;
+                let ours = at
+                    .iter()
+                    .find(|c| Contender::of_name(&c.option).is_some_and(is_ours));
+                let mut line = format!(
+                    "scrape, {most} series at {hz}/s with {writers} writers: cheapest render {} ({:.1} ms p50, {} bytes)",
+                    best.option,
+                    p50(best),
+                    best.bytes_per_render.unwrap_or(0)
+                );
+                if let Some(o) = ours.filter(|o| o.option != best.option) {
+                    line.push_str(&format!(
+                        "; {} {:.1} ms ({:.1}x), {} bytes",
+                        o.option,
+                        p50(o),
+                        p50(o) / p50(best).max(1e-9),
+                        o.bytes_per_render.unwrap_or(0)
+                    ));
+                }
+                out.push(line);
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,7 +763,7 @@ mod tests {
         struct V;
         impl Visit for V {
             type Out = ();
-            fn visit<L: Library>(self, peer: Peer) {
+            fn visit<L: Library>(self, peer: Contender) {
                 let lib = L::new(peer, 10).unwrap();
                 let (r, made) = run_once(&lib, 10, 2, Some(100), Duration::from_millis(50));
                 assert!(r.made > 0 && made.count == r.made);
@@ -684,7 +787,7 @@ mod tests {
                 assert!(!account(&lib, short).mismatches.is_empty());
             }
         }
-        Peer::Registry.visit(V);
+        Contender::Registry.visit(V);
     }
 
     #[test]
@@ -715,8 +818,8 @@ mod tests {
             skipped: Vec::new(),
             peaks: Vec::new(),
         };
-        for peer in Peer::ALL {
-            match measure(peer, crate::library::drive::series_for(peer, 20), &plan) {
+        for peer in Contender::ALL {
+            match measure(peer, crate::operations::drive::series_for(peer, 20), &plan) {
                 Ok(o) => {
                     assert!(o.peak_rss_kib.is_some_and(|k| k > 0));
                     let cells = o.cells();
@@ -729,8 +832,8 @@ mod tests {
             }
         }
         let options: Vec<&str> = r.cells.iter().map(|c| c.option.as_str()).collect();
-        assert!(options.contains(&Peer::Registry.name()), "{options:?}");
-        assert!(options.contains(&Peer::Exporter.name()), "{options:?}");
+        assert!(options.contains(&Contender::Registry.name()), "{options:?}");
+        assert!(options.contains(&Contender::Exporter.name()), "{options:?}");
         // Ours must count exactly; a peer's loss under concurrent renders
         // (metrics-exporter-prometheus loses a few now and then) is a
         // finding the table prints, not this test's failure.
@@ -745,7 +848,7 @@ mod tests {
         assert!(r
             .skipped
             .iter()
-            .any(|(_, s)| s.starts_with(Peer::OtelHistogram.name())));
+            .any(|(_, s)| s.starts_with(Contender::OtelHistogram.name())));
         assert!(!sections(&r).is_empty());
     }
 }

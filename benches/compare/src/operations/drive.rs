@@ -7,7 +7,10 @@ use std::{
     thread,
 };
 
-use crate::library::peers::{check, Accounting, Library, Peer};
+use crate::{
+    failure::Failure,
+    libraries::contenders::{check, Accounting, Contender, Library},
+};
 
 /// Runs `body` while `lib`'s background thread, if it has one, runs
 /// beside it, as its documentation has a server run it.
@@ -58,11 +61,43 @@ pub(crate) fn account<L: Library>(lib: &L, made: Made) -> Accounting {
 
 /// This crate's rows, whose miscounts fail the run; a peer's are
 /// findings.
-pub(crate) fn is_ours(peer: Peer) -> bool {
-    matches!(peer, Peer::Registry | Peer::Facade | Peer::Sharded)
+pub(crate) fn is_ours(peer: Contender) -> bool {
+    matches!(
+        peer,
+        Contender::Registry | Contender::Facade | Contender::Sharded
+    )
 }
 
 /// The series an option runs with when `asked`: at most its limit.
-pub(crate) fn series_for(peer: Peer, asked: usize) -> usize {
+pub(crate) fn series_for(peer: Contender, asked: usize) -> usize {
     peer.series_limit().map_or(asked, |(max, _)| asked.min(max))
+}
+
+/// An operation's failure: `what` went wrong for `option`, one of ours.
+pub(crate) fn failure(operation: &str, option: &str, what: String) -> Failure {
+    Failure {
+        case: operation.to_string(),
+        row: Contender::of_name(option).map_or("library option", Contender::name),
+        threads: 0,
+        run: "operations".into(),
+        mismatches: vec![what],
+    }
+}
+
+/// The children of ours that failed, among an operation's `failed` lines
+/// (`"<option>: <why>"`); a peer's failed child is a finding in its table.
+pub(crate) fn failed_children(operation: &str, failed: &[String]) -> Vec<Failure> {
+    failed
+        .iter()
+        .filter_map(|f| {
+            let p = Contender::ALL
+                .into_iter()
+                .find(|p| is_ours(*p) && f.starts_with(&format!("{}:", p.name())))?;
+            Some(failure(
+                operation,
+                p.name(),
+                format!("the child failed: {f}"),
+            ))
+        })
+        .collect()
 }

@@ -7,12 +7,14 @@ use rand_distr::{Distribution as _, LogNormal};
 use serde::Serialize;
 
 use crate::{
-    library::{
+    failure::Failure,
+    libraries::contenders::{text_quantiles, Contender, Library, Visit, Writer as _, BUCKETS},
+    operations::{
         drive::{series_for, with_background},
-        peers::{text_quantiles, Library, Peer, Visit, Writer as _, BUCKETS},
+        operation::{Operation, Report},
     },
-    report::ns,
     section::Section,
+    units::ns,
 };
 
 /// The quantiles compared.
@@ -39,7 +41,7 @@ pub(crate) fn relative_error(estimate: f64, exact: f64) -> f64 {
 }
 
 /// Where an option's quantiles come from.
-pub(crate) fn method(peer: Peer) -> String {
+pub(crate) fn method(peer: Contender) -> String {
     let buckets = format!(
         "histogram_quantile over Prometheus' default buckets ({} from {} to {} s)",
         BUCKETS.len(),
@@ -47,17 +49,17 @@ pub(crate) fn method(peer: Peer) -> String {
         BUCKETS[BUCKETS.len() - 1]
     );
     match peer {
-        Peer::Registry | Peer::Facade => "its HDR quantile (2 significant digits)".into(),
-        Peer::Sharded => "its snapshot's HDR p50/p99/p999".into(),
-        Peer::Exporter => "its summary's quantile (DDSketch, rolling 3 x 20 s)".into(),
-        Peer::AtomicBucket => "none: a raw sample buffer".into(),
-        Peer::SyncHistogram => "its HDR quantile (2 significant digits, from 1 µs)".into(),
-        Peer::ExporterBuckets
-        | Peer::PromHistogram
-        | Peer::PromLocal
-        | Peer::ClientHistogram
-        | Peer::OtelHistogram
-        | Peer::OtelBound => buckets,
+        Contender::Registry | Contender::Facade => "its HDR quantile (2 significant digits)".into(),
+        Contender::Sharded => "its snapshot's HDR p50/p99/p999".into(),
+        Contender::Exporter => "its summary's quantile (DDSketch, rolling 3 x 20 s)".into(),
+        Contender::AtomicBucket => "none: a raw sample buffer".into(),
+        Contender::SyncHistogram => "its HDR quantile (2 significant digits, from 1 µs)".into(),
+        Contender::ExporterBuckets
+        | Contender::PromHistogram
+        | Contender::PromLocal
+        | Contender::ClientHistogram
+        | Contender::OtelHistogram
+        | Contender::OtelBound => buckets,
     }
 }
 
@@ -68,7 +70,7 @@ struct Read<'a>(&'a [u64]);
 impl Visit for Read<'_> {
     type Out = Result<(Option<Vec<f64>>, Option<Vec<f64>>), String>;
 
-    fn visit<L: Library>(self, peer: Peer) -> Self::Out {
+    fn visit<L: Library>(self, peer: Contender) -> Self::Out {
         let lib = L::new(peer, series_for(peer, 1))?;
         with_background(&lib, || {
             let mut w = lib.writer();
@@ -85,7 +87,7 @@ impl Visit for Read<'_> {
 /// Every option's estimates after recording `samples`. This crate's
 /// registry has a second row: its text exposition's buckets read with
 /// `histogram_quantile`, as a Prometheus server reads it.
-pub(crate) fn read_all(peers: &[Peer], samples: &[u64], exact_ns: &[u64]) -> Vec<Estimate> {
+pub(crate) fn read_all(peers: &[Contender], samples: &[u64], exact_ns: &[u64]) -> Vec<Estimate> {
     let mut out = Vec::new();
     for &peer in peers {
         let (own, scraped) = match peer.visit(Read(samples)) {
@@ -97,7 +99,7 @@ pub(crate) fn read_all(peers: &[Peer], samples: &[u64], exact_ns: &[u64]) -> Vec
         };
         let own = own.ok_or_else(|| "no quantiles".to_string());
         out.push(estimate(peer.name(), method(peer), own, exact_ns));
-        if peer == Peer::Registry {
+        if peer == Contender::Registry {
             out.push(estimate(
                 &format!("{} (scraped)", peer.name()),
                 "histogram_quantile over its text exposition's 1-2-5 buckets".into(),
@@ -284,7 +286,7 @@ pub(crate) fn estimate(
 
 /// Runs the plan over `peers`: every option records each distribution's
 /// samples and reads [`QS`].
-pub(crate) fn run(plan: &Plan, peers: &[Peer], progress: &mut dyn FnMut(&str)) -> Results {
+pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
     let mut cases = Vec::new();
     for (i, &shape) in plan.shapes.iter().enumerate() {
         progress(&format!("accuracy / {}", shape.label()));
@@ -372,6 +374,79 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
         .collect()
 }
 
+/// The accuracy operation, as `operations` lists it.
+pub(crate) struct Accuracy;
+
+impl Operation for Accuracy {
+    const NAME: &'static str = "accuracy";
+    const HELP: &'static str = "p50/p99/p999 of log-normal and bimodal latencies against the \
+        exact sorted values (bucketed options via histogram_quantile)";
+    type Plan = Plan;
+    type Results = Results;
+
+    fn plan(quick: bool) -> Plan {
+        Plan::new(quick)
+    }
+
+    fn planned_ms(quick: bool) -> u64 {
+        if quick {
+            500
+        } else {
+            8_000
+        }
+    }
+
+    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
+        run(plan, options, progress)
+    }
+}
+
+impl Report for Results {
+    fn sections(&self) -> Vec<Section> {
+        sections(self)
+    }
+
+    /// None: an estimate's error is a finding, not a miscount.
+    fn failures(&self) -> Vec<Failure> {
+        Vec::new()
+    }
+
+    /// Who reads quantiles within 1%, and the worst.
+    fn recommendation(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for case in &self.cases {
+            let worst = |e: &Estimate| {
+                e.relative_error
+                    .as_ref()
+                    .map(|r| r.iter().fold(0.0_f64, |m, x| m.max(x.abs())))
+            };
+            let mut close: Vec<&str> = Vec::new();
+            let mut far: Option<(&str, f64)> = None;
+            for e in &case.estimates {
+                match worst(e) {
+                    Some(w) if w <= 0.01 => close.push(&e.option),
+                    Some(w) if far.is_none_or(|(_, f)| w > f) => far = Some((&e.option, w)),
+                    _ => {}
+                }
+            }
+            let mut line = format!(
+                "accuracy, {}: p50/p99/p999 within 1% of the exact values: {}",
+                case.label,
+                if close.is_empty() {
+                    "none".to_string()
+                } else {
+                    close.join(", ")
+                }
+            );
+            if let Some((o, w)) = far {
+                line.push_str(&format!("; worst {o}, off by up to {:.0}%", w * 100.0));
+            }
+            out.push(line);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,22 +499,25 @@ mod tests {
         // 1,000 samples of 1..=1000 µs: exact p50 500 µs, p99 990 µs.
         let samples: Vec<u64> = (1..=1_000).map(|i| i * 1_000).collect();
         let exact_ns = [500_000, 990_000, 999_000];
-        let all = read_all(&Peer::ALL, &samples, &exact_ns);
+        let all = read_all(&Contender::ALL, &samples, &exact_ns);
         let find = |name: &str| all.iter().find(|e| e.option == name).unwrap();
         // HDR at 2 digits: within 1/128.
-        let ours = find(Peer::Registry.name()).relative_error.clone().unwrap();
+        let ours = find(Contender::Registry.name())
+            .relative_error
+            .clone()
+            .unwrap();
         assert!(ours.iter().all(|e| e.abs() < 1.0 / 128.0), "{ours:?}");
         // Every sample is below the first default bucket (5 ms): the
         // interpolation from 0 to 5 ms puts p50 at 2.5 ms.
-        let tikv = find(Peer::PromHistogram.name()).ns.clone().unwrap();
+        let tikv = find(Contender::PromHistogram.name()).ns.clone().unwrap();
         assert!((tikv[0] - 2.5e6).abs() < 1.0, "{tikv:?}");
         // The scraped registry's 1-2-5 buckets: uniform samples are what
         // the interpolation assumes, so p50 is close; the `le="0.0005"`
         // count misses the HDR bucket straddling 500 µs, so p50 lands just
         // inside (500 µs, 1 ms].
-        let scraped = find(&format!("{} (scraped)", Peer::Registry.name()));
+        let scraped = find(&format!("{} (scraped)", Contender::Registry.name()));
         let p50 = scraped.ns.clone().unwrap()[0];
         assert!(p50 > 5e5 && p50 < 5e5 * 1.01, "{p50}");
-        assert!(find(Peer::AtomicBucket.name()).ns.is_none());
+        assert!(find(Contender::AtomicBucket.name()).ns.is_none());
     }
 }

@@ -16,8 +16,11 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use metrics_util::storage::AtomicBucket;
 
 use super::{
-    labels, ours::MacroWriter, text_quantiles, text_totals, Library, Peer, Sum, Totals, Writer,
-    BUCKETS, HELP, LABEL, METRIC, NAP, UPKEEP,
+    contender::{
+        labels, text_quantiles, text_totals, Contender, Library, Sum, Totals, Writer, BUCKETS,
+        HELP, LABEL, METRIC, NAP, UPKEEP,
+    },
+    ours::MacroWriter,
 };
 
 /// Sleeps `period` in naps; false once `stop` is set.
@@ -43,9 +46,9 @@ pub(crate) struct ExporterLib {
 impl Library for ExporterLib {
     type Writer<'a> = MacroWriter<'a>;
 
-    fn new(peer: Peer, series: usize) -> Result<Self, String> {
+    fn new(peer: Contender, series: usize) -> Result<Self, String> {
         let mut builder = PrometheusBuilder::new();
-        if peer == Peer::ExporterBuckets {
+        if peer == Contender::ExporterBuckets {
             builder = builder.set_buckets(&BUCKETS).map_err(|e| e.to_string())?;
         }
         let recorder = builder.build_recorder();
@@ -112,7 +115,7 @@ impl BucketLib {
 impl Library for BucketLib {
     type Writer<'a> = &'a [AtomicBucket<u64>];
 
-    fn new(_: Peer, series: usize) -> Result<Self, String> {
+    fn new(_: Contender, series: usize) -> Result<Self, String> {
         Ok(BucketLib {
             buckets: (0..series).map(|_| AtomicBucket::new()).collect(),
             drained: Mutex::new(vec![(0, 0); series]),

@@ -11,24 +11,33 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{Map, Value};
 
-use crate::library::{churn, memory, scrape};
-
-/// The hidden first argument that makes the binary a child.
+/// The hidden first argument that makes the binary a child; the second is
+/// the job, `{"<operation>": <its job>}` in JSON.
 pub(crate) const FLAG: &str = "__library-child";
 /// The child's outcome line starts with this.
 const RESULT: &str = "RESULT ";
 
-/// A job for a child process.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum Job {
-    /// Writers recording with nobody scraping, RSS sampled.
-    Memory(memory::Job),
-    /// Waves of short-lived recording threads.
-    Churn(churn::Job),
-    /// One option's scrape runs at one series count.
-    Scrape(scrape::Job),
+/// Why a child ran no job to its end.
+#[derive(Debug)]
+pub(crate) enum ChildError {
+    /// The job could not be read (exit status 64).
+    BadJob(String),
+    /// The job ran and failed (exit status 1).
+    Failed(String),
+}
+
+/// Reads `job` as a `J`, runs `f` on it and writes its outcome as JSON:
+/// what an operation's `in_child` does.
+pub(crate) fn serve<J: DeserializeOwned, O: Serialize>(
+    job: &str,
+    f: impl FnOnce(&J) -> Result<O, String>,
+) -> Result<String, ChildError> {
+    let job: J = serde_json::from_str(job).map_err(|e| ChildError::BadJob(e.to_string()))?;
+    let outcome = f(&job).map_err(ChildError::Failed)?;
+    serde_json::to_string(&outcome).map_err(|e| ChildError::Failed(e.to_string()))
 }
 
 /// The most address space a child may map: an option that needs more
@@ -55,8 +64,12 @@ fn limit_address_space() {
 fn limit_address_space() {}
 
 /// Runs the job when the process was started as a child (`argv[1]` is
-/// [`FLAG`]): its exit code then; `None` for a normal run.
-pub(crate) fn main_if_child(argv: &[String]) -> Option<ExitCode> {
+/// [`FLAG`]): its exit code then; `None` for a normal run. `dispatch`
+/// runs a job (JSON) of the operation it names.
+pub(crate) fn main_if_child(
+    argv: &[String],
+    dispatch: impl FnOnce(&str, &str) -> Result<String, ChildError>,
+) -> Option<ExitCode> {
     if argv.get(1).map(String::as_str) != Some(FLAG) {
         return None;
     }
@@ -64,40 +77,49 @@ pub(crate) fn main_if_child(argv: &[String]) -> Option<ExitCode> {
         eprintln!("error: {FLAG} needs a job");
         return Some(ExitCode::from(64));
     };
-    let job: Job = match serde_json::from_str(job) {
-        Ok(j) => j,
+    let one = serde_json::from_str::<Map<String, Value>>(job)
+        .map_err(|e| e.to_string())
+        .and_then(|m| {
+            let mut entries = m.into_iter();
+            match (entries.next(), entries.next()) {
+                (Some(entry), None) => Ok(entry),
+                _ => Err("not one operation's job".to_string()),
+            }
+        });
+    let (operation, job) = match one {
+        Ok(entry) => entry,
         Err(e) => {
             eprintln!("error: {FLAG}: bad job: {e}");
             return Some(ExitCode::from(64));
         }
     };
     limit_address_space();
-    let line = match job {
-        Job::Memory(j) => memory::in_child(&j).map(|o| serde_json::to_string(&o)),
-        Job::Churn(j) => churn::in_child(&j).map(|o| serde_json::to_string(&o)),
-        Job::Scrape(j) => scrape::in_child(&j).map(|o| serde_json::to_string(&o)),
-    };
-    match line {
-        Ok(Ok(json)) => {
+    match dispatch(&operation, &job.to_string()) {
+        Ok(json) => {
             println!("{RESULT}{json}");
             Some(ExitCode::SUCCESS)
         }
-        Ok(Err(e)) => {
-            eprintln!("error: {FLAG}: {e}");
-            Some(ExitCode::FAILURE)
+        Err(ChildError::BadJob(e)) => {
+            eprintln!("error: {FLAG}: bad job: {e}");
+            Some(ExitCode::from(64))
         }
-        Err(e) => {
+        Err(ChildError::Failed(e)) => {
             eprintln!("error: {FLAG}: {e}");
             Some(ExitCode::FAILURE)
         }
     }
 }
 
-/// Runs `job` in a fresh child process of this binary, killing it past
-/// `limit`, and reads its outcome.
-pub(crate) fn run<T: DeserializeOwned>(job: &Job, limit: Duration) -> Result<T, String> {
+/// Runs `job`, one of `operation`'s, in a fresh child process of this
+/// binary, killing it past `limit`, and reads its outcome.
+pub(crate) fn run<T: DeserializeOwned>(
+    operation: &str,
+    job: &impl Serialize,
+    limit: Duration,
+) -> Result<T, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let json = serde_json::to_string(job).map_err(|e| e.to_string())?;
+    let job = serde_json::to_value(job).map_err(|e| e.to_string())?;
+    let json = Value::Object(Map::from_iter([(operation.to_string(), job)])).to_string();
     let mut child = Command::new(exe)
         .arg(FLAG)
         .arg(json)

@@ -10,11 +10,11 @@ use plotters::prelude::*;
 
 use super::{
     run::{Choice, Path as RecordPath},
-    workloads::{Cell, LibraryWorkload},
+    shapes::{Cell, LibraryWorkload},
 };
 use crate::{
     measure::Spread,
-    plot::{label, log_ticks, Ticked, Unit},
+    svg::{label, log_ticks, Ticked, Unit},
 };
 
 type Fallible = Result<(), Box<dyn std::error::Error>>;
@@ -39,8 +39,12 @@ const COLORS: [RGBColor; 12] = [
 ];
 
 fn color(peer: &str) -> RGBColor {
-    let i = super::peers::Peer::of_name(peer)
-        .and_then(|p| super::peers::Peer::ALL.iter().position(|&q| q == p))
+    let i = super::contenders::Contender::of_name(peer)
+        .and_then(|p| {
+            super::contenders::Contender::ALL
+                .iter()
+                .position(|&q| q == p)
+        })
         .unwrap_or(0);
     COLORS[i % COLORS.len()]
 }

@@ -12,7 +12,10 @@ use hdrhistogram::{
     Histogram,
 };
 
-use super::{exporter::nap, Library, Peer, Sum, Totals, Writer, REFRESH};
+use super::{
+    contender::{Contender, Library, Sum, Totals, Writer, REFRESH},
+    exporter::nap,
+};
 
 /// The bounds of the default `Config`: 1 µs to 1 h, 2 significant digits.
 fn histogram() -> Result<Histogram<u64>, String> {
@@ -38,7 +41,7 @@ impl HdrLib {
 impl Library for HdrLib {
     type Writer<'a> = Vec<Recorder<u64>>;
 
-    fn new(peer: Peer, series: usize) -> Result<Self, String> {
+    fn new(peer: Contender, series: usize) -> Result<Self, String> {
         if let Some((max, why)) = peer.series_limit().filter(|(max, _)| series > *max) {
             return Err(format!("at most {max} series: {why}"));
         }

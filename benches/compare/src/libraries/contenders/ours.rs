@@ -8,7 +8,9 @@ use lockfree_metrics::{
 };
 use metrics::LocalRecorderGuard;
 
-use super::{labels, seconds, Library, Peer, Sum, Totals, Writer, HELP, LABEL, METRIC};
+use super::contender::{
+    labels, seconds, Contender, Library, Sum, Totals, Writer, HELP, LABEL, METRIC,
+};
 
 /// `lockfree-metrics registry`.
 pub(crate) struct RegistryLib {
@@ -87,7 +89,7 @@ fn registry_bytes(registry: &Registry) -> usize {
 impl Library for RegistryLib {
     type Writer<'a> = RegistryWriter<'a>;
 
-    fn new(_: Peer, series: usize) -> Result<Self, String> {
+    fn new(_: Contender, series: usize) -> Result<Self, String> {
         let (registry, family) = registry_with(series)?;
         Ok(RegistryLib {
             registry,
@@ -139,7 +141,7 @@ pub(crate) struct FacadeLib {
 impl Library for FacadeLib {
     type Writer<'a> = MacroWriter<'a>;
 
-    fn new(_: Peer, series: usize) -> Result<Self, String> {
+    fn new(_: Contender, series: usize) -> Result<Self, String> {
         let registry = Registry::new();
         let recorder = registry.recorder();
         metrics::with_local_recorder(&recorder, || {
@@ -204,7 +206,7 @@ pub(crate) struct ShardedLib {
 impl Library for ShardedLib {
     type Writer<'a> = &'a Sharded;
 
-    fn new(peer: Peer, series: usize) -> Result<Self, String> {
+    fn new(peer: Contender, series: usize) -> Result<Self, String> {
         if series != 1 {
             return Err(format!("{} records one series, not {series}", peer.name()));
         }

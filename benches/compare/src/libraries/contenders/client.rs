@@ -9,9 +9,9 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::{
-    labels, seconds, text_quantiles, text_totals, Library, Peer, Totals, Writer, BUCKETS, HELP,
-    LABEL,
+use super::contender::{
+    labels, seconds, text_quantiles, text_totals, Contender, Library, Totals, Writer, BUCKETS,
+    HELP, LABEL,
 };
 
 /// The label set: one pair, borrowed from the process's label values.
@@ -41,7 +41,7 @@ impl ClientLib {
 impl Library for ClientLib {
     type Writer<'a> = ClientWriter<'a>;
 
-    fn new(_: Peer, series: usize) -> Result<Self, String> {
+    fn new(_: Contender, series: usize) -> Result<Self, String> {
         let family = HistogramFamily::new_with_constructor(new_histogram);
         let mut registry = Registry::default();
         // The encoder appends the unit: registered as `request_latency`

@@ -23,9 +23,9 @@ use opentelemetry_sdk::{
     },
 };
 
-use super::{
-    bucket_quantile, labels, seconds, Library, Peer, Sum, Totals, Writer, BUCKETS, HELP, LABEL,
-    METRIC,
+use super::contender::{
+    bucket_quantile, labels, seconds, Contender, Library, Sum, Totals, Writer, BUCKETS, HELP,
+    LABEL, METRIC,
 };
 
 /// The default cardinality limit of the SDK's streams.
@@ -118,7 +118,7 @@ impl OtelLib {
 impl Library for OtelLib {
     type Writer<'a> = OtelWriter<'a>;
 
-    fn new(peer: Peer, series: usize) -> Result<Self, String> {
+    fn new(peer: Contender, series: usize) -> Result<Self, String> {
         let reader = SharedReader(Arc::new(ManualReader::builder().build()));
         let limit = series.max(DEFAULT_CARDINALITY);
         let provider = SdkMeterProvider::builder()
@@ -145,7 +145,7 @@ impl Library for OtelLib {
             reader,
             histogram,
             attributes,
-            bound: peer == Peer::OtelBound,
+            bound: peer == Contender::OtelBound,
         })
     }
 
