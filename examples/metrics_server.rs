@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .start(addr.as_str(), move || {
                 Exposition::new()
                     .registry(r.snapshot())
-                    .seed("scheduler", s.snapshot())
+                    .collector_snapshot("scheduler", s.snapshot())
             })?;
     println!("serving http://{}/metrics", server.addr());
 

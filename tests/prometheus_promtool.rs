@@ -1,7 +1,7 @@
 //! `promtool check metrics` (Prometheus' own linter, from the packaged
 //! 2.42) finds no problem in our text 0.0.4 expositions: counters,
 //! gauges (NaN and infinities too), histograms with units, summaries, the
-//! seed collector's families, all described.
+//! collector's families, all described.
 #![cfg(feature = "prometheus")]
 
 #[path = "support/child.rs"]
@@ -128,7 +128,7 @@ fn promtool_accepts_registry_expositions() {
     not(external_promtool),
     ignore = "promtool not found (Debian: prometheus; or set LOCKFREE_METRICS_PROMTOOL)"
 )]
-fn promtool_accepts_the_seed_collector() {
+fn promtool_accepts_a_collector_snapshot() {
     let seed = Sharded::new(Config::default());
     for ms in [5, 10, 20, 40] {
         seed.record_latency(Duration::from_millis(ms));
@@ -140,7 +140,7 @@ fn promtool_accepts_the_seed_collector() {
     for snapshot in [seed.snapshot(), Sharded::new(Config::default()).snapshot()] {
         let exposition = Exposition::new()
             .registry(registry().snapshot())
-            .seed("scheduler", snapshot);
+            .collector_snapshot("scheduler", snapshot);
         let (body, _) = exposition.render(Format::Text, &RenderOpts::default());
         let body = String::from_utf8(body).unwrap();
         assert!(body.contains("scheduler_latency_seconds{quantile=\"0.99\"}"));

@@ -627,7 +627,7 @@ fn python_parsers_round_trip_generated_registries() {
     not(external_python_prometheus),
     ignore = "no Python with prometheus_client (set LOCKFREE_METRICS_PYTHON, or make target/dev-venv)"
 )]
-fn python_parsers_read_the_seed_collector() {
+fn python_parsers_read_a_collector_snapshot() {
     let Some(mut parser) = Parser::start() else {
         return;
     };
@@ -641,7 +641,7 @@ fn python_parsers_read_the_seed_collector() {
         let s = snapshot.clone();
         for (format, name) in [(Format::Text, "text"), (Format::OpenMetrics, "openmetrics")] {
             let (body, _) = Exposition::new()
-                .seed("sched", s.clone())
+                .collector_snapshot("sched", s.clone())
                 .render(format, &RenderOpts::default());
             let body = String::from_utf8(body).unwrap();
             let families = parsed(&parser.parse(name, &body))

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use lockfree_metrics::{
-    export::prometheus::{render, render_seed, Buckets, Exposition, Format, RenderOpts},
+    export::prometheus::{
+        render, render_collector_snapshot, Buckets, Exposition, Format, RenderOpts,
+    },
     registry::{HistogramOpts, Registry},
     Config, MetricsCollector, Mode, Sharded,
 };
@@ -382,7 +384,7 @@ fn protobuf_summaries_keep_their_place() {
 }
 
 #[test]
-fn seed_collector() {
+fn collector_snapshot_families() {
     let seed = Sharded::new(Config::default());
     for ms in [10, 20, 30, 40] {
         seed.record_latency(Duration::from_millis(ms));
@@ -394,7 +396,7 @@ fn seed_collector() {
     seed.record_queue_depth(5);
     seed.record_mode_transition(Mode(2));
     let s = seed.snapshot();
-    let (body, _) = render_seed(&s, "sched", Format::Text, &RenderOpts::default());
+    let (body, _) = render_collector_snapshot("sched", &s, Format::Text, &RenderOpts::default());
     let body = String::from_utf8(body).unwrap();
     let p99 = s.latency.p99.as_secs_f64();
     for line in [
@@ -422,16 +424,17 @@ fn seed_collector() {
         )));
     }
     // OpenMetrics: the summary's unit, canonical quantiles, one # EOF.
-    let (om, _) = render_seed(&s, "sched", Format::OpenMetrics, &RenderOpts::default());
+    let (om, _) =
+        render_collector_snapshot("sched", &s, Format::OpenMetrics, &RenderOpts::default());
     let om = String::from_utf8(om).unwrap();
     assert!(om.contains("# UNIT sched_latency_seconds seconds\n"));
     assert!(om.contains("sched_latency_seconds{quantile=\"0.5\"}"));
     assert!(om.ends_with("sched_mode_transitions_total 1\n# EOF\n"));
     assert_eq!(om.matches("# EOF").count(), 1);
     // A fresh collector: NaN quantiles, no current values.
-    let (fresh, _) = render_seed(
-        &Sharded::new(Config::default()).snapshot(),
+    let (fresh, _) = render_collector_snapshot(
         "",
+        &Sharded::new(Config::default()).snapshot(),
         Format::Text,
         &RenderOpts::default(),
     );

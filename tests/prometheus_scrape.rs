@@ -8,7 +8,7 @@
 //!
 //! Asserted: the target is up with an empty `lastError`; counters,
 //! gauges (NaN and +Inf too) and their label sets (quotes, backslashes,
-//! a newline, Unicode) are exactly the snapshot's; the seed collector's
+//! a newline, Unicode) are exactly the snapshot's; a collector's
 //! summary quantiles are exactly its percentiles; histogram `_count` and
 //! `_sum` are exact; `histogram_quantile(0.99, x_bucket)` equals what
 //! Prometheus' interpolation gives on our classic buckets and lies in the
@@ -303,7 +303,7 @@ fn serve(w: &Workload, format: Option<Format>) -> MetricsServer {
         .start("127.0.0.1:0", move || {
             Exposition::new()
                 .registry(r.snapshot())
-                .seed("scheduler", s.snapshot())
+                .collector_snapshot("scheduler", s.snapshot())
         })
         .unwrap()
 }

@@ -106,7 +106,7 @@ use crate::{registry::Registry, sync::lock};
 ///
 /// Implemented for a [`Registry`] (read one series at a time:
 /// [`Exposition::registry_live`]) and for closures giving
-/// an [`Exposition`] (a registry snapshot `.into()` one, seed collectors,
+/// an [`Exposition`] (a registry snapshot `.into()` one, collectors,
 /// several together).
 pub trait Source: Send + Sync + 'static {
     /// The readings to expose now.
@@ -451,7 +451,7 @@ impl std::error::Error for ServerError {}
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// A seed collector and a registry on one page, text 0.0.4 forced, with
+/// A collector and a registry on one page, text 0.0.4 forced, with
 /// tighter limits:
 ///
 /// ```
@@ -469,7 +469,7 @@ impl std::error::Error for ServerError {}
 ///     .header_read_timeout(Duration::from_secs(10))
 ///     .write_timeout(Duration::from_secs(10))
 ///     .start("127.0.0.1:0", move || {
-///         Exposition::new().registry(r.snapshot()).seed("scheduler", s.snapshot())
+///         Exposition::new().registry(r.snapshot()).collector_snapshot("scheduler", s.snapshot())
 ///     })?;
 /// drop(server); // stops it
 /// # Ok::<(), Box<dyn std::error::Error>>(())

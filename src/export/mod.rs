@@ -1,4 +1,4 @@
-//! Exporters: the registry's and the seed collector's readings in the
+//! Exporters: the registry's and a collector's readings in the
 //! formats the systems around a server read.
 //!
 //! | module | feature | what |

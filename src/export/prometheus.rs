@@ -1,4 +1,4 @@
-//! Prometheus exposition of the registry's and the seed collector's
+//! Prometheus exposition of the registry's and a collector's
 //! readings.
 //!
 //! | [`Format`] | content type | specification |
@@ -16,7 +16,7 @@
 //! # Names, units and order
 //!
 //! - Families come in the snapshot's order (by registry name, then
-//!   labels), then each seed collector's, in the order added: the same
+//!   labels), then each collector's, in the order added: the same
 //!   readings always render the same bytes.
 //! - A counter's sample is `<name>_total` in every format: a registry name
 //!   ending in `_total` loses it before the encoder adds it back (never
@@ -73,9 +73,9 @@
 //! [`WindowReader`](crate::registry::WindowReader)'s snapshot for recent
 //! ones), exact `_sum` and `_count`.
 //!
-//! # The seed collector
+//! # A collector's snapshot
 //!
-//! [`render_seed`] (or [`Exposition::seed`]) writes any
+//! [`render_collector_snapshot`] (or [`Exposition::collector_snapshot`]) writes any
 //! [`MetricsCollector`](crate::MetricsCollector)'s
 //! [`Snapshot`] as `<prefix>_...`: `latency_seconds` (a summary with the
 //! p50/p95/p99/p999 it computes; its `_sum` is `mean x count`, the mean
@@ -186,7 +186,7 @@ impl RenderOpts {
         self
     }
 
-    /// Bucket boundaries of the seed collector's `batch_size` histogram
+    /// Bucket boundaries of a collector's `batch_size` histogram
     /// (default 1, 2, 5, ..., 10,000; counts are exact, sizes being
     /// integers).
     pub fn batch_buckets(mut self, bounds: &[f64]) -> Self {
@@ -202,7 +202,7 @@ impl RenderOpts {
     }
 }
 
-/// Readings to expose together: registry snapshots and seed collector
+/// Readings to expose together: registry snapshots and collector
 /// snapshots, in the order added.
 ///
 /// ```
@@ -212,12 +212,12 @@ impl RenderOpts {
 ///
 /// let registry = Registry::new();
 /// registry.counter("jobs_total", &[])?.increment(3);
-/// let seed = Sharded::new(Config::default());
-/// seed.record_queue_depth(7);
+/// let collector = Sharded::new(Config::default());
+/// collector.record_queue_depth(7);
 ///
 /// let exposition = Exposition::new()
 ///     .registry(registry.snapshot())
-///     .seed("scheduler", seed.snapshot());
+///     .collector_snapshot("scheduler", collector.snapshot());
 /// let (body, content_type) = exposition.render(Format::Text, &RenderOpts::default());
 /// let text = String::from_utf8(body).unwrap();
 /// assert!(text.contains("jobs_total 3\n"));
@@ -234,7 +234,7 @@ pub struct Exposition {
 enum Part {
     Registry(RegistrySnapshot),
     Live(crate::registry::Registry),
-    Seed(String, Box<Snapshot>),
+    Collector(String, Box<Snapshot>),
 }
 
 impl From<RegistrySnapshot> for Exposition {
@@ -264,12 +264,12 @@ impl Exposition {
         self
     }
 
-    /// Adds a seed collector's snapshot as `<prefix>_...` families
+    /// Adds a collector's snapshot as `<prefix>_...` families
     /// (`prefix` [sanitised](crate::registry::sanitize_name); empty: no
     /// prefix).
-    pub fn seed(mut self, prefix: &str, snapshot: Snapshot) -> Self {
+    pub fn collector_snapshot(mut self, prefix: &str, snapshot: Snapshot) -> Self {
         self.parts
-            .push(Part::Seed(prefix.to_string(), Box::new(snapshot)));
+            .push(Part::Collector(prefix.to_string(), Box::new(snapshot)));
         self
     }
 
@@ -280,7 +280,7 @@ impl Exposition {
             match part {
                 Part::Registry(s) => m.add_registry(s, opts, native),
                 Part::Live(r) => m.add_registry_live(r, opts, native),
-                Part::Seed(prefix, s) => m.add_seed(prefix, s, opts),
+                Part::Collector(prefix, s) => m.add_collector(prefix, s, opts),
             }
         }
         m
@@ -376,27 +376,27 @@ pub fn render_registry(
     encode_model(m, format)
 }
 
-/// A seed collector's snapshot in `format`, as `<prefix>_...` families
-/// (see the [module docs](self#the-seed-collector)).
+/// A collector's snapshot in `format`, as `<prefix>_...` families
+/// (see the [module docs](self#a-collectors-snapshot)).
 ///
 /// ```
 /// use std::time::Duration;
 /// use lockfree_metrics::{Config, MetricsCollector, Sharded};
-/// use lockfree_metrics::export::prometheus::{render_seed, Format, RenderOpts};
+/// use lockfree_metrics::export::prometheus::{render_collector_snapshot, Format, RenderOpts};
 ///
-/// let seed = Sharded::new(Config::default());
-/// seed.record_latency(Duration::from_millis(40));
-/// let (body, _) = render_seed(&seed.snapshot(), "scheduler", Format::Text, &RenderOpts::default());
+/// let collector = Sharded::new(Config::default());
+/// collector.record_latency(Duration::from_millis(40));
+/// let (body, _) = render_collector_snapshot("scheduler", &collector.snapshot(), Format::Text, &RenderOpts::default());
 /// let text = String::from_utf8(body).unwrap();
 /// assert!(text.contains("scheduler_latency_seconds_count 1\n"));
 /// ```
-pub fn render_seed(
-    snapshot: &Snapshot,
+pub fn render_collector_snapshot(
     prefix: &str,
+    snapshot: &Snapshot,
     format: Format,
     opts: &RenderOpts,
 ) -> (Vec<u8>, &'static str) {
     let mut m = model::Model::default();
-    m.add_seed(prefix, snapshot, opts);
+    m.add_collector(prefix, snapshot, opts);
     encode_model(m, format)
 }

@@ -178,7 +178,7 @@ fn without_reserved(key: &Arc<SeriesKey>, reserved: &str) -> Arc<SeriesKey> {
     Arc::new(SeriesKey::from_checked(key.name_arc().clone(), labels))
 }
 
-/// The key of a seed family's series: only its labels are exposed.
+/// The key of a collector family's series: only its labels are exposed.
 fn key(labels: &[(&str, &str)]) -> Arc<SeriesKey> {
     // Label names here are the crate's own, all valid.
     Arc::new(
@@ -352,8 +352,8 @@ impl Model {
         f.series.push(Series { labels, value });
     }
 
-    /// The seed collector's families, named `<prefix>_...`.
-    pub(crate) fn add_seed(&mut self, prefix: &str, s: &Snapshot, opts: &RenderOpts) {
+    /// The collector's families, named `<prefix>_...`.
+    pub(crate) fn add_collector(&mut self, prefix: &str, s: &Snapshot, opts: &RenderOpts) {
         let prefix = if prefix.is_empty() {
             String::new()
         } else {

@@ -2,7 +2,7 @@
 //! the `metrics` facade recorder on it, and the `Sharded` engine.
 
 use lockfree_metrics::{
-    export::prometheus::{render_registry, render_seed, Format, RenderOpts},
+    export::prometheus::{render_collector_snapshot, render_registry, Format, RenderOpts},
     registry::{Family, Histogram, Registry},
     Config, MetricsCollector, Sharded,
 };
@@ -227,9 +227,9 @@ impl Library for ShardedLib {
     }
 
     fn render(&self) -> Option<String> {
-        let (body, _) = render_seed(
-            &self.m.snapshot(),
+        let (body, _) = render_collector_snapshot(
             "request",
+            &self.m.snapshot(),
             Format::Text,
             &RenderOpts::default(),
         );
