@@ -1,18 +1,23 @@
-//! Documented claims that an independent review found FALSE, each written
-//! as a stress/property test through the public API only, generic over a
-//! strategy constructor and run for all four strategies (`GlobalLock` and
-//! `FineGrained` are the references and must pass). Only the interleavings
+//! The concurrent half of the `MetricsCollector` contract: what a reader
+//! may see while other threads record, change the mode or reset (the
+//! transition log, gauges' current values, the last value across a
+//! hand-off, intervals that partition every counter, and, for the
+//! lock-based strategies, records never split by a reset). Each promise is
+//! a stress/property test through the public API only, generic over a
+//! strategy constructor and run for every strategy (`GlobalLock` and
+//! `FineGrained` are the references and must pass); the conformance suite
+//! (`tests/conformance/`) checks the sequential half. Only the interleavings
 //! are random; what each test asserts is fixed. Every test is bounded: it
-//! runs until it has seen `PROTOCOL_CLAIMS_MAX_FAILURES` violations
-//! (default 100) or its budget passes (`PROTOCOL_CLAIMS_BUDGET_MS`, default
+//! runs until it has seen `CONCURRENT_CONTRACT_MAX_FAILURES` violations
+//! (default 100) or its budget passes (`CONCURRENT_CONTRACT_BUDGET_MS`, default
 //! 3000 ms per test), then its assertion message says how often the claim
 //! failed ("N of M reads/rounds/intervals violated the claim", with sub-case
 //! counts in brackets and up to six examples).
 //!
-//! Run: `cargo test --release --test protocol_claims` (add `-- --nocapture`
+//! Run: `cargo test --release --test concurrent_contract` (add `-- --nocapture`
 //! to see the passing tests' counts too).
 //!
-//! | test | claim (the brief's number) |
+//! | test | promise (numbered as in `papers/adversarial.md`) |
 //! |---|---|
 //! | `log_at_rest_after_racing_changes` | 1: after 2-3 threads race mode changes, the log at rest holds exactly the last min(keep, transitions) transitions: seqs contiguous, ending on the current mode's seq, `from` = previous `to`, times non-decreasing; `transition_log` 1, 2, 4 |
 //! | `log_at_rest_after_racing_resets` | 1: the same with a thread racing `reset()` or `take_interval()` (with `take_interval`, the intervals' transitions plus the final count also add up to every change) |
@@ -36,23 +41,6 @@
 //! `intervals_partition_every_counter` (every counter's intervals add up
 //! exactly, and each interval's latency figures stay those of 1 ms
 //! samples) for all four.
-//!
-//! On the fixed code every test passes: 34 of 34, about 45 s in release.
-//! Before the fixes (commit 8343aab), with the command above, on
-//! a shared 2-core machine under load (load average about 9; the rates vary
-//! with load). `pass` means no violation within the budget.
-//!
-//! | test | GlobalLock | FineGrained | Atomic | Sharded |
-//! |---|---|---|---|---|
-//! | `log_at_rest_after_racing_changes` | pass (0 of 1,342 rounds) | pass (0 of 4,780) | FAIL: 33 of 6,182 rounds (0.5%) in 3 s, every keep; e.g. keep 1, 25 changes, log [22] | pass in this 3 s run (0 of 1,422), but FAILED rarely in others: 1 of 3,732 rounds (3 s, keep 2, 130 changes at rest, log [3, 130]) and 1 of 26,523 (15 s, keep 2, 34 changes, log [2, 3]): newer transitions missing at rest, as if one thread's shard were not read; not reproduced in 290,000 rounds of the same workload alone |
-//! | `log_at_rest_after_racing_resets` | pass (0 of 248) | pass (0 of 519) | FAIL: 42 of 778 rounds (5.4%); e.g. keep 1, 32 changes, transitions 12, log [] | pass (0 of 237; 0 of 4,151 over 15 s) |
-//! | `concurrent_log_reads_have_no_holes` | pass (0 of 2.0 M reads) | pass (0 of 1.9 M) | FAIL: 100 of 43,809 reads (0.23%) in 0.5 s; log [] with transitions 174,994 | FAIL: 1 of 132,182 reads (0.0008%; 100 of 281,539 = 0.036% in another run); e.g. transitions 4,588,608, log [4588605, 4588607, 4588608] |
-//! | `gauge_current_is_counted_without_resets` | pass (0 of 136,840 reads) | pass (0 of 164,144) | pass (0 of 9,420) | pass: NOT reproduced (0 of 23,502 reads in 3 s; 0 of 174,368 in 20 s): its window is a few ns on this x86 machine |
-//! | `gauge_current_is_counted_across_resets` | pass (0 of 226,832) | pass (0 of 120,893) | FAIL: 100 of 38,028 reads (0.26%) in 2.3 s (4 of 5,767 at the heaviest load seen); e.g. queue current 15, count 0, max 0; batch current 1998 with count 169, max 338 | pass (0 of 30,150) |
-//! | `current_is_the_last_value_recorded_across_threads` | pass (400) | pass (400) | pass (400) | pass (0 of 172-400): not reproduced with the default clock here |
-//! | `current_is_the_last_value_recorded_across_threads_coarse_clock` | pass (400) | pass (400) | pass (400) | FAIL: 100 of 154 hand-offs (65%; every channel hand-off, some joins): current Some(1) |
-//! | `intervals_do_not_split_a_record_exact` | pass (0 of 6,207 intervals) | pass (0 of 44,599) | FAIL: 70 of 318 intervals (22%); e.g. tokens 76,002 != requests 76,003 | FAIL: 28 of 484 (5.8%); e.g. window 202,924 vs totals 202,925 |
-//! | `intervals_do_not_split_a_record_bounded` (since replaced by `intervals_partition_every_counter`, which drops its per-interval bound: false for `Sharded`, whose reset reads a shard over many records) | pass (0 of 8,331) | pass (0 of 20,299) | FAIL: 15 of 334 (4.5%); e.g. 111,600 latencies of 1 ms with mean 999.936 µs (7 records off) | FAIL: 9 of 370 (2.4%); e.g. window 21,269 vs totals 21,826 |
 
 use std::{
     sync::{
@@ -129,12 +117,12 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// The time budget of one test.
 fn budget() -> Duration {
-    Duration::from_millis(env_u64("PROTOCOL_CLAIMS_BUDGET_MS", 3000))
+    Duration::from_millis(env_u64("CONCURRENT_CONTRACT_BUDGET_MS", 3000))
 }
 
 /// How many violations a test collects before it stops early.
 fn max_failures() -> u64 {
-    env_u64("PROTOCOL_CLAIMS_MAX_FAILURES", 100)
+    env_u64("CONCURRENT_CONTRACT_MAX_FAILURES", 100)
 }
 
 /// Counts checks and violations, keeps the first few examples, and reports.
