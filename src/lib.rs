@@ -11,8 +11,8 @@
 //!
 //! | strategy | design | record path | read path |
 //! |---|---|---|---|
-//! | [`GlobalLock`] | the seed's v1.4.1: one mutex | blocking | blocking |
-//! | [`FineGrained`] | the seed's Phase 4: five mutexes (the oracle) | blocking per metric kind | blocking per metric kind |
+//! | [`GlobalLock`] | the report's baseline: one mutex | blocking | blocking |
+//! | [`FineGrained`] | the report's fix: five mutexes (the oracle) | blocking per metric kind | blocking per metric kind |
 //! | [`Atomic`] | v1.5.0 "atomic counters": shared atomics | lock-free | wait-free but the transition log |
 //! | [`Sharded`] | v1.5.0 "thread-local aggregation" and "ring buffers": per-thread cumulative shards, epoch-published reset points | wait-free | lock-free |
 //!

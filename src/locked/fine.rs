@@ -1,4 +1,4 @@
-//! `FineGrained`: the seed's v1.4.2 "Phase 4" design and the reference
+//! `FineGrained`: the report's five-lock design and the reference
 //! oracle for every other strategy. One mutex per metric kind, so that
 //! recording one kind never waits for another; timestamps are read before
 //! locking; readers copy under the lock and compute outside it; `reset`
@@ -26,7 +26,7 @@ use crate::{
     sync::{lock, AtomicU64, Mutex, Ordering},
 };
 
-/// Five mutexes, one per metric kind (the seed's Phase 4; the oracle).
+/// Five mutexes, one per metric kind (the report's design; the oracle).
 ///
 /// # Examples
 ///

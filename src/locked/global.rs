@@ -1,6 +1,7 @@
-//! `GlobalLock`: the seed's v1.4.1 design. One mutex guards every metric;
-//! records and reads (percentiles included) all happen under it, and the
-//! timestamp is read inside the lock, as the seed's `time.time()` was.
+//! `GlobalLock`: the report's single-lock baseline. One mutex guards every
+//! metric; records and reads (percentiles included) all happen under it,
+//! and the timestamp is read inside the lock, as the report's `time.time()`
+//! was.
 //!
 //! Progress: blocking, for writers and readers alike.
 
@@ -19,7 +20,7 @@ use crate::{
     sync::{lock, Mutex},
 };
 
-/// One mutex over all state (the seed's v1.4.1 baseline).
+/// One mutex over all state (the report's baseline).
 ///
 /// # Examples
 ///
@@ -145,7 +146,7 @@ impl<C: Clock> MetricsCollector for GlobalLock<C> {
     fn record_request(&self, r: &RequestRecord) {
         let (ns, clamped) = clamp_latency(r.latency, self.config.latency_highest_ns());
         // One acquisition for all five; the clock is read under it, as in
-        // the seed's v1.4.1.
+        // the report's baseline.
         let mut state = lock(&self.state);
         state.latency.record(ns, clamped);
         let now = self.clock.now_ns();

@@ -23,10 +23,10 @@ const CYCLE_BATCH: u64 = 16;
 /// strategy, a peer, or a baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
 pub(crate) enum Contender {
-    /// One mutex over all state (the seed's v1.4.1).
+    /// One mutex over all state (the report's baseline).
     #[value(name = "GlobalLock")]
     GlobalLock,
-    /// One mutex per metric kind (the seed's Phase 4): the reference every
+    /// One mutex per metric kind (the report's fix): the reference every
     /// ratio is taken against.
     #[value(name = "FineGrained")]
     FineGrained,
