@@ -7,6 +7,7 @@
 //! | `http` | `http` | `/metrics` served on a thread of its own (`tiny_http`), no async runtime |
 //! | `facade` | `facade` | a `metrics::Recorder` on the registry |
 //! | `hdr_log` | `hdr-log` | HDR V2 / V2+DEFLATE histograms and interval logs |
+//! | `otlp` | `otlp` | OTLP `ExportMetricsServiceRequest`s pushed over OTLP/HTTP from a thread of its own (`ureq`), no async runtime |
 
 #[cfg(feature = "facade")]
 pub mod facade;
@@ -14,5 +15,7 @@ pub mod facade;
 pub mod hdr_log;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
