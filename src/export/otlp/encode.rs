@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::{
 
 use super::{HistogramMode, OtlpOpts, Temporality};
 use crate::{
-    registry::{HistogramValue, RegistrySnapshot, SeriesKey, Value},
+    registry::{HistogramOpts, HistogramValue, RegistrySnapshot, SeriesKey, Value},
     snapshot::Snapshot,
 };
 
@@ -303,18 +303,28 @@ pub(crate) fn registry_metrics(
                         })
                     }
                     HistogramMode::Explicit(bounds) => {
-                        let bounds = if bounds.is_empty() {
-                            let o = first.opts();
-                            decades(
+                        // Default bounds follow each series' own range and
+                        // scale (series of one name may differ in both),
+                        // computed once per distinct options.
+                        let mut defaults: Vec<(HistogramOpts, Vec<f64>)> = Vec::new();
+                        let mut bounds_for = |h: &HistogramValue| -> Vec<f64> {
+                            if !bounds.is_empty() {
+                                return bounds.clone();
+                            }
+                            let o = h.opts();
+                            if let Some((_, b)) = defaults.iter().find(|(p, _)| *p == o) {
+                                return b.clone();
+                            }
+                            let b = decades(
                                 o.lowest() as f64 / o.get_scale(),
                                 o.highest() as f64 / o.get_scale(),
-                            )
-                        } else {
-                            bounds.clone()
+                            );
+                            defaults.push((o, b.clone()));
+                            b
                         };
                         Data::Histogram(Histogram {
                             data_points: hists
-                                .map(|(key, h)| explicit_point(key, h, &bounds, times))
+                                .map(|(key, h)| explicit_point(key, h, &bounds_for(h), times))
                                 .collect(),
                             aggregation_temporality: temporality(t),
                         })
