@@ -115,6 +115,9 @@ use std::{
 };
 
 pub use encode::{exponential_index, relative_error, scale_for_digits, ucum_unit};
+/// The OTLP message types (`opentelemetry-proto`'s generated messages), to
+/// read or extend a request before sending it.
+pub use opentelemetry_proto::tonic as proto;
 pub use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 pub use push::{PushBuilder, PushExporter, PushStats};
 
