@@ -359,7 +359,7 @@ pub(crate) fn body(request: &ExportMetricsServiceRequest, gzip: bool) -> Vec<u8>
     }
     let mut z = flate2::write::GzEncoder::new(
         Vec::with_capacity(raw.len() / 4),
-        flate2::Compression::default(),
+        flate2::Compression::fast(),
     );
     // Writing to a Vec cannot fail.
     match z.write_all(&raw).and_then(|()| z.finish()) {
