@@ -325,6 +325,13 @@ pub fn encode_seed(
     encode::request(encode::seed_metrics(snapshot, prefix, at), opts)
 }
 
+/// `request` as an OTLP/HTTP body: protobuf, gzipped if `gzip` (send it
+/// with `Content-Type: application/x-protobuf`, and `Content-Encoding:
+/// gzip` when gzipped): for a transport of your own.
+pub fn encode_body(request: &ExportMetricsServiceRequest, gzip: bool) -> Vec<u8> {
+    push::body(request, gzip)
+}
+
 /// One source an [`Encoder`] reads at each push.
 enum Source {
     Cumulative(Registry),
