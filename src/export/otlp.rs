@@ -34,7 +34,7 @@
 //!   encoder was made: make it with the registry), so a receiver sees one
 //!   unbroken series. A collector's points start at its last reset.
 //! - **Delta**: each [`Encoder`] holds its own
-//!   [`IntervalReader`](crate::registry::IntervalReader), so it never takes
+//!   [`IntervalReader`], so it never takes
 //!   another consumer's data; a point covers `(previous reading,
 //!   this reading]`, the intervals contiguous. A collector is always
 //!   cumulative (its own intervals reset it for every reader).
@@ -68,7 +68,9 @@
 //! # Pushing
 //!
 //! [`PushBuilder::start`] runs a [`PushExporter`] on a thread of its own:
-//! every interval it encodes a reading, gzips it if asked, and sends
+//! every interval it encodes a reading, gzips it if asked (level 1: a
+//! 13th of level 6's CPU for a body 1.6 times larger, `papers/otlp.md`),
+//! and sends
 //! `POST` with `Content-Type: application/x-protobuf` through `ureq`
 //! (blocking, no runtime). Per OTLP/HTTP it retries on 429, 502, 503, 504
 //! and on connection errors, waiting `Retry-After` (seconds) when given,

@@ -79,7 +79,7 @@ impl PushBuilder {
         self
     }
 
-    /// Whether bodies are gzipped (`Content-Encoding: gzip`).
+    /// Whether bodies are gzipped (`Content-Encoding: gzip`, level 1).
     pub fn gzip(mut self, gzip: bool) -> Self {
         self.gzip = gzip;
         self
