@@ -163,3 +163,44 @@ fn no_receiver_bounded_memory_and_shutdown() {
     );
     assert!(s.retried >= 1);
 }
+
+/// A receiver that takes connections and never answers: each request ends
+/// at the request timeout, and shutdown returns within the request timeout
+/// plus the shutdown timeout, its batches counted as dropped.
+#[test]
+fn a_silent_receiver_cannot_hold_shutdown() {
+    use std::time::{Duration, Instant};
+    // Bound but never accepted: the kernel completes the handshake, and the
+    // request waits for an answer that never comes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let registry = Registry::new();
+    registry.gauge("g", &[]).unwrap().set(1.0);
+    let exporter = PushBuilder::new(&format!("http://127.0.0.1:{port}/v1/metrics"))
+        .unwrap()
+        .interval(Duration::from_secs(3600))
+        .timeout(Duration::from_millis(300))
+        .backoff(Duration::from_millis(10), Duration::from_millis(10))
+        .shutdown_timeout(Duration::from_millis(400))
+        .start(
+            lockfree_metrics::export::otlp::Encoder::new(OtlpOpts::default())
+                .registry(&registry, Temporality::Cumulative),
+        )
+        .unwrap();
+    exporter.push_now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exporter.stats().retried == 0 {
+        assert!(Instant::now() < deadline, "{:?}", exporter.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let t = Instant::now();
+    let s = exporter.shutdown();
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(300 + 400 + 600),
+        "shutdown took {took:?}"
+    );
+    assert_eq!((s.sent, s.pending), (0, 0), "{s:?}");
+    assert!(s.dropped >= 1, "{s:?}");
+    drop(listener);
+}

@@ -282,7 +282,9 @@ impl PushExporter {
 
     /// Stops the thread after a final reading, and a push of what is
     /// pending within the shutdown timeout (what remains is counted as
-    /// dropped); returns the final counters.
+    /// dropped); returns the final counters. It returns within the request
+    /// timeout (a send under way finishes first) plus the shutdown timeout,
+    /// plus one reading's encode.
     pub fn shutdown(mut self) -> PushStats {
         self.stop();
         self.stats()
