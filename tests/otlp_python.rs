@@ -310,7 +310,11 @@ fn check(
                 }
                 Value::Histogram(h) => {
                     let scale_unit = h.opts().get_scale();
-                    if unit.is_empty() && scale_unit == 1e9 && name.ends_with("_seconds") {
+                    let all_ns = series.iter().all(|s| {
+                        s.as_histogram()
+                            .is_some_and(|h| h.opts().get_scale() == 1e9)
+                    });
+                    if unit.is_empty() && all_ns && name.ends_with("_seconds") {
                         unit = "s".into();
                     }
                     if m["temporality"] != temporality || !check_start(start) {
@@ -602,7 +606,7 @@ fn generated_registries_decode_field_for_field() {
         return;
     };
     let mut runner = TestRunner::new(ProptestConfig {
-        cases: 96,
+        cases: 256,
         failure_persistence: None,
         ..ProptestConfig::default()
     });

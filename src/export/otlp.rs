@@ -17,7 +17,7 @@
 //! | registry gauge | `Gauge` | `as_double` (NaN and infinities as they are) |
 //! | registry histogram | `ExponentialHistogram` (default) or `Histogram` ([`HistogramMode::Explicit`]), cumulative or delta | values divided by the histogram's [scale](crate::registry::HistogramOpts::scale) (seconds at the default 1e9); `count`, `sum` exact |
 //! | labels | point attributes (string values) | any UTF-8 |
-//! | [`Registry::describe`] help, unit | `description`, `unit` | unit words in UCUM ([`ucum_unit`]: `seconds` is `s`, `bytes` `By`); an undescribed `*_seconds` histogram at scale 1e9 has unit `s` |
+//! | [`Registry::describe`] help, unit | `description`, `unit` | unit words in UCUM ([`ucum_unit`]: `seconds` is `s`, `bytes` `By`); an undescribed `*_seconds` name whose histograms are all at scale 1e9 has unit `s` |
 //! | collector `latency` | `<prefix>_latency_seconds`: `Histogram` with one bucket, exact `count`, `min`, `max`; `sum` = mean x count | the snapshot holds quantiles, not buckets: they go to the gauge `<prefix>_latency_quantile_seconds{quantile}` |
 //! | collector throughput | `<prefix>_tokens_total`, `_requests_total`, `_throughput_clamped_total` (`Sum`); `<prefix>_tokens_per_second{window}`, `_requests_per_second{window}` (`Gauge`) | |
 //! | collector batch sizes | `<prefix>_batch_size`: `Histogram`, bounds at powers of two (exact counts); `_batch_size_current` (`Gauge`), `_batch_size_clamped_total` (`Sum`) | |

@@ -285,9 +285,13 @@ pub(crate) fn registry_metrics(
                     })
                     .collect(),
             }),
-            Value::Histogram(first) => {
-                if unit.is_empty() && first.opts().get_scale() == 1e9 && name.ends_with("_seconds")
-                {
+            Value::Histogram(_) => {
+                // Seconds only if every series of the name is in them.
+                let all_ns = series.iter().all(|s| {
+                    s.as_histogram()
+                        .is_some_and(|h| h.opts().get_scale() == 1e9)
+                });
+                if unit.is_empty() && all_ns && name.ends_with("_seconds") {
                     unit = "s".to_string();
                 }
                 let hists = series
