@@ -43,7 +43,17 @@ const PROGRAMS: [(&str, &str, &str, &[&str]); 4] = [
 ];
 
 /// cfg name, the Python module the tests import.
-const PYTHON_MODULES: [(&str, &str); 1] = [("external_python_prometheus", "prometheus_client")];
+const PYTHON_MODULES: [(&str, &str); 2] = [
+    ("external_python_prometheus", "prometheus_client"),
+    (
+        "external_python_otlp",
+        "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+    ),
+];
+
+/// VictoriaMetrics, the OTLP receiver: `$LOCKFREE_METRICS_VICTORIA_METRICS`,
+/// on `PATH`, or unpacked by `tests/support/fetch_victoria_metrics.sh`.
+const VICTORIA_METRICS: &str = "target/victoria-metrics/root/usr/bin/victoria-metrics";
 
 fn on_path(program: &str) -> Option<PathBuf> {
     env::split_paths(&env::var_os("PATH")?)
@@ -102,6 +112,16 @@ fn main() {
         if found || required {
             println!("cargo::rustc-cfg={cfg}");
         }
+    }
+    println!("cargo::rustc-check-cfg=cfg(external_victoria_metrics)");
+    println!("cargo::rerun-if-env-changed=LOCKFREE_METRICS_VICTORIA_METRICS");
+    let victoria = env::var_os("LOCKFREE_METRICS_VICTORIA_METRICS")
+        .map(PathBuf::from)
+        .is_some_and(|p| p.is_file())
+        || on_path("victoria-metrics").is_some()
+        || root.join(VICTORIA_METRICS).is_file();
+    if victoria || required {
+        println!("cargo::rustc-cfg=external_victoria_metrics");
     }
     for (cfg, module) in PYTHON_MODULES {
         println!("cargo::rustc-check-cfg=cfg({cfg})");

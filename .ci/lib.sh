@@ -11,7 +11,8 @@ CI_VENV="$PWD/target/ci-venv"
 
 # Makes the system packages and the venv if this machine lacks them.
 ensure_setup() {
-    if [ ! -x "$CI_VENV/bin/python" ] || ! command -v prometheus >/dev/null 2>&1; then
+    if [ ! -x "$CI_VENV/bin/python" ] || ! command -v prometheus >/dev/null 2>&1 \
+        || [ ! -x target/victoria-metrics/root/usr/bin/victoria-metrics ]; then
         bash .ci/setup.sh
     fi
 }

@@ -38,9 +38,14 @@ prometheus --version 2>&1 | head -1
 java -version 2>&1 | head -1
 chromium --version 2>&1 | head -1
 
-step "python venv: the package (pip install ./python), pytest, and prometheus-client's reference parsers"
+step "victoria-metrics (Debian trixie's, unpacked under target/, not installed): the OTLP receiver of tests/otlp_victoriametrics.rs"
+# The mirror is this machine's own (from its apt sources); the script caches
+# the unpacked package under target/victoria-metrics, where the tests look.
+echo "victoria-metrics: $(bash tests/support/fetch_victoria_metrics.sh)"
+
+step "python venv: the package, pytest, prometheus-client's reference parsers, the OpenTelemetry project's OTLP messages"
 py_start=$SECONDS
 rm -rf "$CI_VENV"
 python3 -m venv "$CI_VENV"
-"$CI_VENV/bin/pip" install --quiet ./python pytest prometheus-client
+"$CI_VENV/bin/pip" install --quiet ./python pytest prometheus-client opentelemetry-proto==1.45.2
 echo "venv: $((SECONDS - py_start)) s"

@@ -7,6 +7,7 @@
 //! | `http` | `http` | `/metrics` served on a thread of its own (hyper on a private tokio runtime), bounded against slow and hostile clients |
 //! | `facade` | `facade` | a `metrics::Recorder` on the registry |
 //! | `hdr_log` | `hdr-log` | HDR V2 / V2+DEFLATE histograms and interval logs |
+//! | `otlp` | `otlp` | OTLP `ExportMetricsServiceRequest`s pushed over OTLP/HTTP from a thread of its own (`ureq`), no async runtime |
 
 #[cfg(feature = "facade")]
 #[cfg_attr(docsrs, doc(cfg(feature = "facade")))]
@@ -17,6 +18,8 @@ pub mod hdr_log;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-const PROGRAMS: [&str; 8] = [
+const PROGRAMS: [&str; 9] = [
     env!("CARGO_BIN_EXE_soak"),
     env!("CARGO_BIN_EXE_precision"),
     env!("CARGO_BIN_EXE_snapshot_p50"),
@@ -16,6 +16,7 @@ const PROGRAMS: [&str; 8] = [
     env!("CARGO_BIN_EXE_facade_cost"),
     env!("CARGO_BIN_EXE_instructions"),
     env!("CARGO_BIN_EXE_registry_bench"),
+    env!("CARGO_BIN_EXE_otlp_push"),
 ];
 
 /// Runs `bin args`, killed after 20 s: a program that starts measuring
@@ -64,13 +65,14 @@ fn a_bad_flag_is_an_error_not_a_panic() {
 
 #[test]
 fn a_bad_value_is_an_error_not_a_panic() {
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
         (env!("CARGO_BIN_EXE_precision"), &["many"]),
         (env!("CARGO_BIN_EXE_snapshot_p50"), &["1", "1", "2,x"]),
         (env!("CARGO_BIN_EXE_snapshot_p50"), &["1", "1", "2", "9"]),
         (env!("CARGO_BIN_EXE_transition_storm"), &["-5"]),
         (env!("CARGO_BIN_EXE_facade_cost"), &["1", "two"]),
         (env!("CARGO_BIN_EXE_soak"), &["--live", "0"]),
+        (env!("CARGO_BIN_EXE_otlp_push"), &["--kind", "gauge"]),
     ];
     for (bin, args) in cases {
         let out = run(bin, args);
