@@ -12,7 +12,8 @@ use std::{cell::Cell, time::Duration};
 use crate::{
     config::Config,
     lockfree::counters::{
-        Counter, Counters, Load, OwnedCounters, OwnedHistogram, Relaxed, SharedHistogram, Writers,
+        Counter, Counters, Load, Owned, OwnedCounters, OwnedHistogram, OwnedWide, Relaxed,
+        SharedHistogram, Writers,
     },
     metric::layout::Layout,
     snapshot::{
@@ -602,6 +603,18 @@ impl RawThroughput {
     ) {
         self.tokens += u128::from(tokens.load());
         self.requests += u128::from(requests.load());
+        self.clamped = self.clamped.wrapping_add(clamped.load());
+    }
+
+    /// [`add`](Self::add) for one-writer totals that never saturate.
+    pub(crate) fn add_wide(
+        &mut self,
+        tokens: &OwnedWide,
+        requests: &OwnedWide,
+        clamped: &Counter<Owned>,
+    ) {
+        self.tokens = self.tokens.saturating_add(tokens.load());
+        self.requests = self.requests.saturating_add(requests.load());
         self.clamped = self.clamped.wrapping_add(clamped.load());
     }
 
