@@ -169,11 +169,36 @@ fn summarise(
     let sum = if u128::from(summary.count) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
         u128::from(wrapped)
     } else {
-        let counts =
-            runs.flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
+        let counts = runs
+            .clone()
+            .flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
         resolve_sum(wrapped, counts, layout)
     };
-    (summary, sum)
+    (summary, within_buckets(sum, runs, layout))
+}
+
+/// `sum`, held within the range its counted samples allow: at least the
+/// sum of their buckets' lowest values, at most that of their highest.
+/// The true sum of the counted samples lies there, so this never moves a
+/// sum away from it; it bounds what a reading made while threads record
+/// can pair with its counts (`registry::histogram`'s module docs), and
+/// the rounding of the `Atomic` strategy's `f64` sums.
+fn within_buckets<'a>(
+    sum: u128,
+    runs: impl Iterator<Item = (usize, &'a [u64])>,
+    layout: &Layout,
+) -> u128 {
+    let (mut low, mut high) = (0_u128, 0_u128);
+    for (start, run) in runs {
+        for (j, &n) in run.iter().enumerate() {
+            if n != 0 {
+                let (floor, width) = layout.range_at(start + j);
+                low += u128::from(n) * u128::from(floor);
+                high += u128::from(n) * (u128::from(floor) + u128::from(width) - 1);
+            }
+        }
+    }
+    sum.clamp(low, high)
 }
 
 impl Reading {
@@ -310,6 +335,18 @@ impl RawHistogram {
         clamped: u64,
         layout: &Layout,
     ) {
+        // Relaxed: counters are read one by one (see `Counters`).
+        self.add_counts_with::<Relaxed, W>(counts, sum, clamped, layout);
+    }
+
+    /// [`add_counts`](Self::add_counts), loading the counts as `L`.
+    pub(crate) fn add_counts_with<L: Load, W: Writers>(
+        &mut self,
+        counts: &Counters<W>,
+        sum: u64,
+        clamped: u64,
+        layout: &Layout,
+    ) {
         self.sum = self.sum.wrapping_add(sum);
         self.clamped = self.clamped.wrapping_add(clamped);
         let theirs = counts.chunks();
@@ -349,8 +386,7 @@ impl RawHistogram {
         for i in bits(theirs) {
             let (start, end) = chunk_range(i, self.chunk_shift, len);
             let at = self.offset(i);
-            // Relaxed: counters are read one by one (see `Counters`).
-            counts.add_chunk_to::<Relaxed>(i, &mut self.counts[at..at + end - start]);
+            counts.add_chunk_to::<L>(i, &mut self.counts[at..at + end - start]);
         }
     }
 

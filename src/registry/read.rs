@@ -5,7 +5,9 @@
 //! the series list, reads each series' cells (`registry::spread`), and
 //! sorts by key. A record is in a reading or not, per cell. A histogram's
 //! count is computed from the very counts the reading holds, so it always
-//! equals its buckets' total. `Registry::read_each` makes the same
+//! equals its buckets' total; its sum agrees with them as
+//! `registry::histogram` states (exact but for in-flight records when no
+//! record landed during the read, and always within the buckets' range). `Registry::read_each` makes the same
 //! reading one series at a time, for readers that reduce each series as
 //! it comes (the Prometheus exposition): one histogram's counts held at
 //! a time rather than every series'.
