@@ -25,6 +25,7 @@ mod slots;
 mod zeroed;
 
 pub use atomic::Atomic;
+pub(crate) use shard_map::note_record;
 #[cfg(loom)]
 pub use shard_map::ShardMap;
 #[cfg(not(loom))]
