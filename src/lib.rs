@@ -105,8 +105,8 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, ModeCell, ModeState, OwnedCounters, OwnedWide, Published, RelaxedLoads,
-        ShardMap, SharedCounters, TransitionLog,
+        Change, ModeCell, ModeState, OwnedCounters, OwnedWide, Published, RelaxedLoads, ShardMap,
+        SharedCounters, TransitionLog,
     };
 
     /// Bytes a series' per-thread map is charged to the registry's budget

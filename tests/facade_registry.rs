@@ -54,7 +54,10 @@ fn a_folded_histogram_shares_the_overflow_series_options() {
     let registry = Registry::new();
     registry.set_series_limit("h_seconds", 1);
     let ns = registry.default_histogram_opts();
-    let bytes = HistogramOpts::new(1, 1 << 30, 2).unwrap().scale(1.0).unwrap();
+    let bytes = HistogramOpts::new(1, 1 << 30, 2)
+        .unwrap()
+        .scale(1.0)
+        .unwrap();
     registry
         .histogram_with("h_seconds", &[("k", "1")], ns)
         .unwrap()
@@ -66,7 +69,10 @@ fn a_folded_histogram_shares_the_overflow_series_options() {
         .record(7);
     match registry.histogram_with("h_seconds", &[("k", "3")], bytes) {
         Err(RegistryError::OptionsMismatch(key)) => {
-            assert!(key.contains("overflow=\"true\""), "names the overflow: {key}");
+            assert!(
+                key.contains("overflow=\"true\""),
+                "names the overflow: {key}"
+            );
         }
         other => panic!("a folded lookup with other options: {other:?}"),
     }

@@ -32,38 +32,41 @@ mod tests {
 
     #[test]
     fn a_readings_sum_lacks_at_most_one_record_per_thread() {
-        let n = model("histogram_readings/sum_lacks_at_most_one_record_per_thread", || {
-            let registry = Registry::new();
-            let opts = HistogramOpts::new(1, 16, 1).unwrap();
-            let h = registry.histogram_with("h", &[], opts).unwrap();
-            let reader = {
-                let h = h.clone();
-                thread::spawn(move || {
-                    let (count, sum) = histogram_count_sum(&h);
-                    assert!(sum % 3 == 0, "sum {sum} is no number of 3s");
-                    let summed = u64::try_from(sum / 3).unwrap();
-                    assert!(
+        let n = model(
+            "histogram_readings/sum_lacks_at_most_one_record_per_thread",
+            || {
+                let registry = Registry::new();
+                let opts = HistogramOpts::new(1, 16, 1).unwrap();
+                let h = registry.histogram_with("h", &[], opts).unwrap();
+                let reader = {
+                    let h = h.clone();
+                    thread::spawn(move || {
+                        let (count, sum) = histogram_count_sum(&h);
+                        assert!(sum % 3 == 0, "sum {sum} is no number of 3s");
+                        let summed = u64::try_from(sum / 3).unwrap();
+                        assert!(
                         summed <= count && count - summed <= 2,
                         "{count} samples counted, {summed} summed: more than one in flight per thread"
                     );
-                    if summed < count {
-                        // Relaxed: a count read after the model.
-                        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            };
-            let other = {
-                let h = h.clone();
-                thread::spawn(move || {
-                    h.record(3);
-                    h.record(3);
-                })
-            };
-            h.record(3);
-            other.join().unwrap();
-            reader.join().unwrap();
-            assert_eq!(histogram_count_sum(&h), (3, 9));
-        });
+                        if summed < count {
+                            // Relaxed: a count read after the model.
+                            IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                };
+                let other = {
+                    let h = h.clone();
+                    thread::spawn(move || {
+                        h.record(3);
+                        h.record(3);
+                    })
+                };
+                h.record(3);
+                other.join().unwrap();
+                reader.join().unwrap();
+                assert_eq!(histogram_count_sum(&h), (3, 9));
+            },
+        );
         // Relaxed: as above.
         let met = IN_FLIGHT.load(Ordering::Relaxed);
         assert!(met > 0, "no execution of {n} met a record in flight");

@@ -367,9 +367,9 @@ fn unit_scale(unit: Unit) -> f64 {
 /// series (`series` is the key of the series it returned).
 fn folded(series: &SeriesKey, key: &Key) -> bool {
     series.label(OVERFLOW_LABEL.0) == Some(OVERFLOW_LABEL.1)
-        && !key
-            .labels()
-            .any(|l| sanitize_label_name(l.key()) == OVERFLOW_LABEL.0 && l.value() == OVERFLOW_LABEL.1)
+        && !key.labels().any(|l| {
+            sanitize_label_name(l.key()) == OVERFLOW_LABEL.0 && l.value() == OVERFLOW_LABEL.1
+        })
 }
 
 fn with_parts<T>(key: &Key, f: impl FnOnce(&str, &[(&str, &str)]) -> T) -> T {

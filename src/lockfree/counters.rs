@@ -515,7 +515,7 @@ impl OwnedWide {
         // below sees that carry's odd value or later.
         fence(Ordering::Acquire);
         let last = self.carries.load(Ordering::Relaxed);
-        if first == last && first % 2 == 0 {
+        if first == last && first.is_multiple_of(2) {
             (u128::from(first >> 1) << 64) | u128::from(low)
         } else {
             // A carry overlapped: the value it passed through, just below
