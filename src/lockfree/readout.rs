@@ -169,20 +169,19 @@ fn summarise(
     let sum = if u128::from(summary.count) * u128::from(layout.highest()) <= u128::from(u64::MAX) {
         u128::from(wrapped)
     } else {
-        let counts = runs
-            .clone()
-            .flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
+        let counts =
+            runs.flat_map(|(start, run)| run.iter().enumerate().map(move |(j, &n)| (start + j, n)));
         resolve_sum(wrapped, counts, layout)
     };
-    (summary, within_buckets(sum, runs, layout))
+    (summary, sum)
 }
 
 /// `sum`, held within the range its counted samples allow: at least the
 /// sum of their buckets' lowest values, at most that of their highest.
 /// The true sum of the counted samples lies there, so this never moves a
-/// sum away from it; it bounds what a reading made while threads record
-/// can pair with its counts (`registry::histogram`'s module docs), and
-/// the rounding of the `Atomic` strategy's `f64` sums.
+/// sum away from it; it bounds what a cumulative reading made while
+/// threads record can pair with its counts (`registry::histogram`'s
+/// module docs).
 fn within_buckets<'a>(
     sum: u128,
     runs: impl Iterator<Item = (usize, &'a [u64])>,
@@ -429,6 +428,13 @@ impl RawHistogram {
             layout,
             false,
         )
+    }
+
+    /// [`extent`](Self::extent), the sum held within the counts' buckets
+    /// (`within_buckets`).
+    pub(crate) fn bounded_extent(&self, layout: &Layout) -> (HistogramSummary, u128) {
+        let (summary, sum) = self.extent(layout);
+        (summary, within_buckets(sum, self.runs(layout), layout))
     }
 
     /// What shared `cells` hold.

@@ -21,14 +21,21 @@
 //! flight per recording thread (counted, its sum not yet stored). A reader
 //! never waits for writers: it tries at most four times, and if a cell's
 //! sum moved each time (a thread recording into it nonstop), the last
-//! reading stands. Every reading, cumulative or an interval, then
-//! reports its sum held within its counts' buckets: at least the sum of
-//! their lowest values, at most that of their highest (the true sum of
-//! the counted samples lies there, so this never moves a sum away from
-//! it). So however long a reader is preempted, a sum is off by at most
-//! the histogram's resolution (1/128 of the sum at 2 significant digits);
-//! where no record landed during the read, it is exact but for the
-//! in-flight records.
+//! reading stands, its sum off by what landed while its counts were read.
+//! A cumulative reading (a snapshot, `Registry::read_each`) then reports
+//! its sum held within its counts' buckets: at least the sum of their
+//! lowest values, at most that of their highest (the true sum of the
+//! counted samples lies there, so this never moves a sum away from it).
+//! So however long a reader is preempted, a snapshot's sum is off by at
+//! most the histogram's resolution (1/128 of the sum at 2 significant
+//! digits). An interval or window reading is the difference of two
+//! cumulative readings' raw sums, not held, so that a consumer's
+//! intervals add up exactly: it is exact but for the in-flight records of
+//! its two readings when both agreed, and otherwise off by what landed
+//! during the last count pass of the one that did not (in
+//! `tests/histogram_sum_count.rs`, with four threads recording nonstop
+//! into their own cells, a few intervals in a hundred; see
+//! `papers/registry.md`).
 
 use std::{
     sync::Arc,
