@@ -107,7 +107,7 @@ fn every_snapshot_sum_lies_within_its_counts_buckets() {
         let mut turn = 0_u64;
         while Instant::now() < deadline {
             turn += 1;
-            if turn % 2 == 0 {
+            if turn.is_multiple_of(2) {
                 if let Some(v) = registry.snapshot().get("stress_seconds", &[]) {
                     snapshots.add(v.as_histogram().unwrap());
                 }
