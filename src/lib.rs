@@ -107,7 +107,7 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, ModeCell, ModeState, OwnedCounters, Published, RelaxedLoads, ShardMap,
+        Change, ModeCell, ModeState, OwnedCounters, OwnedWide, Published, RelaxedLoads, ShardMap,
         SharedCounters, TransitionLog,
     };
 
@@ -118,6 +118,7 @@ pub mod __loom {
     /// A registry histogram's (count, sum) now, read from its cells as a
     /// snapshot reads them, but without pinning the registry's list: a
     /// reader taking two snapshots is too many interleavings for a model.
+    /// The sum is the one read, not yet held within the buckets.
     pub fn histogram_count_sum(h: &crate::registry::Histogram) -> (u64, u128) {
         h.count_sum()
     }

@@ -180,10 +180,11 @@ pub struct ThroughputSnapshot {
     /// Tokens recorded since the last reset, saturating at `u64::MAX`
     /// (never wrapping): a record that would pass it adds what fits and
     /// counts in [`clamped`](Self::clamped). `Sharded` keeps a total per
-    /// recording thread, cumulative across resets (like its window slots):
-    /// each saturates on its own, counted from its thread's first record
-    /// (a shard passes to the next thread after its thread exits), and the
-    /// sum over threads saturates at `u64::MAX` again without counting.
+    /// recording thread, cumulative across resets (like its window slots)
+    /// and 128 bits wide, so it never saturates; the difference since the
+    /// reset is shown saturated at `u64::MAX` without counting the calls
+    /// that passed it (they count only if they saturate their slot). A
+    /// reset therefore clears a saturated total in every strategy.
     pub total_tokens: u64,
     /// Requests recorded since the last reset, saturating as
     /// [`total_tokens`](Self::total_tokens) does.
@@ -194,7 +195,7 @@ pub struct ThroughputSnapshot {
     /// across resets: each thread's slot saturates on its own (so a window
     /// may hold more than 2^32 - 1 per slot across threads), and a reset
     /// that falls inside a slot leaves what the slot held before it
-    /// counting toward the saturation point (totals likewise).
+    /// counting toward the saturation point.
     pub clamped: u64,
 }
 

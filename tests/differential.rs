@@ -30,8 +30,9 @@
 //!   depth and batch means within a relative 1e-9.
 //! - **Windows** hold the `window / resolution` most recent slots, the
 //!   current one included, and only records since the last reset; a slot
-//!   saturates at 2^32 - 1 per quantity; totals saturate at `u64::MAX`;
-//!   a call that saturates a slot or a total counts once as clamped.
+//!   saturates at 2^32 - 1 per quantity; totals saturate at `u64::MAX`
+//!   since the reset; a call that saturates a slot or (but in `Sharded`,
+//!   whose totals are 128-bit) a total counts once as clamped.
 //! - **Clamping**: latency above the highest, batch size above the largest,
 //!   queue depth above the largest are recorded as that limit and counted.
 //! - **Mode**: the current mode survives resets; a transition is a change;
@@ -160,7 +161,9 @@ struct SlotSums {
 /// cumulative, so a reset that falls inside a slot leaves what the slot
 /// held before it counting toward the saturation point (the window shows
 /// the saturated count less what the slot held at the reset). Throughput
-/// totals saturate at `u64::MAX` from the same point.
+/// totals saturate at `u64::MAX` since the reset in every strategy
+/// (`Sharded`'s are 128-bit per thread), and only `SinceReset` strategies
+/// count the calls a total cut.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Saturation {
     SinceReset,
@@ -251,13 +254,16 @@ impl Model {
             saturates(max, sums.tokens - from.tokens, tokens)
                 || saturates(max, sums.requests - from.requests, requests)
         };
-        // Slots and totals saturate from the same point, for each `Saturation`.
+        // Slots saturate from the point of each `Saturation`; totals from
+        // the reset, and only `SinceReset` strategies count their cuts
+        // (`Sharded`'s totals are 128-bit: `ThroughputSnapshot`'s docs).
         let from = [
-            (at_reset, self.totals_at_reset),
-            (SlotSums::default(), SlotSums::default()),
+            (at_reset, Some(self.totals_at_reset)),
+            (SlotSums::default(), None),
         ];
         for (i, (slot_from, total_from)) in from.into_iter().enumerate() {
-            if cut(SLOT_MAX, sums, slot_from) | cut(u64::MAX.into(), totals, total_from) {
+            let total_cut = total_from.is_some_and(|from| cut(u64::MAX.into(), totals, from));
+            if cut(SLOT_MAX, sums, slot_from) | total_cut {
                 self.throughput_clamped[i] += 1;
             }
         }
@@ -391,16 +397,11 @@ impl Model {
             .collect();
         let max = u128::from(u64::MAX);
         let (now, then) = (self.totals, self.totals_at_reset);
-        let (total_tokens, total_requests) = match sat {
-            Saturation::SinceReset => (
-                (now.tokens - then.tokens).min(max),
-                (now.requests - then.requests).min(max),
-            ),
-            Saturation::SinceCreation => (
-                now.tokens.min(max) - then.tokens.min(max),
-                now.requests.min(max) - then.requests.min(max),
-            ),
-        };
+        // Since the reset, saturated, for every strategy.
+        let (total_tokens, total_requests) = (
+            (now.tokens - then.tokens).min(max),
+            (now.requests - then.requests).min(max),
+        );
         ThroughputSnapshot {
             windows,
             total_tokens: total_tokens as u64,
@@ -1090,10 +1091,10 @@ fn regression_slot_saturation_across_a_reset() {
     );
 }
 
-/// Documented, as for slots: totals saturate at `u64::MAX`, and `Sharded`'s
-/// per-thread totals count from creation, so after a reset its interval
-/// total stays 0 and the next call counts as clamped; the others start
-/// over and count it in full.
+/// Issue 21, item 15: totals saturate at `u64::MAX` since the reset in
+/// every strategy; `Sharded` once kept saturating per-thread totals from
+/// creation, so after a reset its interval total stayed 0 and the next
+/// call counted as clamped. Now all count it in full.
 #[test]
 fn regression_total_saturation_across_a_reset() {
     run(

@@ -45,8 +45,11 @@
 //! registry's defaults
 //! ([`RegistryBuilder::histogram_opts`](crate::registry::RegistryBuilder::histogram_opts)).
 //!
-//! **A name's scale is fixed by its first histogram registration through
-//! the recorder**, so that every series of a name has one scale: describe
+//! **A name's scale belongs to the registry and is fixed by its first
+//! histogram registration through any of its recorders**, so that every
+//! series of a name has one scale, whichever recorder (two
+//! `registry.recorder()`s, say) describes it or registers a label set
+//! (`tests/facade_registry.rs`): describe
 //! a histogram before its first `histogram!` call for its unit to set the
 //! scale. Described after, it gets its HELP and UNIT but keeps the scale
 //! it was made with: values stay in the unit the code records in, but the
@@ -71,6 +74,14 @@
 //! and caches the handle, evicting its set's oldest entry. Recorders get
 //! ids that are never reused, so several recorders on one thread never see
 //! each other's handles.
+//!
+//! **A handle to a name's overflow series is never cached**: a key the
+//! registry folds (its name at its cardinality limit) is looked up on
+//! every call, so once the limit is raised
+//! ([`Registry::set_series_limit`]) every thread's next call records into
+//! the key's own series (`tests/facade_registry.rs`). Folded keys thus cost
+//! a registry lookup a call (counted in [`FacadeStats::lookups`]) while
+//! the name stays at its limit.
 //!
 //! A hit still returns a clone of the handle (the facade's handles are
 //! `Arc`s, returned by value): `benches/programs/src/bin/facade_cost.rs` measured a cached
@@ -137,7 +148,7 @@ use metrics::{
 use crate::{
     registry::{
         sanitize_label_name, sanitize_name, Counter, Gauge, Histogram, HistogramOpts, Registry,
-        RegistryError,
+        RegistryError, SeriesKey, OVERFLOW_LABEL,
     },
     sync::{lock, AtomicU64, Mutex, Ordering},
 };
@@ -165,13 +176,19 @@ pub struct FacadeRecorder {
 struct Inner {
     id: u64,
     registry: Registry,
-    /// Histogram names (sanitised): the options of their series.
-    histograms: Mutex<HashMap<String, Scaled>>,
     lookups: AtomicU64,
     failed: AtomicU64,
     /// Shared with the handles of failed registrations.
     dropped: Arc<AtomicU64>,
     last_error: Mutex<Option<RegistryError>>,
+}
+
+/// What every recorder of one registry shares (kept in the registry, so
+/// that two `registry.recorder()`s agree on each name's scale).
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Histogram names (sanitised): the options of their series.
+    histograms: Mutex<HashMap<String, Scaled>>,
 }
 
 /// A histogram name's options: described, or fixed by its first
@@ -205,7 +222,6 @@ impl FacadeRecorder {
                 // Relaxed: only uniqueness is needed.
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 registry,
-                histograms: Mutex::new(HashMap::new()),
                 lookups: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 dropped: Arc::new(AtomicU64::new(0)),
@@ -248,7 +264,7 @@ impl FacadeRecorder {
     /// The handle of `key` from this thread's cache, else from `make` (then
     /// cached).
     #[inline]
-    fn cached<H: Cached>(&self, key: &Key, make: impl FnOnce(&Inner, &Key) -> H) -> H {
+    fn cached<H: Cached>(&self, key: &Key, make: impl FnOnce(&Inner, &Key) -> (H, bool)) -> H {
         let id = self.inner.id;
         let at = set_of(key.get_hash(), H::KIND) * CACHE_WAYS;
         let hit = CACHE.try_with(|cache| {
@@ -271,11 +287,22 @@ impl FacadeRecorder {
 
     #[cold]
     #[inline(never)]
-    fn miss<H: Cached>(&self, key: &Key, at: usize, make: impl FnOnce(&Inner, &Key) -> H) -> H {
+    fn miss<H: Cached>(
+        &self,
+        key: &Key,
+        at: usize,
+        make: impl FnOnce(&Inner, &Key) -> (H, bool),
+    ) -> H {
         let inner = &*self.inner;
         // Relaxed: a statistic.
         inner.lookups.fetch_add(1, Ordering::Relaxed);
-        let handle = make(inner, key);
+        let (handle, folded) = make(inner, key);
+        if folded {
+            // A handle to the overflow series is not cached: once the
+            // limit is raised, the next call finds the label set's own
+            // series, as every other thread's does.
+            return handle;
+        }
         let entry = Entry {
             recorder: inner.id,
             key: key.clone(),
@@ -336,6 +363,15 @@ fn unit_scale(unit: Unit) -> f64 {
 }
 
 /// The registry's name and labels for `key`, sanitised.
+/// Whether the registry folded facade key `key` into its name's overflow
+/// series (`series` is the key of the series it returned).
+fn folded(series: &SeriesKey, key: &Key) -> bool {
+    series.label(OVERFLOW_LABEL.0) == Some(OVERFLOW_LABEL.1)
+        && !key.labels().any(|l| {
+            sanitize_label_name(l.key()) == OVERFLOW_LABEL.0 && l.value() == OVERFLOW_LABEL.1
+        })
+}
+
 fn with_parts<T>(key: &Key, f: impl FnOnce(&str, &[(&str, &str)]) -> T) -> T {
     let name = sanitize_name(key.name());
     let labels: Vec<_> = key
@@ -358,7 +394,7 @@ impl Recorder for FacadeRecorder {
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
         if let Some(unit) = unit {
             let name = sanitize_name(key.as_str()).into_owned();
-            let mut histograms = lock(&self.inner.histograms);
+            let mut histograms = lock(&self.inner.registry.facade_shared().histograms);
             let scaled = histograms.entry(name).or_insert(Scaled {
                 opts: self.inner.registry.default_histogram_opts(),
                 fixed: false,
@@ -381,8 +417,11 @@ impl Recorder for FacadeRecorder {
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
         self.cached(key, |inner, key| {
             match with_parts(key, |name, labels| inner.registry.counter(name, labels)) {
-                Ok(counter) => metrics::Counter::from_arc(Arc::new(counter)),
-                Err(e) => metrics::Counter::from_arc(self.failed(e)),
+                Ok(counter) => {
+                    let folded = folded(&counter.series.key, key);
+                    (metrics::Counter::from_arc(Arc::new(counter)), folded)
+                }
+                Err(e) => (metrics::Counter::from_arc(self.failed(e)), false),
             }
         })
     }
@@ -390,8 +429,11 @@ impl Recorder for FacadeRecorder {
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> metrics::Gauge {
         self.cached(key, |inner, key| {
             match with_parts(key, |name, labels| inner.registry.gauge(name, labels)) {
-                Ok(gauge) => metrics::Gauge::from_arc(Arc::new(gauge)),
-                Err(e) => metrics::Gauge::from_arc(self.failed(e)),
+                Ok(gauge) => {
+                    let folded = folded(&gauge.series.key, key);
+                    (metrics::Gauge::from_arc(Arc::new(gauge)), folded)
+                }
+                Err(e) => (metrics::Gauge::from_arc(self.failed(e)), false),
             }
         })
     }
@@ -401,7 +443,7 @@ impl Recorder for FacadeRecorder {
             let made = with_parts(key, |name, labels| {
                 // Held across the lookup, so that a description racing the
                 // first registration cannot give a name two scales.
-                let mut histograms = lock(&inner.histograms);
+                let mut histograms = lock(&inner.registry.facade_shared().histograms);
                 let opts = inner.histogram_opts(histograms.get(name));
                 let made = inner.registry.histogram_with(name, labels, opts);
                 if made.is_ok() {
@@ -410,8 +452,11 @@ impl Recorder for FacadeRecorder {
                 made
             });
             match made {
-                Ok(histogram) => metrics::Histogram::from_arc(Arc::new(histogram)),
-                Err(e) => metrics::Histogram::from_arc(self.failed(e)),
+                Ok(histogram) => {
+                    let folded = folded(&histogram.series.key, key);
+                    (metrics::Histogram::from_arc(Arc::new(histogram)), folded)
+                }
+                Err(e) => (metrics::Histogram::from_arc(self.failed(e)), false),
             }
         })
     }

@@ -756,7 +756,14 @@ impl<W: Write> IntervalLog<W> {
 /// An [`IntervalLog`] fed by an [`IntervalReader`] of its own: each
 /// [`log_interval`](Self::log_interval) writes what the registry's
 /// histograms recorded since the previous one (or since the logger was
-/// made), timed by a monotonic clock, so intervals abut exactly.
+/// made), timed by a monotonic clock.
+///
+/// **Every record lies within the span of the interval it is logged in.**
+/// An interval ends at a clock reading taken after the take that ends
+/// it, and the next one starts at a reading taken before that take, so
+/// consecutive intervals overlap by the length of one take (microseconds
+/// for a few series, milliseconds for many thousands): a record made
+/// during a take may land in either interval, and both spans hold it.
 ///
 /// ```
 /// use lockfree_metrics::export::hdr_log::{IntervalLog, IntervalLogger};
@@ -805,13 +812,18 @@ impl<W: Write> IntervalLogger<W> {
     ///
     /// As [`IntervalLog::write_interval`] and [`IntervalLog::flush`].
     pub fn log_interval(&mut self) -> io::Result<usize> {
-        let now = Instant::now();
+        // The next interval starts before this take begins, and this one
+        // ends after it finishes: a record made during the take may land
+        // on either side, and lies within the span of the one it is in.
+        let before = Instant::now();
         let snapshot = self.reader.take();
-        let duration = now.duration_since(self.interval_began);
+        let after = Instant::now();
         let start = self.interval_start;
-        self.interval_began = now;
+        let duration = after.duration_since(self.interval_began);
+        let next = before.duration_since(self.interval_began);
+        self.interval_began = before;
         // A clock past SystemTime's range keeps the start (never panics).
-        self.interval_start = start.checked_add(duration).unwrap_or(start);
+        self.interval_start = start.checked_add(next).unwrap_or(start);
         let lines = self.log.write_interval(&snapshot, start, duration)?;
         self.log.flush()?;
         Ok(lines)

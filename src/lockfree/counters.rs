@@ -44,7 +44,7 @@ use std::marker::PhantomData;
 use super::zeroed::ZeroedWords;
 use crate::{
     metric::layout::Layout,
-    sync::{AtomicF64, AtomicU64, Ordering},
+    sync::{fence, AtomicF64, AtomicU64, Ordering},
 };
 
 /// One writer: what [`Counters`] keeps for it is the touched word.
@@ -269,6 +269,21 @@ impl Counters<Owned> {
         cell.store(count.wrapping_add(n), Ordering::Relaxed);
     }
 
+    /// [`add_owned`](Self::add_owned) with a Release store: a reader whose
+    /// Acquire load sees this count sees everything this thread wrote
+    /// before it (a histogram's earlier sums: `registry::histogram`).
+    #[inline]
+    pub fn add_owned_release(&self, index: usize, n: u64) {
+        let cell = self.cell(index);
+        // Relaxed load: as in `add_owned`.
+        let count = cell.load(Ordering::Relaxed);
+        if count == 0 {
+            self.mark(index);
+        }
+        // Release: see the method's docs.
+        cell.store(count.wrapping_add(n), Ordering::Release);
+    }
+
     /// Marks `index`'s chunk touched, before its counter's first write.
     #[cold]
     fn mark(&self, index: usize) {
@@ -296,6 +311,19 @@ impl Counters<Shared> {
         // Relaxed: the counter is its own only datum; atomicity alone makes
         // concurrent increments add up.
         self.cell(index).fetch_add(n, Ordering::Relaxed)
+    }
+
+    /// [`add_shared`](Self::add_shared) with a Release RMW, for the
+    /// reason of [`Counters::add_owned_release`].
+    #[inline]
+    pub fn add_shared_release(&self, index: usize, n: u64) -> u64 {
+        let bit = 1 << (index >> self.chunk_shift);
+        // Relaxed: as in `add_shared`.
+        if self.writers.touched.load(Ordering::Relaxed) & bit == 0 {
+            self.mark_shared(bit);
+        }
+        // Release: see `Counters::add_owned_release`.
+        self.cell(index).fetch_add(n, Ordering::Release)
     }
 
     #[cold]
@@ -344,6 +372,12 @@ impl<W: Writers> Counter<W> {
         // Relaxed: the counter is read on its own.
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Loads with Acquire: pairs with `add_owned_release` (a histogram's
+    /// sum, read around its counts: `registry::histogram`).
+    pub(crate) fn load_acquire(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl Counter<Owned> {
@@ -354,6 +388,17 @@ impl Counter<Owned> {
         self.0.store(
             self.0.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Relaxed,
+        );
+    }
+
+    /// [`add_owned`](Self::add_owned) with a Release store (a histogram's
+    /// sum, stored after its count: `registry::histogram`).
+    #[inline]
+    pub(crate) fn add_owned_release(&self, n: u64) {
+        // Relaxed load: single writer. Release store: see the docs.
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Release,
         );
     }
 
@@ -398,6 +443,88 @@ impl Counter<Shared> {
     }
 }
 
+/// A one-writer total that never saturates: a low word that wraps and a
+/// carry count, read together without the writer's help.
+///
+/// The total is `(carries >> 1) * 2^64 + low`. `carries` is a sequence in
+/// the manner of a seqlock (Lamport's "concurrent reading and writing",
+/// 1977), but bumped only by the rare record that carries out of `low`:
+/// odd while that carry is in progress, so `carries >> 1` is always the
+/// number of carries completed. A reader loads `carries`, `low`, then
+/// `carries` again; if both loads are the same even value the pair is one
+/// state of the counter. Otherwise a carry overlapped the reading, and the
+/// reader reports the value the counter passed through at that carry,
+/// `ceil(c / 2) * 2^64 - 1` for the later load `c`: more than before the
+/// carrying record, no more than after it, which is a valid reading of a
+/// concurrent record. So a reading is wait-free (no retry), and the
+/// throughput totals of `Sharded` stay exact to 2^128 - 1, which no run
+/// reaches: a reset needs no help from the writers to start them again.
+#[derive(Debug, Default)]
+pub struct OwnedWide {
+    low: AtomicU64,
+    carries: AtomicU64,
+}
+
+impl OwnedWide {
+    /// Adds `n`; the caller must be the only thread that writes it.
+    #[inline]
+    pub fn add_owned(&self, n: u64) {
+        // Relaxed load: this thread wrote every value `low` holds.
+        let low = self.low.load(Ordering::Relaxed);
+        match low.checked_add(n) {
+            // Relaxed store: a reader pairs it with `carries` by the fences
+            // of `carry` and `load`.
+            Some(sum) => self.low.store(sum, Ordering::Relaxed),
+            None => self.carry(low.wrapping_add(n)),
+        }
+    }
+
+    /// A record that carries: `low` becomes `wrapped`, inside an odd
+    /// `carries`.
+    #[cold]
+    #[inline(never)]
+    fn carry(&self, wrapped: u64) {
+        // Relaxed load: single writer.
+        let seq = self.carries.load(Ordering::Relaxed);
+        // Broken on purpose in `wide_carry_unfenced`: no odd phase, so a
+        // reader can pair the new `low` with the old carry count.
+        #[cfg(not(lockfree_metrics_broken = "wide_carry_unfenced"))]
+        {
+            // Relaxed store, then a Release fence: a reader whose `low` load
+            // sees the store below synchronises with this fence (through its
+            // Acquire fence) and so sees the odd value or a later one.
+            self.carries.store(seq + 1, Ordering::Relaxed);
+            fence(Ordering::Release);
+        }
+        // Relaxed: ordered by the fence above and the Release below.
+        self.low.store(wrapped, Ordering::Relaxed);
+        // Release: a reader whose first load sees this value sees `low` as
+        // stored above or later.
+        self.carries.store(seq + 2, Ordering::Release);
+    }
+
+    /// The total now (see the type's docs).
+    pub fn load(&self) -> u128 {
+        // Acquire: pairs with the Release store ending a carry, so `low` is
+        // at least that carry's value.
+        let first = self.carries.load(Ordering::Acquire);
+        // Relaxed: ordered by the fences.
+        let low = self.low.load(Ordering::Relaxed);
+        // Acquire fence: if `low` came from a carry's store (or a later
+        // one), the carry's Release fence synchronises with it, so the load
+        // below sees that carry's odd value or later.
+        fence(Ordering::Acquire);
+        let last = self.carries.load(Ordering::Relaxed);
+        if first == last && first.is_multiple_of(2) {
+            (u128::from(first >> 1) << 64) | u128::from(low)
+        } else {
+            // A carry overlapped: the value it passed through, just below
+            // the `ceil(last / 2)`-th multiple of 2^64.
+            (u128::from(last.div_ceil(2)) << 64) - 1
+        }
+    }
+}
+
 /// An HDR histogram's counts in atomics, with the sum of the values
 /// recorded and the number that were clamped.
 ///
@@ -436,23 +563,25 @@ impl OwnedHistogram {
     /// Records `value` (already clamped) as the cells' only writer.
     #[inline(always)]
     pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool) {
-        self.sum.add_owned(value);
-        if clamped {
-            self.clamped.add_owned(1);
-        }
-        self.counts.add_owned(layout.index_of(value), 1);
+        self.record_n(layout, value, 1, clamped);
     }
 
     /// Records `n` samples of `value` (already clamped) as the cells' only
     /// writer; `clamped` counts each of them.
-    #[inline]
+    ///
+    /// The count is stored before the sum, each with Release, so that a
+    /// reader that loads the sum, the counts, then the sum again (Acquire)
+    /// finds every sample of the first sum counted, and every counted
+    /// sample in the second sum but this thread's one record in flight
+    /// (`registry::histogram`). On x86 both are plain stores.
+    #[inline(always)]
     pub(crate) fn record_n(&self, layout: &Layout, value: u64, n: u64, clamped: bool) {
-        // Modulo 2^64, as every owned sum (`readout::resolve_sum`).
-        self.sum.add_owned(value.wrapping_mul(n));
         if clamped {
             self.clamped.add_owned(n);
         }
-        self.counts.add_owned(layout.index_of(value), n);
+        self.counts.add_owned_release(layout.index_of(value), n);
+        // Modulo 2^64, as every owned sum (`readout::resolve_sum`).
+        self.sum.add_owned_release(value.wrapping_mul(n));
     }
 }
 

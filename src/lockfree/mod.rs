@@ -25,6 +25,7 @@ mod slots;
 mod zeroed;
 
 pub use atomic::Atomic;
+pub(crate) use shard_map::note_record;
 #[cfg(loom)]
 pub use shard_map::ShardMap;
 #[cfg(not(loom))]
@@ -34,7 +35,7 @@ pub use sharded::Sharded;
 // For `crate::__loom` only: the loom models drive these protocols directly.
 #[cfg(loom)]
 pub use self::{
-    counters::{OwnedCounters, Relaxed as RelaxedLoads, SharedCounters},
+    counters::{OwnedCounters, OwnedWide, Relaxed as RelaxedLoads, SharedCounters},
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,

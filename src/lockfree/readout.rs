@@ -12,7 +12,8 @@ use std::{cell::Cell, time::Duration};
 use crate::{
     config::Config,
     lockfree::counters::{
-        Counter, Counters, Load, OwnedCounters, OwnedHistogram, Relaxed, SharedHistogram, Writers,
+        Counter, Counters, Load, Owned, OwnedCounters, OwnedHistogram, OwnedWide, Relaxed,
+        SharedHistogram, Writers,
     },
     metric::layout::Layout,
     snapshot::{
@@ -175,6 +176,30 @@ fn summarise(
     (summary, sum)
 }
 
+/// `sum`, held within the range its counted samples allow: at least the
+/// sum of their buckets' lowest values, at most that of their highest.
+/// The true sum of the counted samples lies there, so this never moves a
+/// sum away from it; it bounds what a cumulative reading made while
+/// threads record can pair with its counts (`registry::histogram`'s
+/// module docs).
+fn within_buckets<'a>(
+    sum: u128,
+    runs: impl Iterator<Item = (usize, &'a [u64])>,
+    layout: &Layout,
+) -> u128 {
+    let (mut low, mut high) = (0_u128, 0_u128);
+    for (start, run) in runs {
+        for (j, &n) in run.iter().enumerate() {
+            if n != 0 {
+                let (floor, width) = layout.range_at(start + j);
+                low += u128::from(n) * u128::from(floor);
+                high += u128::from(n) * (u128::from(floor) + u128::from(width) - 1);
+            }
+        }
+    }
+    sum.clamp(low, high)
+}
+
 impl Reading {
     /// [`snapshot`](Self::snapshot), consuming the reading: its histograms
     /// become their own differences, with no copy.
@@ -309,6 +334,18 @@ impl RawHistogram {
         clamped: u64,
         layout: &Layout,
     ) {
+        // Relaxed: counters are read one by one (see `Counters`).
+        self.add_counts_with::<Relaxed, W>(counts, sum, clamped, layout);
+    }
+
+    /// [`add_counts`](Self::add_counts), loading the counts as `L`.
+    pub(crate) fn add_counts_with<L: Load, W: Writers>(
+        &mut self,
+        counts: &Counters<W>,
+        sum: u64,
+        clamped: u64,
+        layout: &Layout,
+    ) {
         self.sum = self.sum.wrapping_add(sum);
         self.clamped = self.clamped.wrapping_add(clamped);
         let theirs = counts.chunks();
@@ -348,8 +385,7 @@ impl RawHistogram {
         for i in bits(theirs) {
             let (start, end) = chunk_range(i, self.chunk_shift, len);
             let at = self.offset(i);
-            // Relaxed: counters are read one by one (see `Counters`).
-            counts.add_chunk_to::<Relaxed>(i, &mut self.counts[at..at + end - start]);
+            counts.add_chunk_to::<L>(i, &mut self.counts[at..at + end - start]);
         }
     }
 
@@ -392,6 +428,13 @@ impl RawHistogram {
             layout,
             false,
         )
+    }
+
+    /// [`extent`](Self::extent), the sum held within the counts' buckets
+    /// (`within_buckets`).
+    pub(crate) fn bounded_extent(&self, layout: &Layout) -> (HistogramSummary, u128) {
+        let (summary, sum) = self.extent(layout);
+        (summary, within_buckets(sum, self.runs(layout), layout))
     }
 
     /// What shared `cells` hold.
@@ -602,6 +645,18 @@ impl RawThroughput {
     ) {
         self.tokens += u128::from(tokens.load());
         self.requests += u128::from(requests.load());
+        self.clamped = self.clamped.wrapping_add(clamped.load());
+    }
+
+    /// [`add`](Self::add) for one-writer totals that never saturate.
+    pub(crate) fn add_wide(
+        &mut self,
+        tokens: &OwnedWide,
+        requests: &OwnedWide,
+        clamped: &Counter<Owned>,
+    ) {
+        self.tokens = self.tokens.saturating_add(tokens.load());
+        self.requests = self.requests.saturating_add(requests.load());
         self.clamped = self.clamped.wrapping_add(clamped.load());
     }
 

@@ -52,12 +52,24 @@
 //!   exact across users. Readers iterate the live shards and the published
 //!   spares.
 //!
-//! The one case the phase cannot see: a thread whose first record into any
-//! map is made from a destructor that runs after `thread_local`'s guard
-//! was destroyed, the guard having been first used by another library on
-//! that thread (the phase is still `Fresh`, so `get_or` is called and
-//! aborts as before). A thread that recorded before, or that first uses
-//! `thread_local` through this map, is covered.
+//! - A record into shared cells (a registry series not yet promoted)
+//!   calls [`note_record`]: the thread's first one touches a second guard,
+//!   `EARLY`, whose destructor also sets `Dying`, and sets the phase to
+//!   `Early`. A library that first used `thread_local` on the thread before
+//!   that record had its guard registered before `EARLY`, so destroyed
+//!   after it: a destructor that records into the series once it is
+//!   promoted (its first map lookup on the thread) finds `Dying` and uses a
+//!   spare (issue 21, item 14; `tests/tls_destructor_registry.rs`).
+//!
+//! What the phases cannot see (a thread's first record ever made from a
+//! destructor that runs after another library's `thread_local` guard was
+//! destroyed, or a guard first used between `EARLY` and the destructor's
+//! own thread-local): `get_or` would touch the destroyed guard. The first
+//! lookup of a thread that is not `Armed` therefore runs `get_or` under
+//! `catch_unwind`; the panic (before any shard is made) marks the thread
+//! `Dying` and the record goes to a spare. Nothing aborts, with
+//! `panic = "unwind"` (the default): with `panic = "abort"` that last case
+//! still aborts, and in either build the panic's message is printed.
 //!
 //! `ThreadLocal` takes its ids from std thread-locals, which loom does not
 //! model, so under `--cfg loom` the map is a small append-only registry of
@@ -78,7 +90,12 @@
 //! only case where a record waits for another thread's progress.
 
 #[cfg(not(loom))]
-pub(crate) use std_map::ShardMap;
+pub(crate) use std_map::{note_record, ShardMap};
+
+/// Loom threads have no thread-local destructors: nothing to note.
+#[cfg(loom)]
+#[inline]
+pub(crate) fn note_record() {}
 
 #[cfg(loom)]
 pub use loom_map::ShardMap;
@@ -102,8 +119,11 @@ mod std_map {
     /// module docs).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum Phase {
-        /// No map has looked up a shard on this thread yet.
+        /// The thread has recorded nothing yet.
         Fresh,
+        /// The thread recorded into shared cells (`note_record`), and no
+        /// map has looked up a shard on it yet: `EARLY` is armed.
+        Early,
         /// Our guard is alive, so `thread_local`'s is too.
         Armed,
         /// Our guard was destroyed; `thread_local`'s may be too.
@@ -116,6 +136,10 @@ mod std_map {
         /// First touched right after the thread's first `get_or`, so that
         /// its destructor runs before `thread_local`'s.
         static GUARD: Guard = const { Guard };
+        /// First touched at the thread's first record into shared cells
+        /// (`note_record`): destroyed before the `thread_local` guard of
+        /// any library that first used it earlier on the thread.
+        static EARLY: Guard = const { Guard };
         /// The (map id, shard) of this thread's last lookup: the fast path.
         /// No destructor; cleared by `Guard`, before `thread_local` can
         /// release the thread's id and hand the shard to another thread.
@@ -134,6 +158,27 @@ mod std_map {
             PHASE.set(Phase::Dying);
             CACHE.set((0, ptr::null()));
         }
+    }
+
+    /// Called by a record into shared cells (a registry series not yet
+    /// promoted): a thread's first one arms `EARLY`, so that a record from
+    /// a later thread-local destructor into a series promoted meanwhile
+    /// finds the thread `Dying` once `thread_local`'s id guard may be gone
+    /// (see the module docs). One thread-local read otherwise.
+    #[inline]
+    pub(crate) fn note_record() {
+        if PHASE.get() == Phase::Fresh {
+            arm_early();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn arm_early() {
+        // Registers `EARLY`'s destructor now; fails only if it was already
+        // destroyed, which needs the phase to have left `Fresh`.
+        let _ = EARLY.try_with(|_| ());
+        PHASE.set(Phase::Early);
     }
 
     /// One `T` per live thread, kept after the thread exits, and spares for
@@ -216,8 +261,32 @@ mod std_map {
             if phase == Phase::Dying {
                 return f(self.spare(create).value);
             }
-            let value = self.live.get_or(create);
-            if phase == Phase::Fresh {
+            let value = if phase == Phase::Armed {
+                self.live.get_or(create)
+            } else {
+                // The thread's first shard from any map: if this runs in a
+                // thread-local destructor after another library's
+                // `thread_local` guard is gone, `get_or` panics touching
+                // it (before calling `create`). Caught, so that it cannot
+                // abort the process: the thread is dying, and records
+                // into a spare from then on. (Under `panic = "abort"` it
+                // still aborts; the panic message is printed either way.)
+                let mut create = Some(create);
+                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.live
+                        .get_or(|| create.take().expect("called at most once")())
+                }));
+                match (got, create) {
+                    (Ok(value), _) => value,
+                    (Err(_), Some(create)) => {
+                        PHASE.set(Phase::Dying);
+                        return f(self.spare(create).value);
+                    }
+                    // `create` itself panicked: not ours to hide.
+                    (Err(panic), None) => std::panic::resume_unwind(panic),
+                }
+            };
+            if phase != Phase::Armed {
                 // Registers our guard's destructor after `thread_local`'s,
                 // which this `get_or` (or an earlier one) registered. Cannot
                 // fail: the guard is destroyed only after `Fresh` ends.

@@ -48,7 +48,7 @@ use std::time::Duration;
 use crossbeam_epoch::Collector;
 
 use super::{
-    counters::{Acquire, OwnedCounter, OwnedCounters, OwnedHistogram, Relaxed},
+    counters::{Acquire, OwnedCounter, OwnedCounters, OwnedHistogram, OwnedWide, Relaxed},
     gauge::{Latest, Shown},
     log::TransitionLog,
     published::Published,
@@ -82,8 +82,10 @@ struct Shard {
     batch: OwnedCounters,
     batch_clamped: OwnedCounter,
     batch_current: Latest,
-    tokens: OwnedCounter,
-    requests: OwnedCounter,
+    /// Cumulative across resets and never saturated (`OwnedWide`), so a
+    /// reset that saved a huge total still sees what comes after it.
+    tokens: OwnedWide,
+    requests: OwnedWide,
     throughput_clamped: OwnedCounter,
     slots: AtomicSlots,
 }
@@ -98,8 +100,8 @@ impl Shard {
             batch: OwnedCounters::new(config.max_batch_size() + 1),
             batch_clamped: OwnedCounter::default(),
             batch_current: Latest::default(),
-            tokens: OwnedCounter::default(),
-            requests: OwnedCounter::default(),
+            tokens: OwnedWide::default(),
+            requests: OwnedWide::default(),
             throughput_clamped: OwnedCounter::default(),
             slots: AtomicSlots::new(spec),
         }
@@ -260,7 +262,7 @@ impl<C: Clock> Sharded<C> {
     fn throughput_reading(shards: &[&Shard]) -> RawThroughput {
         let mut raw = RawThroughput::default();
         for shard in shards {
-            raw.add(&shard.tokens, &shard.requests, &shard.throughput_clamped);
+            raw.add_wide(&shard.tokens, &shard.requests, &shard.throughput_clamped);
         }
         raw
     }
@@ -417,13 +419,13 @@ impl<C: Clock> Sharded<C> {
 impl<C: Clock> Sharded<C> {
     #[inline(always)]
     fn throughput_into(&self, shard: &Shard, now: u64, tokens: u64, requests: u64) {
-        // Totals saturate; a call cut there or in its slot counts once.
-        let cut = shard.tokens.add_owned_saturating(tokens)
-            | shard.requests.add_owned_saturating(requests);
+        // Totals never saturate in the shard (a reading saturates what it
+        // shows); a call cut in its slot counts.
+        shard.tokens.add_owned(tokens);
+        shard.requests.add_owned(requests);
         if shard
             .slots
             .add_owned(&self.spec, self.spec.slot_of(now), tokens, requests)
-            | cut
         {
             shard.throughput_clamped.add_owned(1);
         }

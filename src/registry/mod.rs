@@ -52,6 +52,11 @@
 //! [`Registry::set_series_limit`]); past it, new label sets fold into one
 //! `overflow="true"` series, counted in [`Stats::folded`] (so a name with
 //! limit `L` holds at most `L + 1` series, the overflow series included).
+//! A histogram's overflow series has the options of the first label set
+//! folded into it; a folded lookup with other options gets
+//! [`RegistryError::OptionsMismatch`] naming the overflow series (through
+//! the `metrics` facade a name has one set of options, so this never
+//! happens there: `tests/facade_registry.rs`).
 //!
 //! # Example
 //!
@@ -356,6 +361,8 @@ impl RegistryBuilder {
                 descriptions: Published::new(Arc::new(BTreeMap::new()), collector),
                 index: Mutex::new(Index::default()),
                 started: Instant::now(),
+                #[cfg(feature = "facade")]
+                facade: Default::default(),
                 config: self,
             }),
         }
@@ -376,6 +383,10 @@ struct Inner {
     descriptions: Published<Arc<BTreeMap<Arc<str>, Description>>>,
     index: Mutex<Index>,
     started: Instant,
+    /// What every `metrics` facade recorder of this registry shares: each
+    /// histogram name's options (`export::facade`).
+    #[cfg(feature = "facade")]
+    facade: crate::export::facade::Shared,
 }
 
 /// Get-or-create lookups, removal and eviction: the registry's one lock,
@@ -535,6 +546,12 @@ impl Registry {
             next.insert(name.clone(), description.clone());
             (Arc::new(next), ())
         });
+    }
+
+    /// The facade recorders' shared state (`export::facade`).
+    #[cfg(feature = "facade")]
+    pub(crate) fn facade_shared(&self) -> &crate::export::facade::Shared {
+        &self.inner.facade
     }
 
     /// The description of `name`, if any.

@@ -5,7 +5,11 @@
 //! the series list, reads each series' cells (`registry::spread`), and
 //! sorts by key. A record is in a reading or not, per cell. A histogram's
 //! count is computed from the very counts the reading holds, so it always
-//! equals its buckets' total. `Registry::read_each` makes the same
+//! equals its buckets' total; its sum agrees with them as
+//! `registry::histogram` states (exact but for in-flight records when no
+//! record landed during the read; a cumulative reading's always within
+//! its buckets' range; an interval's is the difference of two readings'
+//! raw sums, so that a consumer's intervals add up exactly). `Registry::read_each` makes the same
 //! reading one series at a time, for readers that reduce each series as
 //! it comes (the Prometheus exposition): one histogram's counts held at
 //! a time rather than every series'.
@@ -108,9 +112,22 @@ pub struct HistogramValue {
 }
 
 impl HistogramValue {
-    fn new(raw: RawHistogram, layout: Arc<Layout>, opts: HistogramOpts, rejected: u64) -> Self {
+    /// `bounded`: a cumulative reading, whose sum is held within its
+    /// counts' buckets (`registry::histogram`); differences (intervals,
+    /// windows) keep the difference of the raw sums, so that they add up.
+    fn new(
+        raw: RawHistogram,
+        layout: Arc<Layout>,
+        opts: HistogramOpts,
+        rejected: u64,
+        bounded: bool,
+    ) -> Self {
         // Count, min and max: `quantile` reads the counts for the rest.
-        let (summary, sum) = raw.extent(&layout);
+        let (summary, sum) = if bounded {
+            raw.bounded_extent(&layout)
+        } else {
+            raw.extent(&layout)
+        };
         HistogramValue {
             raw,
             layout,
@@ -293,6 +310,7 @@ impl HistogramValue {
             self.layout.clone(),
             self.opts,
             self.rejected.wrapping_sub(base.rejected),
+            false,
         )
     }
 }
@@ -372,7 +390,8 @@ fn value_of(entry: &Entry) -> (u64, Value) {
         Entry::Gauge(s) => (s.id, Value::Gauge(s.cells.read())),
         Entry::Histogram(s) => {
             let (raw, rejected) = s.cells.read();
-            let value = HistogramValue::new(raw, s.cells.layout.clone(), s.cells.opts, rejected);
+            let value =
+                HistogramValue::new(raw, s.cells.layout.clone(), s.cells.opts, rejected, true);
             (s.id, Value::Histogram(value))
         }
     }

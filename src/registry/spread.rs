@@ -184,6 +184,11 @@ impl<T: Send + Sync> Spread<T> {
     #[inline]
     pub(crate) fn record(&self, new: impl FnOnce() -> T, record: impl FnOnce(&T)) -> bool {
         let Some(map) = self.map() else {
+            // A record into shared cells: arms the thread's destructor
+            // guard (`lockfree::shard_map`), so that a record from one of
+            // its thread-local destructors into this series, once
+            // promoted, never aborts.
+            crate::lockfree::note_record();
             return false;
         };
         map.with(
