@@ -232,6 +232,15 @@ impl<H: FamilyHandle> Family<H> {
         &self.name
     }
 
+    /// Entries in the family's cache: the label sets it holds handles of
+    /// (two sets whose values hash alike count once). Removed and evicted
+    /// series leave it, so a family whose series are all gone caches
+    /// nothing.
+    pub fn cached(&self) -> usize {
+        let recent = lock(&self.cache.recent).map.len();
+        recent + self.cache.published.read(|map| map.len())
+    }
+
     /// The series of `values` (one per label name, in the family's order).
     /// A repeated lookup is lock-free: a pin, a hash and a compare.
     ///
@@ -298,6 +307,26 @@ impl<H: FamilyHandle> Family<H> {
     }
 }
 
+/// Drops the entries of `gone` (hash, values) from `map`, and the buckets
+/// they empty; returns how many entries went.
+fn drop_from<H>(map: &mut Map<H>, gone: &[(u64, Vec<&str>)]) -> usize {
+    let mut dropped = 0;
+    for (hash, values) in gone {
+        let Some(entries) = map.get_mut(hash) else {
+            continue;
+        };
+        let before = entries.len();
+        entries.retain(|(k, _)| {
+            !(k.len() == values.len() && k.iter().zip(values).all(|(a, b)| **a == **b))
+        });
+        dropped += before - entries.len();
+        if entries.is_empty() {
+            map.remove(hash);
+        }
+    }
+    dropped
+}
+
 fn find<H: Clone>(map: &Map<H>, hash: u64, values: &[&str]) -> Option<H> {
     map.get(&hash)?
         .iter()
@@ -360,12 +389,9 @@ impl<H: FamilyHandle> Purge for Cache<H> {
                 .any(|(h, values)| *h == hash && k.iter().zip(values).all(|(a, b)| **a == **b))
         };
         let mut recent = lock(&self.recent);
-        let mut dropped = 0;
-        for (hash, entries) in &mut recent.map {
-            let before = entries.len();
-            entries.retain(|(k, _)| !matches(*hash, k));
-            dropped += before - entries.len();
-        }
+        // Only the keys' buckets, and an emptied bucket leaves the map:
+        // O(keys), and nothing left behind (issue 21, item 8).
+        let dropped = drop_from(&mut recent.map, &gone);
         recent.len -= dropped;
         let published = self.published.read(|map| {
             gone.iter().any(|(hash, _)| {
@@ -379,12 +405,7 @@ impl<H: FamilyHandle> Purge for Cache<H> {
             // meanwhile is hidden, and dropped by a later snapshot.
             let removed = self.published.update(|current| {
                 let mut next = Map::clone(current);
-                let mut removed = 0;
-                for (hash, entries) in &mut next {
-                    let before = entries.len();
-                    entries.retain(|(k, _)| !matches(*hash, k));
-                    removed += before - entries.len();
-                }
+                let removed = drop_from(&mut next, &gone);
                 (Arc::new(next), removed)
             });
             recent.published_len = recent.published_len.saturating_sub(removed);
