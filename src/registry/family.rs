@@ -13,7 +13,13 @@
 //!
 //! The cache holds handles, so the registry purges a series from its
 //! family's cache before deciding whether a handle still holds it
-//! (`Registry::remove`). A map retired by the purge holds the handle until
+//! (`Registry::remove`). A purge looks up only the removed label sets'
+//! buckets and drops the buckets it empties, so a label set that was only
+//! in the recent map costs O(1) to remove and leaves nothing behind
+//! (`with(new labels)` → record → `remove` cycles stay flat in time and
+//! memory). A label set already published costs one copy of the published
+//! map per purge (one per eviction batch, however many of its keys it
+//! holds): O(published entries), not amortised. A map retired by the purge holds the handle until
 //! crossbeam-epoch frees it; a series removed meanwhile is hidden rather
 //! than dropped, and a later snapshot drops it. Label sets folded into the overflow series are not
 //! cached: there may be any number of them.

@@ -848,6 +848,10 @@ impl Registry {
         let Some(found) = index.series.remove(key) else {
             return Removal::Absent;
         };
+        // Unlinked first: a reader that has drained the tombstone below
+        // (the queue's push and pop synchronise) reads the list after this
+        // store, so it cannot meet the series again and count it twice.
+        self.inner.list.remove(found.slot);
         // Live interval readers get the series' final reading
         // (`read::Inbox`): nothing it recorded since their last take is
         // lost.
@@ -863,7 +867,6 @@ impl Registry {
                 }
             }
         }
-        self.inner.list.remove(found.slot);
         index.free_slots.push(found.slot);
         if let Some(n) = index.names.get_mut(key.name()) {
             n.series -= 1;

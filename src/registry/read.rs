@@ -21,8 +21,11 @@
 //! series drops between the two). Whenever a counter or histogram leaves
 //! the registry (removal, idle eviction, or a hidden series' last handle
 //! gone), the index, still holding its mutex and with no handle left to
-//! record, reads it one last time and pushes that *tombstone* into every
-//! live reader's inbox. A `take` reads the registry, then drains its inbox:
+//! record, unlinks it from the list, then reads it one last time and
+//! pushes that *tombstone* into every live reader's inbox (in that order:
+//! a reader that drained the tombstone reads the list after the unlink,
+//! since the queue's push and pop synchronise, so it never meets the
+//! series again and counts it twice). A `take` reads the registry, then drains its inbox:
 //! a dropped series' remainder (its tombstone minus the base the reader
 //! last reported it from) is in this interval, once; a series that left
 //! the list before the reading reached it keeps its base until its
