@@ -26,7 +26,9 @@
 //! - **intervals**: each reader's take is what was recorded since that
 //!   reader's previous take, for every shown series (a series hidden in
 //!   between included: its records land in exactly one interval of each
-//!   reader), and gauges as they are.
+//!   reader), and gauges as they are; a counter or histogram dropped since
+//!   (removed, or hidden and unheld at a snapshot) adds what it recorded
+//!   since the reader last reported it, once, to its key's entry.
 //!
 //! **Concurrent.** Order-independent operations (increments, integral
 //! gauge adds, histogram records) split over 2 to 4 threads, large enough
@@ -438,6 +440,9 @@ struct Model {
     non_finite: u64,
     /// Per interval reader: its cursor by generation.
     readers: [HashMap<u64, Base>; 2],
+    /// Per interval reader: the final state of each counter and histogram
+    /// dropped since its last take (series, generation, state).
+    dropped: [Vec<(usize, u64, State)>; 2],
 }
 
 impl Model {
@@ -494,9 +499,19 @@ impl Model {
                 Removal::Hidden
             }
             Some(_) => {
-                self.series.remove(&i);
-                self.removed += 1;
+                self.drop_series(i);
                 Removal::Dropped
+            }
+        }
+    }
+
+    /// Drops series `i`: each interval reader gets its final state.
+    fn drop_series(&mut self, i: usize) {
+        let s = self.series.remove(&i).expect("present");
+        self.removed += 1;
+        if !matches!(s.state, State::Gauge(_)) {
+            for dropped in &mut self.dropped {
+                dropped.push((i, s.generation, s.state.clone()));
             }
         }
     }
@@ -529,8 +544,7 @@ impl Model {
             .map(|(&i, _)| i)
             .collect();
         for i in unheld {
-            self.series.remove(&i);
-            self.removed += 1;
+            self.drop_series(i);
         }
         shown
             .into_iter()
@@ -548,7 +562,7 @@ impl Model {
     fn take(&mut self, reader: usize) -> Vec<(usize, Expected)> {
         let shown = self.read();
         let base = &self.readers[reader];
-        let out = shown
+        let mut out: Vec<(usize, Expected)> = shown
             .into_iter()
             .map(|i| {
                 let s = &self.series[&i];
@@ -566,6 +580,36 @@ impl Model {
                 (i, e)
             })
             .collect();
+        // Dropped series: what they recorded since this reader last
+        // reported them, once, added to their key's live series if any.
+        for (i, generation, state) in std::mem::take(&mut self.dropped[reader]) {
+            let e = match (&state, base.get(&generation)) {
+                (State::Counter(t), Some(Base::Counter(b))) => {
+                    Expected::Counter(saturated(*t).saturating_sub(*b))
+                }
+                (State::Counter(t), _) => Expected::Counter(saturated(*t)),
+                (State::Histogram(h), Some(Base::Histogram(b))) => {
+                    Expected::Histogram(h.since(b), opts_of(i))
+                }
+                (State::Histogram(h), _) => Expected::Histogram(h.clone(), opts_of(i)),
+                (State::Gauge(_), _) => unreachable!("gauges leave no final state"),
+            };
+            match (out.iter_mut().find(|(j, _)| *j == i), e) {
+                (Some((_, Expected::Counter(live))), Expected::Counter(more)) => {
+                    *live = live.saturating_add(more);
+                }
+                (Some((_, Expected::Histogram(live, _))), Expected::Histogram(more, _)) => {
+                    live.samples.extend(more.samples);
+                    live.clamped += more.clamped;
+                    live.rejected += more.rejected;
+                }
+                (Some(_), e) => unreachable!("one kind per series: {e:?}"),
+                (None, Expected::Counter(0)) => {}
+                (None, Expected::Histogram(h, _)) if h.samples.is_empty() && h.rejected == 0 => {}
+                (None, e) => out.push((i, e)),
+            }
+        }
+        out.sort_by_key(|(i, _)| sorted_key(*i));
         // The cursor: every series present. A hidden one keeps the base it
         // was last reported from (or none), so that what it recorded
         // before it was hidden is reported once, when it shows again.

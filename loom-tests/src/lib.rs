@@ -61,9 +61,24 @@ mod support {
     where
         F: Fn() + Send + Sync + 'static,
     {
+        model_bounded(name, max_branches, usize::MAX, f)
+    }
+
+    /// [`model_with_branches`], with the preemption bound capped at
+    /// `max_preemptions`: for a model whose bug needs that many preemptions
+    /// at most (each model says why), and whose executions under the
+    /// CI's bound would take many minutes.
+    pub fn model_bounded<F>(name: &str, max_branches: usize, max_preemptions: usize, f: F) -> usize
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
         let mut builder = loom::model::Builder::new();
         builder.max_branches = builder.max_branches.max(max_branches);
-        let bound = *builder.preemption_bound.get_or_insert(DEFAULT_PREEMPTIONS);
+        let bound = builder
+            .preemption_bound
+            .unwrap_or(DEFAULT_PREEMPTIONS)
+            .min(max_preemptions);
+        builder.preemption_bound = Some(bound);
         // A std atomic, outside the model: loom runs one execution at a time.
         let executions = Arc::new(AtomicUsize::new(0));
         let report = Report {

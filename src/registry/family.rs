@@ -13,7 +13,13 @@
 //!
 //! The cache holds handles, so the registry purges a series from its
 //! family's cache before deciding whether a handle still holds it
-//! (`Registry::remove`). A map retired by the purge holds the handle until
+//! (`Registry::remove`). A purge looks up only the removed label sets'
+//! buckets and drops the buckets it empties, so a label set that was only
+//! in the recent map costs O(1) to remove and leaves nothing behind
+//! (`with(new labels)` → record → `remove` cycles stay flat in time and
+//! memory). A label set already published costs one copy of the published
+//! map per purge (one per eviction batch, however many of its keys it
+//! holds): O(published entries), not amortised. A map retired by the purge holds the handle until
 //! crossbeam-epoch frees it; a series removed meanwhile is hidden rather
 //! than dropped, and a later snapshot drops it. Label sets folded into the overflow series are not
 //! cached: there may be any number of them.
@@ -232,6 +238,15 @@ impl<H: FamilyHandle> Family<H> {
         &self.name
     }
 
+    /// Entries in the family's cache: the label sets it holds handles of
+    /// (two sets whose values hash alike count once). Removed and evicted
+    /// series leave it, so a family whose series are all gone caches
+    /// nothing.
+    pub fn cached(&self) -> usize {
+        let recent = lock(&self.cache.recent).map.len();
+        recent + self.cache.published.read(|map| map.len())
+    }
+
     /// The series of `values` (one per label name, in the family's order).
     /// A repeated lookup is lock-free: a pin, a hash and a compare.
     ///
@@ -298,6 +313,26 @@ impl<H: FamilyHandle> Family<H> {
     }
 }
 
+/// Drops the entries of `gone` (hash, values) from `map`, and the buckets
+/// they empty; returns how many entries went.
+fn drop_from<H>(map: &mut Map<H>, gone: &[(u64, Vec<&str>)]) -> usize {
+    let mut dropped = 0;
+    for (hash, values) in gone {
+        let Some(entries) = map.get_mut(hash) else {
+            continue;
+        };
+        let before = entries.len();
+        entries.retain(|(k, _)| {
+            !(k.len() == values.len() && k.iter().zip(values).all(|(a, b)| **a == **b))
+        });
+        dropped += before - entries.len();
+        if entries.is_empty() {
+            map.remove(hash);
+        }
+    }
+    dropped
+}
+
 fn find<H: Clone>(map: &Map<H>, hash: u64, values: &[&str]) -> Option<H> {
     map.get(&hash)?
         .iter()
@@ -360,12 +395,9 @@ impl<H: FamilyHandle> Purge for Cache<H> {
                 .any(|(h, values)| *h == hash && k.iter().zip(values).all(|(a, b)| **a == **b))
         };
         let mut recent = lock(&self.recent);
-        let mut dropped = 0;
-        for (hash, entries) in &mut recent.map {
-            let before = entries.len();
-            entries.retain(|(k, _)| !matches(*hash, k));
-            dropped += before - entries.len();
-        }
+        // Only the keys' buckets, and an emptied bucket leaves the map:
+        // O(keys), and nothing left behind (issue 21, item 8).
+        let dropped = drop_from(&mut recent.map, &gone);
         recent.len -= dropped;
         let published = self.published.read(|map| {
             gone.iter().any(|(hash, _)| {
@@ -379,12 +411,7 @@ impl<H: FamilyHandle> Purge for Cache<H> {
             // meanwhile is hidden, and dropped by a later snapshot.
             let removed = self.published.update(|current| {
                 let mut next = Map::clone(current);
-                let mut removed = 0;
-                for (hash, entries) in &mut next {
-                    let before = entries.len();
-                    entries.retain(|(k, _)| !matches(*hash, k));
-                    removed += before - entries.len();
-                }
+                let removed = drop_from(&mut next, &gone);
                 (Arc::new(next), removed)
             });
             recent.published_len = recent.published_len.saturating_sub(removed);

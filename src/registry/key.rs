@@ -6,7 +6,7 @@
 
 use std::{borrow::Cow, fmt, sync::Arc};
 
-use super::RegistryError;
+use super::{Kind, RegistryError};
 
 /// A series' name and labels, labels sorted by name.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,6 +102,26 @@ impl fmt::Display for SeriesKey {
         }
         Ok(())
     }
+}
+
+/// The sample names series of `kind` named `name` are exposed under, in
+/// every format (`export::prometheus`'s rule, which leaves out a family
+/// that reuses another's): the family name (a counter's without `_total`)
+/// and its suffixed samples. Two names with series never share one
+/// ([`RegistryError::NameClash`]).
+pub(crate) fn claims(name: &str, kind: Kind) -> Vec<String> {
+    let (family, suffixes): (&str, &[&str]) = match kind {
+        Kind::Counter => (
+            match name.strip_suffix("_total") {
+                Some(stem) if !stem.is_empty() => stem,
+                _ => name,
+            },
+            &["", "_total", "_created"],
+        ),
+        Kind::Gauge => (name, &[""]),
+        Kind::Histogram => (name, &["", "_bucket", "_count", "_sum", "_created"]),
+    };
+    suffixes.iter().map(|s| format!("{family}{s}")).collect()
 }
 
 /// A valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.

@@ -14,13 +14,30 @@
 //! Freed slots are reused by later inserts; a reader that meets a reused
 //! slot sees the old entry or the new one, both valid.
 //!
+//! **Each reading lists a series at most once.** Slots are reused, so a
+//! reader that has passed slot *i* (series K) could meet K again if K is
+//! dropped and recreated into a later slot while it reads. Every entry
+//! carries its creation number (`Series::id`, assigned in order under the
+//! index mutex), and the list publishes how many entries it has ever
+//! inserted (`created`, stored with `Release` after each insert). A
+//! reading loads `created` with `Acquire` first and skips every entry
+//! numbered at or above it. Proof: a key is in the index at most once, so
+//! two entries of one key were inserted one after the other, the older
+//! removed (its slot nulled) before the newer was inserted, both under
+//! the index mutex. If the reading lists the newer (number below
+//! `created`), the insert that stored the `created` it loaded happens
+//! after that removal, and its `Release` store and the reading's `Acquire`
+//! load make the removal happen before the reading, which therefore finds
+//! the older entry's slot null or holding a later entry: never the older
+//! entry. (A series created during the reading is left to the next one.)
+//!
 //! Progress: iteration is lock-free (pinning, then loads); inserts and
 //! removals hold the index mutex and never wait for readers.
 
 use crossbeam_epoch::{Collector, Guard};
 
 use super::series::Entry;
-use crate::sync::{ordering, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Slots in segment 0.
 const BASE: usize = 32;
@@ -33,6 +50,8 @@ pub(crate) struct SeriesList {
     segments: [AtomicPtr<AtomicPtr<Entry>>; SEGMENTS],
     /// Slots ever used: every slot below it is in an allocated segment.
     len: AtomicUsize,
+    /// Entries ever inserted: one past the newest entry's creation number.
+    created: AtomicU64,
     collector: Collector,
 }
 
@@ -47,6 +66,7 @@ impl SeriesList {
         SeriesList {
             segments: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
             len: AtomicUsize::new(0),
+            created: AtomicU64::new(0),
             collector,
         }
     }
@@ -73,6 +93,7 @@ impl SeriesList {
     /// Stores `entry` at slot `index` (free, or the next past the end).
     /// The caller holds the index mutex: the list has one writer.
     pub(crate) fn insert(&self, index: usize, entry: Box<Entry>) {
+        let id = entry.id();
         let (k, _) = locate(index);
         assert!(k < SEGMENTS, "series list full");
         // Relaxed: only the writer stores segments, and it is this thread.
@@ -102,6 +123,10 @@ impl SeriesList {
         if self.len.load(Ordering::Relaxed) <= index {
             self.len.store(index + 1, Ordering::Release);
         }
+        // Release: a reading whose Acquire load returns `id + 1` lists this
+        // entry, and the removals made before it (under the index mutex)
+        // happen before that reading (see the module docs).
+        self.created.store(id + 1, Ordering::Release);
     }
 
     /// Empties slot `index`; its entry is destroyed once no reader pinned
@@ -129,10 +154,20 @@ impl SeriesList {
         guard.flush();
     }
 
-    /// Every entry in the list while `guard` is held (entries inserted or
-    /// removed meanwhile may or may not be met), with its slot.
+    /// Every entry in the list while `guard` is held (entries removed
+    /// meanwhile may or may not be met; entries inserted meanwhile are
+    /// not), with its slot: each series at most once (see the module docs).
     pub(crate) fn iter<'g>(&'g self, guard: &'g Guard) -> impl Iterator<Item = (usize, &'g Entry)> {
         let _ = guard;
+        // Acquire: pairs with `insert`'s Release store, so that the removals
+        // made before the entries counted here are seen (the module docs'
+        // proof). Broken on purpose in `list_lists_new_entries`: no bound,
+        // so a series recreated into a later slot is met twice.
+        let created = if cfg!(lockfree_metrics_broken = "list_lists_new_entries") {
+            u64::MAX
+        } else {
+            self.created.load(Ordering::Acquire)
+        };
         // Acquire: pairs with the length's Release store, so that every slot
         // below it is in a segment this thread sees published.
         let len = self.len.load(Ordering::Acquire);
@@ -150,7 +185,9 @@ impl SeriesList {
             //    guard pinned before the unlink is dropped; `guard` is such
             //    a guard or was pinned after the unlink (then the load
             //    could not have returned it), and it outlives `'g`.
-            (!entry.is_null()).then(|| (i, unsafe { &*entry }))
+            (!entry.is_null())
+                .then(|| (i, unsafe { &*entry }))
+                .filter(|(_, entry)| entry.id() < created)
         })
     }
 }

@@ -10,7 +10,7 @@
 //! | gauges | `gauge` | one word: store, CAS for `add` | wait-free `set`, lock-free `add` |
 //! | histograms | `histogram` | HDR counts (`metric::layout`), exact sums | wait-free |
 //! | families | `family` | label values to handles: published map + locked recent | lock-free hits |
-//! | lifecycle | `series` | removal and eviction that hide, never orphan | (under the index mutex) |
+//! | lifecycle | `series` | removal and eviction that hide, never orphan | (under the index mutex, in batches) |
 //! | reading | `read` | cumulative readings; per-consumer intervals and windows | lock-free |
 //!
 //! The counter arrays, per-thread lookup, zero-page storage, HDR layout
@@ -42,12 +42,34 @@
 //! exact quantiles over sliding windows from readings it keeps: neither
 //! adds anything to the record path.
 //!
+//! Every reading (a snapshot, an interval, a window, a scrape) lists each
+//! series at most once, even while series are dropped and recreated into
+//! reused slots: a reading leaves out the series created after it began
+//! (`list` has the proof). Every increment of a counter or histogram
+//! lands in exactly one interval of each [`IntervalReader`] that existed
+//! when it was made, even if the series is then removed, evicted, or
+//! dropped with a hidden series' last handle: the drop hands each live
+//! interval reader the series' final reading (`read` says how, and what it
+//! holds meanwhile).
+//!
 //! # Lifecycle
 //!
 //! [`Registry::remove`] and idle eviction ([`RegistryBuilder::idle_timeout`])
 //! drop a series only when no handle holds it; otherwise they hide it until
 //! a record changes its value, when it reappears with its cumulative value
-//! (`series` explains why no handle is ever orphaned). Each name has a
+//! (`series` explains why no handle is ever orphaned). A name leaves the
+//! index with its last series ([`Stats::names`]; unless
+//! [`Registry::set_series_limit`] gave it a limit), and a family's cache
+//! lets go of the label sets removed ([`Family::cached`]), so series that
+//! come and go leave nothing behind. [`Registry::evict_idle`] is linear in
+//! the series and takes the index lock once per [`EVICT_BATCH`] series
+//! removed, so lookups wait for one batch at most; records and readings
+//! never wait for it. A name whose exposed sample names would clash with
+//! those of an older name with series (counters `requests` and
+//! `requests_total` both render `requests_total`) is refused with
+//! [`RegistryError::NameClash`], as client_golang refuses to register a
+//! clashing collector: a scrape never shows a new series under an old
+//! series' name, so a scraped counter never goes backwards. Each name has a
 //! cardinality limit ([`RegistryBuilder::max_series_per_name`],
 //! [`Registry::set_series_limit`]); past it, new label sets fold into one
 //! `overflow="true"` series, counted in [`Stats::folded`] (so a name with
@@ -134,12 +156,16 @@ use crate::{
     config::ConfigError,
     lockfree::published::Published,
     metric::layout::Layout,
-    sync::{lock, Mutex, Ordering},
+    sync::{lock, Mutex, MutexGuard, Ordering},
 };
 
 /// References to a series that are not a handle's: the index's and the
 /// list's.
 const UNHANDLED_REFS: usize = 2;
+
+/// Series an idle sweep removes per hold of the index lock
+/// ([`Registry::evict_idle`]).
+pub const EVICT_BATCH: usize = 256;
 
 /// The label of the series that a name's label sets fold into past its
 /// cardinality limit.
@@ -200,6 +226,18 @@ pub enum RegistryError {
     Histogram(ConfigError),
     /// A histogram scale that is not finite and positive.
     InvalidScale(f64),
+    /// The name's series would be exposed under a sample name that series
+    /// of another name already use (counters `requests` and
+    /// `requests_total` both render `requests_total`; a gauge
+    /// `latency_count` clashes with the histogram `latency`'s
+    /// `latency_count`). The older name keeps it until its last series is
+    /// gone, as client_golang refuses to register a clashing collector.
+    NameClash {
+        /// The name asked for.
+        name: String,
+        /// The name whose series claim the sample name now.
+        existing: String,
+    },
 }
 
 impl fmt::Display for RegistryError {
@@ -232,6 +270,10 @@ impl fmt::Display for RegistryError {
             RegistryError::InvalidScale(s) => {
                 write!(f, "histogram scale {s} is not finite and positive")
             }
+            RegistryError::NameClash { name, existing } => write!(
+                f,
+                "{name:?} would be exposed under a sample name of {existing:?}, which has series"
+            ),
         }
     }
 }
@@ -244,6 +286,10 @@ impl std::error::Error for RegistryError {}
 pub struct Stats {
     /// Series in the registry, hidden ones included.
     pub series: usize,
+    /// Metric names the index holds: those with series, and those given a
+    /// limit by [`Registry::set_series_limit`]. A name leaves the index
+    /// with its last series.
+    pub names: usize,
     /// Of them, hidden (removed or evicted while a handle lives).
     pub hidden: usize,
     /// Of them, promoted to per-thread cells.
@@ -360,6 +406,7 @@ impl RegistryBuilder {
                 list: SeriesList::new(collector.clone()),
                 descriptions: Published::new(Arc::new(BTreeMap::new()), collector),
                 index: Mutex::new(Index::default()),
+                sweeping: Mutex::new(()),
                 started: Instant::now(),
                 #[cfg(feature = "facade")]
                 facade: Default::default(),
@@ -382,6 +429,9 @@ struct Inner {
     list: SeriesList,
     descriptions: Published<Arc<BTreeMap<Arc<str>, Description>>>,
     index: Mutex<Index>,
+    /// Held by the one sweep at a time (`Registry::sweep`): the writer of
+    /// the series' `seen` and `seen_at_ns`.
+    sweeping: Mutex<()>,
     started: Instant,
     /// What every `metrics` facade recorder of this registry shares: each
     /// histogram name's options (`export::facade`).
@@ -401,6 +451,13 @@ struct Index {
     layouts: Vec<(HistogramOpts, Arc<Layout>)>,
     /// Each name's family caches, purged of a series before its removal.
     families: HashMap<Arc<str>, Vec<Weak<dyn Purge>>>,
+    /// The sample names each name with series is exposed under
+    /// (`key::claims`), to the name: a name whose claims meet another's is
+    /// refused ([`RegistryError::NameClash`]).
+    claims: HashMap<Box<str>, Arc<str>>,
+    /// Live interval readers' inboxes, for the final readings of the series
+    /// dropped (`read`).
+    readers: Vec<Weak<read::Inbox>>,
 }
 
 struct Indexed {
@@ -412,6 +469,49 @@ struct Name {
     kind: Kind,
     series: usize,
     limit: Option<usize>,
+}
+
+impl Index {
+    /// Records `name`'s first series of `kind`: its sample names, unless
+    /// another name with series claims one.
+    fn claim(&mut self, name: &Arc<str>, kind: Kind) -> Result<(), RegistryError> {
+        let claims = key::claims(name, kind);
+        if let Some(existing) = claims.iter().find_map(|c| self.claims.get(&**c)) {
+            return Err(RegistryError::NameClash {
+                name: name.to_string(),
+                existing: existing.to_string(),
+            });
+        }
+        for c in claims {
+            self.claims.insert(c.into_boxed_str(), name.clone());
+        }
+        Ok(())
+    }
+
+    /// `name`'s last series is gone: its sample names are free again, and
+    /// the name leaves the index unless a limit was set for it.
+    fn release(&mut self, name: &str, counts: &Counts) {
+        let Some(n) = self.names.get(name) else {
+            return;
+        };
+        for c in key::claims(name, n.kind) {
+            self.claims.remove(&*c);
+        }
+        if n.limit.is_none() {
+            self.names.remove(name);
+        }
+        // Dropped families' entries go with the name's last series; live
+        // ones stay registered for the series they make next.
+        if let Some(caches) = self.families.get_mut(name) {
+            caches.retain(|c| c.strong_count() > 0);
+            if caches.is_empty() {
+                self.families.remove(name);
+            }
+        }
+        counts
+            .names
+            .store(self.names.len() as u64, Ordering::Relaxed);
+    }
 }
 
 impl Default for Registry {
@@ -576,6 +676,12 @@ impl Registry {
                     limit: Some(limit.max(1)),
                 },
             );
+            // Relaxed: a statistic.
+            self.inner
+                .shared
+                .counts
+                .names
+                .store(index.names.len() as u64, Ordering::Relaxed);
         }
     }
 
@@ -603,19 +709,24 @@ impl Registry {
             lock(&self.inner.index)
         };
         let limit = self.inner.config.max_series_per_name;
-        let key = match index.names.get_mut(key.name()) {
-            Some(name) if name.series == 0 => {
-                name.kind = kind;
+        let name = index
+            .names
+            .get(key.name())
+            .map(|n| (n.series, n.kind, n.limit.unwrap_or(limit)));
+        let key = match name {
+            // The name's first series: its sample names must be free.
+            None | Some((0, _, _)) => {
+                index.claim(key.name_arc(), kind)?;
                 key
             }
-            Some(name) if name.kind != kind => {
+            Some((_, existing, _)) if existing != kind => {
                 return Err(RegistryError::KindMismatch {
                     name: key.name().to_string(),
-                    existing: name.kind,
+                    existing,
                     requested: kind,
                 })
             }
-            Some(name) if name.series >= name.limit.unwrap_or(limit) => {
+            Some((series, _, limit)) if series >= limit => {
                 // Relaxed: a statistic.
                 self.inner
                     .shared
@@ -689,6 +800,11 @@ impl Registry {
         });
         name.kind = kind;
         name.series += 1;
+        // Relaxed: a statistic.
+        shared
+            .counts
+            .names
+            .store(index.names.len() as u64, Ordering::Relaxed);
         index.series.insert(
             key,
             Indexed {
@@ -749,10 +865,31 @@ impl Registry {
         let Some(found) = index.series.remove(key) else {
             return Removal::Absent;
         };
+        // Unlinked first: a reader that has drained the tombstone below
+        // (the queue's push and pop synchronise) reads the list after this
+        // store, so it cannot meet the series again and count it twice.
         self.inner.list.remove(found.slot);
+        // Live interval readers get the series' final reading
+        // (`read::Inbox`): nothing it recorded since their last take is
+        // lost.
+        index.readers.retain(|r| r.strong_count() > 0);
+        if !index.readers.is_empty() {
+            // Acquire: the handles' last `Arc` decrements (Release) were
+            // read by `strong_count` (Relaxed) above; this fence orders the
+            // records made through them before the final reading.
+            crate::sync::fence(Ordering::Acquire);
+            if let Some(tomb) = read::Tomb::of(&found.entry) {
+                for inbox in index.readers.iter().filter_map(Weak::upgrade) {
+                    inbox.push(tomb.clone());
+                }
+            }
+        }
         index.free_slots.push(found.slot);
         if let Some(n) = index.names.get_mut(key.name()) {
             n.series -= 1;
+            if n.series == 0 {
+                index.release(key.name(), counts);
+            }
         }
         // Relaxed: statistics.
         counts.removed.fetch_add(1, Ordering::Relaxed);
@@ -764,46 +901,86 @@ impl Registry {
 
     /// Evicts series unchanged for the idle timeout (or hides them, if a
     /// handle lives), and drops hidden series no handle holds any more.
-    /// [`snapshot`](Self::snapshot) calls it when the index lock is free;
+    /// [`snapshot`](Self::snapshot) calls it when no other sweep runs;
     /// returns the series dropped. Does nothing without
     /// [`RegistryBuilder::idle_timeout`].
+    ///
+    /// Linear in the series, and never holds the index lock for long: the
+    /// series are read without it, and the idle ones removed
+    /// [`EVICT_BATCH`] at a time, the lock taken once a batch, so lookups
+    /// wait for one batch at most (records and readings never wait).
     pub fn evict_idle(&self) -> usize {
         match self.inner.config.idle_timeout {
-            Some(idle) => self.sweep(&mut lock(&self.inner.index), idle),
+            Some(idle) => self.sweep(&lock(&self.inner.sweeping), idle),
             None => 0,
         }
     }
 
-    fn sweep(&self, index: &mut Index, idle: Duration) -> usize {
+    /// One sweep; `_sweeping` proves the sweep lock held.
+    fn sweep(&self, _sweeping: &MutexGuard<'_, ()>, idle: Duration) -> usize {
         let now = self.now_ns();
         let idle = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
-        let mut stale = Vec::new();
-        for (key, found) in &index.series {
-            let print = read::fingerprint(&found.entry);
-            let (seen, seen_at) = match &found.entry {
-                Entry::Counter(s) => (&s.seen, &s.seen_at_ns),
-                Entry::Gauge(s) => (&s.seen, &s.seen_at_ns),
-                Entry::Histogram(s) => (&s.seen, &s.seen_at_ns),
-            };
-            // Relaxed: written only under the index lock, which this holds.
-            if seen.load(Ordering::Relaxed) != print {
-                seen.store(print, Ordering::Relaxed);
-                seen_at.store(now, Ordering::Relaxed);
-            } else if now.saturating_sub(seen_at.load(Ordering::Relaxed)) >= idle
-                || (found.entry.is_hidden() && found.entry.strong_count() <= UNHANDLED_REFS)
-            {
-                stale.push(key.clone());
+        // Candidates, read without the index lock: (key, creation number,
+        // the fingerprint it was idle at, or `None` if hidden and unheld).
+        let mut stale: Vec<(Arc<SeriesKey>, u64, Option<u64>)> = Vec::new();
+        {
+            let guard = self.inner.list.pin();
+            for (_, entry) in self.inner.list.iter(&guard) {
+                if entry.is_hidden() && entry.strong_count() <= UNHANDLED_REFS {
+                    stale.push((entry.key().clone(), entry.id(), None));
+                    continue;
+                }
+                let print = read::fingerprint(entry);
+                let (seen, seen_at) = match entry {
+                    Entry::Counter(s) => (&s.seen, &s.seen_at_ns),
+                    Entry::Gauge(s) => (&s.seen, &s.seen_at_ns),
+                    Entry::Histogram(s) => (&s.seen, &s.seen_at_ns),
+                };
+                // Relaxed: written only under the sweep lock, which this
+                // holds (and at creation, before the entry was published).
+                if seen.load(Ordering::Relaxed) != print {
+                    seen.store(print, Ordering::Relaxed);
+                    seen_at.store(now, Ordering::Relaxed);
+                } else if now.saturating_sub(seen_at.load(Ordering::Relaxed)) >= idle {
+                    stale.push((entry.key().clone(), entry.id(), Some(print)));
+                }
             }
         }
-        // Family caches let go of them all at once: one copy per family.
-        if index.purge_families(&stale.iter().map(|k| &**k).collect::<Vec<_>>()) {
-            // Two rounds at least: enough when no lookup is pinned meanwhile.
-            family::reclaim(|| true);
+        let mut dropped = 0;
+        for batch in stale.chunks(EVICT_BATCH) {
+            let mut index = lock(&self.inner.index);
+            // Still the series found, and still idle (a lookup may have
+            // taken a handle and recorded since the scan).
+            let batch: Vec<(&SeriesKey, Why)> = batch
+                .iter()
+                .filter_map(|(key, id, print)| {
+                    let found = index.series.get(&**key)?;
+                    if found.entry.id() != *id {
+                        return None;
+                    }
+                    match print {
+                        Some(p) if read::fingerprint(&found.entry) == *p => {
+                            Some((&**key, Why::Evicted))
+                        }
+                        Some(_) => None,
+                        None => Some((&**key, Why::Unheld)),
+                    }
+                })
+                .collect();
+            // Family caches let go of the batch at once: one copy per family.
+            let keys: Vec<&SeriesKey> = batch.iter().map(|(k, _)| *k).collect();
+            if index.purge_families(&keys) {
+                // Two rounds at least: enough when no lookup is pinned meanwhile.
+                family::reclaim(|| true);
+            }
+            dropped += batch
+                .iter()
+                .filter(|(key, why)| {
+                    self.remove_locked(&mut index, key, *why, false) == Removal::Dropped
+                })
+                .count();
         }
-        stale
-            .iter()
-            .filter(|key| self.remove_locked(index, key, Why::Evicted, false) == Removal::Dropped)
-            .count()
+        dropped
     }
 
     /// Drops hidden series whose handles are gone, when the index lock is
@@ -826,8 +1003,8 @@ impl Registry {
     fn sweep_if_free(&self) {
         if let Some(idle) = self.inner.config.idle_timeout {
             // Never waits: a reading stays lock-free.
-            if let Ok(mut index) = self.inner.index.try_lock() {
-                self.sweep(&mut index, idle);
+            if let Ok(sweeping) = self.inner.sweeping.try_lock() {
+                self.sweep(&sweeping, idle);
             }
         }
     }
@@ -889,6 +1066,7 @@ impl Registry {
         stats.removed = load(&counts.removed);
         stats.evicted = load(&counts.evicted);
         stats.folded = load(&counts.folded);
+        stats.names = usize::try_from(load(&counts.names)).unwrap_or(usize::MAX);
         stats.non_finite_gauge_writes = load(&counts.non_finite_gauge_writes);
         stats
     }
@@ -900,14 +1078,16 @@ impl Index {
     /// Returns whether a published map held one of them (or a family of
     /// their names was dropped): its retired copies then still hold handles
     /// until [`family::reclaim`] lets the epoch destroy them.
+    /// Linear in `keys` (grouped by name once).
     fn purge_families(&mut self, keys: &[&SeriesKey]) -> bool {
-        let mut names: Vec<&str> = keys.iter().map(|k| k.name()).collect();
-        names.sort_unstable();
-        names.dedup();
+        let mut by_name: HashMap<&str, Vec<&SeriesKey>> = HashMap::new();
+        for key in keys {
+            if self.families.contains_key(key.name()) {
+                by_name.entry(key.name()).or_default().push(key);
+            }
+        }
         let mut retired = false;
-        for name in names {
-            let of_name: Vec<&SeriesKey> =
-                keys.iter().copied().filter(|k| k.name() == name).collect();
+        for (name, of_name) in by_name {
             if let Some(families) = self.families.get_mut(name) {
                 families.retain(|f| match f.upgrade() {
                     Some(f) => {

@@ -17,8 +17,31 @@
 //! **Interval readers** ([`IntervalReader`]) keep the reading they last
 //! returned and subtract it from the next: a private cursor per consumer,
 //! so two consumers (a scraper and a log reporter) never take each other's
-//! data, and every increment of a cell lands in exactly one interval of
-//! each consumer. A hidden series (`registry::series`) is left out of
+//! data, and every increment of a counter or histogram lands in exactly one
+//! interval of each consumer that existed when it was made, dropped series
+//! included. Each live reader has an *inbox* (a lock-free
+//! `crossbeam_queue::SegQueue`), registered under the index mutex when the
+//! reader is made (its first reading is taken under that mutex too, so no
+//! series drops between the two). Whenever a counter or histogram leaves
+//! the registry (removal, idle eviction, or a hidden series' last handle
+//! gone), the index, still holding its mutex and with no handle left to
+//! record, unlinks it from the list, then reads it one last time and
+//! pushes that *tombstone* into every live reader's inbox (in that order:
+//! a reader that drained the tombstone reads the list after the unlink,
+//! since the queue's push and pop synchronise, so it never meets the
+//! series again and counts it twice). A `take` reads the registry, then drains its inbox:
+//! a dropped series' remainder (its tombstone minus the base the reader
+//! last reported it from) is in this interval, once; a series that left
+//! the list before the reading reached it keeps its base until its
+//! tombstone arrives (every such series has one coming: its drop pushed
+//! it in the same critical section as it unlinked it). If several series
+//! of one key meet in one take (dropped and recreated), their increases
+//! add up under the key, so the interval still lists each key once; one
+//! that cannot be added (the name reused for another kind, or histogram
+//! options) waits for the next take, its base unchanged. Bound: an inbox holds the tombstones of the series dropped since
+//! its reader's last take (one final reading each); a dropped reader's
+//! inbox is freed with it and pruned from the registry's list at the next
+//! drop. Gauges have no increments and get no tombstones. A hidden series (`registry::series`) is left out of
 //! intervals and windows, but its readings still serve as bases: an
 //! interval reader keeps the base it last reported the series from, and a
 //! window reader keeps the series' value, so when it reappears its records
@@ -33,16 +56,20 @@
 //! touches the record path.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::Arc,
     time::{Duration, Instant},
 };
+
+use crossbeam_queue::SegQueue;
 
 use super::{
     counter::CounterCells, gauge::GaugeCells, histogram::HistogramCells, series::Entry,
     Description, HistogramOpts, Kind, Registry, SeriesKey,
 };
-use crate::{lockfree::readout::RawHistogram, metric::layout::Layout, snapshot::HistogramSummary};
+use crate::{
+    lockfree::readout::RawHistogram, metric::layout::Layout, snapshot::HistogramSummary, sync::lock,
+};
 
 /// A series' value in a snapshot.
 #[derive(Clone, Debug, PartialEq)]
@@ -304,6 +331,25 @@ impl HistogramValue {
         }
     }
 
+    /// Whether `other` has this one's layout, so that they add up.
+    fn adds_to(&self, other: &HistogramValue) -> bool {
+        Arc::ptr_eq(&self.layout, &other.layout) || self.opts == other.opts
+    }
+
+    /// `self + other` (of one layout): `self - (0 - other)`, the counts
+    /// wrapping as `minus`'s do.
+    fn plus(&self, other: &HistogramValue) -> HistogramValue {
+        let negated = RawHistogram::default().minus(&other.raw, &self.layout);
+        HistogramValue::new(
+            self.raw.minus(&negated, &self.layout),
+            self.layout.clone(),
+            self.opts,
+            self.rejected.wrapping_add(other.rejected),
+            // A sum of interval parts: raw sums, so that intervals add up.
+            false,
+        )
+    }
+
     fn minus(&self, base: &HistogramValue) -> HistogramValue {
         HistogramValue::new(
             self.raw.minus(&base.raw, &self.layout),
@@ -502,12 +548,24 @@ impl Registry {
     }
 
     /// A reader of intervals with a cursor of its own, starting now.
+    /// Takes the index lock once, to register the reader for the final
+    /// readings of series dropped from now on (see the [module
+    /// docs](crate::registry)).
     pub fn interval_reader(&self) -> IntervalReader {
-        // Hidden series too: what they hold now is not this reader's to
-        // report when they reappear.
+        let inbox = Arc::new(Inbox::default());
+        let mut index = lock(&self.inner.index);
+        index.readers.retain(|r| r.strong_count() > 0);
+        index.readers.push(Arc::downgrade(&inbox));
+        // Under the index lock: no series is dropped between the
+        // registration and this reading. Hidden series too: what they hold
+        // now is not this reader's to report when they reappear.
+        let base = by_id(&self.read_raw().0);
+        drop(index);
         IntervalReader {
             registry: self.clone(),
-            base: by_id(&self.read_raw().0),
+            base,
+            inbox,
+            deferred: Vec::new(),
         }
     }
 
@@ -534,18 +592,9 @@ impl Registry {
 fn since(now: &[Raw], base: &HashMap<u64, Value>) -> Vec<SeriesSnapshot> {
     now.iter()
         .filter(|r| !r.hidden)
-        .map(|r| {
-            let value = match (&r.value, base.get(&r.id)) {
-                (Value::Counter(v), Some(Value::Counter(b))) => {
-                    Value::Counter(v.saturating_sub(*b))
-                }
-                (Value::Histogram(h), Some(Value::Histogram(b))) => Value::Histogram(h.minus(b)),
-                (v, _) => v.clone(),
-            };
-            SeriesSnapshot {
-                key: r.key.clone(),
-                value,
-            }
+        .map(|r| SeriesSnapshot {
+            key: r.key.clone(),
+            value: increase(&r.value, base.get(&r.id)),
         })
         .collect()
 }
@@ -582,38 +631,183 @@ fn by_id(raw: &[Raw]) -> HashMap<u64, Value> {
 pub struct IntervalReader {
     registry: Registry,
     base: HashMap<u64, Value>,
+    /// Final readings of dropped series, pushed by the index.
+    inbox: Arc<Inbox>,
+    /// Tombstones that could not be added to another of their key in a
+    /// take (the name reused for another kind or options): the next's.
+    deferred: Vec<Tomb>,
+}
+
+/// A dropped counter's or histogram's final reading (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct Tomb {
+    id: u64,
+    key: Arc<SeriesKey>,
+    value: Value,
+}
+
+impl Tomb {
+    /// The final reading of `entry`, which the caller (holding the index
+    /// lock, no handle left) is dropping; `None` for gauges.
+    pub(crate) fn of(entry: &Entry) -> Option<Tomb> {
+        let (id, value) = value_of(entry);
+        (!matches!(value, Value::Gauge(_))).then(|| Tomb {
+            id,
+            key: entry.key().clone(),
+            value,
+        })
+    }
+}
+
+/// An interval reader's inbox of tombstones: pushed under the index lock,
+/// drained by its reader without a lock.
+pub(crate) type Inbox = SegQueue<Tomb>;
+
+/// Whether an increase is nothing at all.
+fn is_nothing(value: &Value) -> bool {
+    match value {
+        Value::Counter(v) => *v == 0,
+        Value::Gauge(_) => false,
+        Value::Histogram(h) => h.count() == 0 && h.rejected() == 0 && h.sum() == 0,
+    }
+}
+
+/// Adds `more` to `acc` if they are of one kind (and histograms of one
+/// layout); returns whether it did.
+fn add(acc: &mut Value, more: &Value) -> bool {
+    match (acc, more) {
+        (Value::Counter(a), Value::Counter(b)) => {
+            *a = a.saturating_add(*b);
+            true
+        }
+        (Value::Histogram(a), Value::Histogram(b)) if a.adds_to(b) => {
+            *a = a.plus(b);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `value - base`: a counter's or histogram's increase.
+fn increase(value: &Value, base: Option<&Value>) -> Value {
+    match (value, base) {
+        (Value::Counter(v), Some(Value::Counter(b))) => Value::Counter(v.saturating_sub(*b)),
+        (Value::Histogram(h), Some(Value::Histogram(b))) => Value::Histogram(h.minus(b)),
+        (v, _) => v.clone(),
+    }
 }
 
 impl IntervalReader {
     /// What was recorded since the previous call (or the reader's
-    /// creation); gauges as they are now. Lock-free.
+    /// creation), series dropped meanwhile included (their remainder, once);
+    /// gauges as they are now. Lock-free.
     pub fn take(&mut self) -> RegistrySnapshot {
         let (now, _) = self.registry.read_raw();
-        let series = since(&now, &self.base);
         // Broken on purpose, for the loom models to catch: the new base from
         // a second reading, so a record made between the two is in no
         // interval.
-        #[cfg(lockfree_metrics_broken = "interval_reads_twice")]
-        let (now, _) = self.registry.read_raw();
-        // Series gone from the registry are dropped from the cursor too. A
-        // hidden series keeps the base it was last reported from (or none:
-        // made since, it counts from zero), so that what it recorded before
-        // it was hidden is reported once, when it reappears.
-        let base = &self.base;
-        self.base = now
-            .iter()
-            .filter(|r| !matches!(r.value, Value::Gauge(_)))
-            .filter_map(|r| {
-                // Broken on purpose in `interval_forgets_hidden` (the old
-                // behaviour): a hidden series leaves the cursor, and its
-                // whole value is reported again when it reappears.
-                if cfg!(lockfree_metrics_broken = "interval_forgets_hidden") && r.hidden {
-                    return None;
+        let second = cfg!(lockfree_metrics_broken = "interval_reads_twice")
+            .then(|| self.registry.read_raw().0);
+        let now_for_base = second.as_deref().unwrap_or(&now);
+        // After the reading: every series dropped before it reached it has
+        // its tombstone here, or still to come (then its base is kept).
+        let mut tombs = std::mem::take(&mut self.deferred);
+        while let Some(tomb) = self.inbox.pop() {
+            tombs.push(tomb);
+        }
+        // Broken on purpose in `interval_forgets_dropped` (the old
+        // behaviour): dropped series' remainders are never reported.
+        if cfg!(lockfree_metrics_broken = "interval_forgets_dropped") {
+            tombs.clear();
+        }
+        // Each key once: the increases of its dropped series (oldest first)
+        // and of its live one add up; one that cannot (another kind, other
+        // histogram options: the name was reused) waits for the next take.
+        tombs.sort_unstable_by_key(|t| t.id);
+        let mut by_key: HashMap<Arc<SeriesKey>, (Value, bool)> = HashMap::new();
+        let mut tombed: HashSet<u64> = HashSet::new();
+        for tomb in tombs {
+            let more = increase(&tomb.value, self.base.get(&tomb.id));
+            match by_key.get_mut(&tomb.key) {
+                None => {
+                    by_key.insert(tomb.key.clone(), (more, false));
                 }
-                let value = if r.hidden { base.get(&r.id)? } else { &r.value };
-                Some((r.id, value.clone()))
-            })
-            .collect();
+                Some((acc, _)) => {
+                    if !add(acc, &more) {
+                        self.deferred.push(tomb);
+                        continue;
+                    }
+                }
+            }
+            tombed.insert(tomb.id);
+        }
+        // Live series whose key a tombstone has but that do not add to it:
+        // left to the next take, their base unchanged.
+        let mut waiting: HashSet<u64> = HashSet::new();
+        let mut series: Vec<SeriesSnapshot> = Vec::new();
+        for r in &now {
+            if r.hidden || tombed.contains(&r.id) {
+                // Hidden; or reported from its tombstone.
+                continue;
+            }
+            let value = increase(&r.value, self.base.get(&r.id));
+            match by_key.get_mut(&r.key) {
+                None => series.push(SeriesSnapshot {
+                    key: r.key.clone(),
+                    value,
+                }),
+                Some((acc, live)) => {
+                    if add(acc, &value) {
+                        *live = true;
+                    } else {
+                        waiting.insert(r.id);
+                    }
+                }
+            }
+        }
+        for (key, (value, live)) in by_key {
+            // A dropped series that recorded nothing since it was last
+            // reported is not listed; a live one always is.
+            if live || !is_nothing(&value) {
+                series.push(SeriesSnapshot { key, value });
+            }
+        }
+        series.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        // The next base. A hidden series keeps the base it was last reported
+        // from (or none: made since, it counts from zero), so that what it
+        // recorded before it was hidden is reported once, when it
+        // reappears; so does a live series left to the next take. A series
+        // that left the list keeps its base until its tombstone comes.
+        let base = &mut self.base;
+        let mut next: HashMap<u64, Value> = HashMap::with_capacity(now_for_base.len());
+        for r in now_for_base {
+            if matches!(r.value, Value::Gauge(_)) || tombed.contains(&r.id) {
+                continue;
+            }
+            // Broken on purpose in `interval_forgets_hidden` (the old
+            // behaviour): a hidden series leaves the cursor, and its whole
+            // value is reported again when it reappears.
+            if cfg!(lockfree_metrics_broken = "interval_forgets_hidden") && r.hidden {
+                base.remove(&r.id);
+                continue;
+            }
+            let keep = r.hidden || waiting.contains(&r.id);
+            let value = if keep {
+                base.remove(&r.id)
+            } else {
+                base.remove(&r.id);
+                Some(r.value.clone())
+            };
+            if let Some(value) = value {
+                next.insert(r.id, value);
+            }
+        }
+        for id in &tombed {
+            base.remove(id);
+        }
+        // What is left: series gone from the list, tombstones to come.
+        next.extend(base.drain());
+        self.base = next;
         RegistrySnapshot {
             series,
             descriptions: self.registry.descriptions(),

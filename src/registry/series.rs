@@ -34,6 +34,8 @@ pub(crate) struct Counts {
     pub(crate) removed: AtomicU64,
     pub(crate) evicted: AtomicU64,
     pub(crate) folded: AtomicU64,
+    /// Names in the index (stored under the index mutex).
+    pub(crate) names: AtomicU64,
     pub(crate) non_finite_gauge_writes: AtomicU64,
 }
 
@@ -48,8 +50,11 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) struct Series<C> {
     pub(crate) key: Arc<SeriesKey>,
-    /// Unique over the registry's life (never reused, unlike slots), so an
-    /// interval reader's saved value never meets a recreated series.
+    /// The series' creation number: unique over the registry's life and
+    /// increasing in creation order (assigned under the index mutex), so an
+    /// interval reader's saved value never meets a recreated series, and a
+    /// reading can leave out every series created after it began
+    /// (`registry::list`).
     pub(crate) id: u64,
     pub(crate) cells: C,
     pub(crate) shared: Arc<Shared>,
@@ -136,6 +141,15 @@ impl Entry {
             Entry::Counter(s) => Arc::strong_count(s),
             Entry::Gauge(s) => Arc::strong_count(s),
             Entry::Histogram(s) => Arc::strong_count(s),
+        }
+    }
+
+    /// The series' creation number (see [`Series::id`]).
+    pub(crate) fn id(&self) -> u64 {
+        match self {
+            Entry::Counter(s) => s.id,
+            Entry::Gauge(s) => s.id,
+            Entry::Histogram(s) => s.id,
         }
     }
 

@@ -11,6 +11,8 @@
 //! | `facade_cost` | a counter increment through the `metrics` facade against a held handle |
 //! | `instructions` | one operation under callgrind (`benches/callgrind.sh`, `papers/record-cost.md`) |
 //! | `registry_bench` | the registry: records, snapshots, memory, lookups, cold series (`papers/registry.md`) |
+//! | `registry_cycles` | series that come and go: memory and time per cycle, one large eviction (`papers/registry.md`) |
+//! | `otlp_push` | the cost of one OTLP push of many series (`papers/otlp.md`) |
 //!
 //! This library holds what they share with the tests and benchmarks, each
 //! in one file: the request cycle (`tests/support/cycles.rs`), resident

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-const PROGRAMS: [&str; 9] = [
+const PROGRAMS: [&str; 10] = [
     env!("CARGO_BIN_EXE_soak"),
     env!("CARGO_BIN_EXE_precision"),
     env!("CARGO_BIN_EXE_snapshot_p50"),
@@ -17,6 +17,7 @@ const PROGRAMS: [&str; 9] = [
     env!("CARGO_BIN_EXE_instructions"),
     env!("CARGO_BIN_EXE_registry_bench"),
     env!("CARGO_BIN_EXE_otlp_push"),
+    env!("CARGO_BIN_EXE_registry_cycles"),
 ];
 
 /// Runs `bin args`, killed after 20 s: a program that starts measuring
@@ -65,7 +66,7 @@ fn a_bad_flag_is_an_error_not_a_panic() {
 
 #[test]
 fn a_bad_value_is_an_error_not_a_panic() {
-    let cases: [(&str, &[&str]); 7] = [
+    let cases: [(&str, &[&str]); 9] = [
         (env!("CARGO_BIN_EXE_precision"), &["many"]),
         (env!("CARGO_BIN_EXE_snapshot_p50"), &["1", "1", "2,x"]),
         (env!("CARGO_BIN_EXE_snapshot_p50"), &["1", "1", "2", "9"]),
@@ -73,6 +74,8 @@ fn a_bad_value_is_an_error_not_a_panic() {
         (env!("CARGO_BIN_EXE_facade_cost"), &["1", "two"]),
         (env!("CARGO_BIN_EXE_soak"), &["--live", "0"]),
         (env!("CARGO_BIN_EXE_otlp_push"), &["--kind", "gauge"]),
+        (env!("CARGO_BIN_EXE_registry_cycles"), &["families"]),
+        (env!("CARGO_BIN_EXE_registry_cycles"), &["evict", "many"]),
     ];
     for (bin, args) in cases {
         let out = run(bin, args);
