@@ -94,6 +94,8 @@ pub use config::{
 };
 pub use locked::{FineGrained, GlobalLock};
 pub use lockfree::{Atomic, Sharded};
+#[cfg(not(loom))]
+pub use lockfree::{Ring, DEFAULT_RING_CAPACITY};
 pub use snapshot::{
     BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
     ThroughputSnapshot, Transition, WindowRate,
@@ -105,8 +107,8 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, ModeCell, ModeState, OwnedCounters, Published, RelaxedLoads, ShardMap,
-        SharedCounters, TransitionLog,
+        Change, Fold, Lane, ModeCell, ModeState, Msg, OwnedCounters, Published, Pushed,
+        RelaxedLoads, ShardMap, SharedCounters, Sink, TransitionLog,
     };
 
     /// Bytes a series' per-thread map is charged to the registry's budget
