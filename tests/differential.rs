@@ -52,7 +52,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use lockfree_metrics::{
     Atomic, BatchSnapshot, Clock, Config, FineGrained, GlobalLock, LatencySnapshot, ManualClock,
-    MetricsCollector, Mode, ModeSnapshot, QueueDepthSnapshot, Sharded, Snapshot,
+    MetricsCollector, Mode, ModeSnapshot, QueueDepthSnapshot, Ring, Sharded, Snapshot,
     ThroughputSnapshot, Transition,
 };
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
@@ -865,7 +865,7 @@ enum Sum {
     Float,
 }
 
-fn strategies() -> [Subject; 4] {
+fn strategies() -> [Subject; 5] {
     use Saturation::*;
     [
         Subject {
@@ -891,6 +891,12 @@ fn strategies() -> [Subject; 4] {
             make: |c, k| Box::new(Sharded::with_clock(c, k)),
             sat: SinceCreation,
             sum: Sum::Recovered,
+        },
+        Subject {
+            name: "Ring",
+            make: |c, k| Box::new(Ring::with_clock(c, k)),
+            sat: SinceReset,
+            sum: Sum::Exact,
         },
     ]
 }

@@ -63,9 +63,10 @@ impl LatencyState {
         self.clamped = self.clamped.wrapping_add(other.clamped);
     }
 
-    /// Empties it, keeping its allocation.
+    /// Empties it. A new histogram: `Histogram::reset` leaves the tracked
+    /// maximum at the unit's mask (511 for a 512 ns unit), not 0.
     pub(crate) fn clear(&mut self) {
-        self.hist.reset();
+        self.hist = Histogram::new_from(&self.hist);
         self.sum_ns = 0;
         self.clamped = 0;
     }
@@ -240,9 +241,9 @@ impl QueueState {
         self.clamped = self.clamped.wrapping_add(other.clamped);
     }
 
-    /// Empties it, keeping its allocation.
+    /// Empties it (a new histogram, as in `LatencyState::clear`).
     pub(crate) fn clear(&mut self) {
-        self.hist.reset();
+        self.hist = Histogram::new_from(&self.hist);
         self.sum = 0;
         self.current = None;
         self.clamped = 0;

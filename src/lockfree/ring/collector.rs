@@ -206,8 +206,9 @@ pub struct Ring<C: Clock = DefaultClock> {
     /// Lanes and overflow batches allocated (diagnostics).
     lanes_made: AtomicUsize,
     batches_made: AtomicUsize,
-    /// Lanes freed (diagnostics).
+    /// Lanes freed, and records sent to `late` (diagnostics).
     lanes_freed: AtomicU64,
+    late_records: AtomicU64,
 }
 
 impl<C: Clock + std::fmt::Debug> std::fmt::Debug for Ring<C> {
@@ -258,6 +259,7 @@ impl<C: Clock> Ring<C> {
             lanes_made: AtomicUsize::new(0),
             batches_made: AtomicUsize::new(0),
             lanes_freed: AtomicU64::new(0),
+            late_records: AtomicU64::new(0),
             config,
             spec,
             clock,
@@ -295,6 +297,14 @@ impl<C: Clock> Ring<C> {
             self.batches_made.load(Ordering::Relaxed),
             self.lanes_freed.load(Ordering::Relaxed),
         )
+    }
+
+    /// Records made from thread-local destructors after their thread's
+    /// lanes were retired, passed to readers through a queue of single
+    /// messages instead.
+    pub fn late_records(&self) -> u64 {
+        // Relaxed: a diagnostic count.
+        self.late_records.load(Ordering::Relaxed)
     }
 
     /// Drains every ring into the aggregate now. Reads drain anyway; a
@@ -424,6 +434,8 @@ impl<C: Clock> Ring<C> {
             // This thread's `HOME` is gone (a record from a thread-local
             // destructor as the thread exits).
             self.late.push(msg);
+            // Relaxed: a diagnostic count.
+            self.late_records.fetch_add(1, Ordering::Relaxed);
         }
     }
 

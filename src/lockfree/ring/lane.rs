@@ -24,7 +24,9 @@
 //! holds whole records only. A consumer that finds the batch busy leaves
 //! it for the next drain and does not wait. After applying a batch the
 //! consumer clears it and hands it back through `spare` (`Release`; the
-//! producer takes it with `Acquire`), so a lane owns at most two batches.
+//! producer takes it with `Acquire`), freeing the one already there, so a
+//! lane owns at most two batches: the producer makes a new one only when
+//! `spare` is empty, and then at most one other is held by the consumer.
 //!
 //! **Order of a drain.** Ring, then the batch, then the ring again if a
 //! batch was taken: every ring message older than the batch was published
@@ -38,7 +40,7 @@
 //! Progress: `push` is wait-free: at most one CAS on `overflow`, which
 //! fails only because the consumer took the batch, and then the record
 //! goes to the ring or to a new batch with no retry (a new batch comes
-//! from `spare` or, at most twice per lane, from the allocator). `drain`
+//! from `spare` or from the allocator). `drain`
 //! is wait-free: it consumes what `tail` showed and makes one attempt at
 //! the batch.
 
@@ -339,9 +341,9 @@ impl<B: Fold> Lane<B> {
         // Release: the producer's `Acquire` swap sees the batch cleared.
         let old = self.spare.swap(published, Ordering::Release);
         if !old.is_null() {
-            // Unreachable (a lane has at most two batches, and the producer
-            // empties `spare` before it makes a second); freed, not leaked.
-            debug_assert!(false, "a lane's spare batch was replaced");
+            // The producer made a new batch while this one was applied and
+            // has not needed the spare since: keep one spare, free the other,
+            // so a lane never holds more than two batches.
             // SAFETY: a `Box::into_raw` batch nobody else holds: the swap
             // removed it from `spare`, the only place it was.
             drop(unsafe { Box::from_raw(old) });
