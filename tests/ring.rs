@@ -335,10 +335,11 @@ fn stalled_reader_and_parked_writer() {
     writer.join().unwrap();
 }
 
-/// 5,000 short-lived threads: one at a time with no reader, then eight at
-/// a time with a reader taking intervals. Lanes of exited threads are
-/// drained, recycled or freed, so the lanes allocated stay near the
-/// threads alive at once, and every record is counted.
+/// 5,000 short-lived threads: one at a time with no reader (each new
+/// thread claims the lane the last one retired), then eight at a time
+/// with a reader taking intervals (which removes drained lanes of exited
+/// threads). The lanes alive stay near the threads alive at once, and
+/// every record is counted.
 #[test]
 fn lanes_follow_live_threads() {
     const THREADS: u64 = 5_000;
@@ -378,9 +379,17 @@ fn lanes_follow_live_threads() {
     reader.join().unwrap();
     let total = counted.load(Ordering::Relaxed) + m.take_interval().latency.count;
     assert_eq!(total, THREADS / 2 + THREADS / 2 / 8 * 8);
-    let (lanes, batches, _) = m.allocations();
-    // Eight alive at once, the reader, and lanes retired but not yet
-    // reclaimed while the reader held the lock.
-    assert!(lanes <= 64, "{lanes} lanes for 5,000 threads, 8 at a time");
-    assert_eq!(batches, 0, "one record per thread never fills a ring");
+    let (lanes, batches, freed) = m.allocations();
+    // The reader removes drained lanes of exited threads (new threads then
+    // allocate), or new threads claim them first: either way the lanes
+    // alive stay near the eight threads alive at once, plus at most the 64
+    // retired lanes queued for claiming.
+    let alive = lanes as u64 - freed;
+    assert!(
+        alive <= 8 + 64,
+        "{alive} lanes alive ({lanes} made, {freed} freed) for 5,000 threads, 8 at a time"
+    );
+    // Phase one fills the reused lane's ring (2,500 records, nobody
+    // reading): its overflow batches, at most four per lane.
+    assert!(batches <= 4 * lanes, "{batches} batches for {lanes} lanes");
 }

@@ -12,12 +12,13 @@
 //! - `wrap_around` (ring of 1, three records: the slot is reused or the
 //!   records overflow): `ring_overwrites_unread`;
 //! - `full_ring_batch` (ring of 1, three records, the last two folded into
-//!   one batch while the consumer takes it): `ring_batch_relaxed`,
-//!   `ring_fold_not_exclusive`, `ring_take_not_exclusive`;
+//!   the overflow batch, by twin and swap, while the consumer takes it):
+//!   `ring_batch_relaxed`, `ring_twin_skipped`, `ring_take_not_exclusive`,
+//!   `ring_batch_before_ring`;
 //! - `retire_and_reclaim` (a producer thread pushes, overflows and
-//!   retires; the consumer drains what it sees and, once it sees the mark,
-//!   requires every record; the drained lane is then reused by a new
-//!   producer): `ring_retire_relaxed`.
+//!   retires; a new producer claims the lane while the consumer drains it
+//!   and, having seen the mark, requires every old record and removes
+//!   it): `ring_retire_relaxed`, `ring_remove_not_exclusive`.
 
 #[cfg(loom)]
 mod tests {
@@ -46,6 +47,11 @@ mod tests {
             // SAFETY: `&mut self`: loom checks that this write is ordered
             // with the consumer's accesses.
             self.0.with_mut(|v| unsafe { (*v).push(m.a) });
+        }
+
+        fn clear(&mut self) {
+            // SAFETY: as in `fold`.
+            self.0.with_mut(|v| unsafe { (*v).clear() });
         }
     }
 
@@ -79,7 +85,7 @@ mod tests {
 
     fn push(lane: &Lane<Bag>, i: u64) {
         // SAFETY: each model's lane has one producer at a time.
-        unsafe { lane.push(&msg(i), || (), || Box::new(Bag::default())) };
+        unsafe { lane.push(&msg(i), || Box::new(Bag::default())) };
     }
 
     fn drain(lane: &Lane<Bag>, seen: &mut Seen) {
@@ -162,15 +168,17 @@ mod tests {
     }
 
     /// A producer thread pushes three records into a ring of one (so one or
-    /// two overflow) and retires the lane, as an exiting thread does; the
-    /// consumer drains, and if it saw the mark first, must have every
-    /// record. The drained lane then passes to a new producer, whose record
-    /// is consumed once.
+    /// two overflow) and retires the lane, as an exiting thread does; a new
+    /// producer thread tries to claim it and push record 3, while the
+    /// consumer drains and, if it saw the mark before, tries to remove the
+    /// lane, and if that wins, requires every record of the old producer. Exactly one of claim
+    /// and removal wins; a claimed lane's record 3 is drained later, a
+    /// removed lane gets none.
     #[test]
     fn retire_and_reclaim() {
         model("ring/retire_and_reclaim", || {
             let lane = Arc::new(Lane::<Bag>::new(1));
-            let producer = {
+            let old = {
                 let lane = Arc::clone(&lane);
                 thread::spawn(move || {
                     for i in 0..3 {
@@ -181,36 +189,39 @@ mod tests {
                     unsafe { lane.retire() };
                 })
             };
-            let mut seen = Seen::default();
-            let retired = lane.is_retired();
-            drain(&lane, &mut seen);
-            if retired {
-                assert_eq!(seen.0, [0, 1, 2], "a retired lane drained short");
-            } else {
-                seen.assert_prefix("a drain before retirement");
-            }
-            producer.join().unwrap();
-            drain(&lane, &mut seen);
-            assert_eq!(seen.0, [0, 1, 2], "a record lost or doubled");
-            // Reclaim: only the consumer holds it now; a new producer
-            // reuses it.
-            let mut lane = lane;
-            assert!(
-                Arc::get_mut(&mut lane).is_some(),
-                "the exited producer holds it"
-            );
-            // SAFETY: the only reference; handed over by the spawn below.
-            unsafe { lane.unretire() };
-            let next = {
+            let new = {
                 let lane = Arc::clone(&lane);
-                thread::spawn(move || push(&lane, 3))
+                thread::spawn(move || {
+                    let claimed = lane.claim();
+                    if claimed {
+                        push(&lane, 3);
+                    }
+                    claimed
+                })
             };
-            let mut more = Seen::default();
-            drain(&lane, &mut more);
-            next.join().unwrap();
-            drain(&lane, &mut more);
-            assert_eq!(more.0, [3], "the new producer's record lost or doubled");
-            assert!(!lane.is_retired());
+            let mut seen = Seen::default();
+            let retired = lane.retired();
+            drain(&lane, &mut seen);
+            // As the collector does: remove only a lane seen retired before
+            // the drain; if that wins, no new producer ran since the mark,
+            // and the drain had every record.
+            let removed = retired.is_some_and(|mark| lane.remove(mark));
+            if removed {
+                assert_eq!(seen.0, [0, 1, 2], "a removed lane drained short");
+            }
+            seen.assert_prefix("a drain");
+            old.join().unwrap();
+            let claimed = new.join().unwrap();
+            assert!(!(claimed && removed), "a lane both claimed and removed");
+            if !removed {
+                drain(&lane, &mut seen);
+            }
+            let want: Vec<u64> = if claimed {
+                vec![0, 1, 2, 3]
+            } else {
+                vec![0, 1, 2]
+            };
+            assert_eq!(seen.0, want, "a record lost or doubled (claimed {claimed})");
         });
     }
 }

@@ -42,5 +42,5 @@ pub use self::{
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,
-    ring::{Fold, Lane, Msg, Pushed, Sink},
+    ring::{Fold, Lane, Msg, Pushed, Retired, Sink},
 };

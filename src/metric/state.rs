@@ -55,6 +55,7 @@ impl LatencyState {
 
     /// Adds `other`'s samples (same configuration): `Ring` merges a
     /// thread's overflow batch, whole, into its aggregate.
+    #[cfg(not(loom))]
     pub(crate) fn merge(&mut self, other: &Self) {
         // Same layout, so every count fits: the add cannot fail.
         let added = self.hist.add(&other.hist);
@@ -65,6 +66,7 @@ impl LatencyState {
 
     /// Empties it. A new histogram: `Histogram::reset` leaves the tracked
     /// maximum at the unit's mask (511 for a 512 ns unit), not 0.
+    #[cfg(not(loom))]
     pub(crate) fn clear(&mut self) {
         self.hist = Histogram::new_from(&self.hist);
         self.sum_ns = 0;
@@ -116,6 +118,7 @@ impl ThroughputState {
     /// Adds `other`'s totals and slots. A total or slot that saturates
     /// only in the sum counts one more clamped call (which of `other`'s
     /// calls were cut depends on an order the sum no longer has).
+    #[cfg(not(loom))]
     pub(crate) fn merge(&mut self, spec: &WindowSpec, other: &Self) {
         let cut = self.tokens.checked_add(other.tokens).is_none()
             | self.requests.checked_add(other.requests).is_none();
@@ -129,6 +132,7 @@ impl ThroughputState {
     }
 
     /// Empties it, keeping its allocation.
+    #[cfg(not(loom))]
     pub(crate) fn clear(&mut self) {
         self.ring.clear();
         self.tokens = 0;
@@ -171,12 +175,14 @@ impl BatchState {
     }
 
     /// The largest size recorded as itself; larger ones are clamped to it.
+    #[cfg(not(loom))]
     pub(crate) fn max_size(&self) -> u64 {
         (self.distribution.len() - 1) as u64
     }
 
     /// Adds `other`'s counts (same configuration); `current` becomes
     /// `other`'s if it has one.
+    #[cfg(not(loom))]
     pub(crate) fn merge(&mut self, other: &Self) {
         for (mine, theirs) in self.distribution.iter_mut().zip(&other.distribution) {
             *mine = mine.wrapping_add(*theirs);
@@ -186,6 +192,7 @@ impl BatchState {
     }
 
     /// Empties it, keeping its allocation.
+    #[cfg(not(loom))]
     pub(crate) fn clear(&mut self) {
         self.distribution.fill(0);
         self.current = None;
@@ -226,12 +233,14 @@ impl QueueState {
     }
 
     /// The largest depth recorded as itself; deeper ones are clamped to it.
+    #[cfg(not(loom))]
     pub(crate) fn max_depth(&self) -> u64 {
         self.hist.high()
     }
 
     /// Adds `other`'s samples (same configuration); `current` becomes
     /// `other`'s if it has one.
+    #[cfg(not(loom))]
     pub(crate) fn merge(&mut self, other: &Self) {
         // Same layout, so every count fits: the add cannot fail.
         let added = self.hist.add(&other.hist);
@@ -242,6 +251,7 @@ impl QueueState {
     }
 
     /// Empties it (a new histogram, as in `LatencyState::clear`).
+    #[cfg(not(loom))]
     pub(crate) fn clear(&mut self) {
         self.hist = Histogram::new_from(&self.hist);
         self.sum = 0;

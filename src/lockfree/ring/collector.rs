@@ -24,8 +24,8 @@ use crate::{
 /// 32 KiB per recording thread.
 pub const DEFAULT_RING_CAPACITY: usize = 1024;
 
-/// Spare lanes kept for new threads.
-const SPARE_LANES: usize = 16;
+/// Lanes of exited threads kept for new threads to claim.
+const EXITED_LANES: usize = 64;
 
 /// Message kinds (the low byte of `Msg::kind`) and the clamp flag.
 const LATENCY: u64 = 0;
@@ -104,6 +104,10 @@ fn latest(current: &mut Option<(u64, u64)>, new: Option<(u64, u64)>) {
 }
 
 impl Fold for Part {
+    fn clear(&mut self) {
+        Part::clear(self);
+    }
+
     #[inline]
     fn fold(&mut self, msg: &Msg) {
         match msg.kind & 0xff {
@@ -138,10 +142,13 @@ struct Agg {
 /// collector other than the one it belongs to (0 is none).
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// A thread's lanes, one per collector it recorded into; retired when the
-/// thread exits.
+/// The lanes of exited threads, for new threads to claim.
+type Exited = Arc<ArrayQueue<Arc<RingLane>>>;
+
+/// A thread's lanes, one per collector it recorded into (with that
+/// collector's queue of exited lanes); retired when the thread exits.
 struct Home {
-    lanes: RefCell<Vec<(usize, Arc<RingLane>)>>,
+    lanes: RefCell<Vec<(usize, Arc<RingLane>, Exited)>>,
 }
 
 impl Drop for Home {
@@ -149,11 +156,14 @@ impl Drop for Home {
         // No destructor of its own: always accessible. The cached pointer
         // is into a lane this drop releases.
         CACHE.set((0, ptr::null()));
-        for (_, lane) in self.lanes.get_mut().drain(..) {
+        for (_, lane, exited) in self.lanes.get_mut().drain(..) {
             // SAFETY: this thread is the lane's producer, and its records
             // are over: later records from this thread find no `HOME` and
             // go to their collector's `late` queue.
             unsafe { lane.retire() };
+            // For a new thread to claim; if the queue is full, a reader
+            // removes the lane once drained.
+            let _ = exited.push(lane);
         }
     }
 }
@@ -200,8 +210,8 @@ pub struct Ring<C: Clock = DefaultClock> {
     incoming: SegQueue<Arc<RingLane>>,
     /// Records from threads whose lanes are retired.
     late: SegQueue<Msg>,
-    /// Drained lanes of exited threads, for new threads.
-    spares: ArrayQueue<Arc<RingLane>>,
+    /// Retired lanes of exited threads, for new threads to claim.
+    exited: Exited,
     log: TransitionLog,
     /// Lanes and overflow batches allocated (diagnostics).
     lanes_made: AtomicUsize,
@@ -254,7 +264,7 @@ impl<C: Clock> Ring<C> {
             agg: Mutex::new(agg),
             incoming: SegQueue::new(),
             late: SegQueue::new(),
-            spares: ArrayQueue::new(SPARE_LANES),
+            exited: Arc::new(ArrayQueue::new(EXITED_LANES)),
             log: TransitionLog::new(config.transition_log()),
             lanes_made: AtomicUsize::new(0),
             batches_made: AtomicUsize::new(0),
@@ -277,8 +287,7 @@ impl<C: Clock> Ring<C> {
     }
 
     /// Bytes of one overflow batch (also the aggregate's size): a lane
-    /// holds at most two, allocated only if its ring ever fills while
-    /// another thread holds the aggregator's lock.
+    /// holds at most two, allocated only if its ring fills between reads.
     pub fn batch_bytes(&self) -> usize {
         let latency = self.config.latency_layout().len();
         let queue = self.config.queue_layout().len();
@@ -288,8 +297,8 @@ impl<C: Clock> Ring<C> {
     }
 
     /// Lanes allocated so far (one per thread that recorded, less those
-    /// reused from exited threads), overflow batches allocated so far, and
-    /// lanes freed.
+    /// claimed from exited threads), overflow batches allocated so far, and
+    /// lanes removed by readers.
     pub fn allocations(&self) -> (usize, usize, u64) {
         // Relaxed, all three: diagnostic counts, ordered with nothing.
         (
@@ -331,13 +340,18 @@ impl<C: Clock> Ring<C> {
         while i < lanes.len() {
             // Read before the drain (Acquire): a retired lane is then
             // drained of its last records.
-            let retired = lanes[i].is_retired();
+            let retired = lanes[i].retired();
             // SAFETY: the aggregator's lock, held through `agg`, makes this
             // thread the only consumer of every lane it holds.
             unsafe { lanes[i].drain(part) };
-            if retired {
-                let lane = lanes.swap_remove(i);
-                self.recycle(lane);
+            // Drained after its producer exited, and not claimed by a new
+            // thread since (or `remove` fails): nothing more can arrive.
+            if retired.is_some_and(|mark| lanes[i].remove(mark)) {
+                // Freed here, or when a new thread pops it from `exited`
+                // and fails to claim it.
+                drop(lanes.swap_remove(i));
+                // Relaxed: a diagnostic count.
+                self.lanes_freed.fetch_add(1, Ordering::Relaxed);
             } else {
                 i += 1;
             }
@@ -347,42 +361,22 @@ impl<C: Clock> Ring<C> {
         }
     }
 
-    /// A drained lane of an exited thread: kept for a new thread once only
-    /// the collector holds it, else freed.
-    fn recycle(&self, mut lane: Arc<RingLane>) {
-        // `get_mut` synchronises with the exited thread's release of its
-        // reference, so the new owner's writes follow all of the old one's.
-        if Arc::get_mut(&mut lane).is_some() {
-            // SAFETY: the collector holds the only reference.
-            unsafe { lane.unretire() };
-            if let Err(lane) = self.spares.push(lane) {
-                drop(lane);
-                // Relaxed: a diagnostic count.
-                self.lanes_freed.fetch_add(1, Ordering::Relaxed);
-            }
-        } else {
-            // The exited thread still drops its reference: it frees it.
-            // Relaxed: a diagnostic count.
-            self.lanes_freed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// This thread's first record into this collector: a lane, reused from
-    /// an exited thread or new.
+    /// This thread's first record into this collector: the lane of an
+    /// exited thread, claimed (already known to readers), or a new one,
+    /// registered for readers.
     #[cold]
     fn new_lane(&self) -> Arc<RingLane> {
-        if self.spares.is_empty() {
-            // Reclaim exited threads' lanes if no reader is busy; never wait.
-            if let Ok(mut agg) = self.agg.try_lock() {
-                self.drain_all(&mut agg);
+        while let Some(lane) = self.exited.pop() {
+            if lane.claim() {
+                return lane;
             }
-        }
-        if let Some(lane) = self.spares.pop() {
-            return lane;
+            // A reader removed it after draining it: let it go.
         }
         // Relaxed: a diagnostic count.
         self.lanes_made.fetch_add(1, Ordering::Relaxed);
-        Arc::new(Lane::new(self.capacity))
+        let lane = Arc::new(Lane::new(self.capacity));
+        self.incoming.push(Arc::clone(&lane));
+        lane
     }
 
     fn new_batch(&self) -> Box<Part> {
@@ -411,23 +405,22 @@ impl<C: Clock> Ring<C> {
     fn send_slow(&self, msg: Msg) {
         let sent = HOME.try_with(|home| {
             let mut lanes = home.lanes.borrow_mut();
-            let lane = match lanes.iter().find(|(id, _)| *id == self.id) {
-                Some((_, lane)) => Arc::clone(lane),
+            let lane = match lanes.iter().find(|(id, ..)| *id == self.id) {
+                Some((_, lane, _)) => Arc::clone(lane),
                 None => {
                     // Lanes of dropped collectors: only this thread holds
                     // them.
-                    lanes.retain(|(_, lane)| Arc::strong_count(lane) > 1);
+                    lanes.retain(|(_, lane, _)| Arc::strong_count(lane) > 1);
                     let lane = self.new_lane();
-                    self.incoming.push(Arc::clone(&lane));
-                    lanes.push((self.id, Arc::clone(&lane)));
+                    lanes.push((self.id, Arc::clone(&lane), Arc::clone(&self.exited)));
                     lane
                 }
             };
             CACHE.set((self.id, Arc::as_ptr(&lane)));
-            // SAFETY: the lane is in this thread's `HOME` only (fresh, or a
-            // spare handed over through the `spares` queue after its old
-            // producer retired and a reader drained it): this thread is its
-            // only producer.
+            // SAFETY: the lane is in this thread's `HOME` only (new, or
+            // claimed from `exited` with a CAS after its old producer
+            // retired it, which no other thread's claim can also win): this
+            // thread is its only producer.
             unsafe { self.push(&lane, &msg) };
         });
         if sent.is_err() {
@@ -439,24 +432,15 @@ impl<C: Clock> Ring<C> {
         }
     }
 
-    /// Pushes into `lane`; on a full ring, drains it under the aggregator's
-    /// lock if that is free.
+    /// Pushes into `lane`.
     ///
     /// # Safety
     ///
     /// This thread is `lane`'s only producer.
     #[inline]
     unsafe fn push(&self, lane: &RingLane, msg: &Msg) {
-        let help = || {
-            if let Ok(mut agg) = self.agg.try_lock() {
-                let part = &mut agg.part;
-                // SAFETY: the lock makes this thread the lane's only
-                // consumer.
-                unsafe { lane.drain(part) };
-            }
-        };
         // SAFETY: the caller's guarantee.
-        unsafe { lane.push(msg, help, || self.new_batch()) };
+        unsafe { lane.push(msg, || self.new_batch()) };
     }
 
     fn snapshot_locked(&self, agg: &Agg, now: u64) -> (Snapshot, u64) {

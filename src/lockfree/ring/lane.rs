@@ -13,36 +13,56 @@
 //! slots, so a producer stopped anywhere never holds it up.
 //!
 //! **Overflow.** When the ring is full the producer does not wait: it
-//! folds the record into a batch (`B: Fold`) and publishes the batch's
-//! pointer in `overflow` with `Release`. While a batch is published, every
-//! later record is folded into it too, so the lane's records stay in order:
-//! ring messages first, then the batch. To fold, the producer marks the
-//! pointer busy with a CAS (`p` to `p | BUSY`), folds, and stores `p` back
-//! with `Release`; the consumer takes a batch with a CAS from `p` (not
-//! busy) to null, with `Acquire`. The two CASes exclude each other, so a
-//! batch is written by one side at a time and handed over whole: a batch
-//! holds whole records only. A consumer that finds the batch busy leaves
-//! it for the next drain and does not wait. After applying a batch the
-//! consumer clears it and hands it back through `spare` (`Release`; the
-//! producer takes it with `Acquire`), freeing the one already there, so a
-//! lane owns at most two batches: the producer makes a new one only when
-//! `spare` is empty, and then at most one other is held by the consumer.
+//! folds the record into an overflow batch (`B: Fold`, a private
+//! aggregate) and publishes the batch's pointer in `front` with
+//! `Release`. While a batch is published, every later record is folded
+//! too, so the lane's records stay in order: ring messages first, then the
+//! batch. A published batch is never written: the producer keeps a *twin*
+//! (`back`) with the same records, folds the new record into the twin,
+//! and swaps it in with a CAS from the published pointer; the old front,
+//! now private, gets the record too and becomes the next twin. The consumer
+//! takes the front with a CAS to null (`Acquire`). The two CASes exclude
+//! each other: if the take wins, the producer's twin holds the taken
+//! records plus the new one, so the producer clears it, folds the record
+//! alone, and publishes it with a fresh twin. Every record is thus in the
+//! front from the moment its call returns until a consumer takes it: a
+//! consumer never skips a finished record and never waits. (A first
+//! version folded into the published batch under a busy mark, and a
+//! consumer that met the mark left the batch, and its finished records,
+//! for the next drain: `tests/churn.rs`'s reset phase caught a reset that
+//! left such records behind.) After applying a batch the consumer clears
+//! it and hands it back through `spare` (`Release`; the producer takes it
+//! with `Acquire`); a lane holds at most four batches (front, twin,
+//! spare, and one being applied).
 //!
-//! **Order of a drain.** Ring, then the batch, then the ring again if a
-//! batch was taken: every ring message older than the batch was published
-//! before the batch (the `Acquire` take sees it), so what a drain consumes
-//! is always a prefix of the lane's records.
+//! **Order of a drain.** The batch pointer is loaded first (`Acquire`),
+//! then the ring is drained, then the batch taken (the CAS retried with
+//! the newer front the producer swapped in, if any), then the ring drained
+//! again if it was: every message pushed before the batch was made is
+//! visible to the first ring drain (the producer stops using the ring
+//! while a batch is published, and resumes only after a take), so a drain
+//! applies the lane's records in their order and consumes a prefix of
+//! them. (Loading the pointer after the ring drain, as first written,
+//! could apply a batch before an older message the drain had not yet
+//! seen: the `wrap_around` loom model found it.)
 //!
 //! **Retiring.** The producer's thread marks the lane retired as it exits
-//! (`Release`, after its last record); a consumer that sees the mark
-//! (`Acquire`) drains the lane to empty, and nothing can arrive after.
+//! (`Release`, after its last record). Then either a new thread claims it
+//! (a CAS from retired to live, `Acquire`: it continues from the old
+//! producer's `tail`, and the unread records stay for the consumer), or a
+//! consumer that saw the mark (`Acquire`) drains it and removes it (a CAS
+//! from that mark to removed): one CAS wins, so no record is pushed into a
+//! removed lane. Each claim bumps a generation kept beside the flag, so a
+//! mark read before a claim never matches after the new producer retires
+//! in turn (ABA; `tests/churn.rs` lost records without it).
 //!
-//! Progress: `push` is wait-free: at most one CAS on `overflow`, which
-//! fails only because the consumer took the batch, and then the record
-//! goes to the ring or to a new batch with no retry (a new batch comes
-//! from `spare` or from the allocator). `drain`
-//! is wait-free: it consumes what `tail` showed and makes one attempt at
-//! the batch.
+//! Progress: `push` is wait-free: at most one CAS on `front`, which fails
+//! only because the consumer took the batch, and then the record goes to
+//! a cleared batch with no retry: at most two folds, one clear, and two
+//! batches from `spare` or the allocator. `drain` is lock-free: its take
+//! CAS fails only when the producer has just finished an overflow record
+//! (so a producer that stops lets it finish), and it consumes what `tail`
+//! showed.
 
 use std::ptr;
 
@@ -50,8 +70,16 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-/// The low bit of a batch pointer: the producer is folding into it.
-const BUSY: usize = 1;
+/// Lane states: the low two bits of `state`, above them a generation
+/// counted by claims.
+const LIVE: usize = 0;
+const RETIRED: usize = 1;
+const REMOVED: usize = 2;
+const FLAGS: usize = 3;
+
+/// A lane's state when a consumer saw it retired (see [`Lane::retired`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retired(usize);
 
 /// One record in flight: its kind and three words, as the strategy
 /// defines them.
@@ -71,6 +99,8 @@ pub struct Msg {
 pub trait Fold: Send {
     /// Adds one record.
     fn fold(&mut self, msg: &Msg);
+    /// Empties it.
+    fn clear(&mut self);
 }
 
 /// Where a drain puts what it takes: the reader's aggregate.
@@ -106,13 +136,17 @@ pub struct Lane<B> {
     /// Next position to read; written by the consumer only.
     head: CachePadded<AtomicU64>,
     slots: Box<[Slot]>,
-    /// The published overflow batch (`*mut B`), `BUSY`-tagged while the
-    /// producer folds into it; null when none.
-    overflow: AtomicPtr<B>,
+    /// The published overflow batch; null when none. Never written while
+    /// published.
+    front: AtomicPtr<B>,
+    /// The producer's twin of `front` (the same records), or a batch to
+    /// clear, or null; touched by the producer only (atomic for `Sync`).
+    back: AtomicPtr<B>,
     /// A cleared batch handed back by the consumer; null when none.
     spare: AtomicPtr<B>,
-    /// Nonzero once the producer's thread has exited.
-    retired: AtomicUsize,
+    /// `LIVE`, `RETIRED` (its producer exited) or `REMOVED` (a consumer
+    /// took it out of use), and the claims' generation.
+    state: AtomicUsize,
 }
 
 // SAFETY: the raw batch pointers are owned `Box<B>`s handed between the
@@ -120,7 +154,7 @@ pub struct Lane<B> {
 // `Sync` exactly when `B` can move between threads.
 unsafe impl<B: Send> Send for Lane<B> {}
 // SAFETY: as for `Send`: shared access touches a batch only through the
-// ownership hand-over of `overflow` and `spare`.
+// ownership hand-over of `front` and `spare`.
 unsafe impl<B: Send> Sync for Lane<B> {}
 
 impl<B: Fold> Lane<B> {
@@ -132,9 +166,10 @@ impl<B: Fold> Lane<B> {
             tail: CachePadded::new(AtomicU64::new(0)),
             head: CachePadded::new(AtomicU64::new(0)),
             slots: (0..capacity).map(|_| Slot::default()).collect(),
-            overflow: AtomicPtr::new(ptr::null_mut()),
+            front: AtomicPtr::new(ptr::null_mut()),
+            back: AtomicPtr::new(ptr::null_mut()),
             spare: AtomicPtr::new(ptr::null_mut()),
-            retired: AtomicUsize::new(0),
+            state: AtomicUsize::new(LIVE),
         }
     }
 
@@ -146,10 +181,8 @@ impl<B: Fold> Lane<B> {
     }
 
     /// Adds `msg` to the lane: into the overflow batch if one is waiting,
-    /// else into the ring; if the ring is full, calls `on_full` (which may
-    /// drain the lane, as its consumer, and must not wait) and looks again,
-    /// then folds it into a new overflow batch (a spare one, or
-    /// `new_batch()`). Never waits.
+    /// else into the ring, else (the ring is full) into a new overflow
+    /// batch (the spare one, or `new_batch()`). Never waits.
     ///
     /// # Safety
     ///
@@ -158,48 +191,14 @@ impl<B: Fold> Lane<B> {
     /// producer's calls happen before this one (a thread's own calls, or a
     /// lane handed over through a synchronising queue).
     #[inline]
-    pub unsafe fn push(
-        &self,
-        msg: &Msg,
-        on_full: impl FnOnce(),
-        new_batch: impl FnOnce() -> Box<B>,
-    ) -> Pushed {
+    pub unsafe fn push(&self, msg: &Msg, new_batch: impl Fn() -> Box<B>) -> Pushed {
         // Relaxed: only this producer stores a non-null batch and the
         // consumer only replaces it by null; a stale non-null fails the CAS.
-        let published = self.overflow.load(Ordering::Relaxed);
+        let published = self.front.load(Ordering::Relaxed);
         if !published.is_null() {
-            // Relaxed: the CAS's atomicity alone excludes the consumer's
-            // take (it expects the untagged pointer), and the batch holds
-            // only this producer's writes; the `Release` store below hands
-            // them over.
-            let busy = tag(published);
-            #[cfg(not(lockfree_metrics_broken = "ring_fold_not_exclusive"))]
-            let claimed = self
-                .overflow
-                .compare_exchange(published, busy, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
-            // Broken on purpose, for the loom models to catch: folding
-            // without claiming the batch races the consumer's take, and the
-            // record may be folded into a batch already applied.
-            #[cfg(lockfree_metrics_broken = "ring_fold_not_exclusive")]
-            let claimed = {
-                let _ = busy;
-                true
-            };
-            if claimed {
-                // SAFETY:
-                //  * `published` came from `Box::into_raw` in this function
-                //    and the consumer frees or reuses it only after taking it
-                //    with a CAS from the untagged pointer, which now fails
-                //    until the store below: this thread has it exclusively;
-                //  * no reference to it outlives this statement.
-                unsafe { (*published).fold(msg) };
-                // Release: the consumer's `Acquire` take then sees the fold.
-                self.overflow
-                    .store(published, ordering!(Release, broken "ring_batch_relaxed"));
-                return Pushed::Batch;
-            }
-            // The consumer took it: the record starts afresh, below.
+            // SAFETY: the caller's guarantee; `published` was just loaded.
+            unsafe { self.fold_overflow(published, msg, new_batch) };
+            return Pushed::Batch;
         }
         // Relaxed: `tail` is written by this producer only.
         let tail = self.tail.load(Ordering::Relaxed);
@@ -215,15 +214,6 @@ impl<B: Fold> Lane<B> {
             let _ = head;
             true
         };
-        // A full ring: the caller may drain it (as its consumer) first.
-        #[cfg(not(lockfree_metrics_broken = "ring_overwrites_unread"))]
-        let room = room || {
-            on_full();
-            // Acquire: as above, for slots freed by `on_full`'s drain.
-            tail.wrapping_sub(self.head.load(Ordering::Acquire)) < self.slots.len() as u64
-        };
-        #[cfg(lockfree_metrics_broken = "ring_overwrites_unread")]
-        let _ = on_full;
         if room {
             let slot = &self.slots[tail as usize & (self.slots.len() - 1)];
             for (word, value) in slot.0.iter().zip([msg.kind, msg.at, msg.a, msg.b]) {
@@ -237,57 +227,173 @@ impl<B: Fold> Lane<B> {
             );
             return Pushed::Ring;
         }
-        // Acquire: the consumer cleared the spare before its `Release`
-        // hand-back.
-        let spare = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
-        let mut batch = if spare.is_null() {
-            new_batch()
-        } else {
-            // SAFETY: `spare` is a `Box::into_raw` batch handed back by the
-            // consumer, which no longer touches it; the swap above made this
-            // thread its only owner.
-            unsafe { Box::from_raw(spare) }
-        };
-        batch.fold(msg);
-        // Release: the consumer's `Acquire` take sees the fold. `overflow`
-        // is null here (loaded so, or the consumer took it), and only this
-        // producer makes it non-null: nothing is overwritten.
-        self.overflow.store(
-            Box::into_raw(batch),
-            ordering!(Release, broken "ring_batch_relaxed"),
-        );
+        // SAFETY: as above; `front` is null.
+        unsafe { self.fold_overflow(ptr::null_mut(), msg, new_batch) };
         Pushed::Batch
     }
 
-    /// Marks the lane retired: its producer will push no more.
+    /// Folds `msg` into the overflow batch: into the twin of `published`
+    /// (null if none), swapped in by CAS, or, if the consumer took it,
+    /// into a cleared batch published with a fresh twin.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push); `published` was loaded from `front` by
+    /// this producer.
+    unsafe fn fold_overflow(&self, published: *mut B, msg: &Msg, new_batch: impl Fn() -> Box<B>) {
+        let fresh = || {
+            // Acquire: the consumer cleared the spare before its `Release`
+            // hand-back.
+            let spare = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
+            if spare.is_null() {
+                Box::into_raw(new_batch())
+            } else {
+                spare
+            }
+        };
+        // Relaxed: `back` is this producer's own.
+        let mut twin = self.back.swap(ptr::null_mut(), Ordering::Relaxed);
+        if !published.is_null() {
+            debug_assert!(!twin.is_null(), "a published batch without a twin");
+            // SAFETY: the twin is this producer's alone (never published
+            // while it is the twin).
+            unsafe { (*twin).fold(msg) };
+            // Release: a consumer that takes the new front sees its folds.
+            // Relaxed on failure: the consumer took `published`; the twin is
+            // cleared below.
+            let swapped = self
+                .front
+                .compare_exchange(
+                    published,
+                    twin,
+                    ordering!(Release, broken "ring_batch_relaxed"),
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+            if swapped {
+                // SAFETY: the CAS unpublished `published`: a consumer's
+                // take (a CAS from it) fails from now on, and a consumer
+                // reads a batch only after a successful take; so this
+                // producer has it alone.
+                #[cfg(not(lockfree_metrics_broken = "ring_twin_skipped"))]
+                unsafe {
+                    (*published).fold(msg)
+                };
+                // Relaxed: `back` is this producer's own. (Broken variant
+                // `ring_twin_skipped`: the old front becomes the twin
+                // without the record, and the next swap publishes a batch
+                // that lacks it.)
+                self.back.store(published, Ordering::Relaxed);
+                return;
+            }
+            // SAFETY: still this producer's alone; it holds the taken
+            // batch's records: clear it.
+            unsafe { (*twin).clear() };
+        } else if !twin.is_null() {
+            // The twin of a batch the consumer took: clear it.
+            // SAFETY: this producer's alone.
+            unsafe { (*twin).clear() };
+        } else {
+            twin = fresh();
+        }
+        // `front` is null: publish a batch holding this record alone, and
+        // keep a twin of it.
+        let other = fresh();
+        // SAFETY: `twin` and `other` are this producer's alone: cleared, or
+        // fresh from `spare` (cleared by the consumer) or the allocator.
+        unsafe {
+            (*twin).fold(msg);
+            (*other).fold(msg);
+        }
+        // Release: the consumer's `Acquire` take sees the folds. `front` is
+        // null (the consumer took it, or none was published), and only this
+        // producer makes it non-null: nothing is overwritten.
+        self.front
+            .store(twin, ordering!(Release, broken "ring_batch_relaxed"));
+        // Relaxed: `back` is this producer's own.
+        self.back.store(other, Ordering::Relaxed);
+    }
+
+    /// Marks the lane retired: its producer will push no more, and a new
+    /// producer may [`claim`](Self::claim) it.
     ///
     /// # Safety
     ///
     /// As for [`push`](Self::push): called by the lane's producer, after
     /// its last `push`.
     pub unsafe fn retire(&self) {
-        // Release: a consumer that sees the mark sees every record before it.
-        self.retired
-            .store(1, ordering!(Release, broken "ring_retire_relaxed"));
+        // Relaxed: only the producer changes a live lane's state.
+        let live = self.state.load(Ordering::Relaxed);
+        // Release: a consumer or a new producer that sees the mark sees every
+        // record before it (and `tail` as this producer left it).
+        self.state.store(
+            (live & !FLAGS) | RETIRED,
+            ordering!(Release, broken "ring_retire_relaxed"),
+        );
     }
 
-    /// Whether the producer has retired the lane; once true and the lane
-    /// drained, it stays empty.
-    pub fn is_retired(&self) -> bool {
+    /// The lane's retirement mark, if it is retired (and not yet claimed or
+    /// removed): pass it to [`remove`](Self::remove) after draining.
+    pub fn retired(&self) -> Option<Retired> {
         // Acquire: pairs with `retire`'s Release, so a drain after this sees
         // the producer's last records.
-        self.retired.load(Ordering::Acquire) != 0
+        let state = self.state.load(Ordering::Acquire);
+        (state & FLAGS == RETIRED).then_some(Retired(state))
     }
 
-    /// Clears the retired mark, for a lane passed on to a new producer.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns the lane exclusively (no consumer or producer holds
-    /// it), and hands it on through a synchronising queue.
-    pub unsafe fn unretire(&self) {
-        // Relaxed: the caller owns the lane; the hand-over orders it.
-        self.retired.store(0, Ordering::Relaxed);
+    /// Makes the caller the producer of a retired lane, unless a consumer
+    /// removed it first; its unread records stay for the consumer. Each
+    /// claim starts a new generation, so a consumer's mark from before it
+    /// no longer matches even once the new producer retires in turn.
+    pub fn claim(&self) -> bool {
+        // Relaxed: the CAS below checks it.
+        let state = self.state.load(Ordering::Relaxed);
+        if state & FLAGS != RETIRED {
+            return false;
+        }
+        #[cfg(not(lockfree_metrics_broken = "ring_claim_keeps_generation"))]
+        let next = (state & !FLAGS).wrapping_add(FLAGS + 1) | LIVE;
+        // Broken on purpose, for the churn test to catch: without a new
+        // generation, a reader's mark taken before this claim matches again
+        // once this producer retires, and the reader removes the lane with
+        // the records pushed after its drain.
+        #[cfg(lockfree_metrics_broken = "ring_claim_keeps_generation")]
+        let next = (state & !FLAGS) | LIVE;
+        self.state
+            // Acquire: pairs with `retire`'s Release, so this producer's
+            // writes follow the old one's (`tail` included).
+            .compare_exchange(state, next, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Takes a retired lane out of use, unless a new producer claimed it
+    /// since `mark` was read. The consumer reads the mark, drains the lane,
+    /// then calls this: if it succeeds, no record arrived after the mark,
+    /// so the drain had them all.
+    pub fn remove(&self, mark: Retired) -> bool {
+        let removed = (mark.0 & !FLAGS) | REMOVED;
+        #[cfg(not(lockfree_metrics_broken = "ring_remove_not_exclusive"))]
+        let done = self
+            .state
+            // Relaxed: the CAS's atomicity alone decides between a claim
+            // and a removal; the drain before it was ordered by the
+            // `Acquire` of `retired`.
+            .compare_exchange(mark.0, removed, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        // Broken on purpose, for the loom models to catch: a load then a
+        // store lets a new producer claim the lane in between, and its
+        // records go to a lane nobody drains.
+        #[cfg(lockfree_metrics_broken = "ring_remove_not_exclusive")]
+        let done = {
+            // Relaxed: the broken variant.
+            let same = self.state.load(Ordering::Relaxed) == mark.0;
+            if same {
+                crate::sync::spin_wait();
+                self.state.store(removed, Ordering::Relaxed);
+            }
+            same
+        };
+        done
     }
 
     /// Applies every published message to `sink`, and absorbs the overflow
@@ -301,55 +407,66 @@ impl<B: Fold> Lane<B> {
     /// `drain` on this lane at the same time, and previous calls happen
     /// before this one (they are serialised by a lock).
     pub unsafe fn drain(&self, sink: &mut impl Sink<B>) -> (u64, bool) {
+        // Acquire: pairs with the producer's `Release` publication: the
+        // ring drain below then sees every message pushed before the batch
+        // was made, so they are applied before it, in the lane's order.
+        #[cfg(not(lockfree_metrics_broken = "ring_batch_before_ring"))]
+        let mut published = self.front.load(Ordering::Acquire);
         let mut messages = self.drain_ring(sink);
-        // Acquire: pairs with the producer's `Release` publication, so the
-        // batch's folds are visible once taken.
-        let published = self.overflow.load(Ordering::Acquire);
-        if published.is_null() || published as usize & BUSY != 0 {
+        // Broken on purpose, for the loom models to catch: the batch looked
+        // at after the ring may hold records newer than a message the ring
+        // drain missed, and the drain applies them out of order.
+        #[cfg(lockfree_metrics_broken = "ring_batch_before_ring")]
+        let mut published = self.front.load(Ordering::Acquire);
+        if published.is_null() {
             return (messages, false);
         }
-        #[cfg(not(lockfree_metrics_broken = "ring_take_not_exclusive"))]
-        let taken = self
-            .overflow
-            // Acquire: as the load above, for the value the CAS replaces.
-            .compare_exchange(
+        loop {
+            #[cfg(not(lockfree_metrics_broken = "ring_take_not_exclusive"))]
+            let taken = self.front.compare_exchange(
                 published,
                 ptr::null_mut(),
+                // Acquire: pairs with the producer's `Release` swap, so the
+                // batch's folds are visible.
                 Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok();
-        // Broken on purpose, for the loom models to catch: a plain store
-        // takes the batch even if the producer claimed it meanwhile.
-        #[cfg(lockfree_metrics_broken = "ring_take_not_exclusive")]
-        let taken = {
-            self.overflow.store(ptr::null_mut(), Ordering::Relaxed);
-            true
-        };
-        if !taken {
-            // The producer is folding into it: next drain.
-            return (messages, false);
+                // Acquire: the newer front is taken next, as above.
+                Ordering::Acquire,
+            );
+            // Broken on purpose, for the loom models to catch: a load then
+            // a store takes a batch the producer may have just swapped out
+            // (and is folding into), and drops the one it swapped in.
+            #[cfg(lockfree_metrics_broken = "ring_take_not_exclusive")]
+            let taken = {
+                crate::sync::spin_wait();
+                self.front.store(ptr::null_mut(), Ordering::Release);
+                Ok::<_, *mut B>(published)
+            };
+            match taken {
+                Ok(_) => break,
+                // The producer swapped in a newer twin: take that one (its
+                // extra records are newer than every ring message, as the
+                // producer does not use the ring while a batch is published).
+                Err(newer) => published = newer,
+            }
         }
         // SAFETY:
-        //  * the CAS replaced the untagged pointer by null, so the producer
-        //    is not folding and will not touch this batch again (it only
-        //    folds after claiming the published pointer, now null);
-        //  * its last fold happened before the `Release` store this CAS
-        //    read, so this thread sees it whole.
+        //  * the CAS replaced `published` by null, so the producer's next
+        //    swap from it fails and it never touches this batch again (it
+        //    writes only its twin, and a front only after unpublishing it);
+        //  * its last fold happened before the `Release` store or swap that
+        //    published it, which this CAS read, so this thread sees it.
         let batch = unsafe { &mut *published };
         sink.absorb(batch);
         // Release: the producer's `Acquire` swap sees the batch cleared.
         let old = self.spare.swap(published, Ordering::Release);
         if !old.is_null() {
-            // The producer made a new batch while this one was applied and
-            // has not needed the spare since: keep one spare, free the other,
-            // so a lane never holds more than two batches.
+            // The producer has not needed the spare since the last take:
+            // keep one spare, free the other.
             // SAFETY: a `Box::into_raw` batch nobody else holds: the swap
             // removed it from `spare`, the only place it was.
             drop(unsafe { Box::from_raw(old) });
         }
-        // Ring messages published before the batch (and any after it):
-        // consumed now, so the drain took a prefix of the lane's records.
+        // Messages pushed after the batch was taken: newer than it.
         messages += self.drain_ring(sink);
         (messages, true)
     }
@@ -384,10 +501,9 @@ impl<B: Fold> Lane<B> {
 
 impl<B> Drop for Lane<B> {
     fn drop(&mut self) {
-        for cell in [&mut self.overflow, &mut self.spare] {
+        for cell in [&mut self.front, &mut self.back, &mut self.spare] {
             // Relaxed: `&mut self`, no other thread holds the lane.
             let p = cell.swap(ptr::null_mut(), Ordering::Relaxed);
-            let p = untag(p);
             if !p.is_null() {
                 // SAFETY: a `Box::into_raw` batch owned by the lane, which is
                 // being dropped: no producer or consumer can hold it.
@@ -395,12 +511,4 @@ impl<B> Drop for Lane<B> {
             }
         }
     }
-}
-
-fn tag<B>(p: *mut B) -> *mut B {
-    (p as usize | BUSY) as *mut B
-}
-
-fn untag<B>(p: *mut B) -> *mut B {
-    (p as usize & !BUSY) as *mut B
 }

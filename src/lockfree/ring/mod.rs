@@ -10,10 +10,12 @@
 //! the record is stored as one message (latency; tokens and requests with
 //! their clock reading; a batch size or a queue depth with its clock
 //! reading) and published with one `Release` store. A full ring never drops
-//! a record and never waits: the writer first tries the aggregator's lock
-//! (`try_lock`, no waiting) and, if it gets it, drains its own ring into
-//! the aggregate; otherwise it folds the record into its lane's overflow
-//! batch, a private aggregate that readers take whole (`lane`). Mode
+//! a record and never waits: the writer folds the record into its lane's
+//! overflow batch, a private aggregate that readers take whole (`lane`).
+//! Writers never take the aggregator's lock, so no reader ever waits for a
+//! writer (a writer that drained its own ring under the lock when it
+//! found it free would make readers wait for it if it were descheduled
+//! there). Mode
 //! changes go through the same shared mode word and transition log as
 //! `Sharded`'s (`lockfree::log`): transitions are defined in one global
 //! order, which per-thread rings do not have.
@@ -29,20 +31,27 @@
 //!
 //! **Threads.** A thread finds its lanes through a `thread_local!` of its
 //! own (one lane per collector it records into), whose destructor marks
-//! them retired as the thread exits. A reader drains a retired lane to
-//! empty, removes it, and, once the exited thread's reference is gone,
-//! keeps it in a small pool of spare lanes (`crossbeam_queue::ArrayQueue`)
-//! for the next new thread; a new thread also reclaims retired lanes
-//! itself when the aggregator's lock is free. New lanes reach readers
-//! through a lock-free queue (`SegQueue`); a record made from a
+//! them retired as the thread exits and offers them to new threads through
+//! a bounded lock-free queue (`crossbeam_queue::ArrayQueue`, 64 lanes). A
+//! new thread claims a retired lane with a CAS and keeps pushing where the
+//! exited thread stopped (its unread records stay for the readers); a
+//! reader that finds a lane retired drains it and removes it with a CAS
+//! from the same state, so exactly one of the two wins and no record goes
+//! into a removed lane. Lanes are shared by reference count (`Arc`): the
+//! thread, the readers' list and the queue each hold one, and the last to
+//! let go frees it; no reader can reach a lane it has not counted, so
+//! crossbeam-epoch would add a pin per drain for nothing. New lanes reach
+//! readers through a lock-free queue (`SegQueue`); a record made from a
 //! thread-local destructor after the thread's lanes were retired is pushed
 //! to that queue's sibling, `late`, as a single message.
 //!
 //! Progress: records are wait-free once the thread has its lane (a mode
-//! change is lock-free, as in `Sharded`); a thread's first record into a
-//! collector allocates and pushes onto a lock-free queue. Readers
-//! serialise on the aggregator's lock, each doing bounded work (the
-//! published messages of every lane); a reader never waits for a writer.
+//! change is lock-free, as in `Sharded`; a new overflow batch may
+//! allocate); a thread's first record into a collector pops a lock-free
+//! queue and claims by CAS, or allocates and pushes onto a lock-free
+//! queue. Readers serialise on the aggregator's lock, which only readers
+//! take, each doing bounded work (the published messages of every lane,
+//! one batch per lane); a reader never waits for a writer.
 
 #[cfg(not(loom))]
 mod collector;
@@ -51,4 +60,4 @@ mod lane;
 #[cfg(not(loom))]
 pub use collector::{Ring, DEFAULT_RING_CAPACITY};
 #[cfg(loom)]
-pub use lane::{Fold, Lane, Msg, Pushed, Sink};
+pub use lane::{Fold, Lane, Msg, Pushed, Retired, Sink};
