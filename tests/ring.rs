@@ -114,7 +114,7 @@ fn run_intervals(make: Make, intervals: u64) -> Run {
                 start.wait();
                 let mut i = 0_u64;
                 while !stop.load(Ordering::Acquire) {
-                    if i % 3 == 0 {
+                    if i.is_multiple_of(3) {
                         m.record_latency(highest + Duration::from_secs(1));
                     } else {
                         m.record_latency_ns(NORMAL_NS);
