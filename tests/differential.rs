@@ -865,7 +865,7 @@ enum Sum {
     Float,
 }
 
-fn strategies() -> [Subject; 5] {
+fn strategies() -> [Subject; 6] {
     use Saturation::*;
     [
         Subject {
@@ -895,6 +895,13 @@ fn strategies() -> [Subject; 5] {
         Subject {
             name: "Ring",
             make: |c, k| Box::new(Ring::with_clock(c, k)),
+            sat: SinceReset,
+            sum: Sum::Exact,
+        },
+        // Rings of 2: most records go through the overflow batches.
+        Subject {
+            name: "Ring (capacity 2)",
+            make: |c, k| Box::new(Ring::with_capacity(c, k, 2)),
             sat: SinceReset,
             sum: Sum::Exact,
         },
