@@ -5,8 +5,8 @@ use std::{sync::Mutex, time::Duration};
 
 use hdrhistogram::{sync::Recorder, Histogram};
 use lockfree_metrics::{
-    Atomic, CoarseClock, Config, DefaultClock, FineGrained, GlobalLock, MetricsCollector, Sharded,
-    Snapshot,
+    Atomic, CoarseClock, Config, DefaultClock, FineGrained, GlobalLock, MetricsCollector, Ring,
+    Sharded, Snapshot,
 };
 use serde::Serialize;
 
@@ -129,6 +129,7 @@ pub(crate) fn prepare(row: Row, case: Case, threads: usize, env: Env) -> Box<dyn
         Row::FineGrained => StrategyBench::boxed(FineGrained::new(config()), case, threads, env),
         Row::Atomic => StrategyBench::boxed(Atomic::new(config()), case, threads, env),
         Row::Sharded => StrategyBench::boxed(Sharded::new(config()), case, threads, env),
+        Row::Ring => StrategyBench::boxed(Ring::new(config()), case, threads, env),
         Row::ShardedCoarse => StrategyBench::boxed(
             Sharded::with_clock(config(), CoarseClock::new()),
             case,

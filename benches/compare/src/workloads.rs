@@ -39,6 +39,10 @@ pub(crate) enum Row {
     /// resolution): what the clock costs its clocked records.
     #[value(name = "Sharded+coarse")]
     ShardedCoarse,
+    /// Per-thread rings of record messages drained by readers (v1.5.0
+    /// "ring buffers and message passing").
+    #[value(name = "Ring")]
+    Ring,
     /// Peer: hdrhistogram's SyncHistogram, one Recorder per thread, and a
     /// thread refreshing it every 50 ms (latency only).
     #[value(name = "SyncHistogram")]
@@ -61,12 +65,13 @@ pub(crate) enum Row {
 }
 
 impl Row {
-    pub(crate) const STRATEGIES: [Row; 5] = [
+    pub(crate) const STRATEGIES: [Row; 6] = [
         Row::GlobalLock,
         Row::FineGrained,
         Row::Atomic,
         Row::Sharded,
         Row::ShardedCoarse,
+        Row::Ring,
     ];
     pub(crate) const PEERS: [Row; 3] =
         [Row::SyncHistogram, Row::MutexHistogram, Row::LocalHistogram];
@@ -81,6 +86,7 @@ impl Row {
             Row::Atomic => "Atomic",
             Row::Sharded => "Sharded",
             Row::ShardedCoarse => "Sharded+coarse",
+            Row::Ring => "Ring",
             Row::SyncHistogram => "SyncHistogram",
             Row::MutexHistogram => "MutexHistogram",
             Row::LocalHistogram => "LocalHistogram",
