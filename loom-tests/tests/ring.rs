@@ -18,7 +18,9 @@
 //! - `retire_and_reclaim` (a producer thread pushes, overflows and
 //!   retires; a new producer claims the lane while the consumer drains it
 //!   and, having seen the mark, requires every old record and removes
-//!   it): `ring_retire_relaxed`, `ring_remove_not_exclusive`.
+//!   it): `ring_retire_relaxed`;
+//! - `claim_racing_remove` (a retired lane claimed by a new producer while
+//!   the consumer drains and removes it): `ring_remove_not_exclusive`.
 
 #[cfg(loom)]
 mod tests {
@@ -221,6 +223,41 @@ mod tests {
             } else {
                 vec![0, 1, 2]
             };
+            assert_eq!(seen.0, want, "a record lost or doubled (claimed {claimed})");
+        });
+    }
+
+    /// A lane retired before the race (one record in it); a new producer
+    /// claims it and pushes record 1 while the consumer reads the mark,
+    /// drains and removes: exactly one of claim and removal wins, and
+    /// every record is consumed once.
+    #[test]
+    fn claim_racing_remove() {
+        model("ring/claim_racing_remove", || {
+            let lane = Arc::new(Lane::<Bag>::new(2));
+            push(&lane, 0);
+            // SAFETY: this thread was the producer, after its last push.
+            unsafe { lane.retire() };
+            let new = {
+                let lane = Arc::clone(&lane);
+                thread::spawn(move || {
+                    let claimed = lane.claim();
+                    if claimed {
+                        push(&lane, 1);
+                    }
+                    claimed
+                })
+            };
+            let mut seen = Seen::default();
+            let mark = lane.retired();
+            drain(&lane, &mut seen);
+            let removed = mark.is_some_and(|mark| lane.remove(mark));
+            let claimed = new.join().unwrap();
+            assert!(!(claimed && removed), "a lane both claimed and removed");
+            if !removed {
+                drain(&lane, &mut seen);
+            }
+            let want: Vec<u64> = if claimed { vec![0, 1] } else { vec![0] };
             assert_eq!(seen.0, want, "a record lost or doubled (claimed {claimed})");
         });
     }
