@@ -307,7 +307,7 @@ fn main() {
     let ring = Ring::new(Config::default());
     let sharded = Sharded::new(Config::default());
     println!(
-        "Ring: lane {} B, plus up to 2 overflow batches of {} B; Sharded: shard {} B (address space, zero pages resident only where written)",
+        "Ring: lane {} B, plus up to 4 overflow batches of {} B; Sharded: shard {} B (address space, zero pages resident only where written)",
         ring.lane_bytes(),
         ring.batch_bytes(),
         sharded.shard_bytes()

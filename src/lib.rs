@@ -56,11 +56,14 @@
 //!   thread after a thread exits; counter arrays are allocated zeroed, so
 //!   their pages become resident only where counters are written.
 //! - [`Ring`]: 32 KiB of ring per recording thread by default
-//!   ([`Ring::lane_bytes`]), plus up to two overflow batches
+//!   ([`Ring::lane_bytes`]), plus up to four overflow batches
 //!   ([`Ring::batch_bytes`], the size of a full HDR aggregate) for a
 //!   thread whose ring fills between two reads; readers serialise on the
 //!   aggregator's lock and do the merging, so a read costs more than
-//!   [`Sharded`]'s when records are waiting.
+//!   [`Sharded`]'s when records are waiting. A record into a full ring
+//!   (a thread recording more than its ring holds between two reads) is
+//!   folded twice into the overflow batch: tens of ns against a few for
+//!   the ring path (`papers/ring.md`).
 //! - A reset of [`Atomic`] or [`Sharded`] is exact per counter, not per record:
 //!   a record made while it runs may have its bucket, sum, window share or
 //!   clamp count on different sides of it, and two records may land on

@@ -287,7 +287,8 @@ impl<C: Clock> Ring<C> {
     }
 
     /// Bytes of one overflow batch (also the aggregate's size): a lane
-    /// holds at most two, allocated only if its ring fills between reads.
+    /// holds at most four (the published one, its twin, the spare and one
+    /// being applied), allocated only if its ring fills between reads.
     pub fn batch_bytes(&self) -> usize {
         let latency = self.config.latency_layout().len();
         let queue = self.config.queue_layout().len();
