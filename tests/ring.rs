@@ -56,6 +56,20 @@ struct Run {
     tokens: u64,
     requests: u64,
     violations: Vec<String>,
+    /// (latency records, clamped, tokens, requests) made by the writers.
+    made: (u64, u64, u64, u64),
+}
+
+impl Run {
+    /// The intervals partition the records, counter by counter: every
+    /// strategy's claim.
+    fn assert_partition(&self, name: &str) {
+        assert_eq!(
+            (self.latency, self.clamped, self.tokens, self.requests),
+            self.made,
+            "{name}: intervals do not add up to the records made"
+        );
+    }
 }
 
 /// Checks one interval's per-record claims; returns what is wrong.
@@ -152,13 +166,9 @@ fn run_intervals(make: Make, intervals: u64) -> Run {
     let counts: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     let last = m.take_interval();
     add(&last, &mut run);
-    // The intervals partition the records, counter by counter, for every
-    // strategy.
     let n: u64 = counts.iter().sum();
     let clamped: u64 = counts.iter().map(|c| c.div_ceil(3)).sum();
-    assert_eq!(run.latency, n);
-    assert_eq!(run.clamped, clamped);
-    assert_eq!((run.tokens, run.requests), (TOKENS * n, n));
+    run.made = (n, clamped, TOKENS * n, n);
     run
 }
 
@@ -179,6 +189,7 @@ fn intervals_are_exact_per_record() {
             "{name}: a record split across intervals: {:#?}",
             run.violations
         );
+        run.assert_partition(name);
     }
 }
 
@@ -193,6 +204,7 @@ fn intervals_are_exact_per_record_through_overflow() {
         "a record split across intervals: {:#?}",
         run.violations
     );
+    run.assert_partition("Ring (capacity 4)");
 }
 
 /// The same check on the lock-free strategies that do not claim it: each
@@ -212,6 +224,7 @@ fn lock_free_strategies_split_records() {
             "{name}: {} intervals, split records seen: {:#?}",
             run.intervals, run.violations
         );
+        run.assert_partition(name);
         assert!(
             !run.violations.is_empty(),
             "{name}: no record split in {} intervals",
