@@ -23,7 +23,7 @@ use std::{
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hdrhistogram::{sync::SyncHistogram, Histogram};
-use lockfree_metrics::{Atomic, Config, FineGrained, GlobalLock, MetricsCollector, Sharded};
+use lockfree_metrics::{Atomic, Config, FineGrained, GlobalLock, MetricsCollector, Ring, Sharded};
 
 /// A latency between 1 µs and about 50 ms, in nanoseconds, from an LCG.
 #[inline(always)]
@@ -101,6 +101,7 @@ fn same_metric(c: &mut Criterion) {
         );
         same_metric_row(&mut g, "Atomic", threads, &Atomic::new(config.clone()));
         same_metric_row(&mut g, "Sharded", threads, &Sharded::new(config.clone()));
+        same_metric_row(&mut g, "Ring", threads, &Ring::new(config.clone()));
         let mutex = Mutex::new(Histogram::<u64>::new_with_bounds(low, high, digits).unwrap());
         g.bench_with_input(
             BenchmarkId::new("MutexHistogram", threads),
@@ -182,6 +183,7 @@ fn with_reader(c: &mut Criterion) {
     with_reader_row(&mut g, "FineGrained", &FineGrained::new(Config::default()));
     with_reader_row(&mut g, "Atomic", &Atomic::new(Config::default()));
     with_reader_row(&mut g, "Sharded", &Sharded::new(Config::default()));
+    with_reader_row(&mut g, "Ring", &Ring::new(Config::default()));
     g.finish();
 }
 

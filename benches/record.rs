@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use hdrhistogram::{sync::SyncHistogram, Histogram};
 use lockfree_metrics::{
     registry::Registry, Atomic, Clock, CoarseClock, Config, FineGrained, GlobalLock,
-    MetricsCollector, Mode, QuantaClock, Sharded, StdClock,
+    MetricsCollector, Mode, QuantaClock, Ring, Sharded, StdClock,
 };
 
 #[path = "support/inputs.rs"]
@@ -151,6 +151,7 @@ fn benches(c: &mut Criterion) {
     bench_strategy(c, "FineGrained", || FineGrained::new(Config::default()));
     bench_strategy(c, "Atomic", || Atomic::new(Config::default()));
     bench_strategy(c, "Sharded", || Sharded::new(Config::default()));
+    bench_strategy(c, "Ring", || Ring::new(Config::default()));
     // The clocked records with a clock read of one relaxed load.
     bench_strategy(c, "Sharded+coarse", || {
         Sharded::with_clock(Config::default(), CoarseClock::new())

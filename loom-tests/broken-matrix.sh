@@ -17,6 +17,19 @@ fi
 for v in "${variants[@]}"; do
     echo "=== $v"
     start=$(date +%s)
+    # Variants of code loom does not build (the `Ring` collector's thread
+    # locals): caught by an ordinary test instead, named here.
+    case "$v" in
+    ring_interval_two_drains | ring_claim_keeps_generation)
+        test=ring
+        [ "$v" = ring_claim_keeps_generation ] && test=churn
+        RUSTFLAGS="--cfg lockfree_metrics_broken=\"$v\"" CARGO_TARGET_DIR=target/broken \
+            cargo test -q -p lockfree-metrics --release --test "$test" 2>&1 \
+            | grep -oE "^test [a-z_]+ \.\.\. FAILED" | sort
+        echo "    ($(( $(date +%s) - start )) s, build included)"
+        continue
+        ;;
+    esac
     RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lockfree_metrics_broken=\"$v\"" \
         CARGO_TARGET_DIR=target/loom-broken LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
         cargo test -q -p loom-tests --release --no-fail-fast ${TESTS:+--test "$TESTS"} -- --nocapture 2>/dev/null \

@@ -65,8 +65,8 @@ pub struct RequestRecord {
 ///   a snapshot counts every record exactly once. Under concurrency every
 ///   counter's increment lands on exactly one side of each `reset` or
 ///   `take_interval`, so consecutive intervals add up exactly, counter by
-///   counter. The lock-based strategies apply each record whole; in the
-///   lock-free ones a record is several counters (a latency's bucket, the
+///   counter. The lock-based strategies and `Ring` apply each record
+///   whole; in `Atomic` and `Sharded` a record is several counters (a latency's bucket, the
 ///   sum, the clamp count; a throughput record's totals and window slots),
 ///   and one made while a reset is reading may have some of them in the
 ///   interval and the rest in the next, so within one interval the mean,

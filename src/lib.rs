@@ -14,7 +14,8 @@
 //! | [`GlobalLock`] | the report's baseline: one mutex | blocking | blocking |
 //! | [`FineGrained`] | the report's fix: five mutexes (the oracle) | blocking per metric kind | blocking per metric kind |
 //! | [`Atomic`] | v1.5.0 "atomic counters": shared atomics | lock-free | wait-free but the transition log |
-//! | [`Sharded`] | v1.5.0 "thread-local aggregation" and "ring buffers": per-thread cumulative shards, epoch-published reset points | wait-free | lock-free |
+//! | [`Sharded`] | v1.5.0 "thread-local aggregation": per-thread cumulative shards, epoch-published reset points | wait-free | lock-free |
+//! | [`Ring`] | v1.5.0 "lock-free ring buffers" (message passing): per-thread SPSC rings of records, drained whole by readers | wait-free | blocking among readers, never waits for a writer |
 //!
 //! All of them implement [`MetricsCollector`] and pass one conformance
 //! suite, with [`FineGrained`] as the reference.
@@ -36,22 +37,44 @@
 //! exactly one side of every reset. `papers/sharded-protocol.md` gives the protocol and
 //! its invariants.
 //!
+//! # How does `Ring` work?
+//!
+//! Each recording thread sends every record as one message down a bounded
+//! single-producer ring of its own; a reader takes the aggregator's lock,
+//! drains every ring (only published messages: a writer stopped mid-record
+//! holds nobody up) into plain HDR state and reads it there. A record is
+//! applied whole, so [`Ring`]'s intervals are exact per record, as the
+//! lock-based strategies' are. A full ring never drops or waits: the
+//! writer folds the record into an overflow batch that readers take
+//! whole. `papers/ring.md` gives the protocol, its proofs and its
+//! measurements against the other strategies.
+//!
 //! # Limitations
 //!
 //! - Memory per recording thread: about 300 KiB of address space with the
 //!   default configuration ([`Sharded::shard_bytes`]), kept for the next
 //!   thread after a thread exits; counter arrays are allocated zeroed, so
 //!   their pages become resident only where counters are written.
-//! - A reset of a lock-free strategy is exact per counter, not per record:
+//! - [`Ring`]: 32 KiB of ring per recording thread by default
+//!   ([`Ring::lane_bytes`]), plus up to four overflow batches
+//!   ([`Ring::batch_bytes`], the size of a full HDR aggregate) for a
+//!   thread whose ring fills between two reads; readers serialise on the
+//!   aggregator's lock and do the merging, so a read costs more than
+//!   [`Sharded`]'s when records are waiting. A record into a full ring
+//!   (a thread recording more than its ring holds between two reads) is
+//!   folded twice into the overflow batch: tens of ns against a few for
+//!   the ring path (`papers/ring.md`).
+//! - A reset of [`Atomic`] or [`Sharded`] is exact per counter, not per record:
 //!   a record made while it runs may have its bucket, sum, window share or
 //!   clamp count on different sides of it, and two records may land on
 //!   different sides regardless of their order (see
-//!   [`MetricsCollector`]'s contract). The lock-based strategies apply each
-//!   record whole.
+//!   [`MetricsCollector`]'s contract). The lock-based strategies and
+//!   [`Ring`] apply each record whole.
 //! - Throughput totals saturate at `u64::MAX` and window slots at 2^32 - 1
 //!   per slot (per recording thread in [`Sharded`], cumulative across
 //!   resets); each call cut by either counts in
-//!   [`ThroughputSnapshot::clamped`].
+//!   [`ThroughputSnapshot::clamped`] (in [`Ring`], a thread's overflow
+//!   batch that saturates only when merged counts as one call).
 //!
 //! # Examples
 //!
@@ -96,6 +119,8 @@ pub use config::{
 };
 pub use locked::{FineGrained, GlobalLock};
 pub use lockfree::{Atomic, Sharded};
+#[cfg(not(loom))]
+pub use lockfree::{Ring, DEFAULT_RING_CAPACITY};
 pub use snapshot::{
     BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
     ThroughputSnapshot, Transition, WindowRate,
@@ -107,8 +132,8 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, ModeCell, ModeState, OwnedCounters, OwnedWide, Published, RelaxedLoads, ShardMap,
-        SharedCounters, TransitionLog,
+        Change, Fold, Lane, ModeCell, ModeState, Msg, OwnedCounters, OwnedWide, Published, Pushed,
+        RelaxedLoads, Retired, ShardMap, SharedCounters, Sink, TransitionLog,
     };
 
     /// Bytes a series' per-thread map is charged to the registry's budget

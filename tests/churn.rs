@@ -44,7 +44,8 @@ use std::{
 
 use invariants::{check, check_quiescent};
 use lockfree_metrics::{
-    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Mode, Sharded, Snapshot,
+    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Mode, Ring, Sharded,
+    Snapshot,
 };
 
 struct Plan {
@@ -404,13 +405,14 @@ fn short_plan() -> Plan {
 
 type Make = fn(Config, ManualClock) -> Arc<dyn MetricsCollector>;
 
-const STRATEGIES: [(&str, Make); 4] = [
+const STRATEGIES: [(&str, Make); 5] = [
     ("GlobalLock", |c, k| Arc::new(GlobalLock::with_clock(c, k))),
     ("FineGrained", |c, k| {
         Arc::new(FineGrained::with_clock(c, k))
     }),
     ("Atomic", |c, k| Arc::new(Atomic::with_clock(c, k))),
     ("Sharded", |c, k| Arc::new(Sharded::with_clock(c, k))),
+    ("Ring", |c, k| Arc::new(Ring::with_clock(c, k))),
 ];
 
 fn both_phases(make: Make, plan: &Plan) -> (Report, Report) {
@@ -435,6 +437,7 @@ churn_tests! {
     fine_grained => 1,
     atomic => 2,
     sharded => 3,
+    ring => 4,
 }
 
 /// Thread ids are reused, and with them shards: memory follows the peak

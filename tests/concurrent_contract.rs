@@ -53,7 +53,7 @@ use std::{
 
 use lockfree_metrics::{
     Atomic, BatchSnapshot, Clock, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector,
-    Mode, ModeSnapshot, QueueDepthSnapshot, Sharded, Snapshot,
+    Mode, ModeSnapshot, QueueDepthSnapshot, Ring, Sharded, Snapshot,
 };
 
 // ---------------------------------------------------------------------------
@@ -106,6 +106,12 @@ const SHARDED: Strategy = Strategy {
     manual: |c, k| Box::new(Sharded::with_clock(c, k)),
     ticking: |c, k| Box::new(Sharded::with_clock(c, k)),
     real: |c| Box::new(Sharded::new(c)),
+};
+const RING: Strategy = Strategy {
+    name: "Ring",
+    manual: |c, k| Box::new(Ring::with_clock(c, k)),
+    ticking: |c, k| Box::new(Ring::with_clock(c, k)),
+    real: |c| Box::new(Ring::new(c)),
 };
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -959,12 +965,14 @@ macro_rules! claims {
     )*};
 }
 
-// Only the lock-based strategies apply each record whole across a reset
-// (`MetricsCollector`'s contract); the lock-free ones are held to
+// Only the lock-based strategies and `Ring` (which applies each record as
+// one message) apply each record whole across a reset (`MetricsCollector`'s
+// contract); the other lock-free ones are held to
 // `intervals_partition_every_counter`.
 claims! {
     global_lock => super::GLOBAL_LOCK, [intervals_do_not_split_a_record_exact],
     fine_grained => super::FINE_GRAINED, [intervals_do_not_split_a_record_exact],
     atomic => super::ATOMIC, [],
     sharded => super::SHARDED, [],
+    ring => super::RING, [intervals_do_not_split_a_record_exact],
 }

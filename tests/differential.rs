@@ -53,7 +53,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use lockfree_metrics::{
     Atomic, BatchSnapshot, Clock, Config, FineGrained, GlobalLock, LatencySnapshot, ManualClock,
-    MetricsCollector, Mode, ModeSnapshot, QueueDepthSnapshot, Sharded, Snapshot,
+    MetricsCollector, Mode, ModeSnapshot, QueueDepthSnapshot, Ring, Sharded, Snapshot,
     ThroughputSnapshot, Transition,
 };
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
@@ -866,7 +866,7 @@ enum Sum {
     Float,
 }
 
-fn strategies() -> [Subject; 4] {
+fn strategies() -> [Subject; 6] {
     use Saturation::*;
     [
         Subject {
@@ -892,6 +892,19 @@ fn strategies() -> [Subject; 4] {
             make: |c, k| Box::new(Sharded::with_clock(c, k)),
             sat: SinceCreation,
             sum: Sum::Recovered,
+        },
+        Subject {
+            name: "Ring",
+            make: |c, k| Box::new(Ring::with_clock(c, k)),
+            sat: SinceReset,
+            sum: Sum::Exact,
+        },
+        // Rings of 2: most records go through the overflow batches.
+        Subject {
+            name: "Ring (capacity 2)",
+            make: |c, k| Box::new(Ring::with_capacity(c, k, 2)),
+            sat: SinceReset,
+            sum: Sum::Exact,
         },
     ]
 }

@@ -1,13 +1,13 @@
 //! Latency means from sums past 2^53 and 2^64 ns, per strategy, as each
-//! strategy's docs state them: `GlobalLock`, `FineGrained` and `Sharded`
-//! keep exact integer sums, so their means are the exact mean rounded to
+//! strategy's docs state them: `GlobalLock`, `FineGrained`, `Sharded` and
+//! `Ring` (which drains into `GlobalLock`'s state) keep exact integer sums, so their means are the exact mean rounded to
 //! the nanosecond; `Atomic` keeps an `f64` sum, exact below 2^53 ns and
 //! within `n * 2^-53` of the sum beyond (`n` samples in the interval).
 
 use std::time::Duration;
 
 use lockfree_metrics::{
-    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Sharded,
+    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Ring, Sharded,
 };
 
 /// An hour less a nanosecond: 10,000 of them sum past 2^53 ns.
@@ -59,6 +59,7 @@ fn exact_strategies(config: &Config) -> Vec<(&'static str, Box<dyn MetricsCollec
             "Sharded",
             Box::new(Sharded::with_clock(config.clone(), clock())),
         ),
+        ("Ring", Box::new(Ring::with_clock(config.clone(), clock()))),
     ]
 }
 

@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use lockfree_metrics::{
     Atomic, Config, ConfigError, FineGrained, GlobalLock, ManualClock, MetricsCollector, Mode,
-    Sharded, MAX_BATCH_SIZE_LIMIT, MAX_HISTOGRAM_COUNTERS, MAX_QUEUE_DEPTH_LIMIT, MAX_TRACKABLE,
-    MAX_TRANSITION_LOG, MAX_WINDOW_SLOTS,
+    Ring, Sharded, MAX_BATCH_SIZE_LIMIT, MAX_HISTOGRAM_COUNTERS, MAX_QUEUE_DEPTH_LIMIT,
+    MAX_TRACKABLE, MAX_TRANSITION_LOG, MAX_WINDOW_SLOTS,
 };
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
 
@@ -417,13 +417,14 @@ fn valid_config() -> impl Strategy<Value = Config> {
 
 type Make = fn(Config, ManualClock) -> Box<dyn MetricsCollector>;
 
-const STRATEGIES: [(&str, Make); 4] = [
+const STRATEGIES: [(&str, Make); 5] = [
     ("GlobalLock", |c, k| Box::new(GlobalLock::with_clock(c, k))),
     ("FineGrained", |c, k| {
         Box::new(FineGrained::with_clock(c, k))
     }),
     ("Atomic", |c, k| Box::new(Atomic::with_clock(c, k))),
     ("Sharded", |c, k| Box::new(Sharded::with_clock(c, k))),
+    ("Ring", |c, k| Box::new(Ring::with_clock(c, k))),
 ];
 
 /// Applies `records` to a fresh collector of each strategy and checks the

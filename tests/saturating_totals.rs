@@ -8,7 +8,7 @@ use std::{
 };
 
 use lockfree_metrics::{
-    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Sharded,
+    Atomic, Config, FineGrained, GlobalLock, ManualClock, MetricsCollector, Ring, Sharded,
 };
 
 fn two_max_records(m: &impl MetricsCollector) {
@@ -74,6 +74,7 @@ totals_saturate! {
     fine_grained: FineGrained,
     atomic: Atomic,
     sharded: Sharded,
+    ring: Ring,
 }
 
 /// A total saturated before a reset starts again from zero after it
@@ -105,6 +106,7 @@ fn a_reset_clears_a_saturated_total_in_every_strategy() {
         saturated_then_reset(&FineGrained::with_clock(config(), ManualClock::new())),
         saturated_then_reset(&Atomic::with_clock(config(), ManualClock::new())),
         saturated_then_reset(&Sharded::with_clock(config(), ManualClock::new())),
+        saturated_then_reset(&Ring::with_clock(config(), ManualClock::new())),
     ];
     assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
 }

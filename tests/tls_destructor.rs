@@ -2,7 +2,9 @@
 //!
 //! A metrics library is called from drop paths (guards, connections,
 //! pools), and some of those drops run as a thread exits, inside a
-//! `thread_local!` destructor. `Sharded` finds a thread's shard through
+//! `thread_local!` destructor. `Ring` finds its lanes through a
+//! `thread_local!` of its own, retired by its destructor, after which a
+//! record goes to the collector's `late` queue. `Sharded` finds a thread's shard through
 //! `thread_local::ThreadLocal`, whose thread id lives in thread-locals of
 //! its own, so such a record may run before or after `thread_local`'s
 //! per-thread state is destroyed. Either way it must count, and it must
@@ -32,7 +34,7 @@ use std::{
     time::Duration,
 };
 
-use lockfree_metrics::{Config, MetricsCollector, Mode, Sharded};
+use lockfree_metrics::{Config, MetricsCollector, Mode, Ring, Sharded};
 
 /// Selects the case a child runs.
 const CASE_VAR: &str = "TLS_DESTRUCTOR_CASE";
@@ -45,10 +47,30 @@ const ROUNDS: usize = 3;
 /// Each destructor records this many times (each of all five kinds).
 const IN_DESTRUCTOR: u64 = 3;
 
-/// The collector every thread records into.
-fn metrics() -> &'static Sharded {
+/// Selects the strategy a child records into: `ring`, or `Sharded`.
+const STRATEGY_VAR: &str = "TLS_DESTRUCTOR_STRATEGY";
+
+fn ring_selected() -> bool {
+    std::env::var(STRATEGY_VAR).as_deref() == Ok("ring")
+}
+
+fn sharded() -> &'static Sharded {
     static METRICS: OnceLock<Sharded> = OnceLock::new();
     METRICS.get_or_init(|| Sharded::new(Config::default()))
+}
+
+fn ring() -> &'static Ring {
+    static METRICS: OnceLock<Ring> = OnceLock::new();
+    METRICS.get_or_init(|| Ring::new(Config::default()))
+}
+
+/// The collector every thread records into.
+fn metrics() -> &'static dyn MetricsCollector {
+    if ring_selected() {
+        ring()
+    } else {
+        sharded()
+    }
 }
 
 /// One record of each kind; every mode is new, so every mode record is a
@@ -115,7 +137,7 @@ fn run_case(case: &str) {
     let m = metrics();
     let s = m.snapshot();
     println!(
-        "COUNTS latency={} tokens={} requests={} batch={} queue={} transitions={} recent={} shards={}",
+        "COUNTS latency={} tokens={} requests={} batch={} queue={} transitions={} recent={} shards={} late={}",
         s.latency.count,
         s.throughput.total_tokens,
         s.throughput.total_requests,
@@ -123,7 +145,8 @@ fn run_case(case: &str) {
         s.queue_depth.count,
         s.mode.transitions,
         s.mode.recent.len(),
-        m.shards_allocated(),
+        sharded().shards_allocated(),
+        ring().late_records(),
     );
 }
 
@@ -138,9 +161,14 @@ fn child() {
 /// The parent's half: runs `case` in a child and checks that it exited
 /// cleanly and counted every record.
 fn check(case: &str, in_life: u64) {
+    check_strategy("sharded", case, in_life);
+}
+
+fn check_strategy(strategy: &str, case: &str, in_life: u64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
         .env(CASE_VAR, case)
+        .env(STRATEGY_VAR, strategy)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -174,7 +202,18 @@ fn check(case: &str, in_life: u64) {
     ] {
         assert_eq!(field(name), want, "case {case}: {name} in {line:?}");
     }
-    if case == "before" {
+    if strategy == "ring" {
+        // Records made after the thread's lanes were retired must not reach
+        // them (a reader may have recycled them for another thread): they
+        // go to the `late` queue, one message each of the four non-mode
+        // kinds; before that, none do.
+        let late = if case == "before" {
+            (THREADS * ROUNDS) as u64 * IN_DESTRUCTOR * 4
+        } else {
+            0
+        };
+        assert_eq!(field("late"), late, "case {case}: late records in {line:?}");
+    } else if case == "before" {
         // Records made after `thread_local` may have released a thread's id
         // must not reach that thread's shard (another thread may own it
         // now): they go to spare shards, beyond the live threads' own.
@@ -204,6 +243,24 @@ fn destructor_runs_before_thread_local_guard() {
 #[test]
 fn first_record_in_destructor() {
     check("only", 0);
+}
+
+/// `Ring`, destructor after its lanes' retirement: the `late` queue.
+#[test]
+fn ring_destructor_runs_after_lane_retired() {
+    check_strategy("ring", "before", 1);
+}
+
+/// `Ring`, destructor before the retirement: the thread's own lane.
+#[test]
+fn ring_destructor_runs_before_lane_retired() {
+    check_strategy("ring", "after", 1);
+}
+
+/// `Ring`, the thread's first record made inside a destructor.
+#[test]
+fn ring_first_record_in_destructor() {
+    check_strategy("ring", "only", 0);
 }
 
 /// The order the map's soundness rests on (see `src/lockfree/shard_map.rs`):

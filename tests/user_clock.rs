@@ -15,12 +15,12 @@ use std::{
 };
 
 use lockfree_metrics::{
-    Atomic, Clock, Config, FineGrained, GlobalLock, MetricsCollector, Mode, Sharded,
+    Atomic, Clock, Config, FineGrained, GlobalLock, MetricsCollector, Mode, Ring, Sharded,
 };
 
 type Make<C> = fn(Config, C) -> Box<dyn MetricsCollector>;
 
-fn strategies<C: Clock>() -> [(&'static str, Make<C>); 4] {
+fn strategies<C: Clock>() -> [(&'static str, Make<C>); 5] {
     [
         ("GlobalLock", |c, k| Box::new(GlobalLock::with_clock(c, k))),
         ("FineGrained", |c, k| {
@@ -28,6 +28,7 @@ fn strategies<C: Clock>() -> [(&'static str, Make<C>); 4] {
         }),
         ("Atomic", |c, k| Box::new(Atomic::with_clock(c, k))),
         ("Sharded", |c, k| Box::new(Sharded::with_clock(c, k))),
+        ("Ring", |c, k| Box::new(Ring::with_clock(c, k))),
     ]
 }
 

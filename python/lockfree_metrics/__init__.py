@@ -231,7 +231,7 @@ class MetricsCollector(_Collector):
     ``window_sizes_s``: throughput windows in seconds (default ``[1, 10,
     60]``), each a multiple of ``window_resolution_s`` (default 0.1).
     ``strategy``: one of ``STRATEGIES`` (``"global"``, ``"fine"``,
-    ``"atomic"``, ``"sharded"``). A bad value raises ``ValueError``.
+    ``"atomic"``, ``"sharded"``, ``"ring"``). A bad value raises ``ValueError``.
 
     The record methods are the native ones, called directly:
     ``record_latency(latency_ms)``, ``record_throughput(tokens,

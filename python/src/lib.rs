@@ -1,4 +1,4 @@
-//! `lockfree_metrics._native`: the engine's four strategies behind one
+//! `lockfree_metrics._native`: the engine's five strategies behind one
 //! Python class, `Collector`, which the pure-Python package subclasses as
 //! the seed's `MetricsCollector` (its dataclasses are built there from the
 //! plain tuples returned here).
@@ -15,7 +15,8 @@ use std::{collections::HashMap, time::Duration};
 
 use lockfree_metrics::{
     Atomic, BatchSnapshot, Config, FineGrained, GlobalLock, LatencySnapshot, MetricsCollector,
-    Mode, ModeSnapshot, QueueDepthSnapshot, RequestRecord, Sharded, Snapshot, ThroughputSnapshot,
+    Mode, ModeSnapshot, QueueDepthSnapshot, RequestRecord, Ring, Sharded, Snapshot,
+    ThroughputSnapshot,
 };
 use pyo3::{
     exceptions::{PyOverflowError, PyRuntimeError, PyTypeError, PyValueError},
@@ -24,7 +25,7 @@ use pyo3::{
 };
 
 /// The strategy names `Collector` accepts, in the crate's order.
-const STRATEGIES: [&str; 4] = ["global", "fine", "atomic", "sharded"];
+const STRATEGIES: [&str; 5] = ["global", "fine", "atomic", "sharded", "ring"];
 
 /// Distinct mode strings a collector can intern: every `Mode(u16)` id.
 const MAX_MODES: usize = 1 << 16;
@@ -356,6 +357,7 @@ impl Collector {
             "global" => Box::new(GlobalLock::new(config)),
             "fine" => Box::new(FineGrained::new(config)),
             "atomic" => Box::new(Atomic::new(config)),
+            "ring" => Box::new(Ring::new(config)),
             _ => Box::new(Sharded::new(config)),
         };
         Ok(Collector {

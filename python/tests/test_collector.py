@@ -16,7 +16,7 @@ import pytest
 import lockfree_metrics as lm
 from lockfree_metrics import MetricsCollector
 
-STRATEGIES = ["global", "fine", "atomic", "sharded"]
+STRATEGIES = ["global", "fine", "atomic", "sharded", "ring"]
 # 2 significant digits: every percentile within 1/128 of the exact value.
 HDR_REL = 1 / 128
 

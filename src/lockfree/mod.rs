@@ -9,6 +9,7 @@
 //! | `gauge` | current values: alternating seqlock slots (one writer), epoch-tagged words (many) | wait-free writes, lock-free reads |
 //! | `shard_map` | per-thread shards (`thread_local`; a registry under loom) | wait-free after the first record |
 //! | `published` | a value replaced by CAS, reclaimed by crossbeam-epoch | lock-free |
+//! | `ring` | per-thread SPSC rings of record messages, overflow batches taken whole, drained under the reader's lock | wait-free records, blocking among readers only |
 //! | `zeroed` | word arrays on their own zero pages, resident only where written | (plain data) |
 //! | `readout` | readings of the cells and their conversion to snapshots | (plain data) |
 
@@ -19,12 +20,15 @@ mod log;
 mod mode;
 pub(crate) mod published;
 pub(crate) mod readout;
+mod ring;
 mod shard_map;
 mod sharded;
 mod slots;
 mod zeroed;
 
 pub use atomic::Atomic;
+#[cfg(not(loom))]
+pub use ring::{Ring, DEFAULT_RING_CAPACITY};
 pub(crate) use shard_map::note_record;
 #[cfg(loom)]
 pub use shard_map::ShardMap;
@@ -39,4 +43,5 @@ pub use self::{
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,
+    ring::{Fold, Lane, Msg, Pushed, Retired, Sink},
 };

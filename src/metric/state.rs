@@ -52,6 +52,26 @@ impl LatencyState {
     pub(crate) fn count(&self) -> u64 {
         self.hist.len()
     }
+
+    /// Adds `other`'s samples (same configuration): `Ring` merges a
+    /// thread's overflow batch, whole, into its aggregate.
+    #[cfg(not(loom))]
+    pub(crate) fn merge(&mut self, other: &Self) {
+        // Same layout, so every count fits: the add cannot fail.
+        let added = self.hist.add(&other.hist);
+        debug_assert!(added.is_ok(), "latency layouts differ");
+        self.sum_ns += other.sum_ns;
+        self.clamped = self.clamped.wrapping_add(other.clamped);
+    }
+
+    /// Empties it. A new histogram: `Histogram::reset` leaves the tracked
+    /// maximum at the unit's mask (511 for a 512 ns unit), not 0.
+    #[cfg(not(loom))]
+    pub(crate) fn clear(&mut self) {
+        self.hist = Histogram::new_from(&self.hist);
+        self.sum_ns = 0;
+        self.clamped = 0;
+    }
 }
 
 /// Throughput totals and window slots.
@@ -94,6 +114,31 @@ impl ThroughputState {
             clamped: self.clamped,
         }
     }
+
+    /// Adds `other`'s totals and slots. A total or slot that saturates
+    /// only in the sum counts one more clamped call (which of `other`'s
+    /// calls were cut depends on an order the sum no longer has).
+    #[cfg(not(loom))]
+    pub(crate) fn merge(&mut self, spec: &WindowSpec, other: &Self) {
+        let cut = self.tokens.checked_add(other.tokens).is_none()
+            | self.requests.checked_add(other.requests).is_none();
+        self.tokens = self.tokens.saturating_add(other.tokens);
+        self.requests = self.requests.saturating_add(other.requests);
+        let slots = self.ring.merge(spec, &other.ring);
+        self.clamped = self
+            .clamped
+            .wrapping_add(other.clamped)
+            .wrapping_add(u64::from(cut | slots));
+    }
+
+    /// Empties it, keeping its allocation.
+    #[cfg(not(loom))]
+    pub(crate) fn clear(&mut self) {
+        self.ring.clear();
+        self.tokens = 0;
+        self.requests = 0;
+        self.clamped = 0;
+    }
 }
 
 /// Batch sizes as a dense distribution (index = size).
@@ -128,6 +173,31 @@ impl BatchState {
             self.clamped,
         )
     }
+
+    /// The largest size recorded as itself; larger ones are clamped to it.
+    #[cfg(not(loom))]
+    pub(crate) fn max_size(&self) -> u64 {
+        (self.distribution.len() - 1) as u64
+    }
+
+    /// Adds `other`'s counts (same configuration); `current` becomes
+    /// `other`'s if it has one.
+    #[cfg(not(loom))]
+    pub(crate) fn merge(&mut self, other: &Self) {
+        for (mine, theirs) in self.distribution.iter_mut().zip(&other.distribution) {
+            *mine = mine.wrapping_add(*theirs);
+        }
+        self.current = other.current.or(self.current);
+        self.clamped = self.clamped.wrapping_add(other.clamped);
+    }
+
+    /// Empties it, keeping its allocation.
+    #[cfg(not(loom))]
+    pub(crate) fn clear(&mut self) {
+        self.distribution.fill(0);
+        self.current = None;
+        self.clamped = 0;
+    }
 }
 
 /// Queue depths in a histogram, with their exact sum.
@@ -160,6 +230,33 @@ impl QueueState {
 
     pub(crate) fn snapshot(&self) -> QueueDepthSnapshot {
         QueueDepthSnapshot::from_histogram(&self.hist, self.sum, self.current, self.clamped)
+    }
+
+    /// The largest depth recorded as itself; deeper ones are clamped to it.
+    #[cfg(not(loom))]
+    pub(crate) fn max_depth(&self) -> u64 {
+        self.hist.high()
+    }
+
+    /// Adds `other`'s samples (same configuration); `current` becomes
+    /// `other`'s if it has one.
+    #[cfg(not(loom))]
+    pub(crate) fn merge(&mut self, other: &Self) {
+        // Same layout, so every count fits: the add cannot fail.
+        let added = self.hist.add(&other.hist);
+        debug_assert!(added.is_ok(), "queue layouts differ");
+        self.sum += other.sum;
+        self.current = other.current.or(self.current);
+        self.clamped = self.clamped.wrapping_add(other.clamped);
+    }
+
+    /// Empties it (a new histogram, as in `LatencyState::clear`).
+    #[cfg(not(loom))]
+    pub(crate) fn clear(&mut self) {
+        self.hist = Histogram::new_from(&self.hist);
+        self.sum = 0;
+        self.current = None;
+        self.clamped = 0;
     }
 }
 

@@ -147,6 +147,24 @@ impl SlotRing {
         t_sat || r_sat
     }
 
+    /// Adds every slot of `other`; true if a count saturated.
+    #[cfg(not(loom))]
+    pub(crate) fn merge(&mut self, spec: &WindowSpec, other: &SlotRing) -> bool {
+        let mut saturated = false;
+        for &(slot, tokens, requests) in &other.entries {
+            if slot != u64::MAX {
+                saturated |= self.add(spec, slot, tokens, requests);
+            }
+        }
+        saturated
+    }
+
+    /// Marks every entry unused.
+    #[cfg(not(loom))]
+    pub(crate) fn clear(&mut self) {
+        self.entries.fill((u64::MAX, 0, 0));
+    }
+
     /// (tokens, requests) of `slot`, zero if its entry holds another slot.
     pub(crate) fn read(&self, spec: &WindowSpec, slot: u64) -> (u64, u64) {
         let entry = self.entries[spec.index_of(slot)];

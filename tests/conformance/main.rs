@@ -50,4 +50,5 @@ conformance! {
     fine_grained => FineGrained::with_clock,
     atomic => Atomic::with_clock,
     sharded => Sharded::with_clock,
+    ring => Ring::with_clock,
 }

@@ -12,6 +12,7 @@
 //! | `instructions` | one operation under callgrind (`benches/callgrind.sh`, `papers/record-cost.md`) |
 //! | `registry_bench` | the registry: records, snapshots, memory, lookups, cold series (`papers/registry.md`) |
 //! | `registry_cycles` | series that come and go: memory and time per cycle, one large eviction (`papers/registry.md`) |
+//! | `ring_measure` | `Ring` against the other strategies: record and read cost, staleness, memory (`papers/ring.md`) |
 //! | `otlp_push` | the cost of one OTLP push of many series (`papers/otlp.md`) |
 //!
 //! This library holds what they share with the tests and benchmarks, each

@@ -5,8 +5,8 @@ use std::{sync::Mutex, time::Duration};
 
 use hdrhistogram::{sync::Recorder, Histogram};
 use lockfree_metrics::{
-    Atomic, CoarseClock, Config, DefaultClock, FineGrained, GlobalLock, MetricsCollector, Sharded,
-    Snapshot,
+    Atomic, CoarseClock, Config, DefaultClock, FineGrained, GlobalLock, MetricsCollector, Ring,
+    Sharded, Snapshot,
 };
 use serde::Serialize;
 
@@ -133,6 +133,7 @@ pub(crate) fn prepare(row: Contender, case: Case, threads: usize, env: Env) -> B
         }
         Contender::Atomic => StrategyBench::boxed(Atomic::new(config()), case, threads, env),
         Contender::Sharded => StrategyBench::boxed(Sharded::new(config()), case, threads, env),
+        Contender::Ring => StrategyBench::boxed(Ring::new(config()), case, threads, env),
         Contender::ShardedCoarse => StrategyBench::boxed(
             Sharded::with_clock(config(), CoarseClock::new()),
             case,

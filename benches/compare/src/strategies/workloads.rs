@@ -40,6 +40,10 @@ pub(crate) enum Contender {
     /// resolution): what the clock costs its clocked records.
     #[value(name = "Sharded+coarse")]
     ShardedCoarse,
+    /// Per-thread rings of record messages drained by readers (v1.5.0
+    /// "ring buffers and message passing").
+    #[value(name = "Ring")]
+    Ring,
     /// Peer: hdrhistogram's SyncHistogram, one Recorder per thread, and a
     /// thread refreshing it every 50 ms (latency only).
     #[value(name = "SyncHistogram")]
@@ -62,12 +66,13 @@ pub(crate) enum Contender {
 }
 
 impl Contender {
-    pub(crate) const STRATEGIES: [Contender; 5] = [
+    pub(crate) const STRATEGIES: [Contender; 6] = [
         Contender::GlobalLock,
         Contender::FineGrained,
         Contender::Atomic,
         Contender::Sharded,
         Contender::ShardedCoarse,
+        Contender::Ring,
     ];
     pub(crate) const PEERS: [Contender; 3] = [
         Contender::SyncHistogram,
@@ -85,6 +90,7 @@ impl Contender {
             Contender::Atomic => "Atomic",
             Contender::Sharded => "Sharded",
             Contender::ShardedCoarse => "Sharded+coarse",
+            Contender::Ring => "Ring",
             Contender::SyncHistogram => "SyncHistogram",
             Contender::MutexHistogram => "MutexHistogram",
             Contender::LocalHistogram => "LocalHistogram",
