@@ -95,7 +95,7 @@
 //!
 //! # Serving
 //!
-//! [`MetricsServer`](super::http::MetricsServer) serves `/metrics` on a
+//! `export::http::MetricsServer` (feature `http`) serves `/metrics` on a
 //! thread of its own. Inside an existing server, [`render_registry`] (or
 //! [`render`] of a snapshot: the same bytes, but every series' histogram
 //! held at once) and [`Format::negotiate`] are all a handler needs; with
@@ -355,7 +355,11 @@ pub fn render(
     opts: &RenderOpts,
 ) -> (Vec<u8>, &'static str) {
     let mut m = model::Model::default();
-    m.add_registry(snapshot, opts, format.written() == Format::Protobuf && opts.native);
+    m.add_registry(
+        snapshot,
+        opts,
+        format.written() == Format::Protobuf && opts.native,
+    );
     encode_model(m, format)
 }
 
@@ -365,8 +369,8 @@ pub fn render(
 /// buckets when written) before the next is read, so that memory holds
 /// one histogram's counts at a time rather than every series'
 /// (`Registry::snapshot`'s guarantees hold: sorted, each series read
-/// once, each count its buckets' total). What [`MetricsServer`](super::http::MetricsServer)
-/// renders for a [`Registry`](crate::registry::Registry).
+/// once, each count its buckets' total). What `export::http::MetricsServer`
+/// (feature `http`) renders for a [`Registry`](crate::registry::Registry).
 ///
 /// ```
 /// use lockfree_metrics::export::prometheus::{render, render_registry, Format, RenderOpts};
@@ -385,7 +389,11 @@ pub fn render_registry(
     opts: &RenderOpts,
 ) -> (Vec<u8>, &'static str) {
     let mut m = model::Model::default();
-    m.add_registry_live(registry, opts, format.written() == Format::Protobuf && opts.native);
+    m.add_registry_live(
+        registry,
+        opts,
+        format.written() == Format::Protobuf && opts.native,
+    );
     encode_model(m, format)
 }
 

@@ -15,9 +15,9 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
+use super::model::{Family, Kind, Sample};
 #[cfg(feature = "protobuf")]
 use super::proto as pb;
-use super::model::{Family, Kind, Sample};
 use crate::registry::SeriesKey;
 
 /// A run of the model's families, for prometheus-client to encode
