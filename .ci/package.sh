@@ -20,5 +20,8 @@ done
 step "cargo package (builds the packaged crate)"
 cargo package -p lockfree-metrics
 
+step "a user's crate on the default features"
+bash .ci/default_user.sh
+
 step "cargo publish --dry-run"
 cargo publish --dry-run -p lockfree-metrics
