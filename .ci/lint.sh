@@ -16,3 +16,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p lockfree-metrics --features ot
 
 step "features: every combination of the library's optional features builds without warnings"
 bash .ci/features.sh
+
+step "dependencies: the default features stay within their crate budget"
+bash .ci/deps.sh
+
+step "rust-version: dependencies' declared versions, and clippy's incompatible_msrv live"
+bash .ci/msrv.sh

@@ -12,7 +12,13 @@ use lockfree_metrics::{
     registry::{HistogramOpts, Registry, RegistryError},
     Config, MetricsCollector, Mode, Sharded,
 };
-use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as pb;
+/// The messages the crate encodes, generated from client_model's
+/// metrics.proto (`.ci/gen_prometheus_proto.sh`).
+#[cfg(feature = "protobuf")]
+#[allow(missing_docs, clippy::all)]
+#[path = "../src/export/prometheus/proto.rs"]
+mod pb;
+#[cfg(feature = "protobuf")]
 use prost::Message;
 
 fn text(registry: &Registry, format: Format, opts: &RenderOpts) -> String {
@@ -286,6 +292,7 @@ fn empty_registry_and_empty_families() {
     assert!(om.contains("idle_seconds_count 0\nidle_seconds_bucket{le=\"1.0\"} 0\nidle_seconds_bucket{le=\"+Inf\"} 0\n"), "{om}");
 }
 
+#[cfg(feature = "protobuf")]
 fn decode(body: &[u8]) -> Vec<pb::MetricFamily> {
     let mut rest = body;
     let mut out = Vec::new();
@@ -295,6 +302,7 @@ fn decode(body: &[u8]) -> Vec<pb::MetricFamily> {
     out
 }
 
+#[cfg(feature = "protobuf")]
 #[test]
 fn protobuf_with_native_histograms() {
     let r = awkward();
@@ -360,6 +368,7 @@ fn protobuf_with_native_histograms() {
     assert!(h.positive_span.is_empty() && h.zero_threshold == 0.0 && h.bucket.len() == 4);
 }
 
+#[cfg(feature = "protobuf")]
 #[test]
 fn protobuf_summaries_keep_their_place() {
     let r = awkward();

@@ -3,8 +3,8 @@
 //!
 //! | module | feature | what |
 //! |---|---|---|
-//! | `prometheus` | `prometheus` | text 0.0.4, OpenMetrics 1.0 and protobuf (native histograms) through `prometheus-client`'s encoder, negotiated by `Accept` |
-//! | `http` | `http` | `/metrics` served on a thread of its own (hyper on a private tokio runtime), bounded against slow and hostile clients |
+//! | `prometheus` | `prometheus` (default; `protobuf` for the protobuf format) | text 0.0.4 and OpenMetrics 1.0 through `prometheus-client`'s encoder, and protobuf with native histograms through prost messages generated from client_model's `metrics.proto`, negotiated by `Accept` |
+//! | `http` | `http` (enables `protobuf`) | `/metrics` served on a thread of its own (hyper on a private tokio runtime), bounded against slow and hostile clients |
 //! | `facade` | `facade` | a `metrics::Recorder` on the registry |
 //! | `hdr_log` | `hdr-log` | HDR V2 / V2+DEFLATE histograms and interval logs |
 //! | `otlp` | `otlp` | OTLP `ExportMetricsServiceRequest`s pushed over OTLP/HTTP from a thread of its own (`ureq`), no async runtime |

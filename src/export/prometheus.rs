@@ -5,12 +5,15 @@
 //! |---|---|---|
 //! | `Text` | [`TEXT_CONTENT_TYPE`] | Prometheus text format 0.0.4 (prometheus/docs `content/docs/instrumenting/exposition_formats.md`) |
 //! | `OpenMetrics` | [`OPENMETRICS_CONTENT_TYPE`] | OpenMetrics 1.0 (prometheus/docs `docs/specs/om/open_metrics_spec.md`) |
-//! | `Protobuf` | [`PROTOBUF_CONTENT_TYPE`] | `io.prometheus.client.MetricFamily`, length-delimited (client_model `metrics.proto`); native histograms as in prometheus/docs `docs/specs/native_histograms.md` |
+//! | `Protobuf` | [`PROTOBUF_CONTENT_TYPE`] | `io.prometheus.client.MetricFamily`, length-delimited (client_model `metrics.proto`); native histograms as in prometheus/docs `docs/specs/native_histograms.md`. Needs the crate feature `protobuf` ([`Format::is_available`]) |
 //!
-//! Counters, gauges and histograms are written by `prometheus-client`'s
-//! encoders, through a `Collector` over the readings; summaries, which it
-//! has no type for, by this module (three line shapes, checked against
-//! promtool and the Python client's parsers in `tests/`).
+//! In the text formats, counters, gauges and histograms are written by
+//! `prometheus-client`'s encoders, through a `Collector` over the
+//! readings; summaries, which it has no type for, by this module (three
+//! line shapes, checked against promtool and the Python client's parsers
+//! in `tests/`). The protobuf is prost's encoding of the messages
+//! generated from client_model's `metrics.proto`, filled as
+//! prometheus-client's protobuf encoder fills them.
 //! [`Format::negotiate`] picks the format from an `Accept` header.
 //!
 //! # Names, units and order
@@ -92,7 +95,7 @@
 //!
 //! # Serving
 //!
-//! [`MetricsServer`](super::http::MetricsServer) serves `/metrics` on a
+//! `export::http::MetricsServer` (feature `http`) serves `/metrics` on a
 //! thread of its own. Inside an existing server, [`render_registry`] (or
 //! [`render`] of a snapshot: the same bytes, but every series' histogram
 //! held at once) and [`Format::negotiate`] are all a handler needs; with
@@ -110,6 +113,11 @@ mod encode;
 mod mapping;
 mod model;
 mod negotiate;
+/// Prometheus' `io.prometheus.client` messages, generated once by prost
+/// (`.ci/gen_prometheus_proto.sh`) rather than on every build.
+#[cfg(feature = "protobuf")]
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+mod proto;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -274,7 +282,7 @@ impl Exposition {
     }
 
     fn model(&self, opts: &RenderOpts, format: Format) -> model::Model {
-        let native = format == Format::Protobuf && opts.native;
+        let native = format.written() == Format::Protobuf && opts.native;
         let mut m = model::Model::default();
         for part in &self.parts {
             match part {
@@ -301,10 +309,15 @@ impl Exposition {
 
 fn encode_model(model: model::Model, format: Format) -> (Vec<u8>, &'static str) {
     let families = Arc::new(model.families);
+    let format = format.written();
     let body = match format {
         Format::Text => encode::text(&families, false).into_bytes(),
         Format::OpenMetrics => encode::text(&families, true).into_bytes(),
+        #[cfg(feature = "protobuf")]
         Format::Protobuf => encode::protobuf(&families),
+        // `written` answers Text for it without the feature.
+        #[cfg(not(feature = "protobuf"))]
+        Format::Protobuf => Vec::new(),
     };
     (body, format.content_type())
 }
@@ -342,7 +355,11 @@ pub fn render(
     opts: &RenderOpts,
 ) -> (Vec<u8>, &'static str) {
     let mut m = model::Model::default();
-    m.add_registry(snapshot, opts, format == Format::Protobuf && opts.native);
+    m.add_registry(
+        snapshot,
+        opts,
+        format.written() == Format::Protobuf && opts.native,
+    );
     encode_model(m, format)
 }
 
@@ -352,8 +369,8 @@ pub fn render(
 /// buckets when written) before the next is read, so that memory holds
 /// one histogram's counts at a time rather than every series'
 /// (`Registry::snapshot`'s guarantees hold: sorted, each series read
-/// once, each count its buckets' total). What [`MetricsServer`](super::http::MetricsServer)
-/// renders for a [`Registry`](crate::registry::Registry).
+/// once, each count its buckets' total). What `export::http::MetricsServer`
+/// (feature `http`) renders for a [`Registry`](crate::registry::Registry).
 ///
 /// ```
 /// use lockfree_metrics::export::prometheus::{render, render_registry, Format, RenderOpts};
@@ -372,7 +389,11 @@ pub fn render_registry(
     opts: &RenderOpts,
 ) -> (Vec<u8>, &'static str) {
     let mut m = model::Model::default();
-    m.add_registry_live(registry, opts, format == Format::Protobuf && opts.native);
+    m.add_registry_live(
+        registry,
+        opts,
+        format.written() == Format::Protobuf && opts.native,
+    );
     encode_model(m, format)
 }
 

@@ -1,22 +1,23 @@
-//! The model in each wire format: prometheus-client's encoders (behind a
-//! `Collector` over the model) for counters, gauges and histograms; our
-//! own lines for summaries, which it lacks (prometheus/client_rust#40).
+//! The model in each wire format. Text: prometheus-client's encoders
+//! (behind a `Collector` over the model) for counters, gauges and
+//! histograms; our own lines for summaries, which it lacks
+//! (prometheus/client_rust#40). Protobuf: the generated client_model
+//! messages, encoded by prost.
 
 use std::{borrow::Cow, fmt::Write as _, ops::Range, sync::Arc};
 
 use prometheus_client::{
     collector::Collector,
     encoding::{
-        prometheus_protobuf::{self, prometheus_data_model as pb},
-        prometheus_text, text, DescriptorEncoder, EncodeLabelSet, LabelSetEncoder, NativeHistogram,
-        NativeHistogramBuckets, NoLabelSet,
+        prometheus_text, text, DescriptorEncoder, EncodeLabelSet, LabelSetEncoder, NoLabelSet,
     },
     metrics::MetricType,
     registry::{Registry, Unit},
 };
-use prost::Message as _;
 
 use super::model::{Family, Kind, Sample};
+#[cfg(feature = "protobuf")]
+use super::proto as pb;
 use crate::registry::SeriesKey;
 
 /// A run of the model's families, for prometheus-client to encode
@@ -79,31 +80,11 @@ impl Collector for Families {
                 match &series.value {
                     Sample::Counter(v) => e.encode_counter::<NoLabelSet, u64, u64>(v, None)?,
                     Sample::Gauge(v) => e.encode_gauge(v)?,
-                    Sample::Histogram(h) => match &h.native {
-                        Some(n) => e.encode_histogram_with_native::<NoLabelSet>(
-                            h.sum,
-                            h.count,
-                            &h.buckets,
-                            None,
-                            NativeHistogram {
-                                schema: n.schema,
-                                zero_threshold: n.zero_threshold,
-                                zero_count: n.zero_count,
-                                negative: NativeHistogramBuckets {
-                                    spans: &[],
-                                    deltas: &[],
-                                },
-                                positive: NativeHistogramBuckets {
-                                    spans: &n.spans,
-                                    deltas: &n.deltas,
-                                },
-                                created: None,
-                            },
-                        )?,
-                        None => {
-                            e.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?
-                        }
-                    },
+                    // Native buckets are computed for protobuf only,
+                    // which these encoders do not write.
+                    Sample::Histogram(h) => {
+                        e.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?
+                    }
                     Sample::Summary(_) => {}
                 }
             }
@@ -180,68 +161,122 @@ fn fix_infinities(out: &mut String, start: usize) {
     out.push_str(&fixed);
 }
 
-/// Length-delimited `io.prometheus.client.MetricFamily` messages.
-pub(crate) fn protobuf(model: &Arc<Vec<Family>>) -> Vec<u8> {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families {
-        model: model.clone(),
-        range: 0..model.len(),
-        escape_help: false,
-    }));
-    // One message per non-summary family, in order (each has a series).
-    let mut encoded = prometheus_protobuf::encode(&registry)
-        .unwrap_or_default()
-        .into_iter();
+/// Length-delimited `io.prometheus.client.MetricFamily` messages, one per
+/// family, in order.
+#[cfg(feature = "protobuf")]
+pub(crate) fn protobuf(model: &[Family]) -> Vec<u8> {
+    use prost::Message as _;
     let mut out = Vec::new();
-    for family in model.iter() {
-        let message = if family.kind == Kind::Summary {
-            Some(summary_message(family))
-        } else {
-            encoded.next()
-        };
-        if let Some(message) = message {
-            // Writing into a Vec cannot run out of room.
-            let _ = message.encode_length_delimited(&mut out);
-        }
+    for family in model {
+        // Writing into a Vec cannot run out of room.
+        let _ = family_message(family).encode_length_delimited(&mut out);
     }
     out
 }
 
-fn summary_message(family: &Family) -> pb::MetricFamily {
-    pb::MetricFamily {
-        name: family.name.clone(),
-        help: family.help.clone(),
-        r#type: pb::MetricType::Summary as i32,
-        unit: family.unit.clone().unwrap_or_default(),
-        metric: family
-            .series
-            .iter()
-            .filter_map(|s| match &s.value {
-                Sample::Summary(q) => Some(pb::Metric {
-                    label: s
-                        .labels
-                        .labels()
-                        .map(|(name, value)| pb::LabelPair {
-                            name: name.to_string(),
-                            value: value.to_string(),
-                        })
-                        .collect(),
-                    summary: Some(pb::Summary {
-                        sample_count: q.count,
-                        sample_sum: q.sum,
-                        quantile: q
-                            .quantiles
-                            .iter()
-                            .map(|&(quantile, value)| pb::Quantile { quantile, value })
-                            .collect(),
-                        start_timestamp: None,
-                    }),
-                    ..Default::default()
-                }),
-                _ => None,
-            })
-            .collect(),
+/// A family's message, its fields set as prometheus-client 0.26's
+/// protobuf encoder sets them (name `base[_unit][_total]`, help unescaped,
+/// a counter's value as a double, classic buckets cumulative, no
+/// timestamps or exemplars), so its bytes are the ones that encoder wrote.
+#[cfg(feature = "protobuf")]
+fn family_message(family: &Family) -> pb::MetricFamily {
+    let mut name = family.base.clone();
+    if let Some(unit) = &family.unit {
+        name.push('_');
+        name.push_str(unit);
     }
+    let r#type = match family.kind {
+        Kind::Counter => {
+            name.push_str("_total");
+            pb::MetricType::Counter
+        }
+        Kind::Gauge => pb::MetricType::Gauge,
+        Kind::Histogram => pb::MetricType::Histogram,
+        Kind::Summary => {
+            // A summary's name is its family name (no unit appended).
+            name = family.name.clone();
+            pb::MetricType::Summary
+        }
+    };
+    pb::MetricFamily {
+        name,
+        help: family.help.clone(),
+        r#type: r#type as i32,
+        unit: family.unit.clone().unwrap_or_default(),
+        metric: family.series.iter().map(metric_message).collect(),
+    }
+}
+
+#[cfg(feature = "protobuf")]
+fn metric_message(series: &super::model::Series) -> pb::Metric {
+    let label = series
+        .labels
+        .labels()
+        .map(|(name, value)| pb::LabelPair {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+        .collect();
+    let mut metric = pb::Metric {
+        label,
+        ..Default::default()
+    };
+    match &series.value {
+        Sample::Counter(v) => {
+            metric.counter = Some(pb::Counter {
+                value: *v as f64,
+                exemplar: None,
+                start_timestamp: None,
+            })
+        }
+        Sample::Gauge(v) => metric.gauge = Some(pb::Gauge { value: *v }),
+        Sample::Histogram(h) => {
+            let mut cumulative_count = 0;
+            let bucket = h
+                .buckets
+                .iter()
+                .map(|&(upper_bound, count)| {
+                    cumulative_count += count;
+                    pb::Bucket {
+                        cumulative_count,
+                        upper_bound,
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let mut histogram = pb::Histogram {
+                sample_count: h.count,
+                sample_sum: h.sum,
+                bucket,
+                ..Default::default()
+            };
+            if let Some(n) = &h.native {
+                histogram.schema = n.schema;
+                histogram.zero_threshold = n.zero_threshold;
+                histogram.zero_count = n.zero_count;
+                histogram.positive_span = n
+                    .spans
+                    .iter()
+                    .map(|&(offset, length)| pb::BucketSpan { offset, length })
+                    .collect();
+                histogram.positive_delta = n.deltas.clone();
+            }
+            metric.histogram = Some(histogram);
+        }
+        Sample::Summary(q) => {
+            metric.summary = Some(pb::Summary {
+                sample_count: q.count,
+                sample_sum: q.sum,
+                quantile: q
+                    .quantiles
+                    .iter()
+                    .map(|&(quantile, value)| pb::Quantile { quantile, value })
+                    .collect(),
+                start_timestamp: None,
+            })
+        }
+    }
+    metric
 }
 
 /// A summary family in text: `name{...,quantile="q"}`, `name_sum`,

@@ -59,6 +59,8 @@ pub(crate) struct Hist {
     pub(crate) count: u64,
     /// Per-bucket counts, `+Inf` last.
     pub(crate) buckets: Vec<(f64, u64)>,
+    /// Set for protobuf only (never without the `protobuf` feature).
+    #[cfg_attr(not(feature = "protobuf"), allow(dead_code))]
     pub(crate) native: Option<Native>,
 }
 

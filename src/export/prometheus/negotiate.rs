@@ -9,7 +9,10 @@ pub enum Format {
     /// OpenMetrics 1.0 text.
     OpenMetrics,
     /// Length-delimited `io.prometheus.client.MetricFamily` protobuf, the
-    /// only format that carries native histograms.
+    /// only format that carries native histograms. Written only with the
+    /// crate feature `protobuf` (which `http` enables); without it
+    /// [`Format::negotiate`] never picks it, and rendering it writes text
+    /// 0.0.4 under [`TEXT_CONTENT_TYPE`] (see [`Format::is_available`]).
     Protobuf,
 }
 
@@ -30,6 +33,33 @@ impl Format {
     /// Every format, in the order preferred when a client ranks them
     /// equally: text first, the most widely read.
     pub const ALL: [Format; 3] = [Format::Text, Format::OpenMetrics, Format::Protobuf];
+
+    /// Whether this build writes the format: [`Format::Protobuf`] needs
+    /// the crate feature `protobuf` (its generated messages and `prost`);
+    /// the text formats are always written.
+    ///
+    /// ```
+    /// use lockfree_metrics::export::prometheus::Format;
+    ///
+    /// assert!(Format::Text.is_available());
+    /// assert_eq!(Format::Protobuf.is_available(), cfg!(feature = "protobuf"));
+    /// ```
+    pub const fn is_available(self) -> bool {
+        match self {
+            Format::Text | Format::OpenMetrics => true,
+            Format::Protobuf => cfg!(feature = "protobuf"),
+        }
+    }
+
+    /// The format a rendering in `self` is written in: `self` if
+    /// available, text 0.0.4 otherwise.
+    pub(crate) const fn written(self) -> Format {
+        if self.is_available() {
+            self
+        } else {
+            Format::Text
+        }
+    }
 
     /// The `Content-Type` of a response in this format.
     pub fn content_type(self) -> &'static str {
@@ -52,7 +82,8 @@ impl Format {
     /// wins; ties go to the range listed first, then to text, OpenMetrics,
     /// protobuf. With nothing acceptable, text 0.0.4 (as client_golang
     /// answers, rather than 406). Malformed ranges and q-values are
-    /// skipped.
+    /// skipped, and so is protobuf in a build without the `protobuf`
+    /// feature ([`Format::is_available`]).
     ///
     /// ```
     /// use lockfree_metrics::export::prometheus::Format;
@@ -62,7 +93,10 @@ impl Format {
     /// let default = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     /// let native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     /// assert_eq!(Format::negotiate(default), Format::OpenMetrics);
+    /// # #[cfg(feature = "protobuf")]
     /// assert_eq!(Format::negotiate(native), Format::Protobuf);
+    /// # #[cfg(not(feature = "protobuf"))]
+    /// # assert_eq!(Format::negotiate(native), Format::OpenMetrics);
     /// assert_eq!(Format::negotiate(""), Format::Text);
     /// assert_eq!(Format::negotiate("text/plain;q=0, */*"), Format::OpenMetrics);
     /// ```
@@ -74,6 +108,9 @@ impl Format {
                 continue;
             };
             for (slot, format) in best.iter_mut().zip(Format::ALL) {
+                if !format.is_available() {
+                    continue;
+                }
                 if let Some(specificity) = format.matches(&media, &params) {
                     if slot.is_none_or(|(_, s, _)| specificity > s) {
                         *slot = Some((q, specificity, position));
@@ -190,12 +227,22 @@ mod tests {
     /// version 1.0.0 we do not offer).
     const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
 
+    /// What a protobuf-first client gets: protobuf where this build
+    /// writes it, else its next choice.
+    fn protobuf_or(next: Format) -> Format {
+        if cfg!(feature = "protobuf") {
+            Format::Protobuf
+        } else {
+            next
+        }
+    }
+
     #[test]
     fn prometheus_accept_headers() {
         assert_eq!(Format::negotiate(PROMETHEUS_2_42), Format::OpenMetrics);
         assert_eq!(
             Format::negotiate(PROMETHEUS_2_42_PROTOBUF),
-            Format::Protobuf
+            protobuf_or(Format::OpenMetrics)
         );
         assert_eq!(Format::negotiate(PROMETHEUS_3), Format::OpenMetrics);
         // Only OpenMetrics 0.0.1 and text: text (0.0.1 is not offered).
@@ -237,7 +284,7 @@ mod tests {
         );
         assert_eq!(
             n("application/vnd.google.protobuf;encoding=delimited;proto=io.prometheus.client.MetricFamily"),
-            Format::Protobuf
+            protobuf_or(Format::Text)
         );
         // Equal q: the range listed first; then text, OpenMetrics, protobuf.
         assert_eq!(
