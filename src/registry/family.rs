@@ -61,7 +61,7 @@ pub trait FamilyHandle: sealed::Sealed + Clone + Send + Sync + 'static {
 impl FamilyHandle for Counter {
     const KIND: Kind = Kind::Counter;
     fn get(r: &Registry, key: SeriesKey, _: Option<HistogramOpts>) -> Result<Self, RegistryError> {
-        match r.get_or_create(key, super::Make::Counter)? {
+        match r.get_or_create(key, super::SeriesSpec::Counter)? {
             super::Entry::Counter(series) => Ok(Counter { series }),
             _ => unreachable!("kind checked by get_or_create"),
         }
@@ -74,7 +74,7 @@ impl FamilyHandle for Counter {
 impl FamilyHandle for Gauge {
     const KIND: Kind = Kind::Gauge;
     fn get(r: &Registry, key: SeriesKey, _: Option<HistogramOpts>) -> Result<Self, RegistryError> {
-        match r.get_or_create(key, super::Make::Gauge)? {
+        match r.get_or_create(key, super::SeriesSpec::Gauge)? {
             super::Entry::Gauge(series) => Ok(Gauge { series }),
             _ => unreachable!("kind checked by get_or_create"),
         }

@@ -328,7 +328,7 @@ pub struct Stats {
 
 /// Why a series leaves the index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Why {
+enum Departure {
     Removed,
     Evicted,
     /// Hidden earlier, and no handle holds it now.
@@ -529,18 +529,18 @@ impl fmt::Debug for Registry {
 }
 
 /// How to make a series' cells, per kind.
-enum Make {
+enum SeriesSpec {
     Counter,
     Gauge,
     Histogram(HistogramOpts),
 }
 
-impl Make {
+impl SeriesSpec {
     fn kind(&self) -> Kind {
         match self {
-            Make::Counter => Kind::Counter,
-            Make::Gauge => Kind::Gauge,
-            Make::Histogram(_) => Kind::Histogram,
+            SeriesSpec::Counter => Kind::Counter,
+            SeriesSpec::Gauge => Kind::Gauge,
+            SeriesSpec::Histogram(_) => Kind::Histogram,
         }
     }
 }
@@ -563,7 +563,7 @@ impl Registry {
     /// An invalid name or label, or a name that holds another kind.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Result<Counter, RegistryError> {
         let key = SeriesKey::new(name, labels)?;
-        match self.get_or_create(key, Make::Counter)? {
+        match self.get_or_create(key, SeriesSpec::Counter)? {
             Entry::Counter(series) => Ok(Counter { series }),
             _ => unreachable!("kind checked by get_or_create"),
         }
@@ -576,7 +576,7 @@ impl Registry {
     /// As [`counter`](Self::counter).
     pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Result<Gauge, RegistryError> {
         let key = SeriesKey::new(name, labels)?;
-        match self.get_or_create(key, Make::Gauge)? {
+        match self.get_or_create(key, SeriesSpec::Gauge)? {
             Entry::Gauge(series) => Ok(Gauge { series }),
             _ => unreachable!("kind checked by get_or_create"),
         }
@@ -616,7 +616,7 @@ impl Registry {
         key: SeriesKey,
         opts: HistogramOpts,
     ) -> Result<Histogram, RegistryError> {
-        match self.get_or_create(key, Make::Histogram(opts))? {
+        match self.get_or_create(key, SeriesSpec::Histogram(opts))? {
             Entry::Histogram(series) => {
                 if series.cells.opts != opts {
                     return Err(RegistryError::OptionsMismatch(series.key.to_string()));
@@ -685,8 +685,8 @@ impl Registry {
         }
     }
 
-    fn get_or_create(&self, key: SeriesKey, make: Make) -> Result<Entry, RegistryError> {
-        let kind = make.kind();
+    fn get_or_create(&self, key: SeriesKey, spec: SeriesSpec) -> Result<Entry, RegistryError> {
+        let kind = spec.kind();
         let mut index = lock(&self.inner.index);
         if let Some(found) = index.series.get(&key) {
             let existing = found.entry.kind();
@@ -745,30 +745,35 @@ impl Registry {
             }
             _ => key,
         };
-        let entry = self.make(&mut index, key, make)?;
+        let entry = self.make(&mut index, key, spec)?;
         Ok(entry)
     }
 
     /// Creates a series under the index lock.
-    fn make(&self, index: &mut Index, key: SeriesKey, make: Make) -> Result<Entry, RegistryError> {
+    fn make(
+        &self,
+        index: &mut Index,
+        key: SeriesKey,
+        spec: SeriesSpec,
+    ) -> Result<Entry, RegistryError> {
         let key = Arc::new(key);
         let shared = self.inner.shared.clone();
         let id = index.next_id;
-        let cells_of = |make: Make, index: &mut Index| -> Entry {
-            match make {
-                Make::Counter => Entry::Counter(Arc::new(Series::new(
+        let cells_of = |spec: SeriesSpec, index: &mut Index| -> Entry {
+            match spec {
+                SeriesSpec::Counter => Entry::Counter(Arc::new(Series::new(
                     key.clone(),
                     id,
                     CounterCells::new(shared.clone()),
                     shared.clone(),
                 ))),
-                Make::Gauge => Entry::Gauge(Arc::new(Series::new(
+                SeriesSpec::Gauge => Entry::Gauge(Arc::new(Series::new(
                     key.clone(),
                     id,
                     GaugeCells::default(),
                     shared.clone(),
                 ))),
-                Make::Histogram(opts) => {
+                SeriesSpec::Histogram(opts) => {
                     let layout = index.layout(opts);
                     Entry::Histogram(Arc::new(Series::new(
                         key.clone(),
@@ -779,8 +784,8 @@ impl Registry {
                 }
             }
         };
-        let kind = make.kind();
-        let entry = cells_of(make, index);
+        let kind = spec.kind();
+        let entry = cells_of(spec, index);
         let now = self.now_ns();
         match &entry {
             Entry::Counter(s) => s.seen_at_ns.store(now, Ordering::Relaxed),
@@ -826,15 +831,21 @@ impl Registry {
     pub fn remove(&self, name: &str, labels: &[(&str, &str)]) -> Result<Removal, RegistryError> {
         let key = SeriesKey::new(name, labels)?;
         let mut index = lock(&self.inner.index);
-        Ok(self.remove_locked(&mut index, &key, Why::Removed, true))
+        Ok(self.remove_locked(&mut index, &key, Departure::Removed, true))
     }
 
-    fn remove_locked(&self, index: &mut Index, key: &SeriesKey, why: Why, purge: bool) -> Removal {
+    fn remove_locked(
+        &self,
+        index: &mut Index,
+        key: &SeriesKey,
+        why: Departure,
+        purge: bool,
+    ) -> Removal {
         match index.series.get(key) {
             None => return Removal::Absent,
             // Shown again, or held again, since it was found unheld.
             Some(found)
-                if why == Why::Unheld
+                if why == Departure::Unheld
                     && (!found.entry.is_hidden()
                         || found.entry.strong_count() > UNHANDLED_REFS) =>
             {
@@ -893,7 +904,7 @@ impl Registry {
         }
         // Relaxed: statistics.
         counts.removed.fetch_add(1, Ordering::Relaxed);
-        if why == Why::Evicted {
+        if why == Departure::Evicted {
             counts.evicted.fetch_add(1, Ordering::Relaxed);
         }
         Removal::Dropped
@@ -951,7 +962,7 @@ impl Registry {
             let mut index = lock(&self.inner.index);
             // Still the series found, and still idle (a lookup may have
             // taken a handle and recorded since the scan).
-            let batch: Vec<(&SeriesKey, Why)> = batch
+            let batch: Vec<(&SeriesKey, Departure)> = batch
                 .iter()
                 .filter_map(|(key, id, print)| {
                     let found = index.series.get(&**key)?;
@@ -960,10 +971,10 @@ impl Registry {
                     }
                     match print {
                         Some(p) if read::fingerprint(&found.entry) == *p => {
-                            Some((&**key, Why::Evicted))
+                            Some((&**key, Departure::Evicted))
                         }
                         Some(_) => None,
-                        None => Some((&**key, Why::Unheld)),
+                        None => Some((&**key, Departure::Unheld)),
                     }
                 })
                 .collect();
@@ -995,7 +1006,7 @@ impl Registry {
             }
             for key in keys {
                 // Checked again under the lock.
-                self.remove_locked(&mut index, key, Why::Unheld, false);
+                self.remove_locked(&mut index, key, Departure::Unheld, false);
             }
         }
     }
