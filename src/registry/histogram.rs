@@ -148,6 +148,17 @@ impl HistogramOpts {
     }
 }
 
+/// A bucket's count in one cell stops here (module docs): `record_n` of
+/// [`LARGE`] samples or more adds only what keeps it at most this, and
+/// counts the rest as cut. Records of fewer are not checked: from the cap,
+/// they would need 2^63 more samples to wrap the cell, at least 2^47
+/// records of the most they hold (days of one thread doing nothing else;
+/// centuries of records of one).
+pub(crate) const CELL_CAP: u64 = 1 << 63;
+
+/// `record_n` of this many samples or more takes the capped path.
+const LARGE: u64 = 1 << 16;
+
 /// Readings of a histogram's cells before the last stands (see `read`).
 /// Under loom, more than the models' records, so that their readings
 /// always reach agreement and the models check the exact claim.
@@ -163,6 +174,8 @@ pub(crate) struct HistogramCells {
     sum: crossbeam_utils::CachePadded<AtomicU64>,
     clamped: SharedCounter,
     rejected: SharedCounter,
+    /// Samples cut by records at [`CELL_CAP`] (saturating).
+    saturated: SharedCounter,
     pub(crate) spread: Spread<OwnedHistogram>,
 }
 
@@ -243,6 +256,7 @@ impl HistogramCells {
             sum: Default::default(),
             clamped: SharedCounter::default(),
             rejected: SharedCounter::default(),
+            saturated: SharedCounter::default(),
         }
     }
 
@@ -264,7 +278,7 @@ impl HistogramCells {
     /// Everything recorded so far: shared and per-thread cells, merged,
     /// with a sum that agrees with the counts (see the module docs).
     pub(crate) fn read(&self) -> (RawHistogram, u64) {
-        use crate::lockfree::counters::Acquire;
+        use crate::lockfree::counters::AcquireSaturating;
         // The cells made during the reading are left out, counts and sums
         // alike.
         let cells: Vec<&OwnedHistogram> = self.spread.cells().collect();
@@ -275,8 +289,17 @@ impl HistogramCells {
             // Acquire loads of the counts: each pairs with the Release of
             // its record's count, so a thread's earlier records have their
             // sums in `after`; and they stay after `before`'s loads.
-            let mut raw = RawHistogram::merged::<Acquire>(cells.iter().copied(), &self.layout);
-            raw.add_counts_with::<Acquire, _>(&self.counts, 0, self.clamped.load(), &self.layout);
+            // Added up saturating: cells hold up to `CELL_CAP` each (and
+            // more by records of fewer than `LARGE`), so their sum may
+            // pass `u64::MAX`; `saturate` below recounts such a bucket.
+            let mut raw =
+                RawHistogram::merged::<AcquireSaturating>(cells.iter().copied(), &self.layout);
+            raw.add_counts_with::<AcquireSaturating, _>(
+                &self.counts,
+                0,
+                self.clamped.load(),
+                &self.layout,
+            );
             // Broken on purpose in `histogram_reads_sum_once`: the sums
             // read once, before the counts (the reading before issue 21).
             #[cfg(lockfree_metrics_broken = "histogram_reads_sum_once")]
@@ -291,9 +314,26 @@ impl HistogramCells {
             // is held within its counts' buckets (`readout::summarise`).
             if before == after || tries == SUM_TRIES {
                 raw.sum = after.iter().fold(0, |t, &s| t.wrapping_add(s));
+                // Samples the records cut, then those the reading cuts:
+                // a bucket past `u64::MAX` over its cells, a total past it.
+                let cut = u128::from(self.saturated.load())
+                    + raw.saturate(&self.layout, |index| {
+                        cells
+                            .iter()
+                            .map(|c| u128::from(c.counts.get(index)))
+                            .sum::<u128>()
+                            + u128::from(self.counts.get(index))
+                    });
+                raw.saturated = u64::try_from(cut).unwrap_or(u64::MAX);
                 return (raw, self.rejected.load());
             }
         }
+    }
+
+    /// Samples cut by records at a cell's cap (readings may cut more: see
+    /// the module docs).
+    pub(crate) fn saturated(&self) -> u64 {
+        self.saturated.load()
     }
 
     /// Samples clamped and `f64`s rejected, over every cell.
@@ -316,6 +356,10 @@ impl HistogramCells {
     /// Records `n` samples of `value`, already in range.
     #[inline]
     fn record_n(&self, value: u64, n: u64, clamped: bool) {
+        // A constant test for `record` (n = 1): folded away.
+        if n >= LARGE {
+            return self.record_capped(value, n, clamped);
+        }
         let layout = &*self.layout;
         if self.spread.record(
             || OwnedHistogram::new(layout),
@@ -334,6 +378,42 @@ impl HistogramCells {
         }
         if crosses(old, n, 0) || sum_crossed(sum, add) {
             self.spread.probe();
+        }
+    }
+}
+
+impl HistogramCells {
+    /// [`record_n`](Self::record_n) of `LARGE` samples or more: as many
+    /// as keep the bucket's cell at most `CELL_CAP`, the rest counted as
+    /// cut. The count, then the sum of what was kept, each Release, as in
+    /// `record_n`. Lock-free on shared cells (a CAS loop), wait-free on
+    /// the thread's own.
+    #[cold]
+    #[inline(never)]
+    fn record_capped(&self, value: u64, n: u64, clamped: bool) {
+        let layout = &*self.layout;
+        let mut kept = 0;
+        let own = self.spread.record(
+            || OwnedHistogram::new(layout),
+            |h| kept = h.record_n_capped(layout, value, n, clamped, CELL_CAP),
+        );
+        if !own {
+            let (old, k) =
+                self.counts
+                    .add_shared_release_capped(layout.index_of(value), n, CELL_CAP);
+            kept = k;
+            let add = value.wrapping_mul(kept);
+            // Release: the sum follows the count (module docs).
+            let sum = self.sum.fetch_add(add, Ordering::Release);
+            if clamped {
+                self.clamped.add_shared(kept);
+            }
+            if crosses(old, kept, 0) || sum_crossed(sum, add) {
+                self.spread.probe();
+            }
+        }
+        if kept < n {
+            self.saturated.add_shared_saturating(n - kept);
         }
     }
 }
@@ -444,6 +524,17 @@ impl Histogram {
         let cells = &self.series.cells;
         let raw = cells.read().0;
         (raw.extent(&cells.layout).0.count, u128::from(raw.sum))
+    }
+
+    /// A bucket's cap in one cell (for the loom models).
+    pub(crate) const CELL_CAP: u64 = CELL_CAP;
+
+    /// (count, samples cut) now, as a snapshot reads them (for the loom
+    /// models: `__loom::histogram_count_cut`).
+    pub(crate) fn count_cut(&self) -> (u64, u64) {
+        let cells = &self.series.cells;
+        let raw = cells.read().0;
+        (raw.extent(&cells.layout).0.count, raw.saturated)
     }
 }
 
