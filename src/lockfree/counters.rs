@@ -11,9 +11,10 @@
 //!   on the cache line).
 //!
 //! Readers load each counter independently. Counters only grow (wrapping at
-//! 2^64, which no count reaches, or saturating there: throughput totals),
-//! so every read is a valid cut of that one counter: a record lands either
-//! before a read or after it.
+//! 2^64, which no count reaches, or saturating there: throughput totals;
+//! the registry's histograms cap large records at 2^63 and add cells up
+//! saturating, `registry::histogram`), so every read is a valid cut of
+//! that one counter: a record lands either before a read or after it.
 //!
 //! The counters start on a 128-byte boundary and fill whole 128-byte
 //! lines, so that the array shares no cache line (or adjacent-line prefetch

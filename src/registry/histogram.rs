@@ -10,6 +10,31 @@
 //! rounding) is *rejected*, not recorded, and counted; `+inf` and values
 //! past the range are clamped. Nothing panics.
 //!
+//! **Saturation.** Counts never wrap. A bucket's count in one cell (the
+//! shared cells, or a thread's own) stops at 2^63: `record_n` of 2^16
+//! samples or more adds only what keeps the cell there (a CAS on shared
+//! cells, so such records are lock-free; a checked store on a thread's
+//! own) and counts the rest as cut. Smaller records are not checked, so
+//! `record` costs what it did: above the cap a cell has 2^63 of headroom,
+//! which they fill only after 2^47 records of 65,535 samples (days of one
+//! thread doing nothing else) or 2^63 of one, and they are counted, not
+//! cut. A reading adds its cells up saturating at `u64::MAX` (recounting
+//! such a bucket exactly, to count what it lost), then, if its buckets
+//! total more than `u64::MAX`, cuts the highest buckets' counts until
+//! they total exactly that: its count is still its buckets' total, and
+//! its quantiles are those of the counts shown (the lowest samples kept).
+//! Every sample recorded is counted or cut
+//! ([`HistogramValue::saturated`](super::HistogramValue::saturated), for
+//! an interval the samples cut in it; `Stats::saturated_samples` counts
+//! the records' cuts). A record's sum covers only the samples it kept,
+//! but a reading's cut leaves the cut samples' values in the raw sum, so
+//! a reading that cut anything reports its sum held within its counts'
+//! buckets, as a snapshot's (below). The sum is a `u128`: `u64::MAX`
+//! samples of the highest value fit, so it never saturates itself.
+//! Counters differ in one respect: a counter stops at `u64::MAX`, a
+//! single cell of a histogram's bucket at 2^63 (a cell's small records
+//! need the headroom above it).
+//!
 //! **Sum and count.** A reading's count is its buckets' total; its sum is
 //! read from separate words (one per cell), so the two are paired as
 //! follows (`tests/histogram_sum_count.rs`, the loom model
