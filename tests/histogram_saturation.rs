@@ -55,7 +55,7 @@ fn one_thread_saturates_a_bucket_and_counts_the_cut() {
     assert_eq!(r.quantile(0.5), r.range_of(5_000).1);
     assert_eq!(registry.stats().saturated_samples, r.saturated());
 
-    // Records of fewer than 2^16 samples are not capped: the cell has
+    // Records of fewer than 256 samples are not capped: the cell has
     // 2^63 of headroom for them, and counts them exactly.
     h.record_n(5_000, 2);
     for _ in 0..10 {
@@ -216,4 +216,26 @@ fn per_thread_cells_past_u64_max_are_merged_saturating() {
     // One sample of the merged bucket, and the 4,096 above it.
     assert_eq!(r.saturated(), 1 + 4_096);
     assert_eq!(r.quantile(1.0), r.range_of(5_000).1);
+}
+
+/// A reading's top cut moves up as lower buckets grow, so a bucket can
+/// read less than it did: an interval shows that bucket as 0, never a
+/// wrapped difference, and its count stays its buckets' total.
+#[test]
+fn an_interval_across_a_top_cut_stays_consistent() {
+    let registry = Registry::new();
+    let h = registry.histogram("cut_ns", &[]).unwrap();
+    h.record_n(1_000_000, CELL_CAP);
+    h.record_n(1_000, CELL_CAP - 10);
+    let mut intervals = registry.interval_reader();
+    // 2^64 + 10 in all: the reading cuts 11 from the highest bucket.
+    h.record_n(1_000, 20);
+    let taken = intervals.take();
+    let i = taken.get("cut_ns", &[]).unwrap().as_histogram().unwrap();
+    consistent(i);
+    assert_eq!(i.count(), 20);
+    assert_eq!(i.saturated(), 11);
+    let r = read(&registry, "cut_ns");
+    assert_eq!(r.count(), u64::MAX);
+    assert_eq!(r.saturated(), 11);
 }

@@ -440,6 +440,25 @@ impl RawHistogram {
     pub(crate) fn minus(&self, base: &RawHistogram, layout: &Layout) -> RawHistogram {
         let mut counts = Vec::new();
         let (chunks, chunk_shift) = self.diff_into(base, layout.len(), &mut counts);
+        if self.saturated != 0 {
+            // A reading that cut samples may show a bucket below its base
+            // (its top cut moves up as lower buckets grow): that bucket's
+            // difference is 0, not a wrapped one.
+            let len = layout.len();
+            let mut at = 0;
+            for i in bits(chunks) {
+                let (start, end) = chunk_range(i, chunk_shift, len);
+                if let Some(then) = base.chunk(i, len) {
+                    let now = self.chunk(i, len);
+                    for (j, &then) in then.iter().enumerate() {
+                        if then > now.map_or(0, |now| now[j]) {
+                            counts[at + j] = 0;
+                        }
+                    }
+                }
+                at += end - start;
+            }
+        }
         RawHistogram {
             chunks,
             chunk_shift,

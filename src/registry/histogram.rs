@@ -11,18 +11,24 @@
 //! past the range are clamped. Nothing panics.
 //!
 //! **Saturation.** Counts never wrap. A bucket's count in one cell (the
-//! shared cells, or a thread's own) stops at 2^63: `record_n` of 2^16
+//! shared cells, or a thread's own) stops at 2^63: `record_n` of 256
 //! samples or more adds only what keeps the cell there (a CAS on shared
 //! cells, so such records are lock-free; a checked store on a thread's
 //! own) and counts the rest as cut. Smaller records are not checked, so
 //! `record` costs what it did: above the cap a cell has 2^63 of headroom,
-//! which they fill only after 2^47 records of 65,535 samples (days of one
+//! which they fill only after 2^55 records of 255 samples (years of one
 //! thread doing nothing else) or 2^63 of one, and they are counted, not
-//! cut. A reading adds its cells up saturating at `u64::MAX` (recounting
+//! cut. Once a histogram has had a record of 256 samples or more (until
+//! then its buckets over all cells pass `u64::MAX` only after 2^56
+//! records, years at a billion a second, and readings keep the cheaper
+//! wrapping merge), a reading adds its cells up saturating at `u64::MAX` (recounting
 //! such a bucket exactly, to count what it lost), then, if its buckets
 //! total more than `u64::MAX`, cuts the highest buckets' counts until
 //! they total exactly that: its count is still its buckets' total, and
 //! its quantiles are those of the counts shown (the lowest samples kept).
+//! That cut moves up as lower buckets grow, so a bucket may read less than
+//! it did: an interval or window shows such a bucket as 0, never a wrapped
+//! difference, and its count stays its buckets' total.
 //! Every sample recorded is counted or cut
 //! ([`HistogramValue::saturated`](super::HistogramValue::saturated), for
 //! an interval the samples cut in it; `Stats::saturated_samples` counts
@@ -176,13 +182,13 @@ impl HistogramOpts {
 /// A bucket's count in one cell stops here (module docs): `record_n` of
 /// [`LARGE`] samples or more adds only what keeps it at most this, and
 /// counts the rest as cut. Records of fewer are not checked: from the cap,
-/// they would need 2^63 more samples to wrap the cell, at least 2^47
-/// records of the most they hold (days of one thread doing nothing else;
-/// centuries of records of one).
+/// they would need 2^63 more samples to wrap the cell, more than 2^55
+/// records of the most they hold (years of one thread doing nothing else).
 pub(crate) const CELL_CAP: u64 = 1 << 63;
 
-/// `record_n` of this many samples or more takes the capped path.
-const LARGE: u64 = 1 << 16;
+/// `record_n` of this many samples or more takes the capped path, and
+/// marks the histogram `large`.
+const LARGE: u64 = 1 << 8;
 
 /// Readings of a histogram's cells before the last stands (see `read`).
 /// Under loom, more than the models' records, so that their readings
@@ -201,6 +207,13 @@ pub(crate) struct HistogramCells {
     rejected: SharedCounter,
     /// Samples cut by records at [`CELL_CAP`] (saturating).
     saturated: SharedCounter,
+    /// 1 once a record of [`LARGE`] samples or more was made: readings
+    /// then add cells up saturating and cut what passes `u64::MAX`.
+    /// Without one, a bucket over all cells passes `u64::MAX` only after
+    /// 2^56 records (years at a billion records a second), so readings
+    /// keep the plain wrapping merge, which costs about a fifth fewer
+    /// instructions (`papers/adversarial.md`).
+    large: AtomicU64,
     pub(crate) spread: Spread<OwnedHistogram>,
 }
 
@@ -282,6 +295,7 @@ impl HistogramCells {
             clamped: SharedCounter::default(),
             rejected: SharedCounter::default(),
             saturated: SharedCounter::default(),
+            large: AtomicU64::new(0),
         }
     }
 
@@ -303,28 +317,51 @@ impl HistogramCells {
     /// Everything recorded so far: shared and per-thread cells, merged,
     /// with a sum that agrees with the counts (see the module docs).
     pub(crate) fn read(&self) -> (RawHistogram, u64) {
-        use crate::lockfree::counters::AcquireSaturating;
+        use crate::lockfree::counters::{Acquire, AcquireSaturating};
         // The cells made during the reading are left out, counts and sums
         // alike.
         let cells: Vec<&OwnedHistogram> = self.spread.cells().collect();
         let (mut before, mut after) = (Vec::new(), Vec::new());
         let mut tries = 0;
+        // Relaxed: checked again after the counts (below).
+        let mut large = self.large.load(Ordering::Relaxed) != 0;
         loop {
             self.sums(&cells, &mut before);
             // Acquire loads of the counts: each pairs with the Release of
             // its record's count, so a thread's earlier records have their
             // sums in `after`; and they stay after `before`'s loads.
-            // Added up saturating: cells hold up to `CELL_CAP` each (and
-            // more by records of fewer than `LARGE`), so their sum may
-            // pass `u64::MAX`; `saturate` below recounts such a bucket.
-            let mut raw =
-                RawHistogram::merged::<AcquireSaturating>(cells.iter().copied(), &self.layout);
-            raw.add_counts_with::<AcquireSaturating, _>(
-                &self.counts,
-                0,
-                self.clamped.load(),
-                &self.layout,
-            );
+            // Once `large`, added up saturating: cells hold up to
+            // `CELL_CAP` each (and more by records of fewer than `LARGE`),
+            // so their sum may pass `u64::MAX`; `saturate` below recounts
+            // such a bucket.
+            let mut raw = if large {
+                let mut raw =
+                    RawHistogram::merged::<AcquireSaturating>(cells.iter().copied(), &self.layout);
+                raw.add_counts_with::<AcquireSaturating, _>(
+                    &self.counts,
+                    0,
+                    self.clamped.load(),
+                    &self.layout,
+                );
+                raw
+            } else {
+                let mut raw = RawHistogram::merged::<Acquire>(cells.iter().copied(), &self.layout);
+                raw.add_counts_with::<Acquire, _>(
+                    &self.counts,
+                    0,
+                    self.clamped.load(),
+                    &self.layout,
+                );
+                raw
+            };
+            // A large record whose count this reading loaded marked
+            // `large` before its count's Release, which the Acquire load
+            // of that count synchronises with: this load sees the mark,
+            // and the reading is made again, saturating.
+            if !large && self.large.load(Ordering::Relaxed) != 0 {
+                large = true;
+                continue;
+            }
             // Broken on purpose in `histogram_reads_sum_once`: the sums
             // read once, before the counts (the reading before issue 21).
             #[cfg(lockfree_metrics_broken = "histogram_reads_sum_once")]
@@ -342,13 +379,17 @@ impl HistogramCells {
                 // Samples the records cut, then those the reading cuts:
                 // a bucket past `u64::MAX` over its cells, a total past it.
                 let cut = u128::from(self.saturated.load())
-                    + raw.saturate(&self.layout, |index| {
-                        cells
-                            .iter()
-                            .map(|c| u128::from(c.counts.get(index)))
-                            .sum::<u128>()
-                            + u128::from(self.counts.get(index))
-                    });
+                    + if large {
+                        raw.saturate(&self.layout, |index| {
+                            cells
+                                .iter()
+                                .map(|c| u128::from(c.counts.get(index)))
+                                .sum::<u128>()
+                                + u128::from(self.counts.get(index))
+                        })
+                    } else {
+                        0
+                    };
                 raw.saturated = u64::try_from(cut).unwrap_or(u64::MAX);
                 return (raw, self.rejected.load());
             }
@@ -416,6 +457,11 @@ impl HistogramCells {
     #[cold]
     #[inline(never)]
     fn record_capped(&self, value: u64, n: u64, clamped: bool) {
+        // Relaxed load and store: a mark set once; the count's Release
+        // below publishes it to a reading that loads the count (`read`).
+        if self.large.load(Ordering::Relaxed) == 0 {
+            self.large.store(1, Ordering::Relaxed);
+        }
         let layout = &*self.layout;
         let mut kept = 0;
         let own = self.spread.record(
