@@ -18,9 +18,11 @@
 //! Saturation (issue 21, item 13): two threads record more samples at
 //! once than a bucket's shared cell may hold (`CELL_CAP`, 2^63); the cell
 //! takes them by CAS up to the cap and each record counts what it cut.
-//! Claim checked: a concurrent reading never shows more than the cap, nor
-//! more samples counted and cut than were recorded; at rest the count is
-//! the cap and count + cut is every sample recorded. Broken variant:
+//! Claim checked: at rest the count is the cap and count + cut is every
+//! sample recorded, however the two records' CASes interleave (readings
+//! during the records are left to `tests/histogram_saturation.rs`: a
+//! concurrent reader here took the model from 129 thousand executions
+//! to 4.4 million, six minutes). Broken variant:
 //! `histogram_cap_not_atomic` (the capped add a load and a store: a racing
 //! record is lost, neither counted nor cut).
 
@@ -93,24 +95,12 @@ mod tests {
             // Three quarters of the cap each.
             let each = HISTOGRAM_CELL_CAP / 4 * 3;
             let recorded = 2 * u128::from(each);
-            let reader = {
-                let h = h.clone();
-                thread::spawn(move || {
-                    let (count, cut) = histogram_count_cut(&h);
-                    assert!(count <= HISTOGRAM_CELL_CAP, "count {count} past the cap");
-                    assert!(
-                        u128::from(count) + u128::from(cut) <= recorded,
-                        "{count} counted and {cut} cut of {recorded}"
-                    );
-                })
-            };
             let other = {
                 let h = h.clone();
                 thread::spawn(move || h.record_n(3, each))
             };
             h.record_n(3, each);
             other.join().unwrap();
-            reader.join().unwrap();
             let (count, cut) = histogram_count_cut(&h);
             assert_eq!(count, HISTOGRAM_CELL_CAP);
             assert_eq!(

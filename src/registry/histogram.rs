@@ -457,11 +457,10 @@ impl HistogramCells {
     #[cold]
     #[inline(never)]
     fn record_capped(&self, value: u64, n: u64, clamped: bool) {
-        // Relaxed load and store: a mark set once; the count's Release
-        // below publishes it to a reading that loads the count (`read`).
-        if self.large.load(Ordering::Relaxed) == 0 {
-            self.large.store(1, Ordering::Relaxed);
-        }
+        // Relaxed: the count's Release below publishes the mark to a
+        // reading that loads the count (`read`). A store each time, on a
+        // path this rare, rather than a load first.
+        self.large.store(1, Ordering::Relaxed);
         let layout = &*self.layout;
         let mut kept = 0;
         let own = self.spread.record(
