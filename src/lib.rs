@@ -167,6 +167,15 @@ pub mod __loom {
     pub fn histogram_count_sum(h: &crate::registry::Histogram) -> (u64, u128) {
         h.count_sum()
     }
+
+    /// A registry histogram's (count, samples cut by saturation) now, read
+    /// as [`histogram_count_sum`] reads them.
+    pub fn histogram_count_cut(h: &crate::registry::Histogram) -> (u64, u64) {
+        h.count_cut()
+    }
+
+    /// A bucket's cap in one cell of a registry histogram.
+    pub const HISTOGRAM_CELL_CAP: u64 = crate::registry::Histogram::CELL_CAP;
 }
 
 /// The README's examples, compiled and run as doc tests.

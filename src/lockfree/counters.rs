@@ -11,9 +11,10 @@
 //!   on the cache line).
 //!
 //! Readers load each counter independently. Counters only grow (wrapping at
-//! 2^64, which no count reaches, or saturating there: throughput totals),
-//! so every read is a valid cut of that one counter: a record lands either
-//! before a read or after it.
+//! 2^64, which no count reaches, or saturating there: throughput totals;
+//! the registry's histograms cap large records at 2^63 and add cells up
+//! saturating, `registry::histogram`), so every read is a valid cut of
+//! that one counter: a record lands either before a read or after it.
 //!
 //! The counters start on a 128-byte boundary and fill whole 128-byte
 //! lines, so that the array shares no cache line (or adjacent-line prefetch
@@ -69,6 +70,7 @@ mod sealed {
     pub trait SealedLoad {}
     impl SealedLoad for super::Relaxed {}
     impl SealedLoad for super::Acquire {}
+    impl SealedLoad for super::AcquireSaturating {}
 }
 
 /// The write mode of a counter array or counter: [`Owned`] or [`Shared`].
@@ -160,6 +162,12 @@ impl<W: Writers> Counters<W> {
         self.chunk_shift
     }
 
+    /// Counter `index` now (Relaxed: read on its own).
+    #[inline]
+    pub fn get(&self, index: usize) -> u64 {
+        self.cell(index).load(Ordering::Relaxed)
+    }
+
     /// Adds chunk `chunk`'s counters into `into`, which must be exactly as
     /// long as the chunk, loading each with `L`'s ordering: one slice and
     /// one bounds check per chunk, not per counter.
@@ -167,7 +175,7 @@ impl<W: Writers> Counters<W> {
     pub fn add_chunk_to<L: Load>(&self, chunk: usize, into: &mut [u64]) {
         let cells = self.chunk_cells(chunk, into.len());
         for (slot, cell) in into.iter_mut().zip(cells) {
-            *slot = slot.wrapping_add(cell.load(L::ORDER));
+            *slot = L::add(*slot, cell.load(L::ORDER));
         }
     }
 
@@ -192,7 +200,7 @@ impl<W: Writers> Counters<W> {
             // In bounds: every slice is `into.len()` long.
             *slot = cells
                 .iter()
-                .fold(*slot, |sum, c| sum.wrapping_add(c[j].load(L::ORDER)));
+                .fold(*slot, |sum, c| L::add(sum, c[j].load(L::ORDER)));
         }
     }
 
@@ -227,6 +235,19 @@ impl<W: Writers> Counters<W> {
 pub trait Load: sealed::SealedLoad {
     /// The ordering of each load.
     const ORDER: Ordering;
+    /// Whether counters add up saturating at `u64::MAX` rather than
+    /// wrapping (a constant, so the merge loop stays branch-free).
+    const SATURATE: bool = false;
+
+    /// `sum + count`, wrapping or saturating as [`SATURATE`](Self::SATURATE) says.
+    #[inline(always)]
+    fn add(sum: u64, count: u64) -> u64 {
+        if Self::SATURATE {
+            sum.saturating_add(count)
+        } else {
+            sum.wrapping_add(count)
+        }
+    }
 }
 
 /// Loads counters with `Ordering::Relaxed`.
@@ -236,6 +257,20 @@ pub struct Relaxed;
 /// Loads counters with `Ordering::Acquire`.
 #[derive(Debug)]
 pub struct Acquire;
+
+/// Loads counters with `Ordering::Acquire` and adds them up saturating:
+/// the registry's histograms, whose cells may each hold up to 2^63 and
+/// more, so that several cells' sum may pass `u64::MAX`
+/// (`registry::histogram`); the `Sharded` collector keeps wrapping sums,
+/// whose differences stay exact modulo 2^64.
+#[derive(Debug)]
+pub struct AcquireSaturating;
+
+impl Load for AcquireSaturating {
+    // Acquire: as `Acquire`'s (the histogram's sum-after-count pairing).
+    const ORDER: Ordering = Ordering::Acquire;
+    const SATURATE: bool = true;
+}
 
 impl Load for Relaxed {
     // Relaxed: the caller reads counters one by one (see the module docs).
@@ -284,6 +319,25 @@ impl Counters<Owned> {
         cell.store(count.wrapping_add(n), Ordering::Release);
     }
 
+    /// [`add_owned_release`](Self::add_owned_release) of as much of `n`
+    /// as keeps the counter at most `cap` (nothing if it is there or
+    /// above already); returns the count before and what was added.
+    #[inline]
+    pub fn add_owned_release_capped(&self, index: usize, n: u64, cap: u64) -> (u64, u64) {
+        let cell = self.cell(index);
+        // Relaxed load: as in `add_owned`.
+        let count = cell.load(Ordering::Relaxed);
+        let kept = n.min(cap.saturating_sub(count));
+        if kept != 0 {
+            if count == 0 {
+                self.mark(index);
+            }
+            // Release: as in `add_owned_release`.
+            cell.store(count + kept, Ordering::Release);
+        }
+        (count, kept)
+    }
+
     /// Marks `index`'s chunk touched, before its counter's first write.
     #[cold]
     fn mark(&self, index: usize) {
@@ -324,6 +378,38 @@ impl Counters<Shared> {
         }
         // Release: see `Counters::add_owned_release`.
         self.cell(index).fetch_add(n, Ordering::Release)
+    }
+
+    /// [`add_shared_release`](Self::add_shared_release) of as much of `n`
+    /// as keeps the counter at most `cap` (nothing if it is there or
+    /// above already), by CAS: lock-free; returns the count before and
+    /// what was added.
+    pub fn add_shared_release_capped(&self, index: usize, n: u64, cap: u64) -> (u64, u64) {
+        let bit = 1 << (index >> self.chunk_shift);
+        // Relaxed: as in `add_shared`.
+        if self.writers.touched.load(Ordering::Relaxed) & bit == 0 {
+            self.mark_shared(bit);
+        }
+        // Release on success: see `Counters::add_owned_release`. Relaxed on
+        // failure: nothing is written, the next try loads again.
+        #[cfg(not(lockfree_metrics_broken = "histogram_cap_not_atomic"))]
+        let (Ok(old) | Err(old)) =
+            self.cell(index)
+                .fetch_update(Ordering::Release, Ordering::Relaxed, |count| {
+                    let kept = n.min(cap.saturating_sub(count));
+                    (kept != 0).then(|| count + kept)
+                });
+        // Broken on purpose, for the loom models to catch: a load and a
+        // store, so that a record racing with this one is lost, neither
+        // counted nor cut.
+        #[cfg(lockfree_metrics_broken = "histogram_cap_not_atomic")]
+        let old = {
+            let cell = self.cell(index);
+            let old = cell.load(Ordering::Relaxed);
+            cell.store(old + n.min(cap.saturating_sub(old)), Ordering::Release);
+            old
+        };
+        (old, n.min(cap.saturating_sub(old)))
     }
 
     #[cold]
@@ -564,6 +650,30 @@ impl OwnedHistogram {
     #[inline(always)]
     pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool) {
         self.record_n(layout, value, 1, clamped);
+    }
+
+    /// [`record_n`](Self::record_n) of as many of the `n` samples as keep
+    /// `value`'s counter at most `cap` (`registry::histogram`); returns
+    /// how many were recorded (summed, and counted as clamped if
+    /// `clamped`).
+    #[inline]
+    pub(crate) fn record_n_capped(
+        &self,
+        layout: &Layout,
+        value: u64,
+        n: u64,
+        clamped: bool,
+        cap: u64,
+    ) -> u64 {
+        let (_, kept) = self
+            .counts
+            .add_owned_release_capped(layout.index_of(value), n, cap);
+        if clamped {
+            self.clamped.add_owned(kept);
+        }
+        // After the count, Release, modulo 2^64: as in `record_n`.
+        self.sum.add_owned_release(value.wrapping_mul(kept));
+        kept
     }
 
     /// Records `n` samples of `value` (already clamped) as the cells' only

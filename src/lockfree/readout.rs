@@ -249,9 +249,56 @@ pub(crate) struct RawHistogram {
     /// Modulo 2^64: see `resolve_sum`.
     pub(crate) sum: u64,
     pub(crate) clamped: u64,
+    /// Samples cut by saturation (the registry's histograms; 0 in the
+    /// collectors'): by records at a counter's cap, and by the reading
+    /// ([`saturate`](Self::saturate)).
+    pub(crate) saturated: u64,
 }
 
 impl RawHistogram {
+    /// Saturates a reading merged with saturating adds
+    /// (`counters::AcquireSaturating`): each counter that reads
+    /// `u64::MAX` is recounted exactly by `exact` (its index), what it
+    /// lost is cut, and then, if the counters total more than
+    /// `u64::MAX`, the highest are cut until they total exactly that.
+    /// So the count stays the counters' total. Returns the samples cut.
+    pub(crate) fn saturate(&mut self, layout: &Layout, exact: impl Fn(usize) -> u128) -> u128 {
+        let mut cut = 0_u128;
+        // The high and low halves summed apart, as in `Layout::extent`:
+        // the pass vectorises; a saturated counter is rare.
+        let (mut high, mut low, mut full) = (0_u64, 0_u64, false);
+        for &n in &self.counts {
+            high += n >> 32;
+            low += n & u64::from(u32::MAX);
+            full |= n == u64::MAX;
+        }
+        if full {
+            for (start, run) in self.runs(layout) {
+                for (j, &n) in run.iter().enumerate() {
+                    if n == u64::MAX {
+                        cut += exact(start + j).saturating_sub(u128::from(u64::MAX));
+                    }
+                }
+            }
+        }
+        let total = (u128::from(high) << 32) + u128::from(low);
+        let Some(mut excess) = total.checked_sub(u128::from(u64::MAX)) else {
+            return cut;
+        };
+        cut += excess;
+        // The held chunks are in index order: the highest values last.
+        for n in self.counts.iter_mut().rev() {
+            if excess == 0 {
+                break;
+            }
+            // At most `*n`, so it fits a u64.
+            let take = u128::from(*n).min(excess);
+            *n -= take as u64;
+            excess -= take;
+        }
+        cut
+    }
+
     /// The offset in `counts` of held chunk `chunk`: every held chunk
     /// before it is whole.
     fn offset(&self, chunk: usize) -> usize {
@@ -393,12 +440,32 @@ impl RawHistogram {
     pub(crate) fn minus(&self, base: &RawHistogram, layout: &Layout) -> RawHistogram {
         let mut counts = Vec::new();
         let (chunks, chunk_shift) = self.diff_into(base, layout.len(), &mut counts);
+        if self.saturated != 0 {
+            // A reading that cut samples may show a bucket below its base
+            // (its top cut moves up as lower buckets grow): that bucket's
+            // difference is 0, not a wrapped one.
+            let len = layout.len();
+            let mut at = 0;
+            for i in bits(chunks) {
+                let (start, end) = chunk_range(i, chunk_shift, len);
+                if let Some(then) = base.chunk(i, len) {
+                    let now = self.chunk(i, len);
+                    for (j, &then) in then.iter().enumerate() {
+                        if then > now.map_or(0, |now| now[j]) {
+                            counts[at + j] = 0;
+                        }
+                    }
+                }
+                at += end - start;
+            }
+        }
         RawHistogram {
             chunks,
             chunk_shift,
             counts,
             sum: self.sum.wrapping_sub(base.sum),
             clamped: self.clamped.wrapping_sub(base.clamped),
+            saturated: self.saturated.saturating_sub(base.saturated),
         }
     }
 
@@ -459,6 +526,7 @@ impl RawHistogram {
             // Modulo 2^64, as in `load`.
             sum: cells.sum.swap(0.0, Ordering::Relaxed) as u128 as u64,
             clamped: cells.clamped.take(),
+            saturated: 0,
         }
     }
 

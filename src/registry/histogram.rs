@@ -10,6 +10,37 @@
 //! rounding) is *rejected*, not recorded, and counted; `+inf` and values
 //! past the range are clamped. Nothing panics.
 //!
+//! **Saturation.** Counts never wrap. A bucket's count in one cell (the
+//! shared cells, or a thread's own) stops at 2^63: `record_n` of 256
+//! samples or more adds only what keeps the cell there (a CAS on shared
+//! cells, so such records are lock-free; a checked store on a thread's
+//! own) and counts the rest as cut. Smaller records are not checked, so
+//! `record` costs what it did: above the cap a cell has 2^63 of headroom,
+//! which they fill only after 2^55 records of 255 samples (years of one
+//! thread doing nothing else) or 2^63 of one, and they are counted, not
+//! cut. Once a histogram has had a record of 256 samples or more (until
+//! then its buckets over all cells pass `u64::MAX` only after 2^56
+//! records, years at a billion a second, and readings keep the cheaper
+//! wrapping merge), a reading adds its cells up saturating at `u64::MAX` (recounting
+//! such a bucket exactly, to count what it lost), then, if its buckets
+//! total more than `u64::MAX`, cuts the highest buckets' counts until
+//! they total exactly that: its count is still its buckets' total, and
+//! its quantiles are those of the counts shown (the lowest samples kept).
+//! That cut moves up as lower buckets grow, so a bucket may read less than
+//! it did: an interval or window shows such a bucket as 0, never a wrapped
+//! difference, and its count stays its buckets' total.
+//! Every sample recorded is counted or cut
+//! ([`HistogramValue::saturated`](super::HistogramValue::saturated), for
+//! an interval the samples cut in it; `Stats::saturated_samples` counts
+//! the records' cuts). A record's sum covers only the samples it kept,
+//! but a reading's cut leaves the cut samples' values in the raw sum, so
+//! a reading that cut anything reports its sum held within its counts'
+//! buckets, as a snapshot's (below). The sum is a `u128`: `u64::MAX`
+//! samples of the highest value fit, so it never saturates itself.
+//! Counters differ in one respect: a counter stops at `u64::MAX`, a
+//! single cell of a histogram's bucket at 2^63 (a cell's small records
+//! need the headroom above it).
+//!
 //! **Sum and count.** A reading's count is its buckets' total; its sum is
 //! read from separate words (one per cell), so the two are paired as
 //! follows (`tests/histogram_sum_count.rs`, the loom model
@@ -148,6 +179,17 @@ impl HistogramOpts {
     }
 }
 
+/// A bucket's count in one cell stops here (module docs): `record_n` of
+/// [`LARGE`] samples or more adds only what keeps it at most this, and
+/// counts the rest as cut. Records of fewer are not checked: from the cap,
+/// they would need 2^63 more samples to wrap the cell, more than 2^55
+/// records of the most they hold (years of one thread doing nothing else).
+pub(crate) const CELL_CAP: u64 = 1 << 63;
+
+/// `record_n` of this many samples or more takes the capped path, and
+/// marks the histogram `large`.
+const LARGE: u64 = 1 << 8;
+
 /// Readings of a histogram's cells before the last stands (see `read`).
 /// Under loom, more than the models' records, so that their readings
 /// always reach agreement and the models check the exact claim.
@@ -163,6 +205,15 @@ pub(crate) struct HistogramCells {
     sum: crossbeam_utils::CachePadded<AtomicU64>,
     clamped: SharedCounter,
     rejected: SharedCounter,
+    /// Samples cut by records at [`CELL_CAP`] (saturating).
+    saturated: SharedCounter,
+    /// 1 once a record of [`LARGE`] samples or more was made: readings
+    /// then add cells up saturating and cut what passes `u64::MAX`.
+    /// Without one, a bucket over all cells passes `u64::MAX` only after
+    /// 2^56 records (years at a billion records a second), so readings
+    /// keep the plain wrapping merge, which costs about a fifth fewer
+    /// instructions (`papers/adversarial.md`).
+    large: AtomicU64,
     pub(crate) spread: Spread<OwnedHistogram>,
 }
 
@@ -243,6 +294,8 @@ impl HistogramCells {
             sum: Default::default(),
             clamped: SharedCounter::default(),
             rejected: SharedCounter::default(),
+            saturated: SharedCounter::default(),
+            large: AtomicU64::new(0),
         }
     }
 
@@ -264,19 +317,51 @@ impl HistogramCells {
     /// Everything recorded so far: shared and per-thread cells, merged,
     /// with a sum that agrees with the counts (see the module docs).
     pub(crate) fn read(&self) -> (RawHistogram, u64) {
-        use crate::lockfree::counters::Acquire;
+        use crate::lockfree::counters::{Acquire, AcquireSaturating};
         // The cells made during the reading are left out, counts and sums
         // alike.
         let cells: Vec<&OwnedHistogram> = self.spread.cells().collect();
         let (mut before, mut after) = (Vec::new(), Vec::new());
         let mut tries = 0;
+        // Relaxed: checked again after the counts (below).
+        let mut large = self.large.load(Ordering::Relaxed) != 0;
         loop {
             self.sums(&cells, &mut before);
             // Acquire loads of the counts: each pairs with the Release of
             // its record's count, so a thread's earlier records have their
             // sums in `after`; and they stay after `before`'s loads.
-            let mut raw = RawHistogram::merged::<Acquire>(cells.iter().copied(), &self.layout);
-            raw.add_counts_with::<Acquire, _>(&self.counts, 0, self.clamped.load(), &self.layout);
+            // Once `large`, added up saturating: cells hold up to
+            // `CELL_CAP` each (and more by records of fewer than `LARGE`),
+            // so their sum may pass `u64::MAX`; `saturate` below recounts
+            // such a bucket.
+            let mut raw = if large {
+                let mut raw =
+                    RawHistogram::merged::<AcquireSaturating>(cells.iter().copied(), &self.layout);
+                raw.add_counts_with::<AcquireSaturating, _>(
+                    &self.counts,
+                    0,
+                    self.clamped.load(),
+                    &self.layout,
+                );
+                raw
+            } else {
+                let mut raw = RawHistogram::merged::<Acquire>(cells.iter().copied(), &self.layout);
+                raw.add_counts_with::<Acquire, _>(
+                    &self.counts,
+                    0,
+                    self.clamped.load(),
+                    &self.layout,
+                );
+                raw
+            };
+            // A large record whose count this reading loaded marked
+            // `large` before its count's Release, which the Acquire load
+            // of that count synchronises with: this load sees the mark,
+            // and the reading is made again, saturating.
+            if !large && self.large.load(Ordering::Relaxed) != 0 {
+                large = true;
+                continue;
+            }
             // Broken on purpose in `histogram_reads_sum_once`: the sums
             // read once, before the counts (the reading before issue 21).
             #[cfg(lockfree_metrics_broken = "histogram_reads_sum_once")]
@@ -291,9 +376,30 @@ impl HistogramCells {
             // is held within its counts' buckets (`readout::summarise`).
             if before == after || tries == SUM_TRIES {
                 raw.sum = after.iter().fold(0, |t, &s| t.wrapping_add(s));
+                // Samples the records cut, then those the reading cuts:
+                // a bucket past `u64::MAX` over its cells, a total past it.
+                let cut = u128::from(self.saturated.load())
+                    + if large {
+                        raw.saturate(&self.layout, |index| {
+                            cells
+                                .iter()
+                                .map(|c| u128::from(c.counts.get(index)))
+                                .sum::<u128>()
+                                + u128::from(self.counts.get(index))
+                        })
+                    } else {
+                        0
+                    };
+                raw.saturated = u64::try_from(cut).unwrap_or(u64::MAX);
                 return (raw, self.rejected.load());
             }
         }
+    }
+
+    /// Samples cut by records at a cell's cap (readings may cut more: see
+    /// the module docs).
+    pub(crate) fn saturated(&self) -> u64 {
+        self.saturated.load()
     }
 
     /// Samples clamped and `f64`s rejected, over every cell.
@@ -316,6 +422,10 @@ impl HistogramCells {
     /// Records `n` samples of `value`, already in range.
     #[inline]
     fn record_n(&self, value: u64, n: u64, clamped: bool) {
+        // A constant test for `record` (n = 1): folded away.
+        if n >= LARGE {
+            return self.record_capped(value, n, clamped);
+        }
         let layout = &*self.layout;
         if self.spread.record(
             || OwnedHistogram::new(layout),
@@ -334,6 +444,46 @@ impl HistogramCells {
         }
         if crosses(old, n, 0) || sum_crossed(sum, add) {
             self.spread.probe();
+        }
+    }
+}
+
+impl HistogramCells {
+    /// [`record_n`](Self::record_n) of `LARGE` samples or more: as many
+    /// as keep the bucket's cell at most `CELL_CAP`, the rest counted as
+    /// cut. The count, then the sum of what was kept, each Release, as in
+    /// `record_n`. Lock-free on shared cells (a CAS loop), wait-free on
+    /// the thread's own.
+    #[cold]
+    #[inline(never)]
+    fn record_capped(&self, value: u64, n: u64, clamped: bool) {
+        // Relaxed: the count's Release below publishes the mark to a
+        // reading that loads the count (`read`). A store each time, on a
+        // path this rare, rather than a load first.
+        self.large.store(1, Ordering::Relaxed);
+        let layout = &*self.layout;
+        let mut kept = 0;
+        let own = self.spread.record(
+            || OwnedHistogram::new(layout),
+            |h| kept = h.record_n_capped(layout, value, n, clamped, CELL_CAP),
+        );
+        if !own {
+            let (old, k) =
+                self.counts
+                    .add_shared_release_capped(layout.index_of(value), n, CELL_CAP);
+            kept = k;
+            let add = value.wrapping_mul(kept);
+            // Release: the sum follows the count (module docs).
+            let sum = self.sum.fetch_add(add, Ordering::Release);
+            if clamped {
+                self.clamped.add_shared(kept);
+            }
+            if crosses(old, kept, 0) || sum_crossed(sum, add) {
+                self.spread.probe();
+            }
+        }
+        if kept < n {
+            self.saturated.add_shared_saturating(n - kept);
         }
     }
 }
@@ -444,6 +594,17 @@ impl Histogram {
         let cells = &self.series.cells;
         let raw = cells.read().0;
         (raw.extent(&cells.layout).0.count, u128::from(raw.sum))
+    }
+
+    /// A bucket's cap in one cell (for the loom models).
+    pub(crate) const CELL_CAP: u64 = CELL_CAP;
+
+    /// (count, samples cut) now, as a snapshot reads them (for the loom
+    /// models: `__loom::histogram_count_cut`).
+    pub(crate) fn count_cut(&self) -> (u64, u64) {
+        let cells = &self.series.cells;
+        let raw = cells.read().0;
+        (raw.extent(&cells.layout).0.count, raw.saturated)
     }
 }
 

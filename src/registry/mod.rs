@@ -324,6 +324,9 @@ pub struct Stats {
     /// `record_f64` values rejected (NaN or negative), over the series
     /// present.
     pub rejected_samples: u64,
+    /// Histogram samples cut by records at a bucket's cap, over the series
+    /// present (a reading may cut more: [`HistogramValue::saturated`]).
+    pub saturated_samples: u64,
 }
 
 /// Why a series leaves the index.
@@ -1062,6 +1065,8 @@ impl Registry {
                     let (clamped, rejected) = s.cells.rejects();
                     stats.clamped_samples += clamped;
                     stats.rejected_samples += rejected;
+                    stats.saturated_samples =
+                        stats.saturated_samples.saturating_add(s.cells.saturated());
                 }
             }
         }

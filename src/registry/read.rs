@@ -150,7 +150,9 @@ impl HistogramValue {
         bounded: bool,
     ) -> Self {
         // Count, min and max: `quantile` reads the counts for the rest.
-        let (summary, sum) = if bounded {
+        // A reading that cut samples is bounded too: its sum may hold
+        // samples its counts no longer show (`registry::histogram`).
+        let (summary, sum) = if bounded || raw.saturated != 0 {
             raw.bounded_extent(&layout)
         } else {
             raw.extent(&layout)
@@ -198,6 +200,15 @@ impl HistogramValue {
     /// Samples above the highest trackable value, recorded as it.
     pub fn clamped(&self) -> u64 {
         self.raw.clamped
+    }
+
+    /// Samples cut by saturation: a bucket's count in one cell stops at
+    /// 2^63 and a reading's count at `u64::MAX` (see the
+    /// [`histogram` module docs](crate::registry::Histogram)); every
+    /// sample recorded is counted or cut. For an interval, the samples cut
+    /// in it.
+    pub fn saturated(&self) -> u64 {
+        self.raw.saturated
     }
 
     /// `record_f64` calls refused (NaN or negative).
