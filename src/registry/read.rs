@@ -361,6 +361,17 @@ impl HistogramValue {
         )
     }
 
+    /// This reading with its raw sum, as a difference of readings has it.
+    fn unbounded(&self) -> HistogramValue {
+        HistogramValue::new(
+            self.raw.clone(),
+            self.layout.clone(),
+            self.opts,
+            self.rejected,
+            false,
+        )
+    }
+
     fn minus(&self, base: &HistogramValue) -> HistogramValue {
         HistogramValue::new(
             self.raw.minus(&base.raw, &self.layout),
@@ -704,6 +715,10 @@ fn increase(value: &Value, base: Option<&Value>) -> Value {
     match (value, base) {
         (Value::Counter(v), Some(Value::Counter(b))) => Value::Counter(v.saturating_sub(*b)),
         (Value::Histogram(h), Some(Value::Histogram(b))) => Value::Histogram(h.minus(b)),
+        // A series' first interval is its whole reading, with the raw sum
+        // as every later interval has, not the cumulative reading's sum
+        // held within its buckets: intervals then add up exactly.
+        (Value::Histogram(h), _) => Value::Histogram(h.unbounded()),
         (v, _) => v.clone(),
     }
 }
