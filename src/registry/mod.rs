@@ -511,6 +511,7 @@ impl Index {
                 self.families.remove(name);
             }
         }
+        // Relaxed: a statistic.
         counts
             .names
             .store(self.names.len() as u64, Ordering::Relaxed);

@@ -73,6 +73,7 @@ struct Counters {
 }
 
 fn bump(counter: &AtomicU64) {
+    // Relaxed: an independent statistic; nothing is published with it.
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -90,6 +91,7 @@ impl Shared {
 
     pub(super) fn stats(&self) -> ServerStats {
         let c = &self.counters;
+        // Relaxed: each counter is read on its own, as a statistic.
         let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let in_use = |s: &Semaphore, max: usize| max.saturating_sub(s.available_permits()) as u64;
         ServerStats {

@@ -46,16 +46,22 @@ impl Deadline {
     /// Writes must be done by `at`.
     pub(super) fn arm(&self, at: Instant) {
         let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        // Relaxed: the deadline is one word, set and read by the
+        // connection's own task (the runtime has one thread); it publishes
+        // nothing else.
         self.at
             .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     fn get(&self) -> Instant {
+        // Relaxed: as in `arm`.
         self.origin + Duration::from_nanos(self.at.load(Ordering::Relaxed))
     }
 
     /// Whether a write failed on this deadline.
     pub(super) fn expired(&self) -> bool {
+        // Relaxed: a flag read after the failed write it reports, on the
+        // same task.
         self.expired.load(Ordering::Relaxed) != 0
     }
 }
@@ -89,6 +95,7 @@ impl<S> Timed<S> {
         }
         match self.sleep.as_mut().poll(cx) {
             Poll::Ready(()) => {
+                // Relaxed: see `Deadline::expired`.
                 self.deadline.expired.store(1, Ordering::Relaxed);
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
