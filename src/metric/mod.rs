@@ -2,6 +2,8 @@
 //! layout, the window slot geometry, the plain per-metric state of the
 //! reference strategies, and the clamping rules for out-of-range input.
 
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+pub(crate) mod exponential;
 pub(crate) mod layout;
 pub(crate) mod state;
 pub(crate) mod window;

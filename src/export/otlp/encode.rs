@@ -20,15 +20,10 @@ use opentelemetry_proto::tonic::{
 
 use super::{HistogramMode, OtlpOpts, Temporality};
 use crate::{
+    metric::exponential,
     registry::{HistogramOpts, HistogramValue, RegistrySnapshot, SeriesKey, Value},
     snapshot::Snapshot,
 };
-
-/// The largest scale chosen (Prometheus' largest native schema: receivers
-/// that store native histograms downscale anything finer).
-pub(crate) const MAX_SCALE: i32 = 8;
-/// The smallest scale chosen (Prometheus' smallest native schema).
-pub(crate) const MIN_SCALE: i32 = -4;
 
 /// Nanoseconds since the Unix epoch (0 before it, `u64::MAX` past 2554).
 pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
@@ -42,9 +37,7 @@ pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
 /// about `ln 2 / 2^s`, so `2^s <= half * ln 2`: 6 at 2 digits, 8 (capped)
 /// at 3, 3 at 1 (the rule the Prometheus exporter's native schema uses).
 pub fn scale_for_digits(digits: u8) -> i32 {
-    let largest = 2.0 * 10_f64.powi(i32::from(digits));
-    let half = 2_f64.powi(largest.log2().ceil() as i32 - 1);
-    ((half * std::f64::consts::LN_2).log2().floor() as i32).clamp(MIN_SCALE, MAX_SCALE)
+    exponential::scale_for_digits(digits)
 }
 
 /// The relative width of a bucket at `scale`, `2^(2^-scale) - 1`: a
@@ -55,50 +48,12 @@ pub fn relative_error(scale: i32) -> f64 {
     (2_f64).powf((2_f64).powi(-scale)) - 1.0
 }
 
-/// `v`'s fraction in `[0.5, 1)` and exponent (C's `frexp`), for positive
-/// finite `v`.
-fn frexp(v: f64) -> (f64, i32) {
-    let bits = v.to_bits();
-    let exp = ((bits >> 52) & 0x7ff) as i32;
-    if exp == 0 {
-        // Subnormal: scaled into the normal range first.
-        let (frac, e) = frexp(v * 2_f64.powi(64));
-        return (frac, e - 64);
-    }
-    let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
-    (frac, exp - 1022)
-}
-
 /// The OTLP exponential bucket index of `v > 0` at `scale`: the `i` with
-/// `base^i < v <= base^(i+1)`, `base = 2^(2^-scale)`. Computed from the
-/// exponent and the fraction's place among the scale's boundaries (as
-/// client_golang does for native histograms, whose index is this plus
-/// one), so exact powers of two land exactly, where `log` would round.
+/// `base^i < v <= base^(i+1)`, `base = 2^(2^-scale)` (Prometheus' native
+/// index, which is this plus one, minus one). Exact powers of two land
+/// exactly.
 pub fn exponential_index(v: f64, scale: i32) -> i32 {
-    let v = if v.is_finite() { v } else { f64::MAX };
-    let (frac, exp) = frexp(v);
-    let native = if scale > 0 {
-        let n = 1_i32 << scale;
-        let bound = |j: i32| (f64::from(j) / f64::from(n)).exp2() / 2.0;
-        // The smallest j in 0..=n with bound(j) >= frac, from a first
-        // guess corrected against the boundaries themselves.
-        let mut j = (((2.0 * frac).log2() * f64::from(n)).ceil() as i32).clamp(0, n);
-        while j > 0 && bound(j - 1) >= frac {
-            j -= 1;
-        }
-        while j < n && bound(j) < frac {
-            j += 1;
-        }
-        j + (exp - 1) * n
-    } else {
-        let mut key = exp;
-        if frac == 0.5 {
-            key -= 1;
-        }
-        let offset = (1 << -scale) - 1;
-        (key + offset) >> -scale
-    };
-    native - 1
+    exponential::native_index(v, scale) - 1
 }
 
 /// An exponential histogram's buckets: `(scale, zero_count, offset,

@@ -151,67 +151,10 @@ pub(crate) fn saturate_running(counts: &mut [u64]) {
     }
 }
 
-/// The largest standard native schema, at most 8.
-pub(crate) const MAX_SCHEMA: i32 = 8;
-/// The smallest standard native schema.
-pub(crate) const MIN_SCHEMA: i32 = -4;
+pub(crate) use crate::metric::exponential::{native_index, scale_for_digits as schema_for_digits};
 /// client_golang's default zero threshold, 2^-128: a positive threshold
 /// also marks the histogram native to Prometheus 2.42 when it is empty.
 pub(crate) const ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
-
-/// The largest native schema whose buckets are no finer than HDR's at
-/// `digits`: HDR's widest relative sub-bucket is `1 / half` (`half =
-/// 2^(ceil(log2(2 * 10^digits)) - 1)`), native schema `s` spans about
-/// `ln 2 / 2^s`, so `2^s <= half * ln 2`: 6 at 2 digits, 8 (capped) at 3.
-pub(crate) fn schema_for_digits(digits: u8) -> i32 {
-    let largest = 2.0 * 10_f64.powi(i32::from(digits));
-    let half = 2_f64.powi(largest.log2().ceil() as i32 - 1);
-    ((half * std::f64::consts::LN_2).log2().floor() as i32).clamp(MIN_SCHEMA, MAX_SCHEMA)
-}
-
-/// `v`'s fraction in `[0.5, 1)` and exponent (Go's `math.Frexp`), for
-/// positive finite `v`.
-fn frexp(v: f64) -> (f64, i32) {
-    let bits = v.to_bits();
-    let exp = ((bits >> 52) & 0x7ff) as i32;
-    if exp == 0 {
-        // Subnormal: scaled into the normal range first.
-        let (frac, e) = frexp(v * 2_f64.powi(64));
-        return (frac, e - 64);
-    }
-    let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
-    (frac, exp - 1022)
-}
-
-/// The native bucket index holding `v > 0` at `schema`: `ceil(log_b v)`
-/// with `b = 2^(2^-schema)`, bucket `i` covering `(b^(i-1), b^i]`,
-/// computed as client_golang does (`Frexp`, then the fraction's place
-/// among the schema's boundaries), so exact powers of two land exactly.
-pub(crate) fn native_index(v: f64, schema: i32) -> i32 {
-    let v = if v.is_finite() { v } else { f64::MAX };
-    let (frac, exp) = frexp(v);
-    if schema > 0 {
-        let n = 1_i32 << schema;
-        let bound = |j: i32| (f64::from(j) / f64::from(n)).exp2() / 2.0;
-        // The smallest j in 0..=n with bound(j) >= frac, from a first
-        // guess corrected against the boundaries themselves.
-        let mut j = (((2.0 * frac).log2() * f64::from(n)).ceil() as i32).clamp(0, n);
-        while j > 0 && bound(j - 1) >= frac {
-            j -= 1;
-        }
-        while j < n && bound(j) < frac {
-            j += 1;
-        }
-        j + (exp - 1) * n
-    } else {
-        let mut key = exp;
-        if frac == 0.5 {
-            key -= 1;
-        }
-        let offset = (1 << -schema) - 1;
-        (key + offset) >> -schema
-    }
-}
 
 /// A native histogram's buckets (the encoder's `NativeHistogram` fields).
 #[derive(Clone, Debug, PartialEq)]
@@ -493,7 +436,8 @@ mod tests {
 
     #[test]
     fn native_index_is_ceil_log_base() {
-        for schema in MIN_SCHEMA..=MAX_SCHEMA {
+        use crate::metric::exponential::{MAX_SCALE, MIN_SCALE};
+        for schema in MIN_SCALE..=MAX_SCALE {
             let per_octave = 2_f64.powi(schema);
             // Powers of two are bucket tops: index k * 2^s (rounded up
             // for negative schemas).
