@@ -649,9 +649,10 @@ fn set_of(hash: u64, kind: u64) -> usize {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use metrics::{counter, gauge, histogram, Label, Level};
+
     use super::*;
     use crate::registry::Value;
-    use metrics::{counter, gauge, histogram, Label, Level};
 
     const META: Metadata<'static> = Metadata::new("t", Level::INFO, None);
 

@@ -6,6 +6,8 @@
 //! count; the legend sits beside the chart, so the data can use the whole
 //! plot area. A leaf: it knows no part's data.
 
+use std::collections::BTreeSet;
+
 use plotters::{
     coord::{
         ranged1d::{DefaultFormatting, KeyPointHint},
@@ -14,8 +16,6 @@ use plotters::{
     },
     prelude::*,
 };
-
-use std::collections::BTreeSet;
 
 use crate::measure::Spread;
 

@@ -1,16 +1,21 @@
 //! The `Ring` collector over its lanes (see the module docs of
 //! `lockfree::ring`).
 
-use std::{cell::Cell, cell::RefCell, ptr, sync::Arc, time::Duration};
+use std::{
+    cell::{Cell, RefCell},
+    ptr,
+    sync::Arc,
+    time::Duration,
+};
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 
 use super::lane::{Fold, Lane, Msg, Sink};
-use crate::lockfree::log::TransitionLog;
 use crate::{
     clock::{Clock, DefaultClock},
     collector::{MetricsCollector, RequestRecord},
     config::Config,
+    lockfree::log::TransitionLog,
     metric::{
         clamp, clamp_latency,
         state::{BatchState, LatencyState, QueueState, ThroughputState},
