@@ -17,7 +17,7 @@ use lockfree_metrics::{
 };
 
 #[path = "support/inputs.rs"]
-mod inputs;
+pub mod inputs;
 
 use inputs::{populate, Values};
 

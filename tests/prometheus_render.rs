@@ -15,7 +15,7 @@ use lockfree_metrics::{
 /// The messages the crate encodes, generated from client_model's
 /// metrics.proto (`.ci/gen_prometheus_proto.sh`).
 #[cfg(feature = "protobuf")]
-#[allow(missing_docs, clippy::all)]
+#[allow(missing_docs, unreachable_pub, clippy::all)]
 #[path = "../src/export/prometheus/proto.rs"]
 mod pb;
 #[cfg(feature = "protobuf")]

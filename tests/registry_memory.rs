@@ -21,7 +21,7 @@
 
 #[cfg(target_os = "linux")]
 #[path = "support/resident.rs"]
-mod resident;
+pub mod resident;
 
 use std::{
     sync::{Barrier, Mutex},

@@ -20,7 +20,7 @@
 #[cfg(target_os = "linux")]
 #[path = "support/resident.rs"]
 #[allow(dead_code)]
-mod resident;
+pub mod resident;
 
 use std::{
     collections::HashSet,

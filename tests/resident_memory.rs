@@ -10,9 +10,9 @@
 
 #[allow(dead_code)] // `snapshot_cost` is for the examples.
 #[path = "support/cycles.rs"]
-mod cycles;
+pub mod cycles;
 #[path = "support/resident.rs"]
-mod resident;
+pub mod resident;
 
 use std::time::Duration;
 

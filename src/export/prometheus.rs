@@ -116,7 +116,7 @@ mod negotiate;
 /// Prometheus' `io.prometheus.client` messages, generated once by prost
 /// (`.ci/gen_prometheus_proto.sh`) rather than on every build.
 #[cfg(feature = "protobuf")]
-#[allow(missing_docs, clippy::all, clippy::pedantic)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 mod proto;
 
 use std::{collections::BTreeMap, sync::Arc};

@@ -256,7 +256,7 @@ pub struct RelaxedLoads;
 
 /// Loads counters with `Ordering::Acquire`.
 #[derive(Debug)]
-pub struct AcquireLoads;
+pub(crate) struct AcquireLoads;
 
 /// Loads counters with `Ordering::Acquire` and adds them up saturating:
 /// the registry's histograms, whose cells may each hold up to 2^63 and
@@ -264,7 +264,7 @@ pub struct AcquireLoads;
 /// (`registry::histogram`); the `Sharded` collector keeps wrapping sums,
 /// whose differences stay exact modulo 2^64.
 #[derive(Debug)]
-pub struct SaturatingAcquireLoads;
+pub(crate) struct SaturatingAcquireLoads;
 
 impl Load for SaturatingAcquireLoads {
     // Acquire: as `AcquireLoads`' (the histogram's sum-after-count pairing).

@@ -13,11 +13,18 @@
 //! | `zeroed` | word arrays on their own zero pages, resident only where written | (plain data) |
 //! | `readout` | readings of the cells and their conversion to snapshots | (plain data) |
 
+// The `pub` items of the modules marked below are the loom models' surface
+// (`crate::__loom`): reachable under `--cfg loom`, where `unreachable_pub`
+// checks them, and from nowhere outside the crate otherwise.
 mod atomic;
+#[cfg_attr(not(loom), allow(unreachable_pub))]
 pub(crate) mod counters;
 mod gauge;
+#[cfg_attr(not(loom), allow(unreachable_pub))]
 mod log;
+#[cfg_attr(not(loom), allow(unreachable_pub))]
 mod mode;
+#[cfg_attr(not(loom), allow(unreachable_pub))]
 pub(crate) mod published;
 pub(crate) mod readout;
 mod ring;

@@ -6,7 +6,7 @@ use lockfree_metrics::Snapshot;
 
 /// Checks the consistency every snapshot owes its reader, concurrent or
 /// not.
-pub fn check(s: &Snapshot) {
+pub(crate) fn check(s: &Snapshot) {
     let l = &s.latency;
     if l.count > 0 {
         assert!(
@@ -85,7 +85,7 @@ pub fn check(s: &Snapshot) {
 }
 
 /// Checks what only holds once recording has stopped.
-pub fn check_quiescent(s: &Snapshot) {
+pub(crate) fn check_quiescent(s: &Snapshot) {
     check(s);
     assert!(s.batch.current.is_none() || s.batch.count > 0);
     assert!(s.queue_depth.current.is_none() || s.queue_depth.count > 0);
@@ -100,7 +100,7 @@ pub fn check_quiescent(s: &Snapshot) {
 /// Asserts two snapshots of the same history agree: exactly, except the
 /// floating-point means and rates, which may differ in the last bits from
 /// summing in another order.
-pub fn assert_same(actual: &Snapshot, oracle: &Snapshot, context: &str) {
+pub(crate) fn assert_same(actual: &Snapshot, oracle: &Snapshot, context: &str) {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
     let mut a = actual.clone();
     let mut o = oracle.clone();

@@ -46,7 +46,7 @@ impl Rng {
     }
 }
 
-pub fn latency_hand_computed<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn latency_hand_computed<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let m = make(Config::default(), ManualClock::new());
     for n in 1..=100 {
         m.record_latency(ms(n));
@@ -70,7 +70,7 @@ pub fn latency_hand_computed<M: MetricsCollector>(make: fn(Config, ManualClock) 
     assert_eq!(l.clamped, 0);
 }
 
-pub fn percentiles_within_precision_of_sorted_samples<M: MetricsCollector>(
+pub(crate) fn percentiles_within_precision_of_sorted_samples<M: MetricsCollector>(
     make: fn(Config, ManualClock) -> M,
 ) {
     for digits in [1, 2, 3, 4] {
@@ -108,7 +108,7 @@ pub fn percentiles_within_precision_of_sorted_samples<M: MetricsCollector>(
     }
 }
 
-pub fn throughput_windows_follow_the_clock<M: MetricsCollector>(
+pub(crate) fn throughput_windows_follow_the_clock<M: MetricsCollector>(
     make: fn(Config, ManualClock) -> M,
 ) {
     let clock = ManualClock::new();
@@ -138,7 +138,7 @@ pub fn throughput_windows_follow_the_clock<M: MetricsCollector>(
     assert_eq!((t.total_tokens, t.total_requests), (150, 3));
 }
 
-pub fn window_rates_divide_by_window_length<M: MetricsCollector>(
+pub(crate) fn window_rates_divide_by_window_length<M: MetricsCollector>(
     make: fn(Config, ManualClock) -> M,
 ) {
     let clock = ManualClock::new();
@@ -155,7 +155,7 @@ pub fn window_rates_divide_by_window_length<M: MetricsCollector>(
     assert_eq!(t.windows[0].window, secs(1));
 }
 
-pub fn batch_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn batch_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let m = make(Config::default(), ManualClock::new());
     assert_eq!(m.batch().current, None);
     for size in [4, 8, 8, 1, 0] {
@@ -172,7 +172,7 @@ pub fn batch_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) 
     );
 }
 
-pub fn queue_depth_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn queue_depth_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let m = make(Config::default(), ManualClock::new());
     assert_eq!(m.queue_depth().current, None);
     for depth in [3, 10, 0, 7] {
@@ -185,7 +185,7 @@ pub fn queue_depth_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) 
     assert_eq!(q.mean, 5.0);
 }
 
-pub fn mode_transitions_count_changes_only<M: MetricsCollector>(
+pub(crate) fn mode_transitions_count_changes_only<M: MetricsCollector>(
     make: fn(Config, ManualClock) -> M,
 ) {
     let clock = ManualClock::new();
@@ -216,7 +216,7 @@ pub fn mode_transitions_count_changes_only<M: MetricsCollector>(
     );
 }
 
-pub fn transition_log_keeps_the_most_recent<M: MetricsCollector>(
+pub(crate) fn transition_log_keeps_the_most_recent<M: MetricsCollector>(
     make: fn(Config, ManualClock) -> M,
 ) {
     let config = Config::builder().transition_log(3).build().unwrap();
@@ -254,7 +254,7 @@ fn populate(m: &impl MetricsCollector, clock: &ManualClock, rng: &mut Rng, n: us
     }
 }
 
-pub fn getters_agree_with_snapshot<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn getters_agree_with_snapshot<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let clock = ManualClock::new();
     let m = make(Config::default(), clock.clone());
     populate(&m, &clock, &mut Rng(7), 2_000);
@@ -270,7 +270,7 @@ pub fn getters_agree_with_snapshot<M: MetricsCollector>(make: fn(Config, ManualC
     );
 }
 
-pub fn snapshot_invariants_hold<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn snapshot_invariants_hold<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let clock = ManualClock::new();
     let m = make(Config::default(), clock.clone());
     check_quiescent(&m.snapshot());
@@ -305,7 +305,7 @@ fn assert_empty(s: &Snapshot) {
     assert!(s.mode.recent.is_empty());
 }
 
-pub fn reset_clears_every_metric<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn reset_clears_every_metric<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let clock = ManualClock::new();
     let config = Config::builder()
         .windows([secs(2), secs(4)])
@@ -338,7 +338,9 @@ pub fn reset_clears_every_metric<M: MetricsCollector>(make: fn(Config, ManualClo
     assert_eq!(s.since_reset, ms(100));
 }
 
-pub fn take_interval_partitions_records<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn take_interval_partitions_records<M: MetricsCollector>(
+    make: fn(Config, ManualClock) -> M,
+) {
     let (clock, oracle_clock) = (ManualClock::new(), ManualClock::new());
     let m = make(Config::default(), clock.clone());
     let oracle = FineGrained::with_clock(Config::default(), oracle_clock.clone());
@@ -354,7 +356,9 @@ pub fn take_interval_partitions_records<M: MetricsCollector>(make: fn(Config, Ma
     assert_eq!(next.latency.count, 0);
 }
 
-pub fn bad_input_is_clamped_and_counted<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn bad_input_is_clamped_and_counted<M: MetricsCollector>(
+    make: fn(Config, ManualClock) -> M,
+) {
     let config = Config::builder()
         .latency_range(Duration::from_micros(1), secs(10))
         .max_batch_size(64)
@@ -396,7 +400,7 @@ pub fn bad_input_is_clamped_and_counted<M: MetricsCollector>(make: fn(Config, Ma
     check_quiescent(&m.snapshot());
 }
 
-pub fn zero_is_a_valid_value<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn zero_is_a_valid_value<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let m = make(Config::default(), ManualClock::new());
     m.record_latency(Duration::ZERO);
     m.record_batch_size(0);
@@ -414,7 +418,9 @@ pub fn zero_is_a_valid_value<M: MetricsCollector>(make: fn(Config, ManualClock) 
     check_quiescent(&s);
 }
 
-pub fn extreme_modes_and_throughput<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn extreme_modes_and_throughput<M: MetricsCollector>(
+    make: fn(Config, ManualClock) -> M,
+) {
     let m = make(Config::default(), ManualClock::new());
     m.record_mode_transition(Mode(0));
     m.record_mode_transition(Mode(u16::MAX));
@@ -438,7 +444,7 @@ pub fn extreme_modes_and_throughput<M: MetricsCollector>(make: fn(Config, Manual
 
 /// A fixed pseudo-random history applied to the strategy and to the
 /// `FineGrained` oracle, compared after every few operations.
-pub fn agrees_with_the_oracle<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn agrees_with_the_oracle<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
     let clock = ManualClock::new();
     let config = Config::builder()
         .windows([secs(1), secs(5)])
@@ -486,7 +492,7 @@ const PER_THREAD: u64 = 100_000;
 
 /// 8 threads x 100,000 records of each kind, with a reader taking
 /// snapshots throughout; the final counts are exactly what was recorded.
-pub fn exact_accounting_under_concurrency<M: MetricsCollector + 'static>(
+pub(crate) fn exact_accounting_under_concurrency<M: MetricsCollector + 'static>(
     make: fn(Config, ManualClock) -> M,
 ) {
     let clock = ManualClock::new();
@@ -556,7 +562,7 @@ pub fn exact_accounting_under_concurrency<M: MetricsCollector + 'static>(
 
 /// Writers record known amounts while a reader takes intervals and resets;
 /// the intervals and the final snapshot add up exactly.
-pub fn concurrent_intervals_partition_records<M: MetricsCollector + 'static>(
+pub(crate) fn concurrent_intervals_partition_records<M: MetricsCollector + 'static>(
     make: fn(Config, ManualClock) -> M,
 ) {
     let m = Arc::new(make(Config::default(), ManualClock::new()));
@@ -609,7 +615,9 @@ pub fn concurrent_intervals_partition_records<M: MetricsCollector + 'static>(
 /// fed through it and one through the five calls, in the same clock steps,
 /// show the same snapshot (clamped values, mode changes and repeats,
 /// several window slots included).
-pub fn record_request_is_its_five_records<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
+pub(crate) fn record_request_is_its_five_records<M: MetricsCollector>(
+    make: fn(Config, ManualClock) -> M,
+) {
     let config = Config::builder()
         .max_batch_size(64)
         .max_queue_depth(1_000)

@@ -2,7 +2,7 @@
 //! the README), else `default`.
 
 /// `$var` parsed as a case count, or `default`.
-pub fn cases(var: &str, default: u32) -> u32 {
+pub(crate) fn cases(var: &str, default: u32) -> u32 {
     std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())

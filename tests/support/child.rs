@@ -15,7 +15,7 @@ use std::{
 };
 
 /// A running child, killed on drop or past its deadline.
-pub struct ChildGuard {
+pub(crate) struct ChildGuard {
     child: Arc<Mutex<Child>>,
     dropped: Arc<AtomicBool>,
     what: String,
@@ -24,7 +24,7 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Starts `command` (named `what` in messages), to be killed `limit`
     /// from now at the latest. Take its pipes with [`Self::with`] first.
-    pub fn spawn(command: &mut Command, what: &str, limit: Duration) -> ChildGuard {
+    pub(crate) fn spawn(command: &mut Command, what: &str, limit: Duration) -> ChildGuard {
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("starting {what}: {e}"));
@@ -55,19 +55,19 @@ impl ChildGuard {
     }
 
     /// Runs `f` on the child (to take its pipes, read its id).
-    pub fn with<T>(&self, f: impl FnOnce(&mut Child) -> T) -> T {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Child) -> T) -> T {
         f(&mut self.child.lock().unwrap())
     }
 
     /// Whether it is still running.
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.with(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// Waits for it to exit, by `limit` at the latest (else kills it and
     /// panics); then its stdout and stderr, if piped (read after the
     /// exit: for outputs that fit in a pipe buffer).
-    pub fn wait(&self, limit: Duration) -> (ExitStatus, String, String) {
+    pub(crate) fn wait(&self, limit: Duration) -> (ExitStatus, String, String) {
         let deadline = Instant::now() + limit;
         let status = loop {
             if let Some(status) = self.with(|c| c.try_wait().unwrap()) {

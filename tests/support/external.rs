@@ -14,13 +14,13 @@ use std::{
 };
 
 /// Whether a missing program fails the test (CI) rather than skipping it.
-pub fn required() -> bool {
+pub(crate) fn required() -> bool {
     std::env::var_os("LOCKFREE_METRICS_REQUIRE_EXTERNAL").is_some_and(|v| v == "1")
 }
 
 /// `program` from `$env_var` if set, else found on `PATH` (or at one of
 /// `fallbacks`); `None` (after saying so, or failing under CI) if absent.
-pub fn find(program: &str, env_var: &str, fallbacks: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find(program: &str, env_var: &str, fallbacks: &[&str]) -> Option<PathBuf> {
     let candidates = std::env::var_os(env_var)
         .map(PathBuf::from)
         .into_iter()
@@ -46,7 +46,7 @@ pub fn find(program: &str, env_var: &str, fallbacks: &[&str]) -> Option<PathBuf>
 /// A file the tests need (a jar, say): `$env_var` if set, else the first
 /// of `defaults` that exists; `None` (after saying so, or failing under CI)
 /// if none does.
-pub fn find_file(what: &str, env_var: &str, defaults: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_file(what: &str, env_var: &str, defaults: &[&str]) -> Option<PathBuf> {
     let candidates = std::env::var_os(env_var)
         .map(PathBuf::from)
         .into_iter()
@@ -62,7 +62,7 @@ pub fn find_file(what: &str, env_var: &str, defaults: &[&str]) -> Option<PathBuf
 
 /// A Python interpreter that can `import module`: `$LOCKFREE_METRICS_PYTHON`,
 /// the CI venv, or the development venv.
-pub fn python_with(module: &str) -> Option<PathBuf> {
+pub(crate) fn python_with(module: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let candidates = std::env::var_os("LOCKFREE_METRICS_PYTHON")
         .map(PathBuf::from)

@@ -44,7 +44,7 @@ type RingLane = Lane<Part>;
 /// Whole records, aggregated: the reader's aggregate and each lane's
 /// overflow batch.
 #[derive(Debug)]
-pub struct Part {
+pub(crate) struct Part {
     spec: WindowSpec,
     latency: LatencyState,
     throughput: ThroughputState,

@@ -55,6 +55,8 @@
 
 #[cfg(not(loom))]
 mod collector;
+// `pub` for the loom models: see `lockfree`'s `mod` lines.
+#[cfg_attr(not(loom), allow(unreachable_pub))]
 mod lane;
 
 #[cfg(not(loom))]
