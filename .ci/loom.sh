@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI job: the loom models of every lock-free protocol (loom-tests/src/lib.rs).
+# CI job: the loom models of every lock-free protocol (listed in loom-tests/README.md).
 source "$(dirname "$0")/lib.sh"
 
 step "loom models"

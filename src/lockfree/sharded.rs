@@ -401,9 +401,9 @@ impl<C: Clock> Sharded<C> {
             at_ns: now,
             parts: reading.parts,
             slot,
-            // Broken on purpose, for the loom models to catch (the code as it
-            // was before they found it): a second reading of the slot for
-            // the base loses a record made after the first.
+            // Broken on purpose, for the loom models to catch: a second
+            // reading of the slot for the base loses a record made after
+            // the first.
             slot_counts: if broken!("window_slot_read_twice") {
                 self.slot_reading(&shards, slot)
             } else {
