@@ -84,17 +84,17 @@
 //!
 //! | feature | gives | pulls in (crates with the core's, alone) | default |
 //! |---|---|---|---|
-//! | `prometheus` | `export::prometheus`: text 0.0.4 and OpenMetrics 1.0 renderings and `Accept` negotiation, for any HTTP server to serve | `prometheus-client`, the Prometheus org's encoders (30) | yes |
-//! | `protobuf` | the Prometheus protobuf format, the one that carries native histograms (accurate quantiles); enables `prometheus` | `prost`, `prost-types`: messages generated once from client_model's `metrics.proto` and committed, so no `.proto` is compiled at build time (38) | no |
-//! | `http` | `export::http::MetricsServer`, `/metrics` on a thread of its own; enables `protobuf` | `hyper`, `tokio` (a current-thread runtime), `hyper-util`, `http-body-util`, `bytes` (51) | no |
+//! | `prometheus` | `export::prometheus`: text 0.0.4 and OpenMetrics 1.0 renderings and `Accept` negotiation, for any HTTP server to serve | `prometheus-client` (30) | yes |
+//! | `protobuf` | the Prometheus protobuf format, the one that carries native histograms (accurate quantiles); enables `prometheus`; no `.proto` is compiled at build time | `prost`, `prost-types` (38) | no |
+//! | `http` | `export::http::MetricsServer`, `/metrics` on a thread of its own; enables `protobuf` | `hyper`, `tokio`, `hyper-util`, `http-body-util`, `bytes` (51) | no |
 //! | `facade` | `export::facade`, a `metrics` facade `Recorder` over the registry | `metrics` (20) | no |
 //! | `hdr-log` | `export::hdr_log`, HDR V2 and V2+DEFLATE encodings and interval logs | `hdrhistogram`'s `serialization` (`flate2`), `base64` (25) | no |
-//! | `otlp` | `export::otlp`, OTLP/HTTP push of registry readings and collector snapshots from a thread of its own | `opentelemetry-proto` (messages; it also names `opentelemetry` and `opentelemetry_sdk`), `ureq` (no TLS), `flate2`, `fastrand`, `log` (57) | no |
+//! | `otlp` | `export::otlp`, OTLP/HTTP push (plain HTTP, no TLS) of registry readings and collector snapshots from a thread of its own | `opentelemetry-proto`, `ureq`, `flate2`, `fastrand`, `log` (57) | no |
 //!
 //! The default is the text formats: what a server needs to be scraped by
 //! Prometheus, whatever serves its HTTP. `.ci/deps.sh` holds the default
 //! to 30 crates. `loom` is internal: it switches crossbeam-epoch to loom
-//! for `loom-tests/`.
+//! for `loom-tests/`. Why each crate is there: its comment in `Cargo.toml`.
 //!
 //! # Examples
 //!
