@@ -1,6 +1,6 @@
 //! `report.html`: the whole run in one self-contained page (no network,
-//! no other file): the run's header (machine, command, noise), the
-//! recommendation, every [`Section`] as a table with its SVG plots
+//! no other file): the verdict (what to use when), the run's header
+//! (machine, command, noise), the recommendation, every [`Section`] as a table with its SVG plots
 //! inlined, the headline and the accounting. Every string is escaped with
 //! `html-escape`; a tiny script records each plot's drawn size on its
 //! element, so that a headless browser's DOM shows the plots were laid out.
@@ -70,6 +70,7 @@ pub(crate) fn page(
         text(title),
         text(title)
     );
+    verdict_list(&mut out, &r.verdict.lines);
     if !r.complete {
         let _ = writeln!(
             out,
@@ -101,6 +102,7 @@ pub(crate) fn page(
     let _ = writeln!(out, "</dl></section>");
 
     let _ = writeln!(out, "<nav><h2>Contents</h2><ol>");
+    let _ = writeln!(out, "<li><a href=\"#verdict\">Verdict</a></li>");
     let _ = writeln!(
         out,
         "<li><a href=\"#recommendation\">Recommendation</a></li>"
@@ -144,6 +146,18 @@ pub(crate) fn page(
     }
     let _ = writeln!(out, "</section>\n</body></html>");
     out
+}
+
+/// The verdict the page opens with: what to use when, derived from the run.
+fn verdict_list(out: &mut String, lines: &[String]) {
+    let _ = writeln!(
+        out,
+        "<section id=\"verdict\"><h2>Verdict (derived from this run)</h2><ul>"
+    );
+    for line in lines {
+        let _ = writeln!(out, "<li>{}</li>", text(line));
+    }
+    let _ = writeln!(out, "</ul></section>");
 }
 
 /// The recommendation: its lines as a list, or a placeholder saying none

@@ -98,9 +98,23 @@ fn results_json_holds_numbers_under_a_schema_version() {
     let r = results(tiny_run());
     assert_eq!(
         r["schema_version"].as_u64(),
-        Some(3),
+        Some(4),
         "{}",
         r["schema_version"]
+    );
+    // The verdict comes first, as the report opens with it.
+    let text = fs::read_to_string(tiny_run().join("results.json")).expect("results.json");
+    assert!(
+        text.starts_with("{\n  \"verdict\": {"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(
+        r["verdict"]["lines"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty() && l.iter().all(Value::is_string)),
+        "{}",
+        r["verdict"]
     );
     assert_eq!(r["complete"], Value::Bool(true));
     let m = &r["machine"];
