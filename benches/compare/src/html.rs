@@ -23,21 +23,26 @@ dl.run{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.run d
 dl.run dd{margin:0;font-family:monospace;white-space:pre-wrap;word-break:break-all}\
 .alarm{background:#fde2e2;border:2px solid #c0392b;padding:.5em 1em;font-weight:bold}\
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}\
-th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;white-space:nowrap}\
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top;\
+overflow-wrap:anywhere}table{max-width:100%}\
 th{background:#f3f3f3}td.overlap{background:#fff5d6}td.noisy,th.noisy{background:#fde2e2}\
 td.noise{color:#777}p.note{margin:.2em 0;color:#444;max-width:110ch}\
 figure{margin:1em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}\
 nav li{margin:.1em 0}";
 
 /// Records each inline plot's drawn size (`data-drawn-width`,
-/// `data-drawn-height`) and the number drawn (`data-plots-drawn` on
-/// `<body>`).
+/// `data-drawn-height`), the number drawn (`data-plots-drawn` on
+/// `<body>`) and the page's laid-out width against the window's
+/// (`data-scroll-width`, `data-window-width`: sideways scrolling where the
+/// first is larger), so that a headless browser's DOM shows all three.
 const SCRIPT: &str = "\
 document.addEventListener('DOMContentLoaded',function(){var n=0;\
 document.querySelectorAll('figure svg').forEach(function(s){var b=s.getBBox();\
 s.setAttribute('data-drawn-width',Math.round(b.width));\
 s.setAttribute('data-drawn-height',Math.round(b.height));if(b.width>0&&b.height>0)n++;});\
-document.body.setAttribute('data-plots-drawn',n);});";
+document.body.setAttribute('data-plots-drawn',n);\
+document.body.setAttribute('data-scroll-width',document.documentElement.scrollWidth);\
+document.body.setAttribute('data-window-width',window.innerWidth);});";
 
 /// Writes `report.html` into `dir`, inlining the plots `sections` name
 /// (files in `dir`).
