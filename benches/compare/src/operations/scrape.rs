@@ -15,9 +15,9 @@ use crate::{
     libraries::contenders::{Accounting, Contender, Library, Visit, Writer as _},
     measure::{paced, quantile, span, timed, Ctl, Gate, Lcg, Spread},
     operations::{
-        child::{self, ChildError, ChildFailure},
+        child::{self, ChildFailure},
         drive::{account, failure, is_ours, with_background, Made},
-        operation::{Operation, Report},
+        operation::{operation, Operation, Report},
     },
     section::Section,
     units::{ns, si},
@@ -674,37 +674,14 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
     out
 }
 
-/// The scrape operation, as `operations` lists it.
-pub(crate) struct Scrape;
-
-impl Operation for Scrape {
-    const NAME: &'static str = "scrape";
-    const HELP: &'static str =
-        "A scraper renders the Prometheus text of 1k and 10k series at 1 and \
+operation! {
+    /// The scrape operation, as `operations` lists it.
+    Scrape: "scrape",
+    "A scraper renders the Prometheus text of 1k and 10k series at 1 and \
         10 Hz while 1 and 2 writers record; render p50/p99, bytes, peak RSS, writer throughput \
-        with / without it (each option in a child)";
-    type Plan = Plan;
-    type Results = Results;
-
-    fn plan(quick: bool) -> Plan {
-        Plan::new(quick)
-    }
-
-    fn planned_ms(quick: bool) -> u64 {
-        if quick {
-            2_000
-        } else {
-            50_000
-        }
-    }
-
-    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
-        run(plan, options, progress)
-    }
-
-    fn in_child(job: &str) -> Result<String, ChildError> {
-        child::serve(job, in_child)
-    }
+        with / without it (each option in a child)",
+    planned_ms: (2_000, 50_000),
+    child: in_child,
 }
 
 impl Report for Results {
