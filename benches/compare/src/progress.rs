@@ -134,8 +134,8 @@ impl Progress {
 /// How often a run whose stderr is not a terminal says where it is.
 pub(crate) const LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// "[ 3m10s] scrape / 10000 series / prometheus Histogram (43% of the
-/// plan, about 2m05s left)": where `bar` is.
+/// Where `bar` is, as `[ 3m10s] scrape / 10000 series / prometheus
+/// Histogram (43% of the plan, about 2m05s left)`.
 fn log_line(bar: &ProgressBar) -> String {
     let (done, planned) = (bar.position(), bar.length().unwrap_or(0).max(1));
     let clock = |d: Duration| {
