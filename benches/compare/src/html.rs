@@ -1,6 +1,6 @@
 //! `report.html`: the whole run in one self-contained page (no network,
-//! no other file): the run's header (machine, command, noise), the
-//! recommendation, every [`Section`] as a table with its SVG plots
+//! no other file): the verdict (what to use when), the run's header
+//! (machine, command, noise), the recommendation, every [`Section`] as a table with its SVG plots
 //! inlined, the headline and the accounting. Every string is escaped with
 //! `html-escape`; a tiny script records each plot's drawn size on its
 //! element, so that a headless browser's DOM shows the plots were laid out.
@@ -23,21 +23,26 @@ dl.run{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.run d
 dl.run dd{margin:0;font-family:monospace;white-space:pre-wrap;word-break:break-all}\
 .alarm{background:#fde2e2;border:2px solid #c0392b;padding:.5em 1em;font-weight:bold}\
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}\
-th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;white-space:nowrap}\
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top;\
+overflow-wrap:anywhere}table{max-width:100%}\
 th{background:#f3f3f3}td.overlap{background:#fff5d6}td.noisy,th.noisy{background:#fde2e2}\
 td.noise{color:#777}p.note{margin:.2em 0;color:#444;max-width:110ch}\
 figure{margin:1em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}\
 nav li{margin:.1em 0}";
 
 /// Records each inline plot's drawn size (`data-drawn-width`,
-/// `data-drawn-height`) and the number drawn (`data-plots-drawn` on
-/// `<body>`).
+/// `data-drawn-height`), the number drawn (`data-plots-drawn` on
+/// `<body>`) and the page's laid-out width against the window's
+/// (`data-scroll-width`, `data-window-width`: sideways scrolling where the
+/// first is larger), so that a headless browser's DOM shows all three.
 const SCRIPT: &str = "\
 document.addEventListener('DOMContentLoaded',function(){var n=0;\
 document.querySelectorAll('figure svg').forEach(function(s){var b=s.getBBox();\
 s.setAttribute('data-drawn-width',Math.round(b.width));\
 s.setAttribute('data-drawn-height',Math.round(b.height));if(b.width>0&&b.height>0)n++;});\
-document.body.setAttribute('data-plots-drawn',n);});";
+document.body.setAttribute('data-plots-drawn',n);\
+document.body.setAttribute('data-scroll-width',document.documentElement.scrollWidth);\
+document.body.setAttribute('data-window-width',window.innerWidth);});";
 
 /// Writes `report.html` into `dir`, inlining the plots `sections` name
 /// (files in `dir`).
@@ -70,6 +75,7 @@ pub(crate) fn page(
         text(title),
         text(title)
     );
+    verdict_list(&mut out, &r.verdict.lines);
     if !r.complete {
         let _ = writeln!(
             out,
@@ -101,6 +107,7 @@ pub(crate) fn page(
     let _ = writeln!(out, "</dl></section>");
 
     let _ = writeln!(out, "<nav><h2>Contents</h2><ol>");
+    let _ = writeln!(out, "<li><a href=\"#verdict\">Verdict</a></li>");
     let _ = writeln!(
         out,
         "<li><a href=\"#recommendation\">Recommendation</a></li>"
@@ -144,6 +151,18 @@ pub(crate) fn page(
     }
     let _ = writeln!(out, "</section>\n</body></html>");
     out
+}
+
+/// The verdict the page opens with: what to use when, derived from the run.
+fn verdict_list(out: &mut String, lines: &[String]) {
+    let _ = writeln!(
+        out,
+        "<section id=\"verdict\"><h2>Verdict (derived from this run)</h2><ul>"
+    );
+    for line in lines {
+        let _ = writeln!(out, "<li>{}</li>", text(line));
+    }
+    let _ = writeln!(out, "</ul></section>");
 }
 
 /// The recommendation: its lines as a list, or a placeholder saying none

@@ -22,6 +22,7 @@
 //! | `operations` | scrape, accuracy, memory, churn: one file each behind one trait; child processes |
 //! | `part` | what the three parts share: the plan, the run, the failures, the calibrations between tables |
 //! | `results`, `failure` | the data of `results.json`: every run, the summaries, the noise, the failures |
+//! | `verdict` | what to use when: the lines the report opens with, derived from the library cells |
 //! | `text`, `html`, `section` | table.txt and report.html, from the parts' sections |
 //! | `units`, `svg`, `measure`, `machine`, `progress` | leaves: number formats, plot helpers, timing, the machine, the bar |
 
@@ -39,6 +40,7 @@ mod strategies;
 mod svg;
 mod text;
 mod units;
+mod verdict;
 
 use std::{
     fs,
@@ -369,7 +371,18 @@ fn collect(
     let noise = Noise::of(ctx.calibrations, &ctx.tables);
     let mut cells = summarize(&strategies.points);
     mark_noisy(&mut cells, &noise);
+    let mut verdict = verdict::verdict(
+        libraries.results.as_ref().map_or(&[], |l| &l.cells),
+        operations
+            .results
+            .as_ref()
+            .and_then(|o| o.accuracy.as_ref()),
+    );
+    if noise.noisy {
+        verdict.note_noise(&noise.line());
+    }
     Results {
+        verdict,
         schema_version: SCHEMA_VERSION,
         tool: "lockfree-metrics-compare (benches/compare)",
         complete,

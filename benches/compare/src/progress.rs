@@ -20,6 +20,7 @@
 
 use std::{
     borrow::Cow,
+    io::IsTerminal,
     sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
@@ -67,9 +68,18 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    /// An empty plan, drawn on stderr (indicatif draws nothing when stderr
-    /// is not a terminal).
+    /// An empty plan, drawn on stderr. indicatif draws nothing when stderr
+    /// is not a terminal (CI, a log file): then a line every
+    /// [`LOG_EVERY`] says where the run is ([`log_lines`]).
     pub(crate) fn new() -> Self {
+        let progress = Self::bar();
+        if !std::io::stderr().is_terminal() {
+            log_lines(progress.bar.clone());
+        }
+        progress
+    }
+
+    fn bar() -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(
             ProgressStyle::with_template(
                 "{elapsed_precise} [{bar:30}] {percent:>3}%  ETA {eta:<4} {msg}",
@@ -121,6 +131,49 @@ impl Progress {
     }
 }
 
+/// How often a run whose stderr is not a terminal says where it is.
+pub(crate) const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Where `bar` is, as `[ 3m10s] scrape / 10000 series / prometheus
+/// Histogram (43% of the plan, about 2m05s left)`.
+fn log_line(bar: &ProgressBar) -> String {
+    let (done, planned) = (bar.position(), bar.length().unwrap_or(0).max(1));
+    let clock = |d: Duration| {
+        let s = d.as_secs();
+        format!("{:>2}m{:02}s", s / 60, s % 60)
+    };
+    format!(
+        "[{}] {} ({}% of the plan, about {} left)",
+        clock(bar.elapsed()),
+        bar.message(),
+        done * 100 / planned,
+        clock(bar.eta()).trim_start()
+    )
+}
+
+/// Prints [`log_line`] to stderr every [`LOG_EVERY`] until `bar` is
+/// finished, from a thread of its own, so that a long measurement (a
+/// child process, a many-series set-up) still shows the run is alive.
+/// stderr, as the bar: stdout is the report (table.txt), which stays the
+/// same whether or not anyone watches.
+fn log_lines(bar: ProgressBar) {
+    let spawned = std::thread::Builder::new()
+        .name("progress-log".into())
+        .spawn(move || {
+            let mut next = std::time::Instant::now() + LOG_EVERY;
+            while !bar.is_finished() {
+                std::thread::sleep(Duration::from_millis(100));
+                if std::time::Instant::now() >= next && !bar.is_finished() {
+                    eprintln!("{}", log_line(&bar));
+                    next += LOG_EVERY;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: no progress lines: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +185,13 @@ mod tests {
         p.plan(ms(Duration::from_micros(1_500)));
         p.advance(200);
         assert_eq!(p.position(), (200, 602));
+        p.message("scrape / 1000 series / prometheus Histogram");
+        let line = log_line(&p.bar);
+        assert!(
+            line.starts_with(
+                "[ 0m00s] scrape / 1000 series / prometheus Histogram (33% of the plan"
+            ),
+            "{line}"
+        );
     }
 }

@@ -348,12 +348,15 @@ pub(crate) struct Settings {
 /// its fields. 1: the first comparison's (no version field); 2: numbers as
 /// numbers, `complete`, `noise`, per-repetition ratios; 3: the library's
 /// `measured.failures` in the shape of `accounting_failures`.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// Everything `results.json` holds (its fields are listed in
 /// papers/results/README.md).
 #[derive(Debug, Serialize)]
 pub(crate) struct Results {
+    /// What to use when, derived from this run: first, as the report opens
+    /// with it (schema 4).
+    pub(crate) verdict: crate::verdict::Verdict,
     /// [`SCHEMA_VERSION`].
     pub(crate) schema_version: u32,
     pub(crate) tool: &'static str,

@@ -111,7 +111,14 @@ pub(crate) fn accounting_line(r: &Results) -> String {
 /// any other part's), the recommendation, headline, accounting.
 pub(crate) fn render(r: &Results, sections: &[Section], recommendation: &[String]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "lockfree-metrics: strategy comparison");
+    let _ = writeln!(
+        out,
+        "lockfree-metrics: comparison. Verdict, derived from this run (details below):"
+    );
+    for line in &r.verdict.lines {
+        let _ = writeln!(out, "  - {line}");
+    }
+    let _ = writeln!(out, "\n== the run");
     for (label, text) in header(r) {
         let _ = writeln!(out, "{label:<9} {text}");
     }

@@ -48,8 +48,8 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 }
 
 /// The tiny run both the JSON and the HTML checks read, made once: three
-/// workloads (a throughput table, a reader, the overhead tables), two
-/// thread counts, 5 ms runs.
+/// workloads (a throughput table, a reader, the overhead tables), four
+/// thread counts (tables as wide as a default run's), 5 ms runs.
 fn tiny_run() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -62,7 +62,7 @@ fn tiny_run() -> &'static Path {
                 "--strategies",
                 "FineGrained,Sharded,SyncHistogram",
                 "--threads",
-                "1,2",
+                "1,2,3,4",
                 "--reader-hz",
                 "100",
                 "--duration",
@@ -98,9 +98,23 @@ fn results_json_holds_numbers_under_a_schema_version() {
     let r = results(tiny_run());
     assert_eq!(
         r["schema_version"].as_u64(),
-        Some(3),
+        Some(4),
         "{}",
         r["schema_version"]
+    );
+    // The verdict comes first, as the report opens with it.
+    let text = fs::read_to_string(tiny_run().join("results.json")).expect("results.json");
+    assert!(
+        text.starts_with("{\n  \"verdict\": {"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(
+        r["verdict"]["lines"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty() && l.iter().all(Value::is_string)),
+        "{}",
+        r["verdict"]
     );
     assert_eq!(r["complete"], Value::Bool(true));
     let m = &r["machine"];
@@ -142,8 +156,8 @@ fn results_json_holds_numbers_under_a_schema_version() {
     assert!(noise["two_threads_ns"]["min"].is_f64(), "{noise}");
     let calibrations = noise["calibrations"].as_array().expect("calibrations");
     // One before the first table and one after each: three workloads at
-    // two thread counts are 6 tables.
-    assert_eq!(calibrations.len(), 7, "{noise}");
+    // four thread counts are 12 tables.
+    assert_eq!(calibrations.len(), 13, "{noise}");
     assert!(calibrations.iter().all(|c| c["one_thread_ns"].is_f64()));
 }
 
@@ -182,6 +196,9 @@ fn rendered_dom(chromium: &Path, page: &Path, scratch: &Path) -> String {
         "--disable-gpu",
         "--no-first-run",
         "--dump-dom",
+        // The width the report must fit without sideways scrolling.
+        "--window-size=1400,1000",
+        "--hide-scrollbars",
     ]);
     cmd.arg(format!("--user-data-dir={}", scratch.display()));
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -288,6 +305,22 @@ fn report_html_renders_its_sections_tables_and_plots_in_chromium() {
         attribute_values(&dom, "data-plots-drawn"),
         [svgs.to_string().as_str()]
     );
+
+    // No sideways scrolling at 1400 px: the widest table (four thread
+    // columns of rates, ratios and ranges) and the plots fit the window.
+    let width = |name| -> u32 {
+        let v = attribute_values(&dom, name);
+        assert_eq!(v.len(), 1, "{name}: {v:?}");
+        v[0].parse().unwrap()
+    };
+    assert_eq!(width("data-window-width"), 1400);
+    let scroll = width("data-scroll-width");
+    assert!(scroll <= 1400, "the page is {scroll} px wide at 1400 px");
+    // The verdict opens the page, before the run's header.
+    let verdict = dom
+        .find("<section id=\"verdict\"")
+        .expect("a verdict section");
+    assert!(verdict < dom.find("<section id=\"run\"").expect("the run section"));
 }
 
 #[test]

@@ -66,7 +66,8 @@ impl Ratio {
     }
 }
 
-fn plain(x: f64) -> String {
+/// A ratio's number: 3 significant digits, up to 2 decimals.
+pub(crate) fn plain(x: f64) -> String {
     match x {
         x if x >= 99.5 => format!("{x:.0}"),
         x if x >= 9.95 => format!("{x:.1}"),

@@ -11,7 +11,7 @@ use crate::{
     libraries::contenders::{text_quantiles, Contender, Library, Visit, Writer as _, BUCKETS},
     operations::{
         drive::{series_for, with_background},
-        operation::{Operation, Report},
+        operation::{operation, Report},
     },
     section::Section,
     units::ns,
@@ -374,31 +374,12 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
         .collect()
 }
 
-/// The accuracy operation, as `operations` lists it.
-pub(crate) struct Accuracy;
-
-impl Operation for Accuracy {
-    const NAME: &'static str = "accuracy";
-    const HELP: &'static str = "p50/p99/p999 of log-normal and bimodal latencies against the \
-        exact sorted values (bucketed options via histogram_quantile)";
-    type Plan = Plan;
-    type Results = Results;
-
-    fn plan(quick: bool) -> Plan {
-        Plan::new(quick)
-    }
-
-    fn planned_ms(quick: bool) -> u64 {
-        if quick {
-            500
-        } else {
-            8_000
-        }
-    }
-
-    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
-        run(plan, options, progress)
-    }
+operation! {
+    /// The accuracy operation, as `operations` lists it.
+    Accuracy: "accuracy",
+    "p50/p99/p999 of log-normal and bimodal latencies against the \
+        exact sorted values (bucketed options via histogram_quantile)",
+    planned_ms: (500, 8_000),
 }
 
 impl Report for Results {

@@ -41,9 +41,62 @@ pub(crate) fn serve<J: DeserializeOwned, O: Serialize>(
 }
 
 /// The most address space a child may map: an option that needs more
-/// fails alone (its allocation refused) instead of pushing the machine
-/// into the OOM killer.
-pub(crate) const ADDRESS_LIMIT: u64 = 8 << 30;
+/// fails alone (its allocation refused, reported as [`ChildFailure::OverCap`])
+/// instead of pushing the machine into the OOM killer. 1.5 GiB keeps a
+/// child and the waiting parent (about 100 MiB then) within 2 GiB: the
+/// whole run's bound.
+pub(crate) const ADDRESS_LIMIT: u64 = 3 << 29;
+
+/// [`ADDRESS_LIMIT`] as text, e.g. "1.5 GiB".
+pub(crate) fn address_limit_text() -> String {
+    format!("{:.1} GiB", ADDRESS_LIMIT as f64 / f64::from(1u32 << 30))
+}
+
+/// Why a child gave no outcome.
+#[derive(Debug)]
+pub(crate) enum ChildFailure {
+    /// It needed more memory than [`ADDRESS_LIMIT`]: an allocation was
+    /// refused (Rust then aborts with "memory allocation of N bytes
+    /// failed"). For a peer this is what it measured: it does not fit.
+    OverCap(String),
+    /// Anything else: it could not start, crashed, ran too long, or
+    /// printed no result.
+    Other(String),
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChildFailure::OverCap(detail) => write!(
+                f,
+                "needed more than the harness's {} address-space cap ({detail})",
+                address_limit_text()
+            ),
+            ChildFailure::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+impl ChildFailure {
+    /// Whether the text says `what`.
+    pub(crate) fn contains(&self, what: &str) -> bool {
+        match self {
+            ChildFailure::OverCap(s) | ChildFailure::Other(s) => s.contains(what),
+        }
+    }
+}
+
+/// A failed child's status and stderr, classified: a refused allocation
+/// (the cap) or anything else.
+fn classify(status: std::process::ExitStatus, err: &str) -> ChildFailure {
+    let refused = err
+        .lines()
+        .find(|l| l.contains("memory allocation of") && l.contains("failed"));
+    match refused {
+        Some(line) => ChildFailure::OverCap(format!("{}; {status}", line.trim())),
+        None => ChildFailure::Other(format!("the child failed ({status}): {}", one_line(err))),
+    }
+}
 
 /// Caps this process's address space at [`ADDRESS_LIMIT`].
 #[cfg(unix)]
@@ -116,9 +169,10 @@ pub(crate) fn run<T: DeserializeOwned>(
     operation: &str,
     job: &impl Serialize,
     limit: Duration,
-) -> Result<T, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let job = serde_json::to_value(job).map_err(|e| e.to_string())?;
+) -> Result<T, ChildFailure> {
+    use ChildFailure::Other;
+    let exe = std::env::current_exe().map_err(|e| Other(format!("current_exe: {e}")))?;
+    let job = serde_json::to_value(job).map_err(|e| Other(e.to_string()))?;
     let json = Value::Object(Map::from_iter([(operation.to_string(), job)])).to_string();
     let mut child = Command::new(exe)
         .arg(FLAG)
@@ -127,7 +181,7 @@ pub(crate) fn run<T: DeserializeOwned>(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("spawning the child: {e}"))?;
+        .map_err(|e| Other(format!("spawning the child: {e}")))?;
     // Read both pipes while the child runs, so a full pipe cannot stall it.
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         thread::spawn(move || {
@@ -158,23 +212,25 @@ pub(crate) fn run<T: DeserializeOwned>(
                 // Ends only the child this call started, by its handle.
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("the child ran past {limit:?} and was killed"));
+                return Err(Other(format!(
+                    "the child ran past {limit:?} and was killed"
+                )));
             }
             Ok(None) => thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("waiting for the child: {e}")),
+            Err(e) => return Err(Other(format!("waiting for the child: {e}"))),
         }
     };
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     if !status.success() {
-        return Err(format!("the child failed ({status}): {}", one_line(&err)));
+        return Err(classify(status, &err));
     }
     let line = out
         .lines()
         .rev()
         .find_map(|l| l.strip_prefix(RESULT))
-        .ok_or_else(|| format!("the child printed no result: {}", one_line(&err)))?;
-    serde_json::from_str(line).map_err(|e| format!("the child's result: {e}"))
+        .ok_or_else(|| Other(format!("the child printed no result: {}", one_line(&err))))?;
+    serde_json::from_str(line).map_err(|e| Other(format!("the child's result: {e}")))
 }
 
 /// A child's stderr as one line for a table note: its lines joined, the

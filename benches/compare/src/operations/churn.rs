@@ -16,10 +16,9 @@ use crate::{
     libraries::contenders::{Contender, Library, Visit, Writer},
     measure::Lcg,
     operations::{
-        child::ChildError,
         child::{self, rss_kib},
-        drive::{account, failed_children, failure, is_ours, series_for, with_background, Made},
-        operation::{Operation, Report},
+        drive::{account, ours_failures, series_for, with_background, Made},
+        operation::{operation, Operation, Report},
     },
     section::Section,
 };
@@ -232,35 +231,13 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
     }]
 }
 
-/// The churn operation, as `operations` lists it.
-pub(crate) struct Churn;
-
-impl Operation for Churn {
-    const NAME: &'static str = "churn";
-    const HELP: &'static str = "Waves of short-lived recording threads (a blocking pool's); \
-        records lost must be 0 for ours";
-    type Plan = Plan;
-    type Results = Results;
-
-    fn plan(quick: bool) -> Plan {
-        Plan::new(quick)
-    }
-
-    fn planned_ms(quick: bool) -> u64 {
-        if quick {
-            1_000
-        } else {
-            10_000
-        }
-    }
-
-    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
-        run(plan, options, progress)
-    }
-
-    fn in_child(job: &str) -> Result<String, ChildError> {
-        child::serve(job, in_child)
-    }
+operation! {
+    /// The churn operation, as `operations` lists it.
+    Churn: "churn",
+    "Waves of short-lived recording threads (a blocking pool's); \
+        records lost must be 0 for ours",
+    planned_ms: (1_000, 10_000),
+    child: in_child,
 }
 
 impl Report for Results {
@@ -269,13 +246,10 @@ impl Report for Results {
     }
 
     fn failures(&self) -> Vec<Failure> {
-        let mut out: Vec<Failure> = self
-            .outcomes
-            .iter()
-            .filter(|o| Contender::of_name(&o.option).is_some_and(is_ours))
-            .filter(|o| o.lost() != Some(0) || !o.mismatches.is_empty())
-            .map(|o| {
-                let what = format!(
+        let rows = self.outcomes.iter().map(|o| {
+            let wrong = o.lost() != Some(0) || !o.mismatches.is_empty();
+            let what = wrong.then(|| {
+                format!(
                     "{} recorded, {} counted{}",
                     o.made,
                     o.counted.map_or("nothing".into(), |c| c.to_string()),
@@ -284,12 +258,11 @@ impl Report for Results {
                     } else {
                         format!(" ({})", o.mismatches.join("; "))
                     }
-                );
-                failure(Churn::NAME, &o.option, what)
-            })
-            .collect();
-        out.extend(failed_children(Churn::NAME, &self.failed));
-        out
+                )
+            });
+            (o.option.as_str(), what)
+        });
+        ours_failures(Churn::NAME, rows, &self.failed)
     }
 
     /// Who lost records to exiting threads.

@@ -84,6 +84,21 @@ pub(crate) fn failure(operation: &str, option: &str, what: String) -> Failure {
     }
 }
 
+/// An operation's failures: each of `rows` (option, what went wrong, if
+/// anything) that is ours and went wrong, then its children of ours that
+/// failed ([`failed_children`]). A peer's are findings in its table.
+pub(crate) fn ours_failures<'a>(
+    operation: &str,
+    rows: impl IntoIterator<Item = (&'a str, Option<String>)>,
+    failed: &[String],
+) -> Vec<Failure> {
+    rows.into_iter()
+        .filter(|(option, _)| Contender::of_name(option).is_some_and(is_ours))
+        .filter_map(|(option, what)| Some(failure(operation, option, what?)))
+        .chain(failed_children(operation, failed))
+        .collect()
+}
+
 /// The children of ours that failed, among an operation's `failed` lines
 /// (`"<option>: <why>"`); a peer's failed child is a finding in its table.
 pub(crate) fn failed_children(operation: &str, failed: &[String]) -> Vec<Failure> {

@@ -17,10 +17,9 @@ use crate::{
     libraries::contenders::{Contender, Library, Visit, Writer as _, REFRESH, UPKEEP},
     measure::Lcg,
     operations::{
-        child::ChildError,
         child::{self, rss_kib},
-        drive::{account, failed_children, failure, is_ours, series_for, with_background, Made},
-        operation::{Operation, Report},
+        drive::{account, ours_failures, series_for, with_background, Made},
+        operation::{operation, Operation, Report},
     },
     section::Section,
 };
@@ -321,35 +320,13 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
     }]
 }
 
-/// The memory operation, as `operations` lists it.
-pub(crate) struct Memory;
-
-impl Operation for Memory {
-    const NAME: &'static str = "memory";
-    const HELP: &'static str = "Resident memory while writers record and nobody scrapes \
-        (metrics-rs/metrics#467), each option in a fresh child process";
-    type Plan = Plan;
-    type Results = Results;
-
-    fn plan(quick: bool) -> Plan {
-        Plan::new(quick)
-    }
-
-    fn planned_ms(quick: bool) -> u64 {
-        if quick {
-            1_500
-        } else {
-            25_000
-        }
-    }
-
-    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
-        run(plan, options, progress)
-    }
-
-    fn in_child(job: &str) -> Result<String, ChildError> {
-        child::serve(job, in_child)
-    }
+operation! {
+    /// The memory operation, as `operations` lists it.
+    Memory: "memory",
+    "Resident memory while writers record and nobody scrapes \
+        (metrics-rs/metrics#467), each option in a fresh child process",
+    planned_ms: (1_500, 25_000),
+    child: in_child,
 }
 
 impl Report for Results {
@@ -358,15 +335,11 @@ impl Report for Results {
     }
 
     fn failures(&self) -> Vec<Failure> {
-        let mut out: Vec<Failure> = self
-            .rows
-            .iter()
-            .filter(|o| Contender::of_name(&o.option).is_some_and(is_ours))
-            .filter(|o| !o.outcome.mismatches.is_empty())
-            .map(|o| failure(Memory::NAME, &o.option, o.outcome.mismatches.join("; ")))
-            .collect();
-        out.extend(failed_children(Memory::NAME, &self.failed));
-        out
+        let rows = self.rows.iter().map(|o| {
+            let m = &o.outcome.mismatches;
+            (o.option.as_str(), (!m.is_empty()).then(|| m.join("; ")))
+        });
+        ours_failures(Memory::NAME, rows, &self.failed)
     }
 
     /// Whose memory grows with no scrapes.

@@ -15,9 +15,9 @@ use crate::{
     libraries::contenders::{Accounting, Contender, Library, Visit, Writer as _},
     measure::{paced, quantile, span, timed, Ctl, Gate, Lcg, Spread},
     operations::{
-        child::{self, ChildError},
+        child::{self, ChildFailure},
         drive::{account, failure, is_ours, with_background, Made},
-        operation::{Operation, Report},
+        operation::{operation, Operation, Report},
     },
     section::Section,
     units::{ns, si},
@@ -155,6 +155,10 @@ pub(crate) struct Results {
     pub(crate) skipped: Vec<(Option<usize>, String)>,
     /// Each child's peak resident set: (option, series, KiB).
     pub(crate) peaks: Vec<(String, usize, Option<u64>)>,
+    /// Options whose child needed more than the harness's address-space
+    /// cap: (option, series, the refused allocation). A measured result:
+    /// the option does not fit that memory at that series count.
+    pub(crate) over_cap: Vec<(String, usize, String)>,
 }
 
 /// The most series `peer` is scraped with: its limit, but for the
@@ -402,6 +406,7 @@ pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&st
     let mut counts = Vec::new();
     let mut skipped = Vec::new();
     let mut peaks = Vec::new();
+    let mut over_cap = Vec::new();
     for &s in &plan.series {
         for &peer in peers {
             if let Some(other) = same_render_as(peer) {
@@ -442,6 +447,9 @@ pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&st
                             .push((None, format!("{}: no Prometheus text encoder", peer.name())));
                     }
                 }
+                Err(ChildFailure::OverCap(detail)) => {
+                    over_cap.push((peer.name().to_string(), s, detail));
+                }
                 Err(why) => skipped.push((Some(s), format!("{}: FAILED: {why}", peer.name()))),
             }
         }
@@ -452,6 +460,7 @@ pub(crate) fn run(plan: &Plan, peers: &[Contender], progress: &mut dyn FnMut(&st
         counts,
         skipped,
         peaks,
+        over_cap,
     }
 }
 
@@ -583,6 +592,17 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
             }
             rows.push(row);
         }
+        // An option over the cap: its row says so, in the peak RSS column.
+        for (option, _, detail) in r.over_cap.iter().filter(|o| o.1 == s) {
+            let mut row = vec![
+                option.clone(),
+                "-".into(),
+                format!("> {} (cap)", child::address_limit_text()),
+            ];
+            row.push(format!("did not fit: {detail}"));
+            row.resize(header.len(), "-".into());
+            rows.push(row);
+        }
         let mut notes = vec![
             format!(
                 "{s} latency series; writer threads record into series chosen uniformly at random \
@@ -595,12 +615,13 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
                  with none in the same rep, median [min-max] over {} reps (runs with and without a \
                  scraper alternate); '~': the range includes 1. Runs last one scrape period within \
                  {:.0}-{:.0} ms; the run without a scraper {:.0} ms. Each option in a child process of \
-                 its own (address space capped at {} GiB); peak RSS: that child's VmHWM.",
+                 its own (address space capped at {}: an option that needs more is reported as \
+                 '> cap', its measured result); peak RSS: that child's VmHWM.",
                 r.plan.reps,
                 r.plan.run_s * 1e3,
                 r.plan.max_run_s.max(r.plan.run_s) * 1e3,
                 r.plan.run_s * 1e3,
-                child::ADDRESS_LIMIT >> 30
+                child::address_limit_text()
             ),
         ];
         for c in r.counts.iter().filter(|c| c.series == s) {
@@ -653,37 +674,14 @@ pub(crate) fn sections(r: &Results) -> Vec<Section> {
     out
 }
 
-/// The scrape operation, as `operations` lists it.
-pub(crate) struct Scrape;
-
-impl Operation for Scrape {
-    const NAME: &'static str = "scrape";
-    const HELP: &'static str =
-        "A scraper renders the Prometheus text of 1k and 10k series at 1 and \
+operation! {
+    /// The scrape operation, as `operations` lists it.
+    Scrape: "scrape",
+    "A scraper renders the Prometheus text of 1k and 10k series at 1 and \
         10 Hz while 1 and 2 writers record; render p50/p99, bytes, peak RSS, writer throughput \
-        with / without it (each option in a child)";
-    type Plan = Plan;
-    type Results = Results;
-
-    fn plan(quick: bool) -> Plan {
-        Plan::new(quick)
-    }
-
-    fn planned_ms(quick: bool) -> u64 {
-        if quick {
-            2_000
-        } else {
-            50_000
-        }
-    }
-
-    fn run(plan: &Plan, options: &[Contender], progress: &mut dyn FnMut(&str)) -> Results {
-        run(plan, options, progress)
-    }
-
-    fn in_child(job: &str) -> Result<String, ChildError> {
-        child::serve(job, in_child)
-    }
+        with / without it (each option in a child)",
+    planned_ms: (2_000, 50_000),
+    child: in_child,
 }
 
 impl Report for Results {
@@ -691,7 +689,17 @@ impl Report for Results {
         sections(self)
     }
 
+    /// Our rows' miscounts, and any of ours over the cap (a peer's is
+    /// its measured result).
     fn failures(&self) -> Vec<Failure> {
+        let over_cap = self
+            .over_cap
+            .iter()
+            .filter(|(o, _, _)| Contender::of_name(o).is_some_and(is_ours))
+            .map(|(o, series, detail)| {
+                let why = ChildFailure::OverCap(detail.clone());
+                failure(Scrape::NAME, o, format!("{series} series: {why}"))
+            });
         self.counts
             .iter()
             .filter(|c| c.ours && !c.accounting.mismatches.is_empty())
@@ -706,6 +714,7 @@ impl Report for Results {
                     ),
                 )
             })
+            .chain(over_cap)
             .collect()
     }
 
@@ -817,6 +826,7 @@ mod tests {
             counts: Vec::new(),
             skipped: Vec::new(),
             peaks: Vec::new(),
+            over_cap: Vec::new(),
         };
         for peer in Contender::ALL {
             match measure(peer, crate::operations::drive::series_for(peer, 20), &plan) {
@@ -850,5 +860,27 @@ mod tests {
             .iter()
             .any(|(_, s)| s.starts_with(Contender::OtelHistogram.name())));
         assert!(!sections(&r).is_empty());
+        assert!(r.failures().is_empty());
+        // A peer over the cap is its row's result; ours over it fails the run.
+        let refused = "memory allocation of 222208 bytes failed; signal: 6 (SIGABRT)";
+        r.over_cap
+            .push((Contender::Exporter.name().into(), 20, refused.into()));
+        let text: String = sections(&r).iter().map(Section::text).collect();
+        let row = text
+            .lines()
+            .find(|l| l.contains("> 1.5 GiB (cap)"))
+            .unwrap_or_else(|| panic!("no row over the cap: {text}"));
+        assert!(
+            row.trim_start()
+                .starts_with(&format!("{}  ", Contender::Exporter.name()))
+                && row.contains(&format!("did not fit: {refused}")),
+            "{row}"
+        );
+        assert!(r.failures().is_empty());
+        r.over_cap
+            .push((Contender::Registry.name().into(), 20, refused.into()));
+        let f = r.failures();
+        assert_eq!(f.len(), 1);
+        assert!(f[0].mismatches[0].contains("address-space cap"), "{f:?}");
     }
 }

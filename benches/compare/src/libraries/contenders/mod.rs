@@ -1,6 +1,6 @@
 //! The libraries a user would pick instead of this crate's registry, each
 //! behind one trait, set up as its documentation says a server would: one
-//! latency histogram, [`METRIC`], with one label `series` ("0" to "S-1").
+//! latency histogram, [`METRIC`](contender::METRIC), with one label `series` ("0" to "S-1").
 //!
 //! | row | module | setup | cached handle | lookup every call |
 //! |---|---|---|---|---|
@@ -11,7 +11,7 @@
 //! | `metrics + exporter-prometheus (buckets)` | `exporter` | the same with `set_buckets` | as above | as above |
 //! | `metrics-util AtomicBucket` | `exporter` | one bucket per series, drained by a reader | `push` | none |
 //! | `prometheus Histogram` | `tikv` | `HistogramVec` in a `Registry` | `with_label_values` once | `with_label_values` |
-//! | `prometheus LocalHistogram` | `tikv` | `Histogram::local` per thread, flushed every [`LOCAL_FLUSH_EVERY`] | `observe` | none |
+//! | `prometheus LocalHistogram` | `tikv` | `Histogram::local` per thread, flushed every [`LOCAL_FLUSH_EVERY`](contender::LOCAL_FLUSH_EVERY) | `observe` | none |
 //! | `prometheus-client Histogram` | `client` | `Family<labels, Histogram>` in a `Registry` | `get_or_create` once, cloned | `get_or_create` |
 //! | `opentelemetry_sdk Histogram` | `otel` | `SdkMeterProvider` + `ManualReader` | `record(v, &attributes)` | (the same) |
 //! | `opentelemetry_sdk bound` | `otel` | the same, `Histogram::bind` | the bound handle | `record(v, &attributes)` |
