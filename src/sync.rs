@@ -23,12 +23,27 @@ pub(crate) use loom::sync::{
     Mutex, MutexGuard,
 };
 
-/// `Ordering::$order`, or `Relaxed` in the deliberately broken variant
-/// `--cfg lockfree_metrics_broken="$variant"`, which the loom models must
-/// catch: the evidence that the ordering is needed. A constant either way.
+/// Whether this build is the deliberately broken variant
+/// `--cfg lockfree_metrics_broken="$variant"`, which a loom model (or a
+/// named test) must catch: the evidence that the code it replaces is
+/// needed. A constant, so the other arm is compiled out; but both arms are
+/// type-checked in every build, so a variant cannot rot. Every variant is
+/// written through this macro or [`ordering!`], never as a pair of
+/// `#[cfg]` statements; the names are declared in the workspace
+/// `Cargo.toml` (check-cfg) and run by `loom-tests/broken-matrix.sh`.
+macro_rules! broken {
+    ($variant:tt) => {
+        cfg!(lockfree_metrics_broken = $variant)
+    };
+}
+pub(crate) use broken;
+
+/// `Ordering::$order`, or `Relaxed` in the broken variant `$variant` (see
+/// [`broken!`]): the evidence that the ordering is needed. A constant
+/// either way, usable in a `const`.
 macro_rules! ordering {
     ($order:ident, broken $variant:tt) => {
-        if cfg!(lockfree_metrics_broken = $variant) {
+        if $crate::sync::broken!($variant) {
             $crate::sync::Ordering::Relaxed
         } else {
             $crate::sync::Ordering::$order

@@ -47,7 +47,7 @@ use crate::{
         BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
         ThroughputSnapshot, WindowRate,
     },
-    sync::{lock, AtomicU64, Mutex, Ordering},
+    sync::{broken, lock, AtomicU64, Mutex, Ordering},
 };
 
 /// Shared atomics for every metric (see the module docs).
@@ -247,8 +247,8 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     #[inline]
     fn record_batch_size(&self, size: usize) {
         let (size, clamped) = clamp(size as u64, self.config.max_batch_size() as u64);
-        #[cfg(not(lockfree_metrics_broken = "atomic_epoch_late"))]
-        let epoch = self.epoch();
+        let epoch = || self.epoch();
+        let early = (!broken!("atomic_epoch_late")).then(epoch);
         self.batch.add_shared(size as usize, 1);
         if clamped {
             self.batch_clamped.add_shared(1);
@@ -256,8 +256,7 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
         // Broken on purpose, for the loom models to catch: a reset between
         // the count and this read takes the count, yet the value is tagged
         // with the new interval and shown there without it.
-        #[cfg(lockfree_metrics_broken = "atomic_epoch_late")]
-        let epoch = self.epoch();
+        let epoch = early.unwrap_or_else(epoch);
         self.batch_current.store(epoch, size);
     }
 

@@ -45,7 +45,7 @@ use std::marker::PhantomData;
 use super::zeroed::ZeroedWords;
 use crate::{
     metric::layout::Layout,
-    sync::{fence, AtomicF64, AtomicU64, Ordering},
+    sync::{broken, fence, AtomicF64, AtomicU64, Ordering},
 };
 
 /// One writer: what [`Counters`] keeps for it is the touched word.
@@ -390,26 +390,25 @@ impl Counters<Shared> {
         if self.writers.touched.load(Ordering::Relaxed) & bit == 0 {
             self.mark_shared(bit);
         }
-        // Release on success: see `Counters::add_owned_release`. Relaxed on
-        // failure: nothing is written, the next try loads again.
-        #[cfg(not(lockfree_metrics_broken = "histogram_cap_not_atomic"))]
-        let (Ok(old) | Err(old)) =
-            self.cell(index)
-                .fetch_update(Ordering::Release, Ordering::Relaxed, |count| {
-                    let kept = n.min(cap.saturating_sub(count));
-                    (kept != 0).then(|| count + kept)
-                });
-        // Broken on purpose, for the loom models to catch: a load and a
-        // store, so that a record racing with this one is lost, neither
-        // counted nor cut.
-        #[cfg(lockfree_metrics_broken = "histogram_cap_not_atomic")]
-        let old = {
-            let cell = self.cell(index);
+        let kept = |count: u64| n.min(cap.saturating_sub(count));
+        let cell = self.cell(index);
+        let old = if broken!("histogram_cap_not_atomic") {
+            // Broken on purpose, for the loom models to catch: a load and a
+            // store, so that a record racing with this one is lost, neither
+            // counted nor cut.
             let old = cell.load(Ordering::Relaxed);
-            cell.store(old + n.min(cap.saturating_sub(old)), Ordering::Release);
+            cell.store(old + kept(old), Ordering::Release);
+            old
+        } else {
+            // Release on success: see `Counters::add_owned_release`. Relaxed
+            // on failure: nothing is written, the next try loads again.
+            let (Ok(old) | Err(old)) =
+                cell.fetch_update(Ordering::Release, Ordering::Relaxed, |count| {
+                    (kept(count) != 0).then(|| count + kept(count))
+                });
             old
         };
-        (old, n.min(cap.saturating_sub(old)))
+        (old, kept(old))
     }
 
     #[cold]
@@ -422,17 +421,19 @@ impl Counters<Shared> {
     /// Zeroes every counter, returning what each held: each increment lands
     /// either in the returned values or in the counters after the swap.
     pub fn take(&self) -> Vec<u64> {
-        // Relaxed: each swap is its own cut; no other memory hangs on it.
-        #[cfg(not(lockfree_metrics_broken = "counters_take_not_atomic"))]
-        let take = |cell: &AtomicU64| cell.swap(0, Ordering::Relaxed);
-        // Broken on purpose, for the loom models to catch: an increment
-        // between the load and the store is in neither the value returned
-        // nor the counter.
-        #[cfg(lockfree_metrics_broken = "counters_take_not_atomic")]
         let take = |cell: &AtomicU64| {
-            let value = cell.load(Ordering::Relaxed);
-            cell.store(0, Ordering::Relaxed);
-            value
+            if broken!("counters_take_not_atomic") {
+                // Broken on purpose, for the loom models to catch: an
+                // increment between the load and the store is in neither
+                // the value returned nor the counter.
+                let value = cell.load(Ordering::Relaxed);
+                cell.store(0, Ordering::Relaxed);
+                value
+            } else {
+                // Relaxed: each swap is its own cut; no other memory hangs
+                // on it.
+                cell.swap(0, Ordering::Relaxed)
+            }
         };
         (0..self.len).map(|i| take(self.cell(i))).collect()
     }
@@ -574,8 +575,7 @@ impl OwnedWide {
         let seq = self.carries.load(Ordering::Relaxed);
         // Broken on purpose in `wide_carry_unfenced`: no odd phase, so a
         // reader can pair the new `low` with the old carry count.
-        #[cfg(not(lockfree_metrics_broken = "wide_carry_unfenced"))]
-        {
+        if !broken!("wide_carry_unfenced") {
             // Relaxed store, then a Release fence: a reader whose `low` load
             // sees the store below synchronises with this fence (through its
             // Acquire fence) and so sees the odd value or a later one.

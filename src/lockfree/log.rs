@@ -48,7 +48,7 @@ use std::time::Duration;
 use super::mode::{Change, ModeCell, ModeState};
 use crate::{
     snapshot::{Mode, Transition},
-    sync::{ordering, spin_wait, AtomicU64, Ordering},
+    sync::{broken, ordering, spin_wait, AtomicU64, Ordering},
 };
 
 const CODE_BITS: u32 = 17;
@@ -167,20 +167,13 @@ impl TransitionLog {
                 // and `at` are at least this change's.
                 let to = entry.to.load(Ordering::Acquire);
                 // Acquire, all three: pair with `write`'s Release stores;
-                // `from` is read last (see the module docs).
-                #[cfg(not(lockfree_metrics_broken = "log_reads_from_first"))]
-                let (at, from) = {
-                    let at = entry.at.load(Ordering::Acquire);
-                    (at, entry.from.load(Ordering::Acquire))
-                };
-                // Broken on purpose, for the loom models to catch: `from`
-                // read before `at` no longer tells whether a newer change
-                // raised `at`.
-                #[cfg(lockfree_metrics_broken = "log_reads_from_first")]
-                let (at, from) = {
-                    let from = entry.from.load(Ordering::Acquire);
-                    (entry.at.load(Ordering::Acquire), from)
-                };
+                // `from` is read last (see the module docs). Broken on
+                // purpose, for the loom models to catch: `from` read before
+                // `at` no longer tells whether a newer change raised `at`.
+                let from = || entry.from.load(Ordering::Acquire);
+                let early = broken!("log_reads_from_first").then(from);
+                let at = entry.at.load(Ordering::Acquire);
+                let from = early.unwrap_or_else(from);
                 let (to_seq, from_seq) = (to >> CODE_BITS, from >> CODE_BITS);
                 if to_seq < seq {
                     // Still being recorded by a concurrent change.

@@ -19,7 +19,7 @@
 
 use crate::{
     snapshot::Mode,
-    sync::{AtomicU64, Ordering},
+    sync::{broken, AtomicU64, Ordering},
 };
 
 const CODE_BITS: u32 = 17;
@@ -94,16 +94,14 @@ impl ModeCell {
             let seq = (current >> CODE_BITS) + 1;
             let new = (seq << CODE_BITS) | code;
             let at = now();
-            #[cfg(not(lockfree_metrics_broken = "mode_not_atomic"))]
-            let result =
-                self.0
-                    .compare_exchange_weak(current, new, Ordering::Release, Ordering::Acquire);
-            // A load-then-store "update" that loses concurrent changes, for
-            // the loom models to catch.
-            #[cfg(lockfree_metrics_broken = "mode_not_atomic")]
-            let result = {
+            let result = if broken!("mode_not_atomic") {
+                // A load-then-store "update" that loses concurrent changes,
+                // for the loom models to catch.
                 self.0.store(new, Ordering::Relaxed);
-                Ok::<u64, u64>(current)
+                Ok(current)
+            } else {
+                self.0
+                    .compare_exchange_weak(current, new, Ordering::Release, Ordering::Acquire)
             };
             match result {
                 Ok(_) => {

@@ -15,19 +15,13 @@
 
 use crossbeam_epoch::{Atomic, Collector, Guard, Owned};
 
-use crate::sync::Ordering;
+use crate::sync::{broken, ordering, Ordering};
 
 /// The orderings of the pointer's accesses; `Relaxed` in the broken
 /// variant `published_relaxed`, for the loom models to catch (a reader may
 /// then see the pointer but not the value's contents).
-#[cfg(not(lockfree_metrics_broken = "published_relaxed"))]
-const ACQUIRE: Ordering = Ordering::Acquire;
-#[cfg(not(lockfree_metrics_broken = "published_relaxed"))]
-const ACQ_REL: Ordering = Ordering::AcqRel;
-#[cfg(lockfree_metrics_broken = "published_relaxed")]
-const ACQUIRE: Ordering = Ordering::Relaxed;
-#[cfg(lockfree_metrics_broken = "published_relaxed")]
-const ACQ_REL: Ordering = Ordering::Relaxed;
+const ACQUIRE: Ordering = ordering!(Acquire, broken "published_relaxed");
+const ACQ_REL: Ordering = ordering!(AcqRel, broken "published_relaxed");
 
 /// A shared, immutable, replaceable `T`.
 pub struct Published<T: Send + Sync + 'static> {
@@ -84,21 +78,17 @@ impl<T: Send + Sync + 'static> Published<T> {
             // AcqRel on success: Release publishes `value`'s contents to
             // readers; Acquire orders this update after the one it replaces.
             // Acquire on failure: the newer value is read next (as in `read`).
-            #[cfg(not(lockfree_metrics_broken = "published_swap"))]
-            let installed = self
-                .current
-                .compare_exchange(current, Owned::new(value), ACQ_REL, ACQUIRE, &guard)
-                .map(|_| current)
-                .map_err(|failure| failure.current);
-            // Broken on purpose, for the loom models to catch: a swap
-            // installs `value` over whatever is current, so an update made
-            // since `current` was read is lost.
-            #[cfg(lockfree_metrics_broken = "published_swap")]
-            let installed = Ok::<_, crossbeam_epoch::Shared<'_, T>>(self.current.swap(
-                Owned::new(value),
-                ACQ_REL,
-                &guard,
-            ));
+            let installed = if broken!("published_swap") {
+                // Broken on purpose, for the loom models to catch: a swap
+                // installs `value` over whatever is current, so an update
+                // made since `current` was read is lost.
+                Ok(self.current.swap(Owned::new(value), ACQ_REL, &guard))
+            } else {
+                self.current
+                    .compare_exchange(current, Owned::new(value), ACQ_REL, ACQUIRE, &guard)
+                    .map(|_| current)
+                    .map_err(|failure| failure.current)
+            };
             match installed {
                 Ok(replaced) => {
                     // SAFETY:

@@ -444,7 +444,7 @@ mod loom_map {
 
     use loom::thread::ThreadId;
 
-    use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+    use crate::sync::{ordering, AtomicPtr, AtomicUsize, Ordering};
 
     /// More than loom's limit of 5 threads per model.
     const CAPACITY: usize = 8;
@@ -512,12 +512,9 @@ mod loom_map {
                 value: create(),
             }));
             // Release: publishes the initialised entry to `published`.
-            #[cfg(not(lockfree_metrics_broken = "registry_relaxed"))]
-            self.entries[index].store(entry, Ordering::Release);
-            // Broken on purpose, for the loom models to catch: a reader that
-            // finds the pointer need not see the entry it points to.
-            #[cfg(lockfree_metrics_broken = "registry_relaxed")]
-            self.entries[index].store(entry, Ordering::Relaxed);
+            // (Relaxed in the broken variant, for the loom models to catch:
+            // a reader that finds the pointer need not see the entry.)
+            self.entries[index].store(entry, ordering!(Release, broken "registry_relaxed"));
             // SAFETY: the pointer was just made from a live Box and is freed
             // only in `drop` (see `published`).
             unsafe { &(*entry).value }

@@ -65,7 +65,7 @@ use crate::{
         BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
         ThroughputSnapshot, WindowRate,
     },
-    sync::{AtomicUsize, Ordering},
+    sync::{broken, AtomicUsize, Ordering},
 };
 
 /// One recording thread's cells. Only its thread writes them. Boxed and
@@ -323,8 +323,7 @@ impl<C: Clock> Sharded<C> {
         };
         // Broken on purpose, for the loom models to catch: counts read
         // before the values miss the count of a record whose value is shown.
-        #[cfg(lockfree_metrics_broken = "gauge_counts_before_stamps")]
-        let (batch, queue) = counts();
+        let early = broken!("gauge_counts_before_stamps").then(counts);
         let mut newest = [None::<Shown>; 2];
         for shard in shards {
             let opened = base.opened(shard.id);
@@ -340,8 +339,7 @@ impl<C: Clock> Sharded<C> {
                 }
             }
         }
-        #[cfg(not(lockfree_metrics_broken = "gauge_counts_before_stamps"))]
-        let (batch, queue) = counts();
+        let (batch, queue) = early.unwrap_or_else(counts);
         Gauges {
             batch,
             batch_current: newest[0].map(|s| s.value),
@@ -401,13 +399,14 @@ impl<C: Clock> Sharded<C> {
             at_ns: now,
             parts: reading.parts,
             slot,
-            #[cfg(not(lockfree_metrics_broken = "window_slot_read_twice"))]
-            slot_counts,
             // Broken on purpose, for the loom models to catch (the code as it
             // was before they found it): a second reading of the slot for
             // the base loses a record made after the first.
-            #[cfg(lockfree_metrics_broken = "window_slot_read_twice")]
-            slot_counts: self.slot_reading(&shards, slot),
+            slot_counts: if broken!("window_slot_read_twice") {
+                self.slot_reading(&shards, slot)
+            } else {
+                slot_counts
+            },
             mode_seq,
             opened,
         };
@@ -565,13 +564,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
 
     fn take_interval(&self) -> Snapshot {
         self.base.update(|base| {
-            #[cfg(not(lockfree_metrics_broken = "interval_two_readings"))]
-            let (snapshot, next) = self.read_all(base, true);
-            // Broken on purpose, for the loom models to catch: the interval
-            // and the new base come from two readings, so a record made
-            // between them falls in no interval.
-            #[cfg(lockfree_metrics_broken = "interval_two_readings")]
-            let (snapshot, next) = (self.read_all(base, true).0, self.read_all(base, true).1);
+            let (snapshot, mut next) = self.read_all(base, true);
+            if broken!("interval_two_readings") {
+                // Broken on purpose, for the loom models to catch: the
+                // interval and the new base come from two readings, so a
+                // record made between them falls in no interval.
+                next = self.read_all(base, true).1;
+            }
             (
                 next.expect("read_all keeps the reading when asked"),
                 snapshot,

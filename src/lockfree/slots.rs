@@ -32,7 +32,7 @@
 use super::zeroed::ZeroedWords;
 use crate::{
     metric::window::{slot_add, WindowSpec, SLOT_MAX},
-    sync::{AtomicU64, Ordering},
+    sync::{broken, ordering, AtomicU64, Ordering},
 };
 
 const COUNT_BITS: u32 = 32;
@@ -150,13 +150,13 @@ impl AtomicSlots {
         t_cell.store(pack(lap, t), Ordering::Relaxed);
         r_cell.store(pack(lap, r), Ordering::Relaxed);
         // Release: a reader that acquires the watermark sees every entry it
-        // covers in its new slot.
-        #[cfg(not(lockfree_metrics_broken = "slots_watermark_relaxed"))]
-        self.newest.store(slot.saturating_add(1), Ordering::Release);
-        // Broken on purpose, for the loom models to catch: a reader may see
-        // the new watermark before the zeroed entries.
-        #[cfg(lockfree_metrics_broken = "slots_watermark_relaxed")]
-        self.newest.store(slot.saturating_add(1), Ordering::Relaxed);
+        // covers in its new slot. (Relaxed in the broken variant, for the
+        // loom models to catch: a reader may see the new watermark before
+        // the zeroed entries.)
+        self.newest.store(
+            slot.saturating_add(1),
+            ordering!(Release, broken "slots_watermark_relaxed"),
+        );
         t_sat || r_sat
     }
 
@@ -222,19 +222,18 @@ impl AtomicSlots {
                 return false;
             };
             let (sum, saturated) = slot_add(count, n);
-            #[cfg(not(lockfree_metrics_broken = "slots_shared_not_atomic"))]
-            let result = cell.compare_exchange_weak(
-                current,
-                pack(lap, sum),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            // Broken on purpose, for the loom models to catch: a
-            // load-then-store loses an add made in between.
-            #[cfg(lockfree_metrics_broken = "slots_shared_not_atomic")]
-            let result = {
+            let result = if broken!("slots_shared_not_atomic") {
+                // Broken on purpose, for the loom models to catch: a
+                // load-then-store loses an add made in between.
                 cell.store(pack(lap, sum), Ordering::Relaxed);
-                Ok::<u64, u64>(current)
+                Ok(current)
+            } else {
+                cell.compare_exchange_weak(
+                    current,
+                    pack(lap, sum),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
             };
             match result {
                 Ok(_) => return saturated,
@@ -252,10 +251,9 @@ impl AtomicSlots {
     pub(crate) fn read(&self, spec: &WindowSpec, slot: u64) -> (u64, u64) {
         // Acquire: pairs with the watermark's Release, so every entry it
         // covers is seen in (at least) that move's slot.
-        #[cfg(not(lockfree_metrics_broken = "slots_watermark_relaxed"))]
-        let newest = self.newest.load(Ordering::Acquire);
-        #[cfg(lockfree_metrics_broken = "slots_watermark_relaxed")]
-        let newest = self.newest.load(Ordering::Relaxed);
+        let newest = self
+            .newest
+            .load(ordering!(Acquire, broken "slots_watermark_relaxed"));
         if slot >= newest || slot.saturating_add(spec.ring_len() as u64) <= newest.saturating_sub(1)
         {
             return (0, 0);

@@ -17,7 +17,7 @@ use crate::{
         window::WindowSpec,
     },
     snapshot::{Mode, ModeSnapshot, Snapshot},
-    sync::{lock, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering},
+    sync::{broken, lock, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering},
 };
 
 /// Messages a lane's ring holds by default: 1,024 messages of 32 bytes,
@@ -573,18 +573,15 @@ impl<C: Clock> MetricsCollector for Ring<C> {
         // Read before anything changes: a panicking user clock leaves the
         // aggregate as it was (with the drained records, none lost).
         let now = self.clock.now_ns();
-        let (snapshot, mode_seq) = self.snapshot_locked(&agg, now);
+        let (mut snapshot, mode_seq) = self.snapshot_locked(&agg, now);
         // Broken on purpose, for the per-record interval test to catch: a
         // second drain "for freshness" between the interval's reading and
         // its reset puts the records it applies into the interval's windows
         // but not its totals, and the reset then drops them.
-        #[cfg(lockfree_metrics_broken = "ring_interval_two_drains")]
-        let snapshot = {
-            let mut snapshot = snapshot;
+        if broken!("ring_interval_two_drains") {
             self.drain_all(&mut agg);
             snapshot.throughput.windows = agg.part.throughput.snapshot(&self.spec, now).windows;
-            snapshot
-        };
+        }
         agg.part.clear();
         agg.reset_at_ns = now;
         agg.mode_seq = mode_seq;

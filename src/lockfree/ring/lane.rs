@@ -68,7 +68,7 @@ use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{broken, ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Lane states: the low two bits of `state`, above them a generation
 /// counted by claims.
@@ -205,16 +205,9 @@ impl<B: Fold> Lane<B> {
         // Acquire: the consumer's reads of the slots it freed happen before
         // this producer overwrites them.
         let head = self.head.load(Ordering::Acquire);
-        #[cfg(not(lockfree_metrics_broken = "ring_overwrites_unread"))]
-        let room = tail.wrapping_sub(head) < self.slots.len() as u64;
-        // Broken on purpose, for the loom models to catch: a full ring
-        // overwrites its oldest unread message.
-        #[cfg(lockfree_metrics_broken = "ring_overwrites_unread")]
-        let room = {
-            let _ = head;
-            true
-        };
-        if room {
+        // (Always room in the broken variant, for the loom models to catch:
+        // a full ring overwrites its oldest unread message.)
+        if broken!("ring_overwrites_unread") || tail.wrapping_sub(head) < self.slots.len() as u64 {
             let slot = &self.slots[tail as usize & (self.slots.len() - 1)];
             for (word, value) in slot.0.iter().zip([msg.kind, msg.at, msg.a, msg.b]) {
                 // Relaxed: published by the `Release` store of `tail`.
@@ -271,14 +264,13 @@ impl<B: Fold> Lane<B> {
                 )
                 .is_ok();
             if swapped {
-                // SAFETY: the CAS unpublished `published`: a consumer's
-                // take (a CAS from it) fails from now on, and a consumer
-                // reads a batch only after a successful take; so this
-                // producer has it alone.
-                #[cfg(not(lockfree_metrics_broken = "ring_twin_skipped"))]
-                unsafe {
-                    (*published).fold(msg)
-                };
+                if !broken!("ring_twin_skipped") {
+                    // SAFETY: the CAS unpublished `published`: a consumer's
+                    // take (a CAS from it) fails from now on, and a consumer
+                    // reads a batch only after a successful take; so this
+                    // producer has it alone.
+                    unsafe { (*published).fold(msg) };
+                }
                 // Relaxed: `back` is this producer's own. (Broken variant
                 // `ring_twin_skipped`: the old front becomes the twin
                 // without the record, and the next swap publishes a batch
@@ -351,14 +343,16 @@ impl<B: Fold> Lane<B> {
         if state & FLAGS != RETIRED {
             return false;
         }
-        #[cfg(not(lockfree_metrics_broken = "ring_claim_keeps_generation"))]
-        let next = (state & !FLAGS).wrapping_add(FLAGS + 1) | LIVE;
         // Broken on purpose, for the churn test to catch: without a new
         // generation, a reader's mark taken before this claim matches again
         // once this producer retires, and the reader removes the lane with
         // the records pushed after its drain.
-        #[cfg(lockfree_metrics_broken = "ring_claim_keeps_generation")]
-        let next = (state & !FLAGS) | LIVE;
+        let generation = if broken!("ring_claim_keeps_generation") {
+            0
+        } else {
+            FLAGS + 1
+        };
+        let next = (state & !FLAGS).wrapping_add(generation) | LIVE;
         self.state
             // Acquire: pairs with `retire`'s Release, so this producer's
             // writes follow the old one's (`tail` included).
@@ -372,28 +366,24 @@ impl<B: Fold> Lane<B> {
     /// so the drain had them all.
     pub fn remove(&self, mark: Retired) -> bool {
         let removed = (mark.0 & !FLAGS) | REMOVED;
-        #[cfg(not(lockfree_metrics_broken = "ring_remove_not_exclusive"))]
-        let done = self
-            .state
-            // Relaxed: the CAS's atomicity alone decides between a claim
-            // and a removal; the drain before it was ordered by the
-            // `Acquire` of `retired`.
-            .compare_exchange(mark.0, removed, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok();
-        // Broken on purpose, for the loom models to catch: a load then a
-        // store lets a new producer claim the lane in between, and its
-        // records go to a lane nobody drains.
-        #[cfg(lockfree_metrics_broken = "ring_remove_not_exclusive")]
-        let done = {
-            // Relaxed: the broken variant.
+        if broken!("ring_remove_not_exclusive") {
+            // Broken on purpose, for the loom models to catch: a load then
+            // a store lets a new producer claim the lane in between, and
+            // its records go to a lane nobody drains. (Relaxed: the broken
+            // variant.)
             let same = self.state.load(Ordering::Relaxed) == mark.0;
             if same {
                 crate::sync::spin_wait();
                 self.state.store(removed, Ordering::Relaxed);
             }
-            same
-        };
-        done
+            return same;
+        }
+        self.state
+            // Relaxed: the CAS's atomicity alone decides between a claim
+            // and a removal; the drain before it was ordered by the
+            // `Acquire` of `retired`.
+            .compare_exchange(mark.0, removed, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Applies every published message to `sink`, and absorbs the overflow
@@ -410,36 +400,35 @@ impl<B: Fold> Lane<B> {
         // Acquire: pairs with the producer's `Release` publication: the
         // ring drain below then sees every message pushed before the batch
         // was made, so they are applied before it, in the lane's order.
-        #[cfg(not(lockfree_metrics_broken = "ring_batch_before_ring"))]
-        let mut published = self.front.load(Ordering::Acquire);
+        let front = || self.front.load(Ordering::Acquire);
+        let first = (!broken!("ring_batch_before_ring")).then(front);
         let mut messages = self.drain_ring(sink);
         // Broken on purpose, for the loom models to catch: the batch looked
         // at after the ring may hold records newer than a message the ring
         // drain missed, and the drain applies them out of order.
-        #[cfg(lockfree_metrics_broken = "ring_batch_before_ring")]
-        let mut published = self.front.load(Ordering::Acquire);
+        let mut published = first.unwrap_or_else(front);
         if published.is_null() {
             return (messages, false);
         }
         loop {
-            #[cfg(not(lockfree_metrics_broken = "ring_take_not_exclusive"))]
-            let taken = self.front.compare_exchange(
-                published,
-                ptr::null_mut(),
-                // Acquire: pairs with the producer's `Release` swap, so the
-                // batch's folds are visible.
-                Ordering::Acquire,
-                // Acquire: the newer front is taken next, as above.
-                Ordering::Acquire,
-            );
-            // Broken on purpose, for the loom models to catch: a load then
-            // a store takes a batch the producer may have just swapped out
-            // (and is folding into), and drops the one it swapped in.
-            #[cfg(lockfree_metrics_broken = "ring_take_not_exclusive")]
-            let taken = {
+            let taken = if broken!("ring_take_not_exclusive") {
+                // Broken on purpose, for the loom models to catch: a load
+                // then a store takes a batch the producer may have just
+                // swapped out (and is folding into), and drops the one it
+                // swapped in.
                 crate::sync::spin_wait();
                 self.front.store(ptr::null_mut(), Ordering::Release);
-                Ok::<_, *mut B>(published)
+                Ok(published)
+            } else {
+                self.front.compare_exchange(
+                    published,
+                    ptr::null_mut(),
+                    // Acquire: pairs with the producer's `Release` swap, so
+                    // the batch's folds are visible.
+                    Ordering::Acquire,
+                    // Acquire: the newer front is taken next, as above.
+                    Ordering::Acquire,
+                )
             };
             match taken {
                 Ok(_) => break,
