@@ -371,6 +371,46 @@ impl RawHistogram {
         raw
     }
 
+    /// A reading of sparse counts (the registry's counter pages): `runs`
+    /// are (first index, counts) pairs of a `len`-counter array, in any
+    /// order, possibly overlapping (overlaps add, saturating), each at most
+    /// `1 << min_shift` counters from a multiple of that. Chunks are at
+    /// least that long, so every run lies in one chunk.
+    pub(crate) fn from_runs<const N: usize>(
+        len: usize,
+        min_shift: u32,
+        runs: &[(usize, [u64; N])],
+    ) -> Self {
+        let chunk_shift = len
+            .div_ceil(64)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(min_shift);
+        let chunks = runs
+            .iter()
+            .fold(0_u64, |any, &(start, _)| any | 1 << (start >> chunk_shift));
+        let mut raw = RawHistogram {
+            chunks,
+            chunk_shift,
+            ..RawHistogram::default()
+        };
+        let held = bits(chunks)
+            .map(|i| {
+                let (start, end) = chunk_range(i, chunk_shift, len);
+                end - start
+            })
+            .sum();
+        let mut counts = vec![0_u64; held];
+        for (start, run) in runs {
+            let at = raw.offset(start >> chunk_shift) + (start & ((1 << chunk_shift) - 1));
+            for (into, &n) in counts[at..].iter_mut().zip(run) {
+                *into = into.saturating_add(n);
+            }
+        }
+        raw.counts = counts;
+        raw
+    }
+
     /// Adds `counts` (any writers, of `layout`), its sum modulo 2^64 and
     /// its clamp count into this reading, taking in the chunks it marks
     /// that the reading lacks.

@@ -117,6 +117,7 @@ mod family;
 mod gauge;
 mod histogram;
 mod key;
+mod lanes;
 mod list;
 mod read;
 mod series;

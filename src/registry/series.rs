@@ -189,7 +189,7 @@ impl Entry {
         match self {
             Entry::Counter(s) => s.cells.spread.promoted(),
             Entry::Gauge(_) => false,
-            Entry::Histogram(s) => s.cells.spread.promoted(),
+            Entry::Histogram(s) => s.cells.lanes_claimed() > 1,
         }
     }
 
@@ -205,7 +205,7 @@ impl Entry {
             Entry::Counter(s) => std::mem::size_of_val(&**s) + key(&s.key),
             Entry::Gauge(s) => std::mem::size_of_val(&**s) + key(&s.key),
             Entry::Histogram(s) => {
-                std::mem::size_of_val(&**s) + key(&s.key) + s.cells.shared_bytes()
+                std::mem::size_of_val(&**s) + key(&s.key) + s.cells.storage_bytes()
             }
         }
     }
