@@ -32,7 +32,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    counters::{Relaxed, SharedCounter, SharedCounters, SharedHistogram},
+    counters::{RelaxedLoads, SharedCounter, SharedCounters, SharedHistogram},
     gauge::Tagged,
     log::TransitionLog,
     readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
@@ -147,7 +147,7 @@ impl<C: Clock> Atomic<C> {
         let batch_current = self.batch_current.load(epoch);
         let queue_current = self.queue_current.load(epoch);
         let mut batch = RawBatch::zeroed(self.config.max_batch_size() + 1);
-        batch.add::<Relaxed, _>(&self.batch, &self.batch_clamped);
+        batch.add::<RelaxedLoads, _>(&self.batch, &self.batch_clamped);
         let queue = RawHistogram::load(&self.queue, &self.layouts.queue);
         (batch, batch_current, queue, queue_current)
     }

@@ -39,7 +39,7 @@ pub use sharded::Sharded;
 // For `crate::__loom` only: the loom models drive these protocols directly.
 #[cfg(loom)]
 pub use self::{
-    counters::{OwnedCounters, OwnedWide, Relaxed as RelaxedLoads, SharedCounters},
+    counters::{OwnedCounters, OwnedWide, RelaxedLoads, SharedCounters},
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,

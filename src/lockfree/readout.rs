@@ -12,7 +12,7 @@ use std::{cell::Cell, time::Duration};
 use crate::{
     config::Config,
     lockfree::counters::{
-        Counter, Counters, Load, Owned, OwnedCounters, OwnedHistogram, OwnedWide, Relaxed,
+        Counter, Counters, Load, Owned, OwnedCounters, OwnedHistogram, OwnedWide, RelaxedLoads,
         SharedHistogram, Writers,
     },
     metric::layout::Layout,
@@ -257,7 +257,7 @@ pub(crate) struct RawHistogram {
 
 impl RawHistogram {
     /// Saturates a reading merged with saturating adds
-    /// (`counters::AcquireSaturating`): each counter that reads
+    /// (`counters::SaturatingAcquireLoads`): each counter that reads
     /// `u64::MAX` is recounted exactly by `exact` (its index), what it
     /// lost is cut, and then, if the counters total more than
     /// `u64::MAX`, the highest are cut until they total exactly that.
@@ -422,7 +422,7 @@ impl RawHistogram {
         layout: &Layout,
     ) {
         // Relaxed: counters are read one by one (see `Counters`).
-        self.add_counts_with::<Relaxed, W>(counts, sum, clamped, layout);
+        self.add_counts_with::<RelaxedLoads, W>(counts, sum, clamped, layout);
     }
 
     /// [`add_counts`](Self::add_counts), loading the counts as `L`.

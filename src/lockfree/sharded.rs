@@ -48,7 +48,9 @@ use std::time::Duration;
 use crossbeam_epoch::Collector;
 
 use super::{
-    counters::{Acquire, OwnedCounter, OwnedCounters, OwnedHistogram, OwnedWide, Relaxed},
+    counters::{
+        AcquireLoads, OwnedCounter, OwnedCounters, OwnedHistogram, OwnedWide, RelaxedLoads,
+    },
     gauge::{Latest, Shown},
     log::TransitionLog,
     published::Published,
@@ -256,7 +258,7 @@ impl<C: Clock> Sharded<C> {
 
     fn latency_reading(shards: &[&Shard], layout: &Layout) -> RawHistogram {
         // Relaxed: counters are read one by one (see `Counters`).
-        RawHistogram::merged::<Relaxed>(shards.iter().map(|s| &s.latency), layout)
+        RawHistogram::merged::<RelaxedLoads>(shards.iter().map(|s| &s.latency), layout)
     }
 
     fn throughput_reading(shards: &[&Shard]) -> RawThroughput {
@@ -312,10 +314,10 @@ impl<C: Clock> Sharded<C> {
                 // Acquire: a count seen synchronises with its record's
                 // opening Release fence, so a reset then sees the record
                 // opened; see `lockfree::gauge`.
-                batch.add::<Acquire, _>(&shard.batch, &shard.batch_clamped);
+                batch.add::<AcquireLoads, _>(&shard.batch, &shard.batch_clamped);
             }
             // Acquire: as for the batch counts.
-            let queue = RawHistogram::merged::<Acquire>(
+            let queue = RawHistogram::merged::<AcquireLoads>(
                 shards.iter().map(|s| &s.queue),
                 &self.layouts.queue,
             );
