@@ -1,7 +1,17 @@
 //! HDR histograms: counts laid out as `hdrhistogram` lays them out
-//! (`metric::layout`), in shared atomics plus per-thread arrays once
-//! contended (`registry::spread`), with a sum modulo 2^64 that readers make
-//! exact (`lockfree::readout`).
+//! (`metric::layout`), kept in sparse pages (`pages`) of up to [`LANES`]
+//! owner lanes and a set of shared pages, with a sum modulo 2^64 that
+//! readers make exact (`lockfree::readout`).
+//!
+//! **Storage.** A thread's first record into a series claims a free lane
+//! (`registry::lanes`: a CAS of its owner word), or the lane of a thread
+//! that has exited; from then on it records there with plain stores: a
+//! load and a store for the bucket's `u16` counter and for the lane's sum,
+//! no locked instruction. Up to `LANES` threads record a series that way
+//! at once; the others take the shared pages, by `fetch_add`. Pages of 64
+//! counters are made on first touch, so a series holds the pages its
+//! values reach: one value costs one 144-byte page, latencies over six
+//! decades about 7 KiB per lane (`papers/registry.md`).
 //!
 //! **Input rules.** Values are integers in the histogram's unit
 //! ([`HistogramOpts`]). A value above the highest trackable one is
@@ -11,14 +21,13 @@
 //! past the range are clamped. Nothing panics.
 //!
 //! **Saturation.** Counts never wrap. A bucket's count in one cell (the
-//! shared cells, or a thread's own) stops at 2^63: `record_n` of 256
-//! samples or more adds only what keeps the cell there (a CAS on shared
-//! cells, so such records are lock-free; a checked store on a thread's
-//! own) and counts the rest as cut. Smaller records are not checked, so
-//! `record` costs what it did: above the cap a cell has 2^63 of headroom,
-//! which they fill only after 2^55 records of 255 samples (years of one
-//! thread doing nothing else) or 2^63 of one, and they are counted, not
-//! cut. Once a histogram has had a record of 256 samples or more (until
+//! shared pages, or a lane) stops at 2^62: `record_n` of 256 samples or
+//! more adds only what keeps the cell there (a CAS in the shared pages,
+//! so such records are lock-free; a checked store in a lane) and counts
+//! the rest as cut. Smaller records are not checked, so `record` costs
+//! what it did: above the cap a cell has 2^62 of headroom, which they
+//! fill only after 2^54 records of 255 samples (years of one thread doing
+//! nothing else) or 2^62 of one, and they are counted, not cut. Once a histogram has had a record of 256 samples or more (until
 //! then its buckets over all cells pass `u64::MAX` only after 2^56
 //! records, years at a billion a second, and readings keep the cheaper
 //! wrapping merge), a reading adds its cells up saturating at `u64::MAX` (recounting
@@ -38,8 +47,8 @@
 //! buckets, as a snapshot's (below). The sum is a `u128`: `u64::MAX`
 //! samples of the highest value fit, so it never saturates itself.
 //! Counters differ in one respect: a counter stops at `u64::MAX`, a
-//! single cell of a histogram's bucket at 2^63 (a cell's small records
-//! need the headroom above it).
+//! single cell of a histogram's bucket at 2^62 (a cell's small records
+//! need the headroom above it, and a lane's top bit marks a carry).
 //!
 //! **Sum and count.** A reading's count is its buckets' total; its sum is
 //! read from separate words (one per cell), so the two are paired as
@@ -474,13 +483,19 @@ impl HistogramCells {
     /// Records `n` samples of `value`, already in range.
     #[inline]
     fn record_n(&self, value: u64, n: u64, clamped: bool) {
+        self.record_to(self.lane(), value, n, clamped);
+    }
+
+    /// [`record_n`](Self::record_n) into `lane`, or the shared pages.
+    #[inline]
+    fn record_to(&self, lane: Option<&Lane>, value: u64, n: u64, clamped: bool) {
         // A constant test for `record` (n = 1): folded away.
         if n >= LARGE {
-            return self.record_capped(value, n, clamped);
+            return self.record_capped(lane, value, n, clamped);
         }
         let index = self.layout.index_of(value);
         let add = value.wrapping_mul(n);
-        if let Some(lane) = self.lane() {
+        if let Some(lane) = lane {
             lane.pages
                 .page(index >> PAGE_SHIFT, self.pages)
                 .add_owned(index & (PAGE - 1), n);
@@ -507,14 +522,14 @@ impl HistogramCells {
     /// in a lane.
     #[cold]
     #[inline(never)]
-    fn record_capped(&self, value: u64, n: u64, clamped: bool) {
+    fn record_capped(&self, lane: Option<&Lane>, value: u64, n: u64, clamped: bool) {
         // Relaxed: the count's Release below publishes the mark to a
         // reading that loads the count (`read`). A store each time, on a
         // path this rare, rather than a load first.
         self.large.store(1, Ordering::Relaxed);
         let index = self.layout.index_of(value);
         let (no, at) = (index >> PAGE_SHIFT, index & (PAGE - 1));
-        let kept = if let Some(lane) = self.lane() {
+        let kept = if let Some(lane) = lane {
             let page = lane.pages.page(no, self.pages);
             let kept = n.min(CELL_CAP.saturating_sub(page.owned_count(at)));
             if kept != 0 {
@@ -654,6 +669,13 @@ impl Histogram {
     /// A bucket's cap in one cell (for the loom models).
     pub(crate) const CELL_CAP: u64 = CELL_CAP;
 
+    /// `record_n` through the shared pages, as a thread without a lane
+    /// records (for the loom models: `__loom::histogram_record_shared`;
+    /// a fifth thread is too many interleavings for a model).
+    pub(crate) fn record_n_shared(&self, value: u64, n: u64) {
+        self.series.cells.record_to(None, value, n, false);
+    }
+
     /// (count, samples cut) now, as a snapshot reads them (for the loom
     /// models: `__loom::histogram_count_cut`).
     pub(crate) fn count_cut(&self) -> (u64, u64) {
@@ -734,3 +756,4 @@ mod tests {
         assert_eq!((b.clamped(), b.rejected()), (5, 6));
     }
 }
+

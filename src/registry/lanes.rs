@@ -31,7 +31,7 @@
 
 use std::cell::Cell;
 
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{ordering, AtomicU64, Mutex, Ordering};
 
 /// Bits of an owner word below the serial: the liveness slot.
 const SLOT_BITS: u32 = if cfg!(loom) { 2 } else { 16 };
@@ -165,8 +165,10 @@ pub(crate) fn dead(word: OwnerWord) -> bool {
     // Acquire: pairs with the owner's Release clear at exit (or with the
     // Release store of the slot's next owner, which follows the clear
     // through the allocator's mutex): a thread that then takes over the
-    // lane sees every store the dead owner made into it.
-    word == 0 || live(word).load(Ordering::Acquire) != word
+    // lane sees every store the dead owner made into it (`Relaxed` in the
+    // broken variant `lane_takeover_relaxed`).
+    word == 0
+        || live(word).load(ordering!(Acquire, broken "lane_takeover_relaxed")) != word
 }
 
 #[cfg(all(test, not(loom)))]

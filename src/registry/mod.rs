@@ -5,10 +5,11 @@
 //! |---|---|---|---|
 //! | series identity | `key` | Prometheus names and labels, labels sorted | (plain data) |
 //! | series list | `list` | segmented slot array, epoch-reclaimed entries | lock-free reads |
-//! | storage | `spread` | shared cells, per-thread cells once contended, under a budget | wait-free records |
+//! | counter storage | `spread` | shared cells, per-thread cells once contended, under a budget | wait-free records |
+//! | owner words | `lanes` | never-reused thread words, liveness slots, takeover of dead owners | wait-free checks |
 //! | counters | `counter` | `fetch_add`, or load + store on the thread's cell | wait-free |
 //! | gauges | `gauge` | one word: store, CAS for `add` | wait-free `set`, lock-free `add` |
-//! | histograms | `histogram` | HDR counts (`metric::layout`), exact sums | wait-free |
+//! | histograms | `histogram` | HDR counts (`metric::layout`) in sparse `u16` pages of owner lanes (load + store) and shared pages (`fetch_add`), exact sums | wait-free records (a lane's claim: one CAS per lane) |
 //! | families | `family` | label values to handles: published map + locked recent | lock-free hits |
 //! | lifecycle | `series` | removal and eviction that hide, never orphan | (under the index mutex, in batches) |
 //! | reading | `read` | cumulative readings; per-consumer intervals and windows | lock-free |
@@ -23,15 +24,14 @@
 //!
 //! A handle ([`Counter`], [`Gauge`], [`Histogram`]) is an `Arc` of its
 //! series: get it once, keep it, clone it freely. Its records take no lock
-//! and are wait-free (a gauge's `add` is lock-free: a CAS loop). They
-//! allocate nothing but once per series the probe that promotes it (its
-//! per-thread map) and once per thread and promoted series that thread's
-//! cells (on its first record after the promotion). A series starts
-//! on shared atomics; once two threads record it within a probe interval
-//! it gains per-thread cells (within [`RegistryBuilder::shard_budget`]), so
-//! hot series share no written cache line between threads while cold ones
-//! cost one set of cells. Counts never move between cells: each record
-//! lands in exactly one.
+//! and are wait-free (a gauge's `add` is lock-free: a CAS loop). A
+//! histogram's first record on a thread claims one of the series' lanes,
+//! which that thread then writes with plain stores, and its records
+//! allocate a counter page the first time they reach it (`histogram`). A
+//! counter starts on shared atomics; once two threads record it within a
+//! probe interval it gains per-thread cells (within
+//! [`RegistryBuilder::shard_budget`]), allocated once per thread. Counts
+//! never move between cells: each record lands in exactly one.
 //!
 //! # Reading
 //!
@@ -293,16 +293,20 @@ pub struct Stats {
     pub names: usize,
     /// Of them, hidden (removed or evicted while a handle lives).
     pub hidden: usize,
-    /// Of them, promoted to per-thread cells.
+    /// Of them, counters promoted to per-thread cells, and histograms
+    /// with more than one lane claimed.
     pub promoted: usize,
-    /// Per-thread cells allocated (each one thread's cells of one series).
+    /// Counters' per-thread cells allocated (each one thread's cells of one
+    /// series).
     pub shards: u64,
-    /// Bytes of per-thread cells and their maps, charged to the budget.
+    /// Bytes of counters' per-thread cells and their maps, charged to the
+    /// budget (histograms' lanes are bounded per series instead: at most
+    /// `LANES` lanes of at most one page per 64 buckets).
     pub shard_bytes: usize,
     /// The budget for them.
     pub shard_budget: usize,
-    /// Bytes of the series themselves (cells, keys; address space of
-    /// histogram arrays, resident only where written), shards excluded.
+    /// Bytes of the series themselves (cells, keys, histograms' lanes and
+    /// counter pages), counters' shards excluded.
     pub series_bytes: usize,
     /// Per-thread cells refused by the budget (those threads record into
     /// the shared cells instead; nothing is lost).
