@@ -2,6 +2,9 @@
 //! `src/registry/histogram.rs`, `src/registry/histogram/pages.rs`): the
 //! owner-lane protocol.
 //!
+//! A model thread's exit is `lanes_exit_thread()`, called last in it:
+//! loom drops a thread's thread-locals after a join returns.
+//!
 //! Under loom a series has 2 lanes, pages of 2 counters, and a narrow
 //! counter carries at 4 (`CARRY`), so that the models reach claims,
 //! directories and carries in a few records.
@@ -16,7 +19,7 @@
 #[cfg(loom)]
 mod tests {
     use lockfree_metrics::{
-        __loom::histogram_count_sum,
+        __loom::{histogram_count_sum, lanes_exit_thread},
         registry::{Histogram, HistogramOpts, Registry},
     };
     use loom::thread;
@@ -36,7 +39,10 @@ mod tests {
             let h = histogram();
             let other = {
                 let h = h.clone();
-                thread::spawn(move || h.record(1))
+                thread::spawn(move || {
+                    h.record(1);
+                    lanes_exit_thread();
+                })
             };
             h.record(1);
             other.join().unwrap();
@@ -50,11 +56,17 @@ mod tests {
             let h = histogram();
             let first = {
                 let h = h.clone();
-                thread::spawn(move || h.record(1))
+                thread::spawn(move || {
+                    h.record(1);
+                    lanes_exit_thread();
+                })
             };
             let second = {
                 let h = h.clone();
-                thread::spawn(move || h.record(1))
+                thread::spawn(move || {
+                    h.record(1);
+                    lanes_exit_thread();
+                })
             };
             h.record(1);
             first.join().unwrap();

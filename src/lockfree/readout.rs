@@ -373,13 +373,15 @@ impl RawHistogram {
 
     /// A reading of sparse counts (the registry's counter pages): `runs`
     /// are (first index, counts) pairs of a `len`-counter array, in any
-    /// order, possibly overlapping (overlaps add, saturating), each at most
-    /// `1 << min_shift` counters from a multiple of that. Chunks are at
-    /// least that long, so every run lies in one chunk.
+    /// order, possibly overlapping (overlaps add, saturating if
+    /// `saturating`, else wrapping), each at most `1 << min_shift`
+    /// counters from a multiple of that. Chunks are at least that long, so
+    /// every run lies in one chunk.
     pub(crate) fn from_runs<const N: usize>(
         len: usize,
         min_shift: u32,
         runs: &[(usize, [u64; N])],
+        saturating: bool,
     ) -> Self {
         let chunk_shift = len
             .div_ceil(64)
@@ -403,8 +405,13 @@ impl RawHistogram {
         let mut counts = vec![0_u64; held];
         for (start, run) in runs {
             let at = raw.offset(start >> chunk_shift) + (start & ((1 << chunk_shift) - 1));
-            for (into, &n) in counts[at..].iter_mut().zip(run) {
-                *into = into.saturating_add(n);
+            let into = counts[at..].iter_mut().zip(run);
+            if saturating {
+                into.for_each(|(into, &n)| *into = into.saturating_add(n));
+            } else {
+                // Vectorises; a bucket passes `u64::MAX` over its cells
+                // only after a `large` record (`registry::histogram`).
+                into.for_each(|(into, &n)| *into = into.wrapping_add(n));
             }
         }
         raw.counts = counts;

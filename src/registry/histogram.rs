@@ -283,37 +283,46 @@ impl HistogramCells {
     }
 
     /// Lane `i`, making lanes 1.. if `make` and absent.
+    #[inline]
     fn lane_at(&self, i: usize, make: bool) -> Option<&Lane> {
         if i == 0 {
             return Some(&self.first);
         }
         // Acquire: pairs with the publishing CAS's Release, so the lanes
         // are seen initialised.
-        let mut more = self.more.load(Ordering::Acquire);
+        let more = self.more.load(Ordering::Acquire);
         if more.is_null() {
-            if !make {
-                return None;
-            }
-            let new = Box::into_raw(Box::new(std::array::from_fn(|_| Lane::default())));
-            // Release on success: as above. Acquire on failure: the
-            // winner's lanes are used next.
-            more = match self.more.compare_exchange(
-                std::ptr::null_mut(),
-                new,
-                Ordering::Release,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => new,
-                Err(theirs) => {
-                    // SAFETY: `new` was never shared: the CAS failed.
-                    drop(unsafe { Box::from_raw(new) });
-                    theirs
-                }
-            };
+            return if make { Some(self.make_lanes(i)) } else { None };
         }
         // SAFETY: published initialised (Release/Acquire above); freed
         // only in `drop` (`&mut self`).
         Some(&unsafe { &*more }[i - 1])
+    }
+
+    /// Lanes 1.., published by CAS; lane `i` of them.
+    #[cold]
+    #[inline(never)]
+    fn make_lanes(&self, i: usize) -> &Lane {
+        let new = Box::into_raw(Box::new(std::array::from_fn(|_| Lane::default())));
+        // Release on success: the lanes are seen initialised by the
+        // Acquire loads in `lane_at`. Acquire on failure: the winner's
+        // lanes are used next.
+        let more = match self.more.compare_exchange(
+            std::ptr::null_mut(),
+            new,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => new,
+            Err(theirs) => {
+                // SAFETY: `new` was never shared: the CAS failed.
+                drop(unsafe { Box::from_raw(new) });
+                theirs
+            }
+        };
+        // SAFETY: published initialised (Release/Acquire above); freed
+        // only in `drop` (`&mut self`).
+        &(unsafe { &*more })[i - 1]
     }
 
     /// The calling thread's lane, claimed if it has none and one is free
@@ -405,11 +414,11 @@ impl HistogramCells {
         into.clear();
         for lane in self.lanes() {
             for page in lane.pages.iter() {
-                into.push((page.start(), std::array::from_fn(|j| page.count(j))));
+                into.push((page.start(), page.counts()));
             }
         }
         for page in self.shared.iter() {
-            into.push((page.start(), std::array::from_fn(|j| page.count(j))));
+            into.push((page.start(), page.counts()));
         }
     }
 
@@ -438,13 +447,14 @@ impl HistogramCells {
                 break;
             }
         }
-        let mut raw = RawHistogram::from_runs(self.layout.len(), PAGE_SHIFT, &runs);
-        raw.sum = after.iter().fold(0, |t, &s| t.wrapping_add(s));
-        raw.clamped = self.clamped.load();
         // Relaxed: a large record's count, loaded above with Acquire,
         // follows its mark (`record_capped`), so the mark is seen if any
         // such count was.
-        let cut = if self.large.load(Ordering::Relaxed) != 0 {
+        let large = self.large.load(Ordering::Relaxed) != 0;
+        let mut raw = RawHistogram::from_runs(self.layout.len(), PAGE_SHIFT, &runs, large);
+        raw.sum = after.iter().fold(0, |t, &s| t.wrapping_add(s));
+        raw.clamped = self.clamped.load();
+        let cut = if large {
             // Samples past `u64::MAX` in a bucket, recounted exactly; then
             // a total past it.
             raw.saturate(&self.layout, |index| {

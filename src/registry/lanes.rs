@@ -83,20 +83,22 @@ fn live(word: OwnerWord) -> &'static AtomicU64 {
 #[cfg(not(loom))]
 std::thread_local! {
     static WORD: Cell<u64> = const { Cell::new(NONE) };
-    static GUARD: Guard = const { Guard };
+    static GUARD: Guard = const { Guard(Cell::new(NONE)) };
 }
 #[cfg(loom)]
 loom::thread_local! {
     static WORD: Cell<u64> = Cell::new(NONE);
-    static GUARD: Guard = Guard;
+    static GUARD: Guard = Guard(Cell::new(NONE));
 }
 
-/// Clears the thread's slot when the thread exits.
-struct Guard;
+/// Clears the thread's slot when the thread exits. It keeps its own copy
+/// of the word: `WORD` may be gone first (loom's thread-locals are).
+struct Guard(Cell<u64>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let word = WORD.with(|w| w.replace(WITHOUT));
+        let _ = WORD.try_with(|w| w.set(WITHOUT));
+        let word = self.0.replace(WITHOUT);
         if word != NONE && word != WITHOUT {
             release(word);
         }
@@ -150,12 +152,34 @@ fn claim_word() -> Option<OwnerWord> {
     live(word).store(word, Ordering::Release);
     // Registers the guard; a thread whose destructors are running cannot,
     // and gives its slot back at once.
-    if GUARD.try_with(|_| ()).is_err() || WORD.try_with(|w| w.set(word)).is_err() {
+    if (arms_guard() && GUARD.try_with(|g| g.0.set(word)).is_err())
+        || WORD.try_with(|w| w.set(word)).is_err()
+    {
+        let _ = GUARD.try_with(|g| g.0.set(NONE));
         release(word);
         let _ = WORD.try_with(|w| w.set(WITHOUT));
         return None;
     }
     Some(word)
+}
+
+/// Whether the calling thread's exit clears its slot: always, but under
+/// loom, where a join returns before the joined thread's thread-locals
+/// are dropped (and a model's main thread drops its own after the model's
+/// statics), so the models end a thread's life explicitly
+/// ([`exit_thread`]).
+fn arms_guard() -> bool {
+    !cfg!(loom)
+}
+
+/// Ends the calling thread's ownership as its exit would: for the loom
+/// models (`__loom::lanes_exit_thread`), called last in a model thread.
+#[cfg(loom)]
+pub(crate) fn exit_thread() {
+    let word = WORD.with(|w| w.replace(WITHOUT));
+    if word != NONE && word != WITHOUT {
+        release(word);
+    }
 }
 
 /// Whether the thread that held `word` has exited (0, no owner, counts as

@@ -118,6 +118,8 @@ mod gauge;
 mod histogram;
 mod key;
 mod lanes;
+#[cfg(loom)]
+pub(crate) use lanes::exit_thread as lanes_exit_thread;
 mod list;
 mod read;
 mod series;

@@ -351,19 +351,38 @@ impl Page<Narrow> {
         }
     }
 
-    /// Counter `at`'s value (module docs: the three loads).
-    pub(crate) fn count(&self, at: usize) -> u64 {
-        let cell = &self.counts[at];
+    /// Every counter's value (module docs: the three loads, once a
+    /// carry made the wide words).
+    pub(crate) fn counts(&self) -> [u64; PAGE] {
         // Acquire: pairs with the owner's Release stores.
-        let narrow = cell.load(Ordering::Acquire);
-        // Acquire: if `narrow` came after a carry, the wide words it
+        let narrow: [u64; PAGE] =
+            std::array::from_fn(|j| u64::from(self.counts[j].load(Ordering::Acquire)));
+        // Acquire: if a count above came after a carry, the wide words it
         // followed are found (their Release publication came first).
         let wide = self.wide.load(Ordering::Acquire);
         // SAFETY: freed only in `drop` (`&mut`).
-        let Some(wide) = (unsafe { wide.as_ref() }) else {
-            return u64::from(narrow);
-        };
-        let word = &wide[at];
+        match unsafe { wide.as_ref() } {
+            None => narrow,
+            Some(wide) => std::array::from_fn(|j| Self::count_with(&self.counts[j], &wide[j])),
+        }
+    }
+
+    /// Counter `at`'s value (module docs: the three loads).
+    #[cfg(test)]
+    pub(crate) fn count(&self, at: usize) -> u64 {
+        // Acquire: as in `counts`.
+        let narrow = self.counts[at].load(Ordering::Acquire);
+        // Acquire: as in `counts`.
+        let wide = self.wide.load(Ordering::Acquire);
+        // SAFETY: freed only in `drop` (`&mut`).
+        match unsafe { wide.as_ref() } {
+            None => u64::from(narrow),
+            Some(wide) => Self::count_with(&self.counts[at], &wide[at]),
+        }
+    }
+
+    /// A counter's value from its `u16` and its wide word.
+    fn count_with(cell: &Narrow, word: &AtomicU64) -> u64 {
         loop {
             // Acquire (all three): each pairs with the store it reads, so
             // what the owner stored before it is seen (module docs).
@@ -430,7 +449,14 @@ impl Page<Wide> {
         (old, n.min(cap.saturating_sub(old)))
     }
 
+    /// Every counter's value.
+    pub(crate) fn counts(&self) -> [u64; PAGE] {
+        // Acquire: pairs with the records' Release.
+        std::array::from_fn(|j| self.counts[j].load(Ordering::Acquire))
+    }
+
     /// Counter `at`'s value.
+    #[cfg(test)]
     pub(crate) fn count(&self, at: usize) -> u64 {
         // Acquire: pairs with the records' Release.
         self.counts[at].load(Ordering::Acquire)
