@@ -74,8 +74,8 @@ use std::{
 };
 
 use super::{
-    series::{mix, Series, Shared},
-    spread::{crosses, Spread},
+    series::{mix, Series},
+    spread::{crosses, Shared, Spread},
     RegistryError,
 };
 use crate::{

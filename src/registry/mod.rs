@@ -10,7 +10,8 @@
 //! | gauges | `gauge` | one word: store, CAS for `add` | wait-free `set`, lock-free `add` |
 //! | histograms | `histogram` | HDR counts (`metric::layout`), exact sums | wait-free |
 //! | families | `family` | label values to handles: published map + locked recent | lock-free hits |
-//! | lifecycle | `series` | removal and eviction that hide, never orphan | (under the index mutex, in batches) |
+//! | series | `series`, `entry` | one head (key, creation number, hidden and seen words) over each kind's cells | (plain data) |
+//! | lifecycle | `mod.rs` | removal and eviction that hide, never orphan | (under the index mutex, in batches) |
 //! | reading | `read` | cumulative readings; per-consumer intervals and windows | lock-free |
 //!
 //! The counter arrays, per-thread lookup, zero-page storage, HDR layout
@@ -113,6 +114,7 @@
 //! ```
 
 mod counter;
+mod entry;
 mod family;
 mod gauge;
 mod histogram;
@@ -145,12 +147,13 @@ pub use read::{
 pub(crate) use self::spread::MAP_BYTES;
 use self::{
     counter::CounterCells,
+    entry::Entry,
     family::Purge,
     gauge::GaugeCells,
     histogram::HistogramCells,
     list::SeriesList,
-    series::{Counts, Entry, Series, Shared},
-    spread::Budget,
+    series::Series,
+    spread::{Budget, Counts, Shared},
 };
 use crate::{
     config::ConfigError,
@@ -159,8 +162,13 @@ use crate::{
     sync::{lock, Mutex, MutexGuard, Ordering},
 };
 
-/// References to a series that are not a handle's: the index's and the
-/// list's.
+/// References to a series that are not a handle's: the index's
+/// ([`Indexed::entry`]) and the list's (`SeriesList`), one each for as long
+/// as the series is in the registry. Under the index mutex, a count above
+/// it means a handle exists (a family's cache holds handles too, which is
+/// why removal purges the families first), and no handle can be made until
+/// the mutex is released; at it or below, none does, and the series may be
+/// dropped without orphaning one (`series` explains).
 const UNHANDLED_REFS: usize = 2;
 
 /// Series an idle sweep removes per hold of the index lock
@@ -623,7 +631,7 @@ impl Registry {
         match self.get_or_create(key, SeriesSpec::Histogram(opts))? {
             Entry::Histogram(series) => {
                 if series.cells.opts != opts {
-                    return Err(RegistryError::OptionsMismatch(series.key.to_string()));
+                    return Err(RegistryError::OptionsMismatch(series.head.key.to_string()));
                 }
                 Ok(Histogram { series })
             }
@@ -702,7 +710,7 @@ impl Registry {
                 });
             }
             // Wanted again: shown, whatever hid it.
-            found.entry.show();
+            found.entry.head().show();
             return Ok(found.entry.clone());
         }
         // Broken on purpose, for the loom models to catch: the lock released
@@ -742,7 +750,7 @@ impl Registry {
                     vec![(OVERFLOW_LABEL.0.into(), OVERFLOW_LABEL.1.into())],
                 );
                 if let Some(found) = index.series.get(&overflow) {
-                    found.entry.show();
+                    found.entry.head().show();
                     return Ok(found.entry.clone());
                 }
                 overflow
@@ -791,11 +799,7 @@ impl Registry {
         let kind = spec.kind();
         let entry = cells_of(spec, index);
         let now = self.now_ns();
-        match &entry {
-            Entry::Counter(s) => s.seen_at_ns.store(now, Ordering::Relaxed),
-            Entry::Gauge(s) => s.seen_at_ns.store(now, Ordering::Relaxed),
-            Entry::Histogram(s) => s.seen_at_ns.store(now, Ordering::Relaxed),
-        }
+        entry.head().seen_at_ns.store(now, Ordering::Relaxed);
         index.next_id += 1;
         let slot = index.free_slots.pop().unwrap_or_else(|| {
             index.next_slot += 1;
@@ -850,7 +854,7 @@ impl Registry {
             // Shown again, or held again, since it was found unheld.
             Some(found)
                 if why == Departure::Unheld
-                    && (!found.entry.is_hidden()
+                    && (!found.entry.head().is_hidden()
                         || found.entry.strong_count() > UNHANDLED_REFS) =>
             {
                 return Removal::Absent
@@ -874,7 +878,7 @@ impl Registry {
         if cfg!(not(lockfree_metrics_broken = "remove_ignores_handles"))
             && found.entry.strong_count() > UNHANDLED_REFS
         {
-            found.entry.hide(read::fingerprint(&found.entry));
+            found.entry.head().hide(read::fingerprint(&found.entry));
             return Removal::Hidden;
         }
         let Some(found) = index.series.remove(key) else {
@@ -941,23 +945,19 @@ impl Registry {
         {
             let guard = self.inner.list.pin();
             for (_, entry) in self.inner.list.iter(&guard) {
-                if entry.is_hidden() && entry.strong_count() <= UNHANDLED_REFS {
-                    stale.push((entry.key().clone(), entry.id(), None));
+                if entry.head().is_hidden() && entry.strong_count() <= UNHANDLED_REFS {
+                    stale.push((entry.head().key.clone(), entry.head().id, None));
                     continue;
                 }
                 let print = read::fingerprint(entry);
-                let (seen, seen_at) = match entry {
-                    Entry::Counter(s) => (&s.seen, &s.seen_at_ns),
-                    Entry::Gauge(s) => (&s.seen, &s.seen_at_ns),
-                    Entry::Histogram(s) => (&s.seen, &s.seen_at_ns),
-                };
+                let (seen, seen_at) = (&entry.head().seen, &entry.head().seen_at_ns);
                 // Relaxed: written only under the sweep lock, which this
                 // holds (and at creation, before the entry was published).
                 if seen.load(Ordering::Relaxed) != print {
                     seen.store(print, Ordering::Relaxed);
                     seen_at.store(now, Ordering::Relaxed);
                 } else if now.saturating_sub(seen_at.load(Ordering::Relaxed)) >= idle {
-                    stale.push((entry.key().clone(), entry.id(), Some(print)));
+                    stale.push((entry.head().key.clone(), entry.head().id, Some(print)));
                 }
             }
         }
@@ -970,7 +970,7 @@ impl Registry {
                 .iter()
                 .filter_map(|(key, id, print)| {
                     let found = index.series.get(&**key)?;
-                    if found.entry.id() != *id {
+                    if found.entry.head().id != *id {
                         return None;
                     }
                     match print {
@@ -1056,7 +1056,7 @@ impl Registry {
         let mut stats = Stats::default();
         for (_, entry) in inner.list.iter(&guard) {
             stats.series += 1;
-            stats.hidden += usize::from(entry.is_hidden());
+            stats.hidden += usize::from(entry.head().is_hidden());
             stats.promoted += usize::from(entry.promoted());
             stats.series_bytes += entry.bytes();
             match entry {
