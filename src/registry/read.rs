@@ -64,8 +64,8 @@ use std::{
 use crossbeam_queue::SegQueue;
 
 use super::{
-    counter::CounterCells, entry::Entry, gauge::GaugeCells, histogram::HistogramCells, Description,
-    HistogramOpts, Kind, Registry, SeriesKey,
+    counter::CounterCells, entry::Entry, gauge::GaugeCells, histogram::HistogramCells,
+    index::UNHANDLED_REFS, Description, HistogramOpts, Kind, Registry, SeriesKey,
 };
 use crate::{
     lockfree::readout::RawHistogram, metric::layout::Layout, snapshot::HistogramSummary, sync::lock,
@@ -489,7 +489,7 @@ impl Registry {
                 // The fingerprint is computed for hidden series only.
                 let print = || print_of(&value);
                 let hidden = entry.head().hidden_at(print);
-                if hidden && entry.strong_count() <= super::UNHANDLED_REFS {
+                if hidden && entry.strong_count() <= UNHANDLED_REFS {
                     unheld.push(entry.head().key.clone());
                 }
                 Raw {
@@ -552,7 +552,7 @@ impl Registry {
             let print = || print_of(&value);
             let hidden = entry.head().hidden_at(print);
             if hidden {
-                if entry.strong_count() <= super::UNHANDLED_REFS {
+                if entry.strong_count() <= UNHANDLED_REFS {
                     unheld.push(entry.head().key.clone());
                 }
                 continue;
