@@ -18,8 +18,8 @@
 use std::sync::Arc;
 
 use super::{
-    series::{mix, Series, Shared},
-    spread::{crosses, Spread},
+    series::{mix, Series},
+    spread::{crosses, Shared, Spread},
 };
 use crate::{
     lockfree::counters::{OwnedCounter, SharedCounter},

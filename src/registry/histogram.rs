@@ -88,7 +88,8 @@ use pages::{Narrow, Pages, Wide, PAGE, PAGE_SHIFT};
 
 use super::{
     lanes,
-    series::{mix, Series, Shared},
+    series::{mix, Series},
+    spread::Shared,
     RegistryError,
 };
 use crate::{

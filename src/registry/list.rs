@@ -36,7 +36,7 @@
 
 use crossbeam_epoch::{Collector, Guard};
 
-use super::series::Entry;
+use super::entry::Entry;
 use crate::sync::{ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Slots in segment 0.
@@ -93,7 +93,7 @@ impl SeriesList {
     /// Stores `entry` at slot `index` (free, or the next past the end).
     /// The caller holds the index mutex: the list has one writer.
     pub(crate) fn insert(&self, index: usize, entry: Box<Entry>) {
-        let id = entry.id();
+        let id = entry.head().id;
         let (k, _) = locate(index);
         assert!(k < SEGMENTS, "series list full");
         // Relaxed: only the writer stores segments, and it is this thread.
@@ -187,7 +187,7 @@ impl SeriesList {
             //    could not have returned it), and it outlives `'g`.
             (!entry.is_null())
                 .then(|| (i, unsafe { &*entry }))
-                .filter(|(_, entry)| entry.id() < created)
+                .filter(|(_, entry)| entry.head().id < created)
         })
     }
 }

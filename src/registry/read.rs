@@ -64,8 +64,8 @@ use std::{
 use crossbeam_queue::SegQueue;
 
 use super::{
-    counter::CounterCells, gauge::GaugeCells, histogram::HistogramCells, series::Entry,
-    Description, HistogramOpts, Kind, Registry, SeriesKey,
+    counter::CounterCells, entry::Entry, gauge::GaugeCells, histogram::HistogramCells,
+    index::UNHANDLED_REFS, Description, HistogramOpts, Kind, Registry, SeriesKey,
 };
 use crate::{
     lockfree::readout::RawHistogram, metric::layout::Layout, snapshot::HistogramSummary, sync::lock,
@@ -453,16 +453,21 @@ fn print_of(value: &Value) -> u64 {
 }
 
 fn value_of(entry: &Entry) -> (u64, Value) {
-    match entry {
-        Entry::Counter(s) => (s.id, Value::Counter(s.cells.read().0)),
-        Entry::Gauge(s) => (s.id, Value::Gauge(s.cells.read())),
+    let value = match entry {
+        Entry::Counter(s) => Value::Counter(s.cells.read().0),
+        Entry::Gauge(s) => Value::Gauge(s.cells.read()),
         Entry::Histogram(s) => {
             let (raw, rejected) = s.cells.read();
-            let value =
-                HistogramValue::new(raw, s.cells.layout.clone(), s.cells.opts, rejected, true);
-            (s.id, Value::Histogram(value))
+            Value::Histogram(HistogramValue::new(
+                raw,
+                s.cells.layout.clone(),
+                s.cells.opts,
+                rejected,
+                true,
+            ))
         }
-    }
+    };
+    (entry.head().id, value)
 }
 
 /// An entry's fingerprint now.
@@ -483,17 +488,13 @@ impl Registry {
                 let (id, value) = value_of(entry);
                 // The fingerprint is computed for hidden series only.
                 let print = || print_of(&value);
-                let hidden = match entry {
-                    Entry::Counter(s) => s.hidden_at(print),
-                    Entry::Gauge(s) => s.hidden_at(print),
-                    Entry::Histogram(s) => s.hidden_at(print),
-                };
-                if hidden && entry.strong_count() <= super::UNHANDLED_REFS {
-                    unheld.push(entry.key().clone());
+                let hidden = entry.head().hidden_at(print);
+                if hidden && entry.strong_count() <= UNHANDLED_REFS {
+                    unheld.push(entry.head().key.clone());
                 }
                 Raw {
                     id,
-                    key: entry.key().clone(),
+                    key: entry.head().key.clone(),
                     value,
                     hidden,
                 }
@@ -544,24 +545,20 @@ impl Registry {
         let list = &self.inner.list;
         let guard = list.pin();
         let mut entries: Vec<&Entry> = list.iter(&guard).map(|(_, entry)| entry).collect();
-        entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        entries.sort_unstable_by(|a, b| a.head().key.cmp(&b.head().key));
         let mut unheld = Vec::new();
         for entry in entries {
             let (_, value) = value_of(entry);
             let print = || print_of(&value);
-            let hidden = match entry {
-                Entry::Counter(s) => s.hidden_at(print),
-                Entry::Gauge(s) => s.hidden_at(print),
-                Entry::Histogram(s) => s.hidden_at(print),
-            };
+            let hidden = entry.head().hidden_at(print);
             if hidden {
-                if entry.strong_count() <= super::UNHANDLED_REFS {
-                    unheld.push(entry.key().clone());
+                if entry.strong_count() <= UNHANDLED_REFS {
+                    unheld.push(entry.head().key.clone());
                 }
                 continue;
             }
             each(&SeriesSnapshot {
-                key: entry.key().clone(),
+                key: entry.head().key.clone(),
                 value,
             });
         }
@@ -675,7 +672,7 @@ impl Tomb {
         let (id, value) = value_of(entry);
         (!matches!(value, Value::Gauge(_))).then(|| Tomb {
             id,
-            key: entry.key().clone(),
+            key: entry.head().key.clone(),
             value,
         })
     }

@@ -35,7 +35,6 @@ use std::{marker::PhantomData, ptr, sync::Arc};
 
 use crossbeam_utils::CachePadded;
 
-use super::series::Shared;
 use crate::{
     lockfree::ShardMap,
     sync::{ordering, thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
@@ -53,6 +52,25 @@ pub(crate) fn crosses(old: u64, add: u64, scale_log2: u32) -> bool {
     (old ^ old.wrapping_add(add))
         .checked_shr(PROBE_EVERY.trailing_zeros() + scale_log2)
         .is_some_and(|carried| carried != 0)
+}
+
+/// Counters the registry keeps about itself, shared with its series.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) created: AtomicU64,
+    pub(crate) removed: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) folded: AtomicU64,
+    /// Names in the index (stored under the index mutex).
+    pub(crate) names: AtomicU64,
+    pub(crate) non_finite_gauge_writes: AtomicU64,
+}
+
+/// What every series shares with the registry.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) budget: Budget,
+    pub(crate) counts: Counts,
 }
 
 /// The registry-wide budget for per-thread cells.
