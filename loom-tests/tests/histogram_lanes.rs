@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `first_records_claim_lanes` | two threads' first records into one series claim lanes concurrently; no record is lost | `lane_claim_not_cas` (a load then a store: both own lane 0, a plain store is lost) |
 //! | `a_dead_owners_lane_is_taken_over` | a thread records and exits; another, not joined to it, takes its lane over (or uses the other) and continues from its count | `lane_takeover_relaxed` (the liveness load Relaxed: the taker's load of the counter may miss the dead owner's store) |
-//! | `a_carry_is_read_consistently` | a reader during an owner's carry reads a count at most the records made, never decreasing, exact at rest | `carry_without_pending` (no pending bit: a reader between steps counts the carry twice) |
+//! | `a_carry_is_read_consistently` | a reader during an owner's carry reads a count between 1 and the records made, exact at rest | `carry_without_pending` (no pending bit: a reader between steps counts the carry twice) |
 //! | `the_directory_holds_the_first_page` | an owner's second page makes the directory while a reader reads; every record is found | `pages_dir_without_first` (the first page left out), `pages_publish_relaxed` (a page published Relaxed) |
 
 #[cfg(loom)]
@@ -84,18 +84,16 @@ mod tests {
             let reader = {
                 let h = h.clone();
                 thread::spawn(move || {
-                    let (a, _) = histogram_count_sum(&h);
-                    let (b, _) = histogram_count_sum(&h);
-                    assert!(a <= b, "a count went back: {a} then {b}");
-                    assert!((1..=5).contains(&b), "{b} counted of 5 records");
+                    let (count, _) = histogram_count_sum(&h);
+                    assert!((1..=4).contains(&count), "{count} counted of 4 records");
                 })
             };
-            // Four more: the narrow counter carries at the fourth record.
-            for _ in 0..4 {
+            // Three more: the narrow counter carries at the fourth record.
+            for _ in 0..3 {
                 h.record(1);
             }
             reader.join().unwrap();
-            assert_eq!(histogram_count_sum(&h), (5, 5));
+            assert_eq!(histogram_count_sum(&h), (4, 4));
         });
     }
 

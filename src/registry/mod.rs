@@ -15,11 +15,12 @@
 //! | index, lifecycle | `index` | get-or-create under one mutex; removal and eviction that hide, never orphan | (under the index mutex, in batches) |
 //! | reading | `read` | cumulative readings; per-consumer intervals and windows | lock-free |
 //!
-//! The counter arrays, per-thread lookup, zero-page storage, HDR layout
-//! and readings are the ones the [`Sharded`](crate::Sharded) collector is
-//! built from (`lockfree::counters`, `lockfree::shard_map`,
-//! `lockfree::zeroed`, `metric::layout`, `lockfree::readout`): one
-//! implementation of each protocol, checked by the same loom models.
+//! Counters' per-thread lookup and cells, the HDR layout and readings are
+//! the ones the [`Sharded`](crate::Sharded) collector is built from
+//! (`lockfree::shard_map`, `lockfree::counters`, `metric::layout`,
+//! `lockfree::readout`), checked by the same loom models; histograms keep
+//! the HDR layout in storage of their own (`histogram`: owner lanes and
+//! sparse pages, with models in `loom-tests/tests/histogram_lanes.rs`).
 //!
 //! # Recording
 //!
@@ -275,8 +276,10 @@ impl Default for RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// Bytes of per-thread cells the registry may allocate (32 MiB by
-    /// default). Past it, threads record into series' shared cells.
+    /// Bytes of counters' per-thread cells the registry may allocate (32
+    /// MiB by default). Past it, threads record into counters' shared
+    /// cells. Histograms' lanes are not charged: a series has at most four,
+    /// of at most one 144-byte page per 64 buckets its values reach.
     pub fn shard_budget(mut self, bytes: usize) -> Self {
         self.shard_budget = bytes;
         self

@@ -2,7 +2,7 @@
 //! them.
 //!
 //! Every cell only grows, so a reading needs nothing from writers: it pins
-//! the series list, reads each series' cells (`registry::spread`), and
+//! the series list, reads each series' cells (`registry::histogram`, `registry::spread`), and
 //! sorts by key. A record is in a reading or not, per cell. A histogram's
 //! count is computed from the very counts the reading holds, so it always
 //! equals its buckets' total; its sum agrees with them as
@@ -203,7 +203,7 @@ impl HistogramValue {
     }
 
     /// Samples cut by saturation: a bucket's count in one cell stops at
-    /// 2^63 and a reading's count at `u64::MAX` (see the
+    /// 2^62 and a reading's count at `u64::MAX` (see the
     /// [`histogram` module docs](crate::registry::Histogram)); every
     /// sample recorded is counted or cut. For an interval, the samples cut
     /// in it.
