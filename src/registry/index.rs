@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     metric::layout::Layout,
-    sync::{lock, MutexGuard, Ordering},
+    sync::{broken, lock, MutexGuard, Ordering},
 };
 
 /// References to a series that are not a handle's: the index's
@@ -162,11 +162,10 @@ impl Registry {
         }
         // Broken on purpose, for the loom models to catch: the lock released
         // between the miss and the creation, so two lookups both create.
-        #[cfg(lockfree_metrics_broken = "index_check_then_create")]
-        let mut index = {
+        if broken!("index_check_then_create") {
             drop(index);
-            lock(&self.inner.index)
-        };
+            index = lock(&self.inner.index);
+        }
         let limit = self.inner.config.max_series_per_name;
         let name = index
             .names
@@ -310,7 +309,7 @@ impl Registry {
         // references means no handle exists, and none can be made until the
         // lock is released. (Broken on purpose in `remove_ignores_handles`:
         // dropped whatever holds it, orphaning live handles.)
-        if cfg!(not(lockfree_metrics_broken = "remove_ignores_handles"))
+        if !broken!("remove_ignores_handles")
             && found.entry.strong_count() > UNHANDLED_REFS
         {
             found.entry.head().hide(read::fingerprint(&found.entry));

@@ -37,7 +37,7 @@
 use crossbeam_epoch::{Collector, Guard};
 
 use super::entry::Entry;
-use crate::sync::{ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{broken, ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Slots in segment 0.
 const BASE: usize = 32;
@@ -163,7 +163,7 @@ impl SeriesList {
         // made before the entries counted here are seen (the module docs'
         // proof). Broken on purpose in `list_lists_new_entries`: no bound,
         // so a series recreated into a later slot is met twice.
-        let created = if cfg!(lockfree_metrics_broken = "list_lists_new_entries") {
+        let created = if broken!("list_lists_new_entries") {
             u64::MAX
         } else {
             self.created.load(Ordering::Acquire)

@@ -68,7 +68,10 @@ use super::{
     index::UNHANDLED_REFS, Description, HistogramOpts, Kind, Registry, SeriesKey,
 };
 use crate::{
-    lockfree::readout::RawHistogram, metric::layout::Layout, snapshot::HistogramSummary, sync::lock,
+    lockfree::readout::RawHistogram,
+    metric::layout::Layout,
+    snapshot::HistogramSummary,
+    sync::{broken, lock},
 };
 
 /// A series' value in a snapshot.
@@ -729,7 +732,7 @@ impl IntervalReader {
         // Broken on purpose, for the loom models to catch: the new base from
         // a second reading, so a record made between the two is in no
         // interval.
-        let second = cfg!(lockfree_metrics_broken = "interval_reads_twice")
+        let second = broken!("interval_reads_twice")
             .then(|| self.registry.read_raw().0);
         let now_for_base = second.as_deref().unwrap_or(&now);
         // After the reading: every series dropped before it reached it has
@@ -740,7 +743,7 @@ impl IntervalReader {
         }
         // Broken on purpose in `interval_forgets_dropped` (the old
         // behaviour): dropped series' remainders are never reported.
-        if cfg!(lockfree_metrics_broken = "interval_forgets_dropped") {
+        if broken!("interval_forgets_dropped") {
             tombs.clear();
         }
         // Each key once: the increases of its dropped series (oldest first)
@@ -810,7 +813,7 @@ impl IntervalReader {
             // Broken on purpose in `interval_forgets_hidden` (the old
             // behaviour): a hidden series leaves the cursor, and its whole
             // value is reported again when it reappears.
-            if cfg!(lockfree_metrics_broken = "interval_forgets_hidden") && r.hidden {
+            if broken!("interval_forgets_hidden") && r.hidden {
                 base.remove(&r.id);
                 continue;
             }

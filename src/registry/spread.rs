@@ -37,7 +37,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::{
     lockfree::ShardMap,
-    sync::{ordering, thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+    sync::{broken, ordering, thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
 };
 
 /// Records between a shared cell's probes: a power of two (1 under loom,
@@ -227,7 +227,7 @@ impl<T: Send + Sync> Spread<T> {
                 }
                 // Broken on purpose in `spread_refused_drops`: a refused
                 // thread's record reported as made, so it lands in no cell.
-                Slot::Refused => cfg!(lockfree_metrics_broken = "spread_refused_drops"),
+                Slot::Refused => broken!("spread_refused_drops"),
             },
         )
     }
