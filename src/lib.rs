@@ -176,6 +176,19 @@ pub mod __loom {
 
     /// A bucket's cap in one cell of a registry histogram.
     pub const HISTOGRAM_CELL_CAP: u64 = crate::registry::Histogram::CELL_CAP;
+
+    /// Ends the calling thread's lane ownership as its exit does (loom
+    /// drops a thread's thread-locals after a join returns, so a model
+    /// calls this last in each thread whose exit it models).
+    pub fn lanes_exit_thread() {
+        crate::registry::lanes_exit_thread();
+    }
+
+    /// Records `n` samples of `value` into a registry histogram's shared
+    /// pages, as a thread without a lane does.
+    pub fn histogram_record_shared(h: &crate::registry::Histogram, value: u64, n: u64) {
+        h.record_n_shared(value, n);
+    }
 }
 
 /// The README's examples, compiled and run as doc tests.

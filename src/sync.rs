@@ -10,7 +10,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicPtr, AtomicU16, AtomicU64, AtomicUsize, Ordering},
     Mutex, MutexGuard,
 };
 
@@ -19,7 +19,7 @@ pub(crate) use atomic_float::AtomicF64;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicPtr, AtomicU16, AtomicU64, AtomicUsize, Ordering},
     Mutex, MutexGuard,
 };
 

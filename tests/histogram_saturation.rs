@@ -1,7 +1,8 @@
 //! Histogram counts saturate, and the cut is counted (issue 21, item 13).
 //!
 //! The claims (`registry::histogram`'s module docs): a bucket's count in
-//! one cell stops at 2^63, and a reading's count at `u64::MAX`, cut from
+//! one cell (a lane, or the shared pages) stops at 2^62, and a reading's
+//! count at `u64::MAX`, cut from
 //! its highest buckets; a reading's count is always its buckets' total;
 //! every sample recorded is either counted or cut, and
 //! `HistogramValue::saturated` (and `Stats::saturated_samples`) says how
@@ -14,7 +15,25 @@ use std::{sync::Barrier, thread};
 
 use lockfree_metrics::registry::{HistogramValue, Registry};
 
-const CELL_CAP: u64 = 1 << 63;
+const CELL_CAP: u64 = 1 << 62;
+
+/// Runs `f(t)` on `LANES` threads that are all alive from the first
+/// record to the last, so that each records into a lane of its own (a
+/// thread that starts after another exited continues that one's lane).
+fn in_lanes(f: impl Fn(usize) + Sync) {
+    const LANES: usize = 4;
+    let [start, done] = [(); 2].map(|_| Barrier::new(LANES));
+    thread::scope(|s| {
+        for t in 0..LANES {
+            let (f, start, done) = (&f, &start, &done);
+            s.spawn(move || {
+                start.wait();
+                f(t);
+                done.wait();
+            });
+        }
+    });
+}
 
 fn read(registry: &Registry, name: &str) -> HistogramValue {
     registry
@@ -50,13 +69,13 @@ fn one_thread_saturates_a_bucket_and_counts_the_cut() {
     h.record_n(5_000, u64::MAX);
     let r = read(&registry, "big_ns");
     consistent(&r);
-    assert_eq!(r.count(), CELL_CAP, "the bucket's cell stops at 2^63");
+    assert_eq!(r.count(), CELL_CAP, "the bucket's cell stops at 2^62");
     assert_eq!(r.saturated(), u64::MAX - CELL_CAP, "the cut counted");
     assert_eq!(r.quantile(0.5), r.range_of(5_000).1);
     assert_eq!(registry.stats().saturated_samples, r.saturated());
 
     // Records of fewer than 256 samples are not capped: the cell has
-    // 2^63 of headroom for them, and counts them exactly.
+    // 2^62 of headroom for them, and counts them exactly.
     h.record_n(5_000, 2);
     for _ in 0..10 {
         h.record(5_000);
@@ -82,18 +101,26 @@ fn one_thread_saturates_a_bucket_and_counts_the_cut() {
 fn a_readings_total_stops_at_u64_max_cut_from_the_top() {
     let registry = Registry::new();
     let h = registry.histogram("two_ns", &[]).unwrap();
-    h.record_n(1_000, CELL_CAP + 5);
-    h.record_n(1_000_000, CELL_CAP + 7);
-    h.record(1_000);
+    // Four lanes, each capped: two full below, two full above.
+    in_lanes(|t| {
+        if t < 2 {
+            h.record_n(1_000, CELL_CAP + 5);
+        } else {
+            h.record_n(1_000_000, CELL_CAP + 7);
+        }
+        if t == 0 {
+            h.record(1_000);
+        }
+    });
     let r = read(&registry, "two_ns");
     consistent(&r);
     assert_eq!(r.count(), u64::MAX);
     let buckets: Vec<_> = r.buckets().map(|b| b.count).collect();
     // 2^63 + 1 below, and what fits of 2^63 above.
-    assert_eq!(buckets, [CELL_CAP + 1, CELL_CAP - 2]);
+    assert_eq!(buckets, [2 * CELL_CAP + 1, 2 * CELL_CAP - 2]);
     assert_eq!(
         u128::from(r.count()) + u128::from(r.saturated()),
-        2 * u128::from(CELL_CAP) + 13,
+        4 * u128::from(CELL_CAP) + 25,
         "every sample counted or cut"
     );
     // Quantiles from the counts shown: half the samples are 1 µs.
@@ -102,22 +129,24 @@ fn a_readings_total_stops_at_u64_max_cut_from_the_top() {
     assert_eq!(r.max(), r.range_of(1_000_000).1);
 }
 
-/// Threads race near the limit, on shared cells and then on their own
-/// (the series promotes under them), with large and small records mixed:
+/// Threads race near the limit, each in its own lane, with large and
+/// small records mixed:
 /// every sample is counted or cut, readings never go backwards, and an
 /// interval reader's intervals stay consistent.
 #[test]
 fn racing_threads_saturate_without_wrapping() {
     const THREADS: u64 = 4;
     const ROUNDS: u64 = 5;
-    // 4 x 5 x 2^60 = 1.25 x 2^64 in one bucket: past a cell's cap on
-    // shared cells, past u64::MAX once merged from per-thread cells.
+    // 4 x 5 x 2^60 = 1.25 x 2^64 in one bucket: past each lane's cap,
+    // past u64::MAX once merged from the lanes.
     const LARGE: u64 = 1 << 60;
     const COMMON: u64 = 1_000_000;
     let registry = Registry::new();
     let h = registry.histogram("race_ns", &[]).unwrap();
     let mut intervals = registry.interval_reader();
     let done = std::sync::atomic::AtomicBool::new(false);
+    // Writers stay alive until all are done: one lane each.
+    let finished = Barrier::new(THREADS as usize);
     let recorded: u128 = thread::scope(|s| {
         let reader = s.spawn(|| {
             let (mut last_count, mut last_cut, mut readings) = (0, 0, 0);
@@ -138,7 +167,7 @@ fn racing_threads_saturate_without_wrapping() {
         });
         let writers: Vec<_> = (0..THREADS)
             .map(|t| {
-                let h = h.clone();
+                let (h, finished) = (h.clone(), &finished);
                 s.spawn(move || {
                     let value = 1_000 * (t + 1);
                     let mut recorded = 0_u128;
@@ -150,6 +179,7 @@ fn racing_threads_saturate_without_wrapping() {
                         h.record_n(value, 70_000);
                         recorded += 2_000 + u128::from(LARGE + round) + 70_000;
                     }
+                    finished.wait();
                     recorded
                 })
             })
@@ -177,36 +207,22 @@ fn racing_threads_saturate_without_wrapping() {
     assert_eq!(r.min(), r.range_of(1_000).0);
 }
 
-/// Two threads' own cells (the series promoted) each hold 2^63 in one
-/// bucket: merged, the bucket passes `u64::MAX`, is read as that, and the
-/// sample it lost is counted; the total then cuts the highest bucket.
+/// Four lanes each hold 2^62 in one bucket: merged, the bucket passes
+/// `u64::MAX`, is read as that, and the sample it lost is counted; the
+/// total then cuts the highest bucket.
 #[test]
-fn per_thread_cells_past_u64_max_are_merged_saturating() {
+fn lanes_past_u64_max_are_merged_saturating() {
     let registry = Registry::new();
     let h = registry.histogram("cells_ns", &[]).unwrap();
-    // Two live threads cross a probe each: the series promotes.
-    for _ in 0..2_048 {
-        h.record(1_000_000);
-    }
-    // Both threads alive throughout: a thread that exits leaves its cells
-    // to the next thread that records.
-    let (recorded, done) = (Barrier::new(2), Barrier::new(2));
-    thread::scope(|s| {
-        s.spawn(|| {
-            for _ in 0..2_048 {
+    in_lanes(|t| {
+        if t == 0 {
+            for _ in 0..4_096 {
                 h.record(1_000_000);
             }
-            assert_eq!(registry.stats().promoted, 1, "promoted");
-            // This thread's own cell, then the main thread's.
-            h.record_n(5_000, CELL_CAP);
-            recorded.wait();
-            done.wait();
-        });
-        recorded.wait();
+        }
         h.record_n(5_000, CELL_CAP);
-        done.wait();
     });
-    assert_eq!(registry.stats().shards, 2, "two threads' own cells");
+    assert_eq!(registry.stats().promoted, 1, "more than one lane");
     assert_eq!(registry.stats().saturated_samples, 0, "no cell was cut");
     let r = read(&registry, "cells_ns");
     consistent(&r);
@@ -225,10 +241,14 @@ fn per_thread_cells_past_u64_max_are_merged_saturating() {
 fn an_interval_across_a_top_cut_stays_consistent() {
     let registry = Registry::new();
     let h = registry.histogram("cut_ns", &[]).unwrap();
-    h.record_n(1_000_000, CELL_CAP);
-    h.record_n(1_000, CELL_CAP - 10);
+    in_lanes(|t| match t {
+        0 | 1 => h.record_n(1_000_000, CELL_CAP),
+        2 => h.record_n(1_000, CELL_CAP),
+        _ => h.record_n(1_000, CELL_CAP - 10),
+    });
     let mut intervals = registry.interval_reader();
-    // 2^64 + 10 in all: the reading cuts 11 from the highest bucket.
+    // 2^64 + 10 in all: the reading cuts 11 from the highest bucket. (This
+    // thread continues an exited thread's lane.)
     h.record_n(1_000, 20);
     let taken = intervals.take();
     let i = taken.get("cut_ns", &[]).unwrap().as_histogram().unwrap();

@@ -153,21 +153,21 @@ fn a_thousand_series_on_64_threads_stay_within_64_mib() {
         "{total_kib} KiB resident growth for {SERIES} series on {THREADS} threads"
     );
     assert!(stats.shard_bytes <= stats.shard_budget, "{stats:?}");
-    // The budget was the limit: spent, then refusing (promotions too: not
-    // every counter and histogram got a map).
-    assert!(stats.budget_refusals > 0, "{stats:?}");
+    // Histograms take lanes, bounded per series (not charged to the
+    // budget); counters' cells stay within the budget.
     assert!(stats.promoted <= (0..SERIES).filter(|i| i % 3 != 1).count());
     check_totals(&r.snapshot(), SERIES, THREADS, opts);
 }
 
 #[test]
 fn a_small_budget_refuses_cells_and_loses_nothing() {
-    // 20 series to promote, whose maps take 40 KiB of the budget; the
-    // rest grants some threads cells (128 B a counter's, 17 KiB a
-    // histogram's) and refuses others.
+    // 10 counters to promote, whose maps take 25 KiB of the budget; the
+    // rest grants some threads cells (128 B a counter's) and refuses
+    // others. Histograms take lanes instead, which the budget does not
+    // cover.
     const SERIES: usize = 30;
     const THREADS: usize = 16;
-    const BUDGET: usize = 256 << 10;
+    const BUDGET: usize = 32 << 10;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let opts = HistogramOpts::new(1, 10_000_000, 2).unwrap();
     let r = Registry::builder().shard_budget(BUDGET).build();

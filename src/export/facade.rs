@@ -418,7 +418,7 @@ impl Recorder for FacadeRecorder {
         self.cached(key, |inner, key| {
             match with_parts(key, |name, labels| inner.registry.counter(name, labels)) {
                 Ok(counter) => {
-                    let folded = folded(&counter.series.key, key);
+                    let folded = folded(&counter.series.head.key, key);
                     (metrics::Counter::from_arc(Arc::new(counter)), folded)
                 }
                 Err(e) => (metrics::Counter::from_arc(self.failed(e)), false),
@@ -430,7 +430,7 @@ impl Recorder for FacadeRecorder {
         self.cached(key, |inner, key| {
             match with_parts(key, |name, labels| inner.registry.gauge(name, labels)) {
                 Ok(gauge) => {
-                    let folded = folded(&gauge.series.key, key);
+                    let folded = folded(&gauge.series.head.key, key);
                     (metrics::Gauge::from_arc(Arc::new(gauge)), folded)
                 }
                 Err(e) => (metrics::Gauge::from_arc(self.failed(e)), false),
@@ -453,7 +453,7 @@ impl Recorder for FacadeRecorder {
             });
             match made {
                 Ok(histogram) => {
-                    let folded = folded(&histogram.series.key, key);
+                    let folded = folded(&histogram.series.head.key, key);
                     (metrics::Histogram::from_arc(Arc::new(histogram)), folded)
                 }
                 Err(e) => (metrics::Histogram::from_arc(self.failed(e)), false),

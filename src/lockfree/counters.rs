@@ -70,7 +70,6 @@ mod sealed {
     pub trait SealedLoad {}
     impl SealedLoad for super::RelaxedLoads {}
     impl SealedLoad for super::AcquireLoads {}
-    impl SealedLoad for super::SaturatingAcquireLoads {}
 }
 
 /// The write mode of a counter array or counter: [`Owned`] or [`Shared`].
@@ -162,12 +161,6 @@ impl<W: Writers> Counters<W> {
         self.chunk_shift
     }
 
-    /// Counter `index` now (Relaxed: read on its own).
-    #[inline]
-    pub fn get(&self, index: usize) -> u64 {
-        self.cell(index).load(Ordering::Relaxed)
-    }
-
     /// Adds chunk `chunk`'s counters into `into`, which must be exactly as
     /// long as the chunk, loading each with `L`'s ordering: one slice and
     /// one bounds check per chunk, not per counter.
@@ -235,18 +228,12 @@ impl<W: Writers> Counters<W> {
 pub trait Load: sealed::SealedLoad {
     /// The ordering of each load.
     const ORDER: Ordering;
-    /// Whether counters add up saturating at `u64::MAX` rather than
-    /// wrapping (a constant, so the merge loop stays branch-free).
-    const SATURATE: bool = false;
 
-    /// `sum + count`, wrapping or saturating as [`SATURATE`](Self::SATURATE) says.
+    /// `sum + count`, wrapping (differences of readings stay exact modulo
+    /// 2^64).
     #[inline(always)]
     fn add(sum: u64, count: u64) -> u64 {
-        if Self::SATURATE {
-            sum.saturating_add(count)
-        } else {
-            sum.wrapping_add(count)
-        }
+        sum.wrapping_add(count)
     }
 }
 
@@ -258,20 +245,6 @@ pub struct RelaxedLoads;
 #[derive(Debug)]
 pub(crate) struct AcquireLoads;
 
-/// Loads counters with `Ordering::Acquire` and adds them up saturating:
-/// the registry's histograms, whose cells may each hold up to 2^63 and
-/// more, so that several cells' sum may pass `u64::MAX`
-/// (`registry::histogram`); the `Sharded` collector keeps wrapping sums,
-/// whose differences stay exact modulo 2^64.
-#[derive(Debug)]
-pub(crate) struct SaturatingAcquireLoads;
-
-impl Load for SaturatingAcquireLoads {
-    // Acquire: as `AcquireLoads`' (the histogram's sum-after-count pairing).
-    const ORDER: Ordering = Ordering::Acquire;
-    const SATURATE: bool = true;
-}
-
 impl Load for RelaxedLoads {
     // Relaxed: the caller reads counters one by one (see the module docs).
     const ORDER: Ordering = Ordering::Relaxed;
@@ -282,11 +255,6 @@ impl Load for AcquireLoads {
     // the opening fence of each record it counts (see `lockfree::gauge`).
     const ORDER: Ordering = Ordering::Acquire;
 }
-
-// The old names, until `registry::histogram` names the new ones (its
-// reading imports `{Acquire, AcquireSaturating}`); remove with that edit.
-pub(crate) type Acquire = AcquireLoads;
-pub(crate) type AcquireSaturating = SaturatingAcquireLoads;
 
 impl Counters<Owned> {
     /// Adds `n` at `index`; the caller must be the only thread that writes
@@ -324,25 +292,6 @@ impl Counters<Owned> {
         cell.store(count.wrapping_add(n), Ordering::Release);
     }
 
-    /// [`add_owned_release`](Self::add_owned_release) of as much of `n`
-    /// as keeps the counter at most `cap` (nothing if it is there or
-    /// above already); returns the count before and what was added.
-    #[inline]
-    pub fn add_owned_release_capped(&self, index: usize, n: u64, cap: u64) -> (u64, u64) {
-        let cell = self.cell(index);
-        // Relaxed load: as in `add_owned`.
-        let count = cell.load(Ordering::Relaxed);
-        let kept = n.min(cap.saturating_sub(count));
-        if kept != 0 {
-            if count == 0 {
-                self.mark(index);
-            }
-            // Release: as in `add_owned_release`.
-            cell.store(count + kept, Ordering::Release);
-        }
-        (count, kept)
-    }
-
     /// Marks `index`'s chunk touched, before its counter's first write.
     #[cold]
     fn mark(&self, index: usize) {
@@ -370,50 +319,6 @@ impl Counters<Shared> {
         // Relaxed: the counter is its own only datum; atomicity alone makes
         // concurrent increments add up.
         self.cell(index).fetch_add(n, Ordering::Relaxed)
-    }
-
-    /// [`add_shared`](Self::add_shared) with a Release RMW, for the
-    /// reason of [`Counters::add_owned_release`].
-    #[inline]
-    pub fn add_shared_release(&self, index: usize, n: u64) -> u64 {
-        let bit = 1 << (index >> self.chunk_shift);
-        // Relaxed: as in `add_shared`.
-        if self.writers.touched.load(Ordering::Relaxed) & bit == 0 {
-            self.mark_shared(bit);
-        }
-        // Release: see `Counters::add_owned_release`.
-        self.cell(index).fetch_add(n, Ordering::Release)
-    }
-
-    /// [`add_shared_release`](Self::add_shared_release) of as much of `n`
-    /// as keeps the counter at most `cap` (nothing if it is there or
-    /// above already), by CAS: lock-free; returns the count before and
-    /// what was added.
-    pub fn add_shared_release_capped(&self, index: usize, n: u64, cap: u64) -> (u64, u64) {
-        let bit = 1 << (index >> self.chunk_shift);
-        // Relaxed: as in `add_shared`.
-        if self.writers.touched.load(Ordering::Relaxed) & bit == 0 {
-            self.mark_shared(bit);
-        }
-        let kept = |count: u64| n.min(cap.saturating_sub(count));
-        let cell = self.cell(index);
-        let old = if broken!("histogram_cap_not_atomic") {
-            // Broken on purpose, for the loom models to catch: a load and a
-            // store, so that a record racing with this one is lost, neither
-            // counted nor cut.
-            let old = cell.load(Ordering::Relaxed);
-            cell.store(old + kept(old), Ordering::Release);
-            old
-        } else {
-            // Release on success: see `Counters::add_owned_release`. Relaxed
-            // on failure: nothing is written, the next try loads again.
-            let (Ok(old) | Err(old)) =
-                cell.fetch_update(Ordering::Release, Ordering::Relaxed, |count| {
-                    (kept(count) != 0).then(|| count + kept(count))
-                });
-            old
-        };
-        (old, kept(old))
     }
 
     #[cold]
@@ -465,11 +370,6 @@ impl<W: Writers> Counter<W> {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Loads with Acquire: pairs with `add_owned_release` (a histogram's
-    /// sum, read around its counts: `registry::histogram`).
-    pub(crate) fn load_acquire(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
 }
 
 impl Counter<Owned> {
@@ -655,30 +555,6 @@ impl OwnedHistogram {
     #[inline(always)]
     pub(crate) fn record(&self, layout: &Layout, value: u64, clamped: bool) {
         self.record_n(layout, value, 1, clamped);
-    }
-
-    /// [`record_n`](Self::record_n) of as many of the `n` samples as keep
-    /// `value`'s counter at most `cap` (`registry::histogram`); returns
-    /// how many were recorded (summed, and counted as clamped if
-    /// `clamped`).
-    #[inline]
-    pub(crate) fn record_n_capped(
-        &self,
-        layout: &Layout,
-        value: u64,
-        n: u64,
-        clamped: bool,
-        cap: u64,
-    ) -> u64 {
-        let (_, kept) = self
-            .counts
-            .add_owned_release_capped(layout.index_of(value), n, cap);
-        if clamped {
-            self.clamped.add_owned(kept);
-        }
-        // After the count, Release, modulo 2^64: as in `record_n`.
-        self.sum.add_owned_release(value.wrapping_mul(kept));
-        kept
     }
 
     /// Records `n` samples of `value` (already clamped) as the cells' only

@@ -256,8 +256,8 @@ pub(crate) struct RawHistogram {
 }
 
 impl RawHistogram {
-    /// Saturates a reading merged with saturating adds
-    /// (`counters::SaturatingAcquireLoads`): each counter that reads
+    /// Saturates a reading merged with saturating adds (the registry's
+    /// histograms, `RawHistogram::from_runs`): each counter that reads
     /// `u64::MAX` is recounted exactly by `exact` (its index), what it
     /// lost is cut, and then, if the counters total more than
     /// `u64::MAX`, the highest are cut until they total exactly that.
@@ -366,6 +366,53 @@ impl RawHistogram {
                 }
             }
             counts.resize(at + end - start, 0);
+        }
+        raw.counts = counts;
+        raw
+    }
+
+    /// A reading of sparse counts (the registry's counter pages): `runs`
+    /// are (first index, counts) pairs of a `len`-counter array, in any
+    /// order, possibly overlapping (overlaps add, saturating if
+    /// `saturating`, else wrapping), each at most `1 << min_shift`
+    /// counters from a multiple of that. Chunks are at least that long, so
+    /// every run lies in one chunk.
+    pub(crate) fn from_runs<const N: usize>(
+        len: usize,
+        min_shift: u32,
+        runs: &[(usize, [u64; N])],
+        saturating: bool,
+    ) -> Self {
+        let chunk_shift = len
+            .div_ceil(64)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(min_shift);
+        let chunks = runs
+            .iter()
+            .fold(0_u64, |any, &(start, _)| any | 1 << (start >> chunk_shift));
+        let mut raw = RawHistogram {
+            chunks,
+            chunk_shift,
+            ..RawHistogram::default()
+        };
+        let held = bits(chunks)
+            .map(|i| {
+                let (start, end) = chunk_range(i, chunk_shift, len);
+                end - start
+            })
+            .sum();
+        let mut counts = vec![0_u64; held];
+        for (start, run) in runs {
+            let at = raw.offset(start >> chunk_shift) + (start & ((1 << chunk_shift) - 1));
+            let into = counts[at..].iter_mut().zip(run);
+            if saturating {
+                into.for_each(|(into, &n)| *into = into.saturating_add(n));
+            } else {
+                // Vectorises; a bucket passes `u64::MAX` over its cells
+                // only after a `large` record (`registry::histogram`).
+                into.for_each(|(into, &n)| *into = into.wrapping_add(n));
+            }
         }
         raw.counts = counts;
         raw

@@ -18,12 +18,12 @@
 use std::sync::Arc;
 
 use super::{
-    series::{mix, Series, Shared},
-    spread::{crosses, Spread},
+    series::{mix, Series},
+    spread::{crosses, Shared, Spread},
 };
 use crate::{
     lockfree::counters::{OwnedCounter, SharedCounter},
-    sync::{AtomicU64, Ordering},
+    sync::{broken, AtomicU64, Ordering},
 };
 
 /// A counter's cells.
@@ -107,8 +107,9 @@ impl Counter {
         let old = cells.shared.fetch_add(n, Ordering::Relaxed);
         if crosses(old, n, 0) {
             cells.spread.probe();
-            #[cfg(lockfree_metrics_broken = "spread_moves_counts")]
-            self.move_shared_to_own();
+            if broken!("spread_moves_counts") {
+                self.move_shared_to_own();
+            }
         }
     }
 
@@ -116,7 +117,6 @@ impl Counter {
     /// drains the shared cell into this thread's own, so that a reading
     /// may miss what is moved or count it twice (and a thread refused its
     /// cells loses it).
-    #[cfg(lockfree_metrics_broken = "spread_moves_counts")]
     fn move_shared_to_own(&self) {
         let cells = &self.series.cells;
         if cells.spread.promoted() {

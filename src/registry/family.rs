@@ -67,7 +67,7 @@ impl FamilyHandle for Counter {
         }
     }
     fn key(&self) -> &SeriesKey {
-        &self.series.key
+        &self.series.head.key
     }
 }
 
@@ -80,7 +80,7 @@ impl FamilyHandle for Gauge {
         }
     }
     fn key(&self) -> &SeriesKey {
-        &self.series.key
+        &self.series.head.key
     }
 }
 
@@ -95,7 +95,7 @@ impl FamilyHandle for Histogram {
         r.histogram_of(key, opts)
     }
     fn key(&self) -> &SeriesKey {
-        &self.series.key
+        &self.series.head.key
     }
 }
 

@@ -112,6 +112,7 @@ impl Gauge {
         if !value.is_finite() {
             // Relaxed: a statistic.
             self.series
+                .head
                 .shared
                 .counts
                 .non_finite_gauge_writes

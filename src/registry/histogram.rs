@@ -1,7 +1,17 @@
 //! HDR histograms: counts laid out as `hdrhistogram` lays them out
-//! (`metric::layout`), in shared atomics plus per-thread arrays once
-//! contended (`registry::spread`), with a sum modulo 2^64 that readers make
-//! exact (`lockfree::readout`).
+//! (`metric::layout`), kept in sparse pages (`pages`) of up to [`LANES`]
+//! owner lanes and a set of shared pages, with a sum modulo 2^64 that
+//! readers make exact (`lockfree::readout`).
+//!
+//! **Storage.** A thread's first record into a series claims a free lane
+//! (`registry::lanes`: a CAS of its owner word), or the lane of a thread
+//! that has exited; from then on it records there with plain stores: a
+//! load and a store for the bucket's `u16` counter and for the lane's sum,
+//! no locked instruction. Up to `LANES` threads record a series that way
+//! at once; the others take the shared pages, by `fetch_add`. Pages of 64
+//! counters are made on first touch, so a series holds the pages its
+//! values reach: one value costs one 144-byte page, latencies over six
+//! decades about 7 KiB per lane (`papers/registry.md`).
 //!
 //! **Input rules.** Values are integers in the histogram's unit
 //! ([`HistogramOpts`]). A value above the highest trackable one is
@@ -11,14 +21,13 @@
 //! past the range are clamped. Nothing panics.
 //!
 //! **Saturation.** Counts never wrap. A bucket's count in one cell (the
-//! shared cells, or a thread's own) stops at 2^63: `record_n` of 256
-//! samples or more adds only what keeps the cell there (a CAS on shared
-//! cells, so such records are lock-free; a checked store on a thread's
-//! own) and counts the rest as cut. Smaller records are not checked, so
-//! `record` costs what it did: above the cap a cell has 2^63 of headroom,
-//! which they fill only after 2^55 records of 255 samples (years of one
-//! thread doing nothing else) or 2^63 of one, and they are counted, not
-//! cut. Once a histogram has had a record of 256 samples or more (until
+//! shared pages, or a lane) stops at 2^62: `record_n` of 256 samples or
+//! more adds only what keeps the cell there (a CAS in the shared pages,
+//! so such records are lock-free; a checked store in a lane) and counts
+//! the rest as cut. Smaller records are not checked, so `record` costs
+//! what it did: above the cap a cell has 2^62 of headroom, which they
+//! fill only after 2^54 records of 255 samples (years of one thread doing
+//! nothing else) or 2^62 of one, and they are counted, not cut. Once a histogram has had a record of 256 samples or more (until
 //! then its buckets over all cells pass `u64::MAX` only after 2^56
 //! records, years at a billion a second, and readings keep the cheaper
 //! wrapping merge), a reading adds its cells up saturating at `u64::MAX` (recounting
@@ -38,8 +47,8 @@
 //! buckets, as a snapshot's (below). The sum is a `u128`: `u64::MAX`
 //! samples of the highest value fit, so it never saturates itself.
 //! Counters differ in one respect: a counter stops at `u64::MAX`, a
-//! single cell of a histogram's bucket at 2^63 (a cell's small records
-//! need the headroom above it).
+//! single cell of a histogram's bucket at 2^62 (a cell's small records
+//! need the headroom above it, and a lane's top bit marks a carry).
 //!
 //! **Sum and count.** A reading's count is its buckets' total; its sum is
 //! read from separate words (one per cell), so the two are paired as
@@ -65,7 +74,7 @@
 //! its two readings when both agreed, and otherwise off by what landed
 //! during the last count pass of the one that did not (in
 //! `tests/histogram_sum_count.rs`, with four threads recording nonstop
-//! into their own cells, a few intervals in a hundred; see
+//! into their own lanes, a few intervals in a hundred; see
 //! `papers/registry.md`).
 
 use std::{
@@ -73,19 +82,21 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod pages;
+
+use pages::{Narrow, Pages, Wide, PAGE, PAGE_SHIFT};
+
 use super::{
-    series::{mix, Series, Shared},
-    spread::{crosses, Spread},
+    lanes,
+    series::{mix, Series},
+    spread::Shared,
     RegistryError,
 };
 use crate::{
     config::check_histogram,
-    lockfree::{
-        counters::{OwnedHistogram, SharedCounter, SharedCounters},
-        readout::RawHistogram,
-    },
+    lockfree::{counters::SharedCounter, readout::RawHistogram},
     metric::{clamp, layout::Layout},
-    sync::{AtomicU64, Ordering},
+    sync::{AtomicPtr, AtomicU64, Ordering},
 };
 
 /// A histogram's range, precision and `f64` scale.
@@ -179,12 +190,13 @@ impl HistogramOpts {
     }
 }
 
-/// A bucket's count in one cell stops here (module docs): `record_n` of
-/// [`LARGE`] samples or more adds only what keeps it at most this, and
-/// counts the rest as cut. Records of fewer are not checked: from the cap,
-/// they would need 2^63 more samples to wrap the cell, more than 2^55
-/// records of the most they hold (years of one thread doing nothing else).
-pub(crate) const CELL_CAP: u64 = 1 << 63;
+/// A bucket's count in one lane, or in the shared pages, stops here
+/// (module docs): `record_n` of [`LARGE`] samples or more adds only what
+/// keeps it at most this, and counts the rest as cut. Records of fewer
+/// are not checked: from the cap, they would need 2^62 more samples to
+/// reach a lane's pending bit (`pages`), more than 2^54 records of the
+/// most they hold (years of one thread doing nothing else).
+pub(crate) const CELL_CAP: u64 = 1 << 62;
 
 /// `record_n` of this many samples or more takes the capped path, and
 /// marks the histogram `large`.
@@ -195,103 +207,75 @@ const LARGE: u64 = 1 << 8;
 /// always reach agreement and the models check the exact claim.
 const SUM_TRIES: u32 = if cfg!(loom) { 8 } else { 4 };
 
-/// A histogram's cells.
+/// Lanes per series: up to this many threads record a series with plain
+/// stores at once; more record into its shared pages.
+pub(crate) const LANES: usize = if cfg!(loom) { 2 } else { 4 };
+
+/// One thread's storage in a series: its counter pages and its sum, on a
+/// line of their own (the owner writes the sum at every record).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Lane {
+    /// Modulo 2^64, stored by the lane's owner.
+    sum: AtomicU64,
+    pages: Pages<Narrow>,
+}
+
+/// A histogram's cells: lanes that one thread each writes with plain
+/// stores (`registry::lanes`), and shared pages for the threads without
+/// one.
 #[derive(Debug)]
 pub(crate) struct HistogramCells {
     pub(crate) layout: Arc<Layout>,
     pub(crate) opts: HistogramOpts,
-    counts: SharedCounters,
-    /// Modulo 2^64, like an owned sum.
-    sum: crossbeam_utils::CachePadded<AtomicU64>,
+    /// Pages of the layout: `ceil(len / PAGE)`.
+    pages: usize,
+    /// Each lane's owner word (0: free), apart from the lanes, so that the
+    /// threads scanning them read a line no record writes.
+    owners: [AtomicU64; LANES],
+    /// Lane 0, inline: a series one thread records needs nothing else.
+    first: Lane,
+    /// Lanes 1.., made when a second thread claims one.
+    more: AtomicPtr<[Lane; LANES - 1]>,
+    /// The threads without a lane: `u64` counters and sum, by RMW.
+    shared: Pages<Wide>,
+    /// Modulo 2^64, like a lane's sum.
+    shared_sum: AtomicU64,
     clamped: SharedCounter,
     rejected: SharedCounter,
     /// Samples cut by records at [`CELL_CAP`] (saturating).
     saturated: SharedCounter,
     /// 1 once a record of [`LARGE`] samples or more was made: readings
-    /// then add cells up saturating and cut what passes `u64::MAX`.
-    /// Without one, a bucket over all cells passes `u64::MAX` only after
-    /// 2^56 records (years at a billion records a second), so readings
-    /// keep the plain wrapping merge, which costs about a fifth fewer
-    /// instructions (`papers/adversarial.md`).
+    /// then recount any bucket that reads `u64::MAX` and cut what passes
+    /// it (without one, a bucket passes `u64::MAX` only after 2^56
+    /// records, years at a billion records a second).
     large: AtomicU64,
-    pub(crate) spread: Spread<OwnedHistogram>,
 }
 
-/// Whether adding `add` to the sum `old` crosses a multiple of
-/// `PROBE_EVERY << log2(add)`: a shared histogram probes when its bucket's
-/// count crosses a multiple of `PROBE_EVERY`, or its sum one of this. The
-/// bucket rule alone probes a histogram whose values spread over `b`
-/// buckets only every `PROBE_EVERY * b` records or so (a few million for
-/// latencies over six decades), while every record's RMW of the sum
-/// contends all along; the sum's rule probes records of one magnitude
-/// once every `PROBE_EVERY / 2` to `PROBE_EVERY` of them, whatever buckets
-/// they fall in (a record much smaller than the others, with a chance of
-/// about `add / (PROBE_EVERY << log2(add))`). Zero never crosses.
-#[inline]
-fn sum_crossed(old: u64, add: u64) -> bool {
-    crosses(old, add, (add | 1).ilog2())
-}
-
-#[cfg(all(test, not(loom)))]
-mod probe_tests {
-    use super::*;
-    use crate::registry::{spread::PROBE_EVERY, Registry};
-
-    #[test]
-    fn the_sum_probes_every_half_to_whole_probe_interval_of_like_records() {
-        for value in [1, 3, 1_000, 1_023, 1_024, 1 << 40] {
-            let (mut sum, mut probes) = (0_u64, 0_u64);
-            for _ in 0..PROBE_EVERY * 100 {
-                probes += u64::from(sum_crossed(sum, value));
-                sum = sum.wrapping_add(value);
-            }
-            assert!((100..=200).contains(&probes), "{value}: {probes} probes");
+impl Drop for HistogramCells {
+    fn drop(&mut self) {
+        // Relaxed: `&mut self`, no other thread holds the cells.
+        let more = self.more.load(Ordering::Relaxed);
+        if !more.is_null() {
+            // SAFETY:
+            //  * made by `Box::into_raw` in `lane_at` and freed only here;
+            //  * `&mut self`: no reference to it is alive.
+            drop(unsafe { Box::from_raw(more) });
         }
-        assert!(!sum_crossed(12_345, 0), "a zero leaves the sum alone");
-    }
-
-    #[test]
-    fn two_threads_promote_a_histogram_spread_over_six_decades() {
-        let registry = Registry::new();
-        let h = registry.histogram("spread_ns", &[]).unwrap();
-        // Log-uniform 1 µs to 1 s: about 2,500 buckets, none of which
-        // reaches 1,024 records here.
-        let record = |seed: u64| {
-            let mut x = seed;
-            for _ in 0..20_000 {
-                x = x
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                let unit = (x >> 11) as f64 / (1_u64 << 53) as f64;
-                h.record((1e3 * 1e6f64.powf(unit)) as u64);
-            }
-        };
-        // This thread, then another while this one lives: two tokens (a
-        // thread that starts after another exits may reuse its token).
-        record(1);
-        std::thread::scope(|s| {
-            s.spawn(|| record(2));
-        });
-        assert_eq!(registry.stats().promoted, 1);
-        let snapshot = registry.snapshot();
-        let count = snapshot
-            .get("spread_ns", &[])
-            .unwrap()
-            .as_histogram()
-            .unwrap()
-            .count();
-        assert_eq!(count, 40_000);
     }
 }
 
 impl HistogramCells {
-    pub(crate) fn new(layout: Arc<Layout>, opts: HistogramOpts, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(layout: Arc<Layout>, opts: HistogramOpts, _shared: Arc<Shared>) -> Self {
         HistogramCells {
-            spread: Spread::new(shared, layout.len() * 8),
-            counts: SharedCounters::new(layout.len()),
+            pages: layout.len().div_ceil(PAGE),
             layout,
             opts,
-            sum: Default::default(),
+            owners: std::array::from_fn(|_| AtomicU64::new(0)),
+            first: Lane::default(),
+            more: AtomicPtr::new(std::ptr::null_mut()),
+            shared: Pages::default(),
+            shared_sum: AtomicU64::new(0),
             clamped: SharedCounter::default(),
             rejected: SharedCounter::default(),
             saturated: SharedCounter::default(),
@@ -299,75 +283,161 @@ impl HistogramCells {
         }
     }
 
-    /// Bytes of the shared counts array (address space; resident only
-    /// where written).
-    pub(crate) fn shared_bytes(&self) -> usize {
-        self.layout.len() * 8
+    /// Lane `i`, making lanes 1.. if `make` and absent.
+    #[inline]
+    fn lane_at(&self, i: usize, make: bool) -> Option<&Lane> {
+        if i == 0 {
+            return Some(&self.first);
+        }
+        // Acquire: pairs with the publishing CAS's Release, so the lanes
+        // are seen initialised.
+        let more = self.more.load(Ordering::Acquire);
+        if more.is_null() {
+            return if make { Some(self.make_lanes(i)) } else { None };
+        }
+        // SAFETY: published initialised (Release/Acquire above); freed
+        // only in `drop` (`&mut self`).
+        Some(&unsafe { &*more }[i - 1])
     }
 
-    /// Every cell's sum: the per-thread cells' in order, then the shared
-    /// one's. Acquire: pairs with the Release of each record's sum, which
-    /// follows its count (see the module docs).
-    fn sums(&self, cells: &[&OwnedHistogram], into: &mut Vec<u64>) {
-        into.clear();
-        into.extend(cells.iter().map(|c| c.sum.load_acquire()));
-        into.push(self.sum.load(Ordering::Acquire));
+    /// Lanes 1.., published by CAS; lane `i` of them.
+    #[cold]
+    #[inline(never)]
+    fn make_lanes(&self, i: usize) -> &Lane {
+        let new = Box::into_raw(Box::new(std::array::from_fn(|_| Lane::default())));
+        // Release on success: the lanes are seen initialised by the
+        // Acquire loads in `lane_at`. Acquire on failure: the winner's
+        // lanes are used next.
+        let more = match self.more.compare_exchange(
+            std::ptr::null_mut(),
+            new,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => new,
+            Err(theirs) => {
+                // SAFETY: `new` was never shared: the CAS failed.
+                drop(unsafe { Box::from_raw(new) });
+                theirs
+            }
+        };
+        // SAFETY: published initialised (Release/Acquire above); freed
+        // only in `drop` (`&mut self`).
+        &(unsafe { &*more })[i - 1]
     }
 
-    /// Everything recorded so far: shared and per-thread cells, merged,
-    /// with a sum that agrees with the counts (see the module docs).
-    pub(crate) fn read(&self) -> (RawHistogram, u64) {
-        use crate::lockfree::counters::{Acquire, AcquireSaturating};
-        // The cells made during the reading are left out, counts and sums
-        // alike.
-        let cells: Vec<&OwnedHistogram> = self.spread.cells().collect();
-        let (mut before, mut after) = (Vec::new(), Vec::new());
-        let mut tries = 0;
-        // Relaxed: checked again after the counts (below).
-        let mut large = self.large.load(Ordering::Relaxed) != 0;
-        loop {
-            self.sums(&cells, &mut before);
-            // Acquire loads of the counts: each pairs with the Release of
-            // its record's count, so a thread's earlier records have their
-            // sums in `after`; and they stay after `before`'s loads.
-            // Once `large`, added up saturating: cells hold up to
-            // `CELL_CAP` each (and more by records of fewer than `LARGE`),
-            // so their sum may pass `u64::MAX`; `saturate` below recounts
-            // such a bucket.
-            let mut raw = if large {
-                let mut raw =
-                    RawHistogram::merged::<AcquireSaturating>(cells.iter().copied(), &self.layout);
-                raw.add_counts_with::<AcquireSaturating, _>(
-                    &self.counts,
-                    0,
-                    self.clamped.load(),
-                    &self.layout,
-                );
-                raw
-            } else {
-                let mut raw = RawHistogram::merged::<Acquire>(cells.iter().copied(), &self.layout);
-                raw.add_counts_with::<Acquire, _>(
-                    &self.counts,
-                    0,
-                    self.clamped.load(),
-                    &self.layout,
-                );
-                raw
-            };
-            // A large record whose count this reading loaded marked
-            // `large` before its count's Release, which the Acquire load
-            // of that count synchronises with: this load sees the mark,
-            // and the reading is made again, saturating.
-            if !large && self.large.load(Ordering::Relaxed) != 0 {
-                large = true;
+    /// The calling thread's lane, claimed if it has none and one is free
+    /// or held by a dead owner; `None`: record into the shared pages.
+    #[inline]
+    fn lane(&self) -> Option<&Lane> {
+        let me = lanes::owner_word()?;
+        for (i, owner) in self.owners.iter().enumerate() {
+            // Relaxed: only this thread stores its own word, and it reads
+            // its own store; another word here is handled by `claim`.
+            if owner.load(Ordering::Relaxed) == me {
+                return self.lane_at(i, true);
+            }
+        }
+        self.claim(me)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim(&self, me: lanes::OwnerWord) -> Option<&Lane> {
+        for (i, owner) in self.owners.iter().enumerate() {
+            // Acquire: pairs with the claim's Release below, so the
+            // owner's liveness store (made before its claim) is seen by
+            // `dead`.
+            let held = owner.load(Ordering::Acquire);
+            if !lanes::dead(held) {
                 continue;
             }
+            // The lanes exist before the claim, so an owner always finds
+            // its lane.
+            let lane = self.lane_at(i, true);
+            // Release: this thread's liveness store comes before the
+            // claim (see the Acquire above). Acquire: a dead owner's
+            // stores into the lane are seen (`lanes`: its exit's Release,
+            // which `dead` read, came before them).
+            let claimed = if crate::sync::broken!("lane_claim_not_cas") {
+                owner.store(me, Ordering::Release);
+                true
+            } else {
+                owner
+                    .compare_exchange(held, me, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            };
+            if claimed {
+                return lane;
+            }
+        }
+        None
+    }
+
+    /// The lanes made so far.
+    fn lanes(&self) -> impl Iterator<Item = &Lane> {
+        std::iter::once(&self.first).chain((1..LANES).map_while(|i| self.lane_at(i, false)))
+    }
+
+    /// Lanes claimed now (for statistics).
+    pub(crate) fn lanes_claimed(&self) -> usize {
+        self.owners
+            .iter()
+            // Relaxed: a statistic.
+            .filter(|o| o.load(Ordering::Relaxed) != 0)
+            .count()
+    }
+
+    /// Bytes of the counter pages (lanes and shared) and extra lanes.
+    pub(crate) fn storage_bytes(&self) -> usize {
+        // Relaxed: a statistic.
+        let more = if self.more.load(Ordering::Relaxed).is_null() {
+            0
+        } else {
+            std::mem::size_of::<[Lane; LANES - 1]>()
+        };
+        more + self.shared.bytes() + self.lanes().map(|l| l.pages.bytes()).sum::<usize>()
+    }
+
+    /// Every cell's sum: the lanes', then the shared one. Acquire: pairs
+    /// with the Release of each record's sum, which follows its count
+    /// (see the module docs).
+    fn sums(&self, into: &mut Vec<u64>) {
+        into.clear();
+        into.extend(self.lanes().map(|l| l.sum.load(Ordering::Acquire)));
+        into.push(self.shared_sum.load(Ordering::Acquire));
+    }
+
+    /// Every page's counts, lanes and shared, as (first index, counts)
+    /// runs; with Acquire loads (`pages`), so that a thread's counted
+    /// records have their sums in the sums loaded after.
+    fn runs(&self, into: &mut Vec<(usize, [u64; PAGE])>) {
+        into.clear();
+        for lane in self.lanes() {
+            for page in lane.pages.iter() {
+                into.push((page.start(), page.counts()));
+            }
+        }
+        for page in self.shared.iter() {
+            into.push((page.start(), page.counts()));
+        }
+    }
+
+    /// Everything recorded so far, every cell merged, with a sum that
+    /// agrees with the counts (see the module docs).
+    pub(crate) fn read(&self) -> (RawHistogram, u64) {
+        let (mut before, mut after, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut tries = 0;
+        loop {
+            self.sums(&mut before);
+            self.runs(&mut runs);
             // Broken on purpose in `histogram_reads_sum_once`: the sums
             // read once, before the counts (the reading before issue 21).
-            #[cfg(lockfree_metrics_broken = "histogram_reads_sum_once")]
-            after.clone_from(&before);
-            #[cfg(not(lockfree_metrics_broken = "histogram_reads_sum_once"))]
-            self.sums(&cells, &mut after);
+            if crate::sync::broken!("histogram_reads_sum_once") {
+                after.clone_from(&before);
+            } else {
+                self.sums(&mut after);
+            }
             tries += 1;
             // Equal sums around the counts: no record's sum landed while
             // they were read, so the counts hold exactly the summed
@@ -375,25 +445,31 @@ impl HistogramCells {
             // `SUM_TRIES` readings the last one stands: its reported sum
             // is held within its counts' buckets (`readout::summarise`).
             if before == after || tries == SUM_TRIES {
-                raw.sum = after.iter().fold(0, |t, &s| t.wrapping_add(s));
-                // Samples the records cut, then those the reading cuts:
-                // a bucket past `u64::MAX` over its cells, a total past it.
-                let cut = u128::from(self.saturated.load())
-                    + if large {
-                        raw.saturate(&self.layout, |index| {
-                            cells
-                                .iter()
-                                .map(|c| u128::from(c.counts.get(index)))
-                                .sum::<u128>()
-                                + u128::from(self.counts.get(index))
-                        })
-                    } else {
-                        0
-                    };
-                raw.saturated = u64::try_from(cut).unwrap_or(u64::MAX);
-                return (raw, self.rejected.load());
+                break;
             }
         }
+        // Relaxed: a large record's count, loaded above with Acquire,
+        // follows its mark (`record_capped`), so the mark is seen if any
+        // such count was.
+        let large = self.large.load(Ordering::Relaxed) != 0;
+        let mut raw = RawHistogram::from_runs(self.layout.len(), PAGE_SHIFT, &runs, large);
+        raw.sum = after.iter().fold(0, |t, &s| t.wrapping_add(s));
+        raw.clamped = self.clamped.load();
+        let cut = if large {
+            // Samples past `u64::MAX` in a bucket, recounted exactly; then
+            // a total past it.
+            raw.saturate(&self.layout, |index| {
+                runs.iter()
+                    .filter(|(start, _)| (*start..*start + PAGE).contains(&index))
+                    .map(|(start, run)| u128::from(run[index - start]))
+                    .sum()
+            })
+        } else {
+            0
+        };
+        raw.saturated =
+            u64::try_from(u128::from(self.saturated.load()) + cut).unwrap_or(u64::MAX);
+        (raw, self.rejected.load())
     }
 
     /// Samples cut by records at a cell's cap (readings may cut more: see
@@ -402,13 +478,9 @@ impl HistogramCells {
         self.saturated.load()
     }
 
-    /// Samples clamped and `f64`s rejected, over every cell.
+    /// Samples clamped and `f64`s rejected.
     pub(crate) fn rejects(&self) -> (u64, u64) {
-        let clamped = self
-            .spread
-            .cells()
-            .fold(self.clamped.load(), |t, c| t.wrapping_add(c.clamped.load()));
-        (clamped, self.rejected.load())
+        (self.clamped.load(), self.rejected.load())
     }
 
     pub(crate) fn fingerprint(raw: &RawHistogram, rejected: u64, layout: &Layout) -> u64 {
@@ -422,65 +494,74 @@ impl HistogramCells {
     /// Records `n` samples of `value`, already in range.
     #[inline]
     fn record_n(&self, value: u64, n: u64, clamped: bool) {
+        self.record_to(self.lane(), value, n, clamped);
+    }
+
+    /// [`record_n`](Self::record_n) into `lane`, or the shared pages.
+    #[inline]
+    fn record_to(&self, lane: Option<&Lane>, value: u64, n: u64, clamped: bool) {
         // A constant test for `record` (n = 1): folded away.
         if n >= LARGE {
-            return self.record_capped(value, n, clamped);
+            return self.record_capped(lane, value, n, clamped);
         }
-        let layout = &*self.layout;
-        if self.spread.record(
-            || OwnedHistogram::new(layout),
-            |h| h.record_n(layout, value, n, clamped),
-        ) {
-            return;
-        }
-        // The count, then the sum, each Release (as in
-        // `OwnedHistogram::record_n`; see the module docs).
-        let old = self.counts.add_shared_release(layout.index_of(value), n);
+        let index = self.layout.index_of(value);
         let add = value.wrapping_mul(n);
-        // Release: the sum follows the count (module docs); modulo 2^64.
-        let sum = self.sum.fetch_add(add, Ordering::Release);
+        if let Some(lane) = lane {
+            lane.pages
+                .page(index >> PAGE_SHIFT, self.pages)
+                .add_owned(index & (PAGE - 1), n);
+            // The count, then the sum, each Release (module docs). Relaxed
+            // load: the owner's own store.
+            let sum = lane.sum.load(Ordering::Relaxed);
+            lane.sum.store(sum.wrapping_add(add), Ordering::Release);
+        } else {
+            self.shared
+                .page(index >> PAGE_SHIFT, self.pages)
+                .add_shared(index & (PAGE - 1), n);
+            // Release: the sum follows the count (module docs).
+            self.shared_sum.fetch_add(add, Ordering::Release);
+        }
         if clamped {
             self.clamped.add_shared(n);
         }
-        if crosses(old, n, 0) || sum_crossed(sum, add) {
-            self.spread.probe();
-        }
     }
-}
 
-impl HistogramCells {
     /// [`record_n`](Self::record_n) of `LARGE` samples or more: as many
     /// as keep the bucket's cell at most `CELL_CAP`, the rest counted as
     /// cut. The count, then the sum of what was kept, each Release, as in
-    /// `record_n`. Lock-free on shared cells (a CAS loop), wait-free on
-    /// the thread's own.
+    /// `record_n`. Lock-free on the shared pages (a CAS loop), wait-free
+    /// in a lane.
     #[cold]
     #[inline(never)]
-    fn record_capped(&self, value: u64, n: u64, clamped: bool) {
+    fn record_capped(&self, lane: Option<&Lane>, value: u64, n: u64, clamped: bool) {
         // Relaxed: the count's Release below publishes the mark to a
         // reading that loads the count (`read`). A store each time, on a
         // path this rare, rather than a load first.
         self.large.store(1, Ordering::Relaxed);
-        let layout = &*self.layout;
-        let mut kept = 0;
-        let own = self.spread.record(
-            || OwnedHistogram::new(layout),
-            |h| kept = h.record_n_capped(layout, value, n, clamped, CELL_CAP),
-        );
-        if !own {
-            let (old, k) =
-                self.counts
-                    .add_shared_release_capped(layout.index_of(value), n, CELL_CAP);
-            kept = k;
-            let add = value.wrapping_mul(kept);
+        let index = self.layout.index_of(value);
+        let (no, at) = (index >> PAGE_SHIFT, index & (PAGE - 1));
+        let kept = if let Some(lane) = lane {
+            let page = lane.pages.page(no, self.pages);
+            let kept = n.min(CELL_CAP.saturating_sub(page.owned_count(at)));
+            if kept != 0 {
+                page.add_owned(at, kept);
+            }
+            // Relaxed load: the owner's own store. Release: as in
+            // `record_n`.
+            let sum = lane.sum.load(Ordering::Relaxed);
+            lane.sum
+                .store(sum.wrapping_add(value.wrapping_mul(kept)), Ordering::Release);
+            kept
+        } else {
+            let page = self.shared.page(no, self.pages);
+            let (_, kept) = page.add_shared_capped(at, n, CELL_CAP);
             // Release: the sum follows the count (module docs).
-            let sum = self.sum.fetch_add(add, Ordering::Release);
-            if clamped {
-                self.clamped.add_shared(kept);
-            }
-            if crosses(old, kept, 0) || sum_crossed(sum, add) {
-                self.spread.probe();
-            }
+            self.shared_sum
+                .fetch_add(value.wrapping_mul(kept), Ordering::Release);
+            kept
+        };
+        if clamped {
+            self.clamped.add_shared(kept);
         }
         if kept < n {
             self.saturated.add_shared_saturating(n - kept);
@@ -599,6 +680,13 @@ impl Histogram {
     /// A bucket's cap in one cell (for the loom models).
     pub(crate) const CELL_CAP: u64 = CELL_CAP;
 
+    /// `record_n` through the shared pages, as a thread without a lane
+    /// records (for the loom models: `__loom::histogram_record_shared`;
+    /// a fifth thread is too many interleavings for a model).
+    pub(crate) fn record_n_shared(&self, value: u64, n: u64) {
+        self.series.cells.record_to(None, value, n, false);
+    }
+
     /// (count, samples cut) now, as a snapshot reads them (for the loom
     /// models: `__loom::histogram_count_cut`).
     pub(crate) fn count_cut(&self) -> (u64, u64) {
@@ -677,5 +765,41 @@ mod tests {
             (b.sum(), b.clamped(), b.rejected())
         );
         assert_eq!((b.clamped(), b.rejected()), (5, 6));
+    }
+}
+
+
+#[cfg(all(test, not(loom)))]
+mod memory_tests {
+    use crate::registry::Registry;
+
+    /// The module docs' figures, by the registry's own accounting: one
+    /// value costs the series and one page; latencies over six decades
+    /// (1 µs to 10 s, log-uniform, one thread) about 7 KiB of pages.
+    #[test]
+    fn a_series_holds_the_pages_its_values_reach() {
+        let registry = Registry::new();
+        let h = registry.histogram("h", &[]).unwrap();
+        let empty = registry.stats().series_bytes;
+        h.record(1_000);
+        let one = registry.stats().series_bytes - empty;
+        assert!((144..=160).contains(&one), "one value: {one} B");
+
+        let registry = Registry::new();
+        let series: Vec<_> = (0..200)
+            .map(|i| registry.histogram("h", &[("i", &i.to_string())]).unwrap())
+            .collect();
+        let mut x = 1_u64;
+        for h in &series {
+            for _ in 0..2_000 {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let unit = (x >> 11) as f64 / (1_u64 << 53) as f64;
+                h.record((1e3 * 1e7f64.powf(unit)) as u64);
+            }
+        }
+        let per_series = registry.stats().series_bytes / series.len();
+        assert!((6 << 10..=8 << 10).contains(&per_series), "{per_series} B a series");
     }
 }

@@ -36,8 +36,8 @@
 
 use crossbeam_epoch::{Collector, Guard};
 
-use super::series::Entry;
-use crate::sync::{ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use super::entry::Entry;
+use crate::sync::{broken, ordering, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Slots in segment 0.
 const BASE: usize = 32;
@@ -93,7 +93,7 @@ impl SeriesList {
     /// Stores `entry` at slot `index` (free, or the next past the end).
     /// The caller holds the index mutex: the list has one writer.
     pub(crate) fn insert(&self, index: usize, entry: Box<Entry>) {
-        let id = entry.id();
+        let id = entry.head().id;
         let (k, _) = locate(index);
         assert!(k < SEGMENTS, "series list full");
         // Relaxed: only the writer stores segments, and it is this thread.
@@ -163,7 +163,7 @@ impl SeriesList {
         // made before the entries counted here are seen (the module docs'
         // proof). Broken on purpose in `list_lists_new_entries`: no bound,
         // so a series recreated into a later slot is met twice.
-        let created = if cfg!(lockfree_metrics_broken = "list_lists_new_entries") {
+        let created = if broken!("list_lists_new_entries") {
             u64::MAX
         } else {
             self.created.load(Ordering::Acquire)
@@ -187,7 +187,7 @@ impl SeriesList {
             //    could not have returned it), and it outlives `'g`.
             (!entry.is_null())
                 .then(|| (i, unsafe { &*entry }))
-                .filter(|(_, entry)| entry.id() < created)
+                .filter(|(_, entry)| entry.head().id < created)
         })
     }
 }

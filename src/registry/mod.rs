@@ -5,33 +5,35 @@
 //! |---|---|---|---|
 //! | series identity | `key` | Prometheus names and labels, labels sorted | (plain data) |
 //! | series list | `list` | segmented slot array, epoch-reclaimed entries | lock-free reads |
-//! | storage | `spread` | shared cells, per-thread cells once contended, under a budget | wait-free records |
+//! | counter storage | `spread` | shared cells, per-thread cells once contended, under a budget | wait-free records |
+//! | owner words | `lanes` | never-reused thread words, liveness slots, takeover of dead owners | wait-free checks |
 //! | counters | `counter` | `fetch_add`, or load + store on the thread's cell | wait-free |
 //! | gauges | `gauge` | one word: store, CAS for `add` | wait-free `set`, lock-free `add` |
-//! | histograms | `histogram` | HDR counts (`metric::layout`), exact sums | wait-free |
+//! | histograms | `histogram` | HDR counts (`metric::layout`) in sparse `u16` pages of owner lanes (load + store) and shared pages (`fetch_add`), exact sums | wait-free records (a lane's claim: one CAS per lane) |
 //! | families | `family` | label values to handles: published map + locked recent | lock-free hits |
-//! | lifecycle | `series` | removal and eviction that hide, never orphan | (under the index mutex, in batches) |
+//! | series | `series`, `entry` | one head (key, creation number, hidden and seen words) over each kind's cells | (plain data) |
+//! | index, lifecycle | `index` | get-or-create under one mutex; removal and eviction that hide, never orphan | (under the index mutex, in batches) |
 //! | reading | `read` | cumulative readings; per-consumer intervals and windows | lock-free |
 //!
-//! The counter arrays, per-thread lookup, zero-page storage, HDR layout
-//! and readings are the ones the [`Sharded`](crate::Sharded) collector is
-//! built from (`lockfree::counters`, `lockfree::shard_map`,
-//! `lockfree::zeroed`, `metric::layout`, `lockfree::readout`): one
-//! implementation of each protocol, checked by the same loom models.
+//! Counters' per-thread lookup and cells, the HDR layout and readings are
+//! the ones the [`Sharded`](crate::Sharded) collector is built from
+//! (`lockfree::shard_map`, `lockfree::counters`, `metric::layout`,
+//! `lockfree::readout`), checked by the same loom models; histograms keep
+//! the HDR layout in storage of their own (`histogram`: owner lanes and
+//! sparse pages, with models in `loom-tests/tests/histogram_lanes.rs`).
 //!
 //! # Recording
 //!
 //! A handle ([`Counter`], [`Gauge`], [`Histogram`]) is an `Arc` of its
 //! series: get it once, keep it, clone it freely. Its records take no lock
-//! and are wait-free (a gauge's `add` is lock-free: a CAS loop). They
-//! allocate nothing but once per series the probe that promotes it (its
-//! per-thread map) and once per thread and promoted series that thread's
-//! cells (on its first record after the promotion). A series starts
-//! on shared atomics; once two threads record it within a probe interval
-//! it gains per-thread cells (within [`RegistryBuilder::shard_budget`]), so
-//! hot series share no written cache line between threads while cold ones
-//! cost one set of cells. Counts never move between cells: each record
-//! lands in exactly one.
+//! and are wait-free (a gauge's `add` is lock-free: a CAS loop). A
+//! histogram's first record on a thread claims one of the series' lanes,
+//! which that thread then writes with plain stores, and its records
+//! allocate a counter page the first time they reach it (`histogram`). A
+//! counter starts on shared atomics; once two threads record it within a
+//! probe interval it gains per-thread cells (within
+//! [`RegistryBuilder::shard_budget`]), allocated once per thread. Counts
+//! never move between cells: each record lands in exactly one.
 //!
 //! # Reading
 //!
@@ -113,25 +115,32 @@
 //! ```
 
 mod counter;
+mod entry;
+mod error;
 mod family;
 mod gauge;
 mod histogram;
+mod index;
 mod key;
+mod lanes;
+#[cfg(loom)]
+pub(crate) use lanes::exit_thread as lanes_exit_thread;
 mod list;
 mod read;
 mod series;
 mod spread;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fmt,
-    sync::{Arc, Weak},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use crossbeam_epoch::Collector;
 
 pub use counter::Counter;
+pub use error::RegistryError;
 pub use family::{Family, FamilyHandle};
 pub use gauge::Gauge;
 pub use histogram::{Histogram, HistogramOpts, Timer};
@@ -144,24 +153,15 @@ pub use read::{
 #[cfg(loom)]
 pub(crate) use self::spread::MAP_BYTES;
 use self::{
-    counter::CounterCells,
-    family::Purge,
-    gauge::GaugeCells,
-    histogram::HistogramCells,
+    entry::Entry,
+    index::{Departure, Index, SeriesSpec},
     list::SeriesList,
-    series::{Counts, Entry, Series, Shared},
-    spread::Budget,
+    spread::{Budget, Counts, Shared},
 };
 use crate::{
-    config::ConfigError,
     lockfree::published::Published,
-    metric::layout::Layout,
-    sync::{lock, Mutex, MutexGuard, Ordering},
+    sync::{lock, Mutex, Ordering},
 };
-
-/// References to a series that are not a handle's: the index's and the
-/// list's.
-const UNHANDLED_REFS: usize = 2;
 
 /// Series an idle sweep removes per hold of the index lock
 /// ([`Registry::evict_idle`]).
@@ -191,95 +191,6 @@ pub struct Description {
     pub unit: Option<String>,
 }
 
-/// Why a registry call could not be done.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum RegistryError {
-    /// The metric name is not `[a-zA-Z_:][a-zA-Z0-9_:]*` (see
-    /// [`sanitize_name`]).
-    InvalidName(String),
-    /// A label name is not `[a-zA-Z_][a-zA-Z0-9_]*`, or starts with `__`
-    /// (see [`sanitize_label_name`]).
-    InvalidLabelName(String),
-    /// A label name appears twice.
-    DuplicateLabel(String),
-    /// The name already holds series of another kind.
-    KindMismatch {
-        /// The name.
-        name: String,
-        /// The kind its series have.
-        existing: Kind,
-        /// The kind asked for.
-        requested: Kind,
-    },
-    /// A histogram of this name and labels exists with other options.
-    OptionsMismatch(String),
-    /// A family lookup gave a different number of values than it has
-    /// label names.
-    LabelCount {
-        /// Label names of the family.
-        expected: usize,
-        /// Values given.
-        got: usize,
-    },
-    /// Histogram bounds or precision `hdrhistogram` refuses.
-    Histogram(ConfigError),
-    /// A histogram scale that is not finite and positive.
-    InvalidScale(f64),
-    /// The name's series would be exposed under a sample name that series
-    /// of another name already use (counters `requests` and
-    /// `requests_total` both render `requests_total`; a gauge
-    /// `latency_count` clashes with the histogram `latency`'s
-    /// `latency_count`). The older name keeps it until its last series is
-    /// gone, as client_golang refuses to register a clashing collector.
-    NameClash {
-        /// The name asked for.
-        name: String,
-        /// The name whose series claim the sample name now.
-        existing: String,
-    },
-}
-
-impl fmt::Display for RegistryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RegistryError::InvalidName(n) => write!(
-                f,
-                "invalid metric name {n:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
-            ),
-            RegistryError::InvalidLabelName(n) => write!(
-                f,
-                "invalid label name {n:?}: must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
-            ),
-            RegistryError::DuplicateLabel(n) => write!(f, "label {n:?} is given twice"),
-            RegistryError::KindMismatch {
-                name,
-                existing,
-                requested,
-            } => write!(
-                f,
-                "{name:?} is a {existing:?}; it cannot also be a {requested:?}"
-            ),
-            RegistryError::OptionsMismatch(k) => {
-                write!(f, "histogram {k} exists with other options")
-            }
-            RegistryError::LabelCount { expected, got } => {
-                write!(f, "the family has {expected} labels; {got} values given")
-            }
-            RegistryError::Histogram(e) => write!(f, "histogram options: {e}"),
-            RegistryError::InvalidScale(s) => {
-                write!(f, "histogram scale {s} is not finite and positive")
-            }
-            RegistryError::NameClash { name, existing } => write!(
-                f,
-                "{name:?} would be exposed under a sample name of {existing:?}, which has series"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for RegistryError {}
-
 /// Figures about a registry (from [`Registry::stats`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -292,16 +203,20 @@ pub struct Stats {
     pub names: usize,
     /// Of them, hidden (removed or evicted while a handle lives).
     pub hidden: usize,
-    /// Of them, promoted to per-thread cells.
+    /// Of them, counters promoted to per-thread cells, and histograms
+    /// with more than one lane claimed.
     pub promoted: usize,
-    /// Per-thread cells allocated (each one thread's cells of one series).
+    /// Counters' per-thread cells allocated (each one thread's cells of one
+    /// series).
     pub shards: u64,
-    /// Bytes of per-thread cells and their maps, charged to the budget.
+    /// Bytes of counters' per-thread cells and their maps, charged to the
+    /// budget (histograms' lanes are bounded per series instead: at most
+    /// `LANES` lanes of at most one page per 64 buckets).
     pub shard_bytes: usize,
     /// The budget for them.
     pub shard_budget: usize,
-    /// Bytes of the series themselves (cells, keys; address space of
-    /// histogram arrays, resident only where written), shards excluded.
+    /// Bytes of the series themselves (cells, keys, histograms' lanes and
+    /// counter pages), counters' shards excluded.
     pub series_bytes: usize,
     /// Per-thread cells refused by the budget (those threads record into
     /// the shared cells instead; nothing is lost).
@@ -327,15 +242,6 @@ pub struct Stats {
     /// Histogram samples cut by records at a bucket's cap, over the series
     /// present (a reading may cut more: [`HistogramValue::saturated`]).
     pub saturated_samples: u64,
-}
-
-/// Why a series leaves the index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Departure {
-    Removed,
-    Evicted,
-    /// Hidden earlier, and no handle holds it now.
-    Unheld,
 }
 
 /// What [`Registry::remove`] did.
@@ -370,8 +276,10 @@ impl Default for RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// Bytes of per-thread cells the registry may allocate (32 MiB by
-    /// default). Past it, threads record into series' shared cells.
+    /// Bytes of counters' per-thread cells the registry may allocate (32
+    /// MiB by default). Past it, threads record into counters' shared
+    /// cells. Histograms' lanes are not charged: a series has at most four,
+    /// of at most one 144-byte page per 64 buckets its values reach.
     pub fn shard_budget(mut self, bytes: usize) -> Self {
         self.shard_budget = bytes;
         self
@@ -442,82 +350,6 @@ struct Inner {
     facade: crate::export::facade::Shared,
 }
 
-/// Get-or-create lookups, removal and eviction: the registry's one lock,
-/// never taken by records or readings.
-#[derive(Default)]
-struct Index {
-    series: HashMap<Arc<SeriesKey>, Indexed>,
-    names: HashMap<Arc<str>, Name>,
-    free_slots: Vec<usize>,
-    next_slot: usize,
-    next_id: u64,
-    layouts: Vec<(HistogramOpts, Arc<Layout>)>,
-    /// Each name's family caches, purged of a series before its removal.
-    families: HashMap<Arc<str>, Vec<Weak<dyn Purge>>>,
-    /// The sample names each name with series is exposed under
-    /// (`key::claims`), to the name: a name whose claims meet another's is
-    /// refused ([`RegistryError::NameClash`]).
-    claims: HashMap<Box<str>, Arc<str>>,
-    /// Live interval readers' inboxes, for the final readings of the series
-    /// dropped (`read`).
-    readers: Vec<Weak<read::Inbox>>,
-}
-
-struct Indexed {
-    slot: usize,
-    entry: Entry,
-}
-
-struct Name {
-    kind: Kind,
-    series: usize,
-    limit: Option<usize>,
-}
-
-impl Index {
-    /// Records `name`'s first series of `kind`: its sample names, unless
-    /// another name with series claims one.
-    fn claim(&mut self, name: &Arc<str>, kind: Kind) -> Result<(), RegistryError> {
-        let claims = key::claims(name, kind);
-        if let Some(existing) = claims.iter().find_map(|c| self.claims.get(&**c)) {
-            return Err(RegistryError::NameClash {
-                name: name.to_string(),
-                existing: existing.to_string(),
-            });
-        }
-        for c in claims {
-            self.claims.insert(c.into_boxed_str(), name.clone());
-        }
-        Ok(())
-    }
-
-    /// `name`'s last series is gone: its sample names are free again, and
-    /// the name leaves the index unless a limit was set for it.
-    fn release(&mut self, name: &str, counts: &Counts) {
-        let Some(n) = self.names.get(name) else {
-            return;
-        };
-        for c in key::claims(name, n.kind) {
-            self.claims.remove(&*c);
-        }
-        if n.limit.is_none() {
-            self.names.remove(name);
-        }
-        // Dropped families' entries go with the name's last series; live
-        // ones stay registered for the series they make next.
-        if let Some(caches) = self.families.get_mut(name) {
-            caches.retain(|c| c.strong_count() > 0);
-            if caches.is_empty() {
-                self.families.remove(name);
-            }
-        }
-        // Relaxed: a statistic.
-        counts
-            .names
-            .store(self.names.len() as u64, Ordering::Relaxed);
-    }
-}
-
 impl Default for Registry {
     fn default() -> Self {
         Self::new()
@@ -529,23 +361,6 @@ impl fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// How to make a series' cells, per kind.
-enum SeriesSpec {
-    Counter,
-    Gauge,
-    Histogram(HistogramOpts),
-}
-
-impl SeriesSpec {
-    fn kind(&self) -> Kind {
-        match self {
-            SeriesSpec::Counter => Kind::Counter,
-            SeriesSpec::Gauge => Kind::Gauge,
-            SeriesSpec::Histogram(_) => Kind::Histogram,
-        }
     }
 }
 
@@ -623,7 +438,7 @@ impl Registry {
         match self.get_or_create(key, SeriesSpec::Histogram(opts))? {
             Entry::Histogram(series) => {
                 if series.cells.opts != opts {
-                    return Err(RegistryError::OptionsMismatch(series.key.to_string()));
+                    return Err(RegistryError::OptionsMismatch(series.head.key.to_string()));
                 }
                 Ok(Histogram { series })
             }
@@ -667,163 +482,7 @@ impl Registry {
     /// [`RegistryBuilder::max_series_per_name`]; series beyond it that
     /// exist already are kept.
     pub fn set_series_limit(&self, name: &str, limit: usize) {
-        let mut index = lock(&self.inner.index);
-        if let Some(n) = index.names.get_mut(name) {
-            n.limit = Some(limit.max(1));
-        } else {
-            // Recorded now, typed by its first series.
-            index.names.insert(
-                name.into(),
-                Name {
-                    kind: Kind::Counter,
-                    series: 0,
-                    limit: Some(limit.max(1)),
-                },
-            );
-            // Relaxed: a statistic.
-            self.inner
-                .shared
-                .counts
-                .names
-                .store(index.names.len() as u64, Ordering::Relaxed);
-        }
-    }
-
-    fn get_or_create(&self, key: SeriesKey, spec: SeriesSpec) -> Result<Entry, RegistryError> {
-        let kind = spec.kind();
-        let mut index = lock(&self.inner.index);
-        if let Some(found) = index.series.get(&key) {
-            let existing = found.entry.kind();
-            if existing != kind {
-                return Err(RegistryError::KindMismatch {
-                    name: key.name().to_string(),
-                    existing,
-                    requested: kind,
-                });
-            }
-            // Wanted again: shown, whatever hid it.
-            found.entry.show();
-            return Ok(found.entry.clone());
-        }
-        // Broken on purpose, for the loom models to catch: the lock released
-        // between the miss and the creation, so two lookups both create.
-        #[cfg(lockfree_metrics_broken = "index_check_then_create")]
-        let mut index = {
-            drop(index);
-            lock(&self.inner.index)
-        };
-        let limit = self.inner.config.max_series_per_name;
-        let name = index
-            .names
-            .get(key.name())
-            .map(|n| (n.series, n.kind, n.limit.unwrap_or(limit)));
-        let key = match name {
-            // The name's first series: its sample names must be free.
-            None | Some((0, _, _)) => {
-                index.claim(key.name_arc(), kind)?;
-                key
-            }
-            Some((_, existing, _)) if existing != kind => {
-                return Err(RegistryError::KindMismatch {
-                    name: key.name().to_string(),
-                    existing,
-                    requested: kind,
-                })
-            }
-            Some((series, _, limit)) if series >= limit => {
-                // Relaxed: a statistic.
-                self.inner
-                    .shared
-                    .counts
-                    .folded
-                    .fetch_add(1, Ordering::Relaxed);
-                let overflow = SeriesKey::from_checked(
-                    key.name_arc().clone(),
-                    vec![(OVERFLOW_LABEL.0.into(), OVERFLOW_LABEL.1.into())],
-                );
-                if let Some(found) = index.series.get(&overflow) {
-                    found.entry.show();
-                    return Ok(found.entry.clone());
-                }
-                overflow
-            }
-            _ => key,
-        };
-        let entry = self.make(&mut index, key, spec)?;
-        Ok(entry)
-    }
-
-    /// Creates a series under the index lock.
-    fn make(
-        &self,
-        index: &mut Index,
-        key: SeriesKey,
-        spec: SeriesSpec,
-    ) -> Result<Entry, RegistryError> {
-        let key = Arc::new(key);
-        let shared = self.inner.shared.clone();
-        let id = index.next_id;
-        let cells_of = |spec: SeriesSpec, index: &mut Index| -> Entry {
-            match spec {
-                SeriesSpec::Counter => Entry::Counter(Arc::new(Series::new(
-                    key.clone(),
-                    id,
-                    CounterCells::new(shared.clone()),
-                    shared.clone(),
-                ))),
-                SeriesSpec::Gauge => Entry::Gauge(Arc::new(Series::new(
-                    key.clone(),
-                    id,
-                    GaugeCells::default(),
-                    shared.clone(),
-                ))),
-                SeriesSpec::Histogram(opts) => {
-                    let layout = index.layout(opts);
-                    Entry::Histogram(Arc::new(Series::new(
-                        key.clone(),
-                        id,
-                        HistogramCells::new(layout, opts, shared.clone()),
-                        shared.clone(),
-                    )))
-                }
-            }
-        };
-        let kind = spec.kind();
-        let entry = cells_of(spec, index);
-        let now = self.now_ns();
-        match &entry {
-            Entry::Counter(s) => s.seen_at_ns.store(now, Ordering::Relaxed),
-            Entry::Gauge(s) => s.seen_at_ns.store(now, Ordering::Relaxed),
-            Entry::Histogram(s) => s.seen_at_ns.store(now, Ordering::Relaxed),
-        }
-        index.next_id += 1;
-        let slot = index.free_slots.pop().unwrap_or_else(|| {
-            index.next_slot += 1;
-            index.next_slot - 1
-        });
-        self.inner.list.insert(slot, Box::new(entry.clone()));
-        let name = index.names.entry(key.name_arc().clone()).or_insert(Name {
-            kind,
-            series: 0,
-            limit: None,
-        });
-        name.kind = kind;
-        name.series += 1;
-        // Relaxed: a statistic.
-        shared
-            .counts
-            .names
-            .store(index.names.len() as u64, Ordering::Relaxed);
-        index.series.insert(
-            key,
-            Indexed {
-                slot,
-                entry: entry.clone(),
-            },
-        );
-        // Relaxed: a statistic.
-        shared.counts.created.fetch_add(1, Ordering::Relaxed);
-        Ok(entry)
+        lock(&self.inner.index).set_limit(name, limit, &self.inner.shared.counts);
     }
 
     /// Removes `name{labels}`: dropped if no handle holds it, hidden until
@@ -836,82 +495,6 @@ impl Registry {
         let key = SeriesKey::new(name, labels)?;
         let mut index = lock(&self.inner.index);
         Ok(self.remove_locked(&mut index, &key, Departure::Removed, true))
-    }
-
-    fn remove_locked(
-        &self,
-        index: &mut Index,
-        key: &SeriesKey,
-        why: Departure,
-        purge: bool,
-    ) -> Removal {
-        match index.series.get(key) {
-            None => return Removal::Absent,
-            // Shown again, or held again, since it was found unheld.
-            Some(found)
-                if why == Departure::Unheld
-                    && (!found.entry.is_hidden()
-                        || found.entry.strong_count() > UNHANDLED_REFS) =>
-            {
-                return Removal::Absent
-            }
-            Some(_) => {}
-        }
-        let counts = &self.inner.shared.counts;
-        let retired = purge && index.purge_families(&[key]);
-        let Some(found) = index.series.get(key) else {
-            return Removal::Absent;
-        };
-        if retired {
-            // Retired published maps hold handles until the epoch destroys
-            // them (see `family`).
-            family::reclaim(|| found.entry.strong_count() <= UNHANDLED_REFS);
-        }
-        // Under the index lock, a count of the index's and the list's own
-        // references means no handle exists, and none can be made until the
-        // lock is released. (Broken on purpose in `remove_ignores_handles`:
-        // dropped whatever holds it, orphaning live handles.)
-        if cfg!(not(lockfree_metrics_broken = "remove_ignores_handles"))
-            && found.entry.strong_count() > UNHANDLED_REFS
-        {
-            found.entry.hide(read::fingerprint(&found.entry));
-            return Removal::Hidden;
-        }
-        let Some(found) = index.series.remove(key) else {
-            return Removal::Absent;
-        };
-        // Unlinked first: a reader that has drained the tombstone below
-        // (the queue's push and pop synchronise) reads the list after this
-        // store, so it cannot meet the series again and count it twice.
-        self.inner.list.remove(found.slot);
-        // Live interval readers get the series' final reading
-        // (`read::Inbox`): nothing it recorded since their last take is
-        // lost.
-        index.readers.retain(|r| r.strong_count() > 0);
-        if !index.readers.is_empty() {
-            // Acquire: the handles' last `Arc` decrements (Release) were
-            // read by `strong_count` (Relaxed) above; this fence orders the
-            // records made through them before the final reading.
-            crate::sync::fence(Ordering::Acquire);
-            if let Some(tomb) = read::Tomb::of(&found.entry) {
-                for inbox in index.readers.iter().filter_map(Weak::upgrade) {
-                    inbox.push(tomb.clone());
-                }
-            }
-        }
-        index.free_slots.push(found.slot);
-        if let Some(n) = index.names.get_mut(key.name()) {
-            n.series -= 1;
-            if n.series == 0 {
-                index.release(key.name(), counts);
-            }
-        }
-        // Relaxed: statistics.
-        counts.removed.fetch_add(1, Ordering::Relaxed);
-        if why == Departure::Evicted {
-            counts.evicted.fetch_add(1, Ordering::Relaxed);
-        }
-        Removal::Dropped
     }
 
     /// Evicts series unchanged for the idle timeout (or hides them, if a
@@ -931,124 +514,6 @@ impl Registry {
         }
     }
 
-    /// One sweep; `_sweeping` proves the sweep lock held.
-    fn sweep(&self, _sweeping: &MutexGuard<'_, ()>, idle: Duration) -> usize {
-        let now = self.now_ns();
-        let idle = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
-        // Candidates, read without the index lock: (key, creation number,
-        // the fingerprint it was idle at, or `None` if hidden and unheld).
-        let mut stale: Vec<(Arc<SeriesKey>, u64, Option<u64>)> = Vec::new();
-        {
-            let guard = self.inner.list.pin();
-            for (_, entry) in self.inner.list.iter(&guard) {
-                if entry.is_hidden() && entry.strong_count() <= UNHANDLED_REFS {
-                    stale.push((entry.key().clone(), entry.id(), None));
-                    continue;
-                }
-                let print = read::fingerprint(entry);
-                let (seen, seen_at) = match entry {
-                    Entry::Counter(s) => (&s.seen, &s.seen_at_ns),
-                    Entry::Gauge(s) => (&s.seen, &s.seen_at_ns),
-                    Entry::Histogram(s) => (&s.seen, &s.seen_at_ns),
-                };
-                // Relaxed: written only under the sweep lock, which this
-                // holds (and at creation, before the entry was published).
-                if seen.load(Ordering::Relaxed) != print {
-                    seen.store(print, Ordering::Relaxed);
-                    seen_at.store(now, Ordering::Relaxed);
-                } else if now.saturating_sub(seen_at.load(Ordering::Relaxed)) >= idle {
-                    stale.push((entry.key().clone(), entry.id(), Some(print)));
-                }
-            }
-        }
-        let mut dropped = 0;
-        for batch in stale.chunks(EVICT_BATCH) {
-            let mut index = lock(&self.inner.index);
-            // Still the series found, and still idle (a lookup may have
-            // taken a handle and recorded since the scan).
-            let batch: Vec<(&SeriesKey, Departure)> = batch
-                .iter()
-                .filter_map(|(key, id, print)| {
-                    let found = index.series.get(&**key)?;
-                    if found.entry.id() != *id {
-                        return None;
-                    }
-                    match print {
-                        Some(p) if read::fingerprint(&found.entry) == *p => {
-                            Some((&**key, Departure::Evicted))
-                        }
-                        Some(_) => None,
-                        None => Some((&**key, Departure::Unheld)),
-                    }
-                })
-                .collect();
-            // Family caches let go of the batch at once: one copy per family.
-            let keys: Vec<&SeriesKey> = batch.iter().map(|(k, _)| *k).collect();
-            if index.purge_families(&keys) {
-                // Two rounds at least: enough when no lookup is pinned meanwhile.
-                family::reclaim(|| true);
-            }
-            dropped += batch
-                .iter()
-                .filter(|(key, why)| {
-                    self.remove_locked(&mut index, key, *why, false) == Removal::Dropped
-                })
-                .count();
-        }
-        dropped
-    }
-
-    /// Drops hidden series whose handles are gone, when the index lock is
-    /// free (never waits).
-    fn drop_unheld(&self, keys: &[Arc<SeriesKey>]) {
-        if keys.is_empty() {
-            return;
-        }
-        if let Ok(mut index) = self.inner.index.try_lock() {
-            if index.purge_families(&keys.iter().map(|k| &**k).collect::<Vec<_>>()) {
-                family::reclaim(|| true);
-            }
-            for key in keys {
-                // Checked again under the lock.
-                self.remove_locked(&mut index, key, Departure::Unheld, false);
-            }
-        }
-    }
-
-    fn sweep_if_free(&self) {
-        if let Some(idle) = self.inner.config.idle_timeout {
-            // Never waits: a reading stays lock-free.
-            if let Ok(sweeping) = self.inner.sweeping.try_lock() {
-                self.sweep(&sweeping, idle);
-            }
-        }
-    }
-
-    /// Checks that `name` may hold series of `kind` (for a new family).
-    fn check_kind(&self, name: &str, kind: Kind) -> Result<(), RegistryError> {
-        let index = lock(&self.inner.index);
-        match index.names.get(name) {
-            Some(n) if n.series > 0 && n.kind != kind => Err(RegistryError::KindMismatch {
-                name: name.to_string(),
-                existing: n.kind,
-                requested: kind,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Registers a family's cache for purges.
-    fn add_family(&self, name: &str, cache: Weak<dyn Purge>) {
-        let mut index = lock(&self.inner.index);
-        let caches = index.families.entry(name.into()).or_default();
-        caches.retain(|c| c.strong_count() > 0);
-        caches.push(cache);
-    }
-
-    fn now_ns(&self) -> u64 {
-        u64::try_from(self.inner.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
     /// Figures about the registry; lock-free.
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
@@ -1056,7 +521,7 @@ impl Registry {
         let mut stats = Stats::default();
         for (_, entry) in inner.list.iter(&guard) {
             stats.series += 1;
-            stats.hidden += usize::from(entry.is_hidden());
+            stats.hidden += usize::from(entry.head().is_hidden());
             stats.promoted += usize::from(entry.promoted());
             stats.series_bytes += entry.bytes();
             match entry {
@@ -1086,49 +551,5 @@ impl Registry {
         stats.names = usize::try_from(load(&counts.names)).unwrap_or(usize::MAX);
         stats.non_finite_gauge_writes = load(&counts.non_finite_gauge_writes);
         stats
-    }
-}
-
-impl Index {
-    /// Family caches hold handles: they let go of `keys` first, before
-    /// a removal counts the handles left.
-    /// Returns whether a published map held one of them (or a family of
-    /// their names was dropped): its retired copies then still hold handles
-    /// until [`family::reclaim`] lets the epoch destroy them.
-    /// Linear in `keys` (grouped by name once).
-    fn purge_families(&mut self, keys: &[&SeriesKey]) -> bool {
-        let mut by_name: HashMap<&str, Vec<&SeriesKey>> = HashMap::new();
-        for key in keys {
-            if self.families.contains_key(key.name()) {
-                by_name.entry(key.name()).or_default().push(key);
-            }
-        }
-        let mut retired = false;
-        for (name, of_name) in by_name {
-            if let Some(families) = self.families.get_mut(name) {
-                families.retain(|f| match f.upgrade() {
-                    Some(f) => {
-                        retired |= f.purge(&of_name);
-                        true
-                    }
-                    // Dropped: its retired maps may still hold handles.
-                    None => {
-                        retired = true;
-                        false
-                    }
-                });
-            }
-        }
-        retired
-    }
-
-    /// One layout per distinct options, shared by their histograms.
-    fn layout(&mut self, opts: HistogramOpts) -> Arc<Layout> {
-        if let Some((_, layout)) = self.layouts.iter().find(|(o, _)| *o == opts) {
-            return layout.clone();
-        }
-        let layout = Arc::new(opts.layout());
-        self.layouts.push((opts, layout.clone()));
-        layout
     }
 }

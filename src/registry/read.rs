@@ -2,7 +2,7 @@
 //! them.
 //!
 //! Every cell only grows, so a reading needs nothing from writers: it pins
-//! the series list, reads each series' cells (`registry::spread`), and
+//! the series list, reads each series' cells (`registry::histogram`, `registry::spread`), and
 //! sorts by key. A record is in a reading or not, per cell. A histogram's
 //! count is computed from the very counts the reading holds, so it always
 //! equals its buckets' total; its sum agrees with them as
@@ -64,11 +64,14 @@ use std::{
 use crossbeam_queue::SegQueue;
 
 use super::{
-    counter::CounterCells, gauge::GaugeCells, histogram::HistogramCells, series::Entry,
-    Description, HistogramOpts, Kind, Registry, SeriesKey,
+    counter::CounterCells, entry::Entry, gauge::GaugeCells, histogram::HistogramCells,
+    index::UNHANDLED_REFS, Description, HistogramOpts, Kind, Registry, SeriesKey,
 };
 use crate::{
-    lockfree::readout::RawHistogram, metric::layout::Layout, snapshot::HistogramSummary, sync::lock,
+    lockfree::readout::RawHistogram,
+    metric::layout::Layout,
+    snapshot::HistogramSummary,
+    sync::{broken, lock},
 };
 
 /// A series' value in a snapshot.
@@ -203,7 +206,7 @@ impl HistogramValue {
     }
 
     /// Samples cut by saturation: a bucket's count in one cell stops at
-    /// 2^63 and a reading's count at `u64::MAX` (see the
+    /// 2^62 and a reading's count at `u64::MAX` (see the
     /// [`histogram` module docs](crate::registry::Histogram)); every
     /// sample recorded is counted or cut. For an interval, the samples cut
     /// in it.
@@ -453,16 +456,21 @@ fn print_of(value: &Value) -> u64 {
 }
 
 fn value_of(entry: &Entry) -> (u64, Value) {
-    match entry {
-        Entry::Counter(s) => (s.id, Value::Counter(s.cells.read().0)),
-        Entry::Gauge(s) => (s.id, Value::Gauge(s.cells.read())),
+    let value = match entry {
+        Entry::Counter(s) => Value::Counter(s.cells.read().0),
+        Entry::Gauge(s) => Value::Gauge(s.cells.read()),
         Entry::Histogram(s) => {
             let (raw, rejected) = s.cells.read();
-            let value =
-                HistogramValue::new(raw, s.cells.layout.clone(), s.cells.opts, rejected, true);
-            (s.id, Value::Histogram(value))
+            Value::Histogram(HistogramValue::new(
+                raw,
+                s.cells.layout.clone(),
+                s.cells.opts,
+                rejected,
+                true,
+            ))
         }
-    }
+    };
+    (entry.head().id, value)
 }
 
 /// An entry's fingerprint now.
@@ -483,17 +491,13 @@ impl Registry {
                 let (id, value) = value_of(entry);
                 // The fingerprint is computed for hidden series only.
                 let print = || print_of(&value);
-                let hidden = match entry {
-                    Entry::Counter(s) => s.hidden_at(print),
-                    Entry::Gauge(s) => s.hidden_at(print),
-                    Entry::Histogram(s) => s.hidden_at(print),
-                };
-                if hidden && entry.strong_count() <= super::UNHANDLED_REFS {
-                    unheld.push(entry.key().clone());
+                let hidden = entry.head().hidden_at(print);
+                if hidden && entry.strong_count() <= UNHANDLED_REFS {
+                    unheld.push(entry.head().key.clone());
                 }
                 Raw {
                     id,
-                    key: entry.key().clone(),
+                    key: entry.head().key.clone(),
                     value,
                     hidden,
                 }
@@ -544,24 +548,20 @@ impl Registry {
         let list = &self.inner.list;
         let guard = list.pin();
         let mut entries: Vec<&Entry> = list.iter(&guard).map(|(_, entry)| entry).collect();
-        entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        entries.sort_unstable_by(|a, b| a.head().key.cmp(&b.head().key));
         let mut unheld = Vec::new();
         for entry in entries {
             let (_, value) = value_of(entry);
             let print = || print_of(&value);
-            let hidden = match entry {
-                Entry::Counter(s) => s.hidden_at(print),
-                Entry::Gauge(s) => s.hidden_at(print),
-                Entry::Histogram(s) => s.hidden_at(print),
-            };
+            let hidden = entry.head().hidden_at(print);
             if hidden {
-                if entry.strong_count() <= super::UNHANDLED_REFS {
-                    unheld.push(entry.key().clone());
+                if entry.strong_count() <= UNHANDLED_REFS {
+                    unheld.push(entry.head().key.clone());
                 }
                 continue;
             }
             each(&SeriesSnapshot {
-                key: entry.key().clone(),
+                key: entry.head().key.clone(),
                 value,
             });
         }
@@ -675,7 +675,7 @@ impl Tomb {
         let (id, value) = value_of(entry);
         (!matches!(value, Value::Gauge(_))).then(|| Tomb {
             id,
-            key: entry.key().clone(),
+            key: entry.head().key.clone(),
             value,
         })
     }
@@ -732,7 +732,7 @@ impl IntervalReader {
         // Broken on purpose, for the loom models to catch: the new base from
         // a second reading, so a record made between the two is in no
         // interval.
-        let second = cfg!(lockfree_metrics_broken = "interval_reads_twice")
+        let second = broken!("interval_reads_twice")
             .then(|| self.registry.read_raw().0);
         let now_for_base = second.as_deref().unwrap_or(&now);
         // After the reading: every series dropped before it reached it has
@@ -743,7 +743,7 @@ impl IntervalReader {
         }
         // Broken on purpose in `interval_forgets_dropped` (the old
         // behaviour): dropped series' remainders are never reported.
-        if cfg!(lockfree_metrics_broken = "interval_forgets_dropped") {
+        if broken!("interval_forgets_dropped") {
             tombs.clear();
         }
         // Each key once: the increases of its dropped series (oldest first)
@@ -813,7 +813,7 @@ impl IntervalReader {
             // Broken on purpose in `interval_forgets_hidden` (the old
             // behaviour): a hidden series leaves the cursor, and its whole
             // value is reported again when it reappears.
-            if cfg!(lockfree_metrics_broken = "interval_forgets_hidden") && r.hidden {
+            if broken!("interval_forgets_hidden") && r.hidden {
                 base.remove(&r.id);
                 continue;
             }

@@ -1,17 +1,19 @@
-//! A series: its key, its cells, and its place in the registry's
-//! lifecycle.
+//! A series: its [`Head`] (key, creation number, lifecycle words) and its
+//! cells, whatever their kind.
 //!
 //! **Handles never orphan.** A handle is an `Arc` of its series, and the
 //! series stays in the registry's index for as long as any handle exists:
 //! removal and idle eviction take the index mutex and drop a series only
-//! when the index holds its last reference (`Arc::strong_count == 1`). No
-//! new reference can appear meanwhile: handles are made from the index
-//! under that mutex, or cloned from a handle (which would make the count
-//! at least 2). A series that is removed or evicted while a handle lives is
-//! *hidden* instead: left in place, left out of snapshots while its value
-//! is what it was when hidden, and shown again, with its cumulative value,
-//! once a record changes it (the metrics#314 scenario: a handle kept across
-//! an eviction keeps counting, and nothing it records is lost).
+//! when the index's and the list's references are the only ones left
+//! (`Arc::strong_count == UNHANDLED_REFS`, in `registry::index`). No new
+//! reference can appear meanwhile: handles are made from the index under
+//! that mutex, or cloned from a handle (which would make the count greater
+//! than `UNHANDLED_REFS`). A series that is removed or evicted while a
+//! handle lives is *hidden* instead: left in place, left out of snapshots
+//! while its value is what it was when hidden, and shown again, with its
+//! cumulative value, once a record changes it (the metrics#314 scenario: a
+//! handle kept across an eviction keeps counting, and nothing it records is
+//! lost).
 //!
 //! A hidden series is marked by one word, `hidden`: 0 when shown, else
 //! the series' *fingerprint* (a hash of its value, low bit set) when it
@@ -21,34 +23,16 @@
 
 use std::sync::Arc;
 
-use super::{counter::CounterCells, gauge::GaugeCells, histogram::HistogramCells, spread::Budget};
+use super::spread::Shared;
 use crate::{
-    registry::{Kind, SeriesKey},
+    registry::SeriesKey,
     sync::{AtomicU64, Ordering},
 };
 
-/// Counters the registry keeps about itself, shared with its series.
-#[derive(Debug, Default)]
-pub(crate) struct Counts {
-    pub(crate) created: AtomicU64,
-    pub(crate) removed: AtomicU64,
-    pub(crate) evicted: AtomicU64,
-    pub(crate) folded: AtomicU64,
-    /// Names in the index (stored under the index mutex).
-    pub(crate) names: AtomicU64,
-    pub(crate) non_finite_gauge_writes: AtomicU64,
-}
-
-/// What every series shares with the registry.
+/// What a series has whatever its kind: its identity and the words of its
+/// lifecycle.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) budget: Budget,
-    pub(crate) counts: Counts,
-}
-
-/// A series of cells `C`.
-#[derive(Debug)]
-pub(crate) struct Series<C> {
+pub(crate) struct Head {
     pub(crate) key: Arc<SeriesKey>,
     /// The series' creation number: unique over the registry's life and
     /// increasing in creation order (assigned under the index mutex), so an
@@ -56,7 +40,6 @@ pub(crate) struct Series<C> {
     /// reading can leave out every series created after it began
     /// (`registry::list`).
     pub(crate) id: u64,
-    pub(crate) cells: C,
     pub(crate) shared: Arc<Shared>,
     /// 0: shown; else the fingerprint when hidden (see the module docs).
     hidden: AtomicU64,
@@ -66,19 +49,30 @@ pub(crate) struct Series<C> {
     pub(crate) seen_at_ns: AtomicU64,
 }
 
+/// A series of cells `C`.
+#[derive(Debug)]
+pub(crate) struct Series<C> {
+    pub(crate) head: Head,
+    pub(crate) cells: C,
+}
+
 impl<C> Series<C> {
     pub(crate) fn new(key: Arc<SeriesKey>, id: u64, cells: C, shared: Arc<Shared>) -> Self {
         Series {
-            key,
-            id,
+            head: Head {
+                key,
+                id,
+                shared,
+                hidden: AtomicU64::new(0),
+                seen: AtomicU64::new(0),
+                seen_at_ns: AtomicU64::new(0),
+            },
             cells,
-            shared,
-            hidden: AtomicU64::new(0),
-            seen: AtomicU64::new(0),
-            seen_at_ns: AtomicU64::new(0),
         }
     }
+}
 
+impl Head {
     /// Hides the series at `print` (called under the index mutex).
     pub(crate) fn hide(&self, print: u64) {
         // Relaxed: the word is its own datum; readers compare it with a
@@ -115,99 +109,6 @@ impl<C> Series<C> {
     pub(crate) fn is_hidden(&self) -> bool {
         // Relaxed: a statistic.
         self.hidden.load(Ordering::Relaxed) != 0
-    }
-}
-
-/// One slot of the registry's list: a series of any kind.
-#[derive(Debug, Clone)]
-pub(crate) enum Entry {
-    Counter(Arc<Series<CounterCells>>),
-    Gauge(Arc<Series<GaugeCells>>),
-    Histogram(Arc<Series<HistogramCells>>),
-}
-
-impl Entry {
-    pub(crate) fn kind(&self) -> Kind {
-        match self {
-            Entry::Counter(_) => Kind::Counter,
-            Entry::Gauge(_) => Kind::Gauge,
-            Entry::Histogram(_) => Kind::Histogram,
-        }
-    }
-
-    /// References held: the index's, the list's, and the handles'.
-    pub(crate) fn strong_count(&self) -> usize {
-        match self {
-            Entry::Counter(s) => Arc::strong_count(s),
-            Entry::Gauge(s) => Arc::strong_count(s),
-            Entry::Histogram(s) => Arc::strong_count(s),
-        }
-    }
-
-    /// The series' creation number (see [`Series::id`]).
-    pub(crate) fn id(&self) -> u64 {
-        match self {
-            Entry::Counter(s) => s.id,
-            Entry::Gauge(s) => s.id,
-            Entry::Histogram(s) => s.id,
-        }
-    }
-
-    pub(crate) fn key(&self) -> &Arc<SeriesKey> {
-        match self {
-            Entry::Counter(s) => &s.key,
-            Entry::Gauge(s) => &s.key,
-            Entry::Histogram(s) => &s.key,
-        }
-    }
-
-    pub(crate) fn hide(&self, print: u64) {
-        match self {
-            Entry::Counter(s) => s.hide(print),
-            Entry::Gauge(s) => s.hide(print),
-            Entry::Histogram(s) => s.hide(print),
-        }
-    }
-
-    pub(crate) fn show(&self) {
-        match self {
-            Entry::Counter(s) => s.show(),
-            Entry::Gauge(s) => s.show(),
-            Entry::Histogram(s) => s.show(),
-        }
-    }
-
-    pub(crate) fn is_hidden(&self) -> bool {
-        match self {
-            Entry::Counter(s) => s.is_hidden(),
-            Entry::Gauge(s) => s.is_hidden(),
-            Entry::Histogram(s) => s.is_hidden(),
-        }
-    }
-
-    pub(crate) fn promoted(&self) -> bool {
-        match self {
-            Entry::Counter(s) => s.cells.spread.promoted(),
-            Entry::Gauge(_) => false,
-            Entry::Histogram(s) => s.cells.spread.promoted(),
-        }
-    }
-
-    /// Bytes of the series' own storage, per-thread cells excluded.
-    pub(crate) fn bytes(&self) -> usize {
-        let key = |k: &SeriesKey| {
-            k.name().len()
-                + k.labels()
-                    .map(|(a, b)| a.len() + b.len() + 32)
-                    .sum::<usize>()
-        };
-        match self {
-            Entry::Counter(s) => std::mem::size_of_val(&**s) + key(&s.key),
-            Entry::Gauge(s) => std::mem::size_of_val(&**s) + key(&s.key),
-            Entry::Histogram(s) => {
-                std::mem::size_of_val(&**s) + key(&s.key) + s.cells.shared_bytes()
-            }
-        }
     }
 }
 

@@ -35,10 +35,9 @@ use std::{marker::PhantomData, ptr, sync::Arc};
 
 use crossbeam_utils::CachePadded;
 
-use super::series::Shared;
 use crate::{
     lockfree::ShardMap,
-    sync::{ordering, thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+    sync::{broken, ordering, thread_token, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
 };
 
 /// Records between a shared cell's probes: a power of two (1 under loom,
@@ -53,6 +52,25 @@ pub(crate) fn crosses(old: u64, add: u64, scale_log2: u32) -> bool {
     (old ^ old.wrapping_add(add))
         .checked_shr(PROBE_EVERY.trailing_zeros() + scale_log2)
         .is_some_and(|carried| carried != 0)
+}
+
+/// Counters the registry keeps about itself, shared with its series.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) created: AtomicU64,
+    pub(crate) removed: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) folded: AtomicU64,
+    /// Names in the index (stored under the index mutex).
+    pub(crate) names: AtomicU64,
+    pub(crate) non_finite_gauge_writes: AtomicU64,
+}
+
+/// What every series shares with the registry.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) budget: Budget,
+    pub(crate) counts: Counts,
 }
 
 /// The registry-wide budget for per-thread cells.
@@ -209,7 +227,7 @@ impl<T: Send + Sync> Spread<T> {
                 }
                 // Broken on purpose in `spread_refused_drops`: a refused
                 // thread's record reported as made, so it lands in no cell.
-                Slot::Refused => cfg!(lockfree_metrics_broken = "spread_refused_drops"),
+                Slot::Refused => broken!("spread_refused_drops"),
             },
         )
     }
