@@ -113,7 +113,11 @@ mod tests {
             // Another page: the directory is made, with page 0 in it.
             h.record(8);
             reader.join().unwrap();
-            assert_eq!(histogram_count_sum(&h), (2, 9), "a page's records are missing");
+            assert_eq!(
+                histogram_count_sum(&h),
+                (2, 9),
+                "a page's records are missing"
+            );
         });
     }
 }

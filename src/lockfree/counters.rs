@@ -369,7 +369,6 @@ impl<W: Writers> Counter<W> {
         // Relaxed: the counter is read on its own.
         self.0.load(Ordering::Relaxed)
     }
-
 }
 
 impl Counter<Owned> {

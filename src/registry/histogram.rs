@@ -467,8 +467,7 @@ impl HistogramCells {
         } else {
             0
         };
-        raw.saturated =
-            u64::try_from(u128::from(self.saturated.load()) + cut).unwrap_or(u64::MAX);
+        raw.saturated = u64::try_from(u128::from(self.saturated.load()) + cut).unwrap_or(u64::MAX);
         (raw, self.rejected.load())
     }
 
@@ -549,8 +548,10 @@ impl HistogramCells {
             // Relaxed load: the owner's own store. Release: as in
             // `record_n`.
             let sum = lane.sum.load(Ordering::Relaxed);
-            lane.sum
-                .store(sum.wrapping_add(value.wrapping_mul(kept)), Ordering::Release);
+            lane.sum.store(
+                sum.wrapping_add(value.wrapping_mul(kept)),
+                Ordering::Release,
+            );
             kept
         } else {
             let page = self.shared.page(no, self.pages);
@@ -768,7 +769,6 @@ mod tests {
     }
 }
 
-
 #[cfg(all(test, not(loom)))]
 mod memory_tests {
     use crate::registry::Registry;
@@ -800,6 +800,9 @@ mod memory_tests {
             }
         }
         let per_series = registry.stats().series_bytes / series.len();
-        assert!((6 << 10..=8 << 10).contains(&per_series), "{per_series} B a series");
+        assert!(
+            (6 << 10..=8 << 10).contains(&per_series),
+            "{per_series} B a series"
+        );
     }
 }

@@ -309,9 +309,7 @@ impl Registry {
         // references means no handle exists, and none can be made until the
         // lock is released. (Broken on purpose in `remove_ignores_handles`:
         // dropped whatever holds it, orphaning live handles.)
-        if !broken!("remove_ignores_handles")
-            && found.entry.strong_count() > UNHANDLED_REFS
-        {
+        if !broken!("remove_ignores_handles") && found.entry.strong_count() > UNHANDLED_REFS {
             found.entry.head().hide(read::fingerprint(&found.entry));
             return Removal::Hidden;
         }

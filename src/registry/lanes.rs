@@ -191,8 +191,7 @@ pub(crate) fn dead(word: OwnerWord) -> bool {
     // through the allocator's mutex): a thread that then takes over the
     // lane sees every store the dead owner made into it (`Relaxed` in the
     // broken variant `lane_takeover_relaxed`).
-    word == 0
-        || live(word).load(ordering!(Acquire, broken "lane_takeover_relaxed")) != word
+    word == 0 || live(word).load(ordering!(Acquire, broken "lane_takeover_relaxed")) != word
 }
 
 #[cfg(all(test, not(loom)))]

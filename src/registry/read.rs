@@ -732,8 +732,7 @@ impl IntervalReader {
         // Broken on purpose, for the loom models to catch: the new base from
         // a second reading, so a record made between the two is in no
         // interval.
-        let second = broken!("interval_reads_twice")
-            .then(|| self.registry.read_raw().0);
+        let second = broken!("interval_reads_twice").then(|| self.registry.read_raw().0);
         let now_for_base = second.as_deref().unwrap_or(&now);
         // After the reading: every series dropped before it reached it has
         // its tombstone here, or still to come (then its base is kept).

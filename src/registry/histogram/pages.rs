@@ -496,7 +496,12 @@ mod tests {
         let seen: Vec<_> = pages.iter().map(|p| (p.start(), p.count(1))).collect();
         assert_eq!(
             seen,
-            [(0, 1), (2 << PAGE_SHIFT, 3), (5 << PAGE_SHIFT, 12), (7 << PAGE_SHIFT, 8)]
+            [
+                (0, 1),
+                (2 << PAGE_SHIFT, 3),
+                (5 << PAGE_SHIFT, 12),
+                (7 << PAGE_SHIFT, 8)
+            ]
         );
         assert!(pages.bytes() >= 4 * std::mem::size_of::<Page<Wide>>());
     }
