@@ -200,31 +200,60 @@ pub struct ThroughputSnapshot {
 }
 
 /// Rates over one window: what was recorded in the window divided by the
-/// window's length (so a rate ramps up during the first window after a
-/// reset, as in the seed).
+/// time the window covers, [`covered`](Self::covered).
+///
+/// A window is a run of slots of
+/// [`Config::window_resolution`](crate::Config::window_resolution) ending with the current, partly
+/// elapsed slot, cut at the last reset (or creation). Until it is full,
+/// after a reset, it covers only the time since the reset, and its rate
+/// is over that time: 3 s after a reset the 60 s window shows the rate of
+/// those 3 s, not a twentieth of it. Once full it covers its length less
+/// the unelapsed part of the current slot (between `window - resolution`
+/// and `window`). Rates are 0 while `covered` is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// use lockfree_metrics::{Config, ManualClock, MetricsCollector, Sharded};
+///
+/// let clock = ManualClock::new();
+/// let m = Sharded::with_clock(Config::default(), clock.clone());
+/// clock.advance(Duration::from_secs(3));
+/// m.record_throughput(3_000, 3);
+/// let w = m.throughput().windows;
+/// // The 60 s window covers the 3 s since creation.
+/// assert_eq!((w[2].window, w[2].covered), (Duration::from_secs(60), Duration::from_secs(3)));
+/// assert_eq!(w[2].tokens_per_sec, 1_000.0);
+/// // The 1 s window covers its 9 whole slots of 0.1 s and the current slot's elapsed 0 s.
+/// assert_eq!(w[0].covered, Duration::from_millis(900));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WindowRate {
     /// The window's length.
     pub window: Duration,
+    /// The time the window covers: from its first slot's start, or the
+    /// last reset if later, to the reading; at most `window`.
+    pub covered: Duration,
     /// Tokens recorded in the window.
     pub tokens: u64,
     /// Requests recorded in the window.
     pub requests: u64,
-    /// `tokens / window`, per second.
+    /// `tokens / covered`, per second.
     pub tokens_per_sec: f64,
-    /// `requests / window`, per second.
+    /// `requests / covered`, per second.
     pub requests_per_sec: f64,
 }
 
 impl WindowRate {
-    pub(crate) fn new(window: Duration, tokens: u64, requests: u64) -> Self {
-        let secs = window.as_secs_f64();
+    pub(crate) fn new(window: Duration, covered: Duration, tokens: u64, requests: u64) -> Self {
+        let secs = covered.as_secs_f64();
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         WindowRate {
             window,
+            covered,
             tokens,
             requests,
-            tokens_per_sec: tokens as f64 / secs,
-            requests_per_sec: requests as f64 / secs,
+            tokens_per_sec: per_sec(tokens),
+            requests_per_sec: per_sec(requests),
         }
     }
 }

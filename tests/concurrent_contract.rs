@@ -28,6 +28,7 @@
 //! | `current_is_the_last_value_recorded_across_threads_coarse_clock` | 4: the same on a `ManualClock` that A moves 1 ns forward before the hand-off (a coarse clock that still moved); added because the default-clock test passes on this machine |
 //! | `intervals_do_not_split_a_record_exact` | 5, THE EXACT CLAIM: frozen clock; every interval racing `record_throughput(1, 1)` and `record_latency(1 ms)` writers has windows == totals, tokens == requests, nothing clamped, latency mean exactly 1 ms and min/max the bounds of 1 ms's bucket |
 //! | `intervals_partition_every_counter` | 5, what the contract now says for every strategy: sums over the intervals plus the final snapshot equal what was recorded for every counter and window; each interval's latency min and max are 1 ms's bucket bounds, its mean between them |
+//! | `steady_rate_reads_the_same_in_every_window` | 6: two threads record 1,000 tokens per 0.1 s for 3 s on a `ManualClock`; read at 3 s every window (1 s, 10 s, 60 s) shows 10,000 tokens/s over the time it covers (0.9 s, 3 s, 3 s), and so does the interval taken then; 0.5 s after that reset every window covers 0.5 s at the same rate (before, the 60 s window divided 3 s of tokens by 60 s) |
 //!
 //! The transition-log tests run on `TickClock` (below): on the default
 //! clock, `Sharded` showed entries 57-279 ns earlier than the entry before
@@ -938,6 +939,51 @@ fn intervals_partition_every_counter(s: Strategy) {
     stats.finish();
 }
 
+/// Claim 6: a window's rate is over the time it covers, so a steady rate
+/// reads the same in every window, full or not.
+fn steady_rate_reads_the_same_in_every_window(s: Strategy) {
+    let clock = ManualClock::new();
+    let m = (s.manual)(Config::default(), clock.clone());
+    let m = &*m;
+    // Two threads, 500 tokens and 1 request each per 0.1 s slot.
+    let run = |slots: u32| {
+        for _ in 0..slots {
+            thread::scope(|sc| {
+                for _ in 0..2 {
+                    sc.spawn(|| m.record_throughput(500, 1));
+                }
+            });
+            clock.advance(Duration::from_millis(100));
+        }
+    };
+    let steady = |snap: &Snapshot, covered: [Duration; 3], when: &str| {
+        let windows = &snap.throughput.windows;
+        let got: Vec<_> = windows.iter().map(|w| w.covered).collect();
+        assert_eq!(got, covered, "{}: {when}: covered", s.name);
+        for w in windows {
+            let close = |a: f64, b: f64| (a - b).abs() <= b * 1e-9;
+            assert!(
+                close(w.tokens_per_sec, 10_000.0) && close(w.requests_per_sec, 20.0),
+                "{}: {when}: the {:?} window reads {} tokens/s, {} requests/s over {:?}, \
+                 want 10000 and 20",
+                s.name,
+                w.window,
+                w.tokens_per_sec,
+                w.requests_per_sec,
+                w.covered
+            );
+        }
+    };
+    let ms = Duration::from_millis;
+    run(30);
+    // At 3.0 s the current slot has just begun: the 1 s window covers its
+    // nine whole slots, the others the 3 s since creation.
+    steady(&m.snapshot(), [ms(900), ms(3000), ms(3000)], "at 3 s");
+    steady(&m.take_interval(), [ms(900), ms(3000), ms(3000)], "interval to 3 s");
+    run(5);
+    steady(&m.snapshot(), [ms(500); 3], "0.5 s after a reset");
+}
+
 // ---------------------------------------------------------------------------
 // One test per claim and strategy.
 
@@ -953,6 +999,7 @@ macro_rules! claims {
                 current_is_the_last_value_recorded_across_threads,
                 current_is_the_last_value_recorded_across_threads_coarse_clock,
                 intervals_partition_every_counter,
+                steady_rate_reads_the_same_in_every_window,
                 $($extra,)*
             );
         }

@@ -385,13 +385,23 @@ impl Model {
                     tokens += t;
                     requests += r;
                 }
-                let secs = w.as_secs_f64();
+                // Covered: from the window's first slot's start, or the
+                // reset if later, to now (2^64 - 1 ns shares the slot
+                // before it, as `WindowSpec::slot_of` documents).
+                let last_slot = now_slot.min(u64::MAX - 1);
+                let start = ((u128::from(last_slot) + 1).saturating_sub(u128::from(len))
+                    * self.resolution())
+                .max(u128::from(self.reset_at));
+                let covered = Duration::from_nanos((u128::from(now) - start) as u64).min(w);
+                let secs = covered.as_secs_f64();
+                let rate = |n: u128| if secs > 0.0 { n as f64 / secs } else { 0.0 };
                 lockfree_metrics::WindowRate {
                     window: w,
+                    covered,
                     tokens: tokens as u64,
                     requests: requests as u64,
-                    tokens_per_sec: tokens as f64 / secs,
-                    requests_per_sec: requests as f64 / secs,
+                    tokens_per_sec: rate(tokens),
+                    requests_per_sec: rate(requests),
                 }
             })
             .collect();

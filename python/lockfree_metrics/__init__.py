@@ -65,8 +65,11 @@ class LatencyMetrics:
 
 class WindowThroughput(NamedTuple):
     """Tokens and requests recorded in the last ``window_s`` seconds, and
-    their rates (a rate ramps up during the first window after a reset).
-    A named tuple, like ``Transition``: readings build many of them, and a
+    their rates over ``covered_s``, the time the window covers: ``window_s``
+    less the unelapsed part of the current slot once the window is full,
+    and only the time since the last reset (or creation) before that, so
+    a window not yet full shows the rate it saw rather than a fraction of
+    it. Rates are 0 while ``covered_s`` is 0. A named tuple, like ``Transition``: readings build many of them, and a
     tuple is built several times faster than a frozen dataclass."""
 
     window_s: Union[int, float]
@@ -74,6 +77,7 @@ class WindowThroughput(NamedTuple):
     requests: int
     tokens_per_s: float
     requests_per_s: float
+    covered_s: float
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,8 @@ def _throughput(t) -> ThroughputMetrics:
     windows, total_tokens, total_requests, clamped = t
     return ThroughputMetrics(
         windows={
-            _window_key(w): WindowThroughput(_window_key(w), tok, req, tps, rps)
-            for w, tok, req, tps, rps in windows
+            _window_key(w): WindowThroughput(_window_key(w), tok, req, tps, rps, cov)
+            for w, cov, tok, req, tps, rps in windows
         },
         total_tokens=total_tokens,
         total_requests=total_requests,

@@ -110,10 +110,30 @@ def test_throughput_windows(strategy):
     assert t.total_tokens == 150 and t.total_requests == 3
     one, five = t.windows[1], t.windows[5]
     assert (one.tokens, one.requests) == (150, 3)
-    assert one.tokens_per_s == pytest.approx(150.0)
-    assert one.requests_per_s == pytest.approx(3.0)
-    assert five.tokens_per_s == pytest.approx(30.0)
-    assert five.requests_per_s == pytest.approx(0.6)
+    # Neither window is full: both cover the time since creation, and their
+    # rates are over it.
+    assert 0 < one.covered_s == five.covered_s < 1
+    assert one.tokens_per_s == pytest.approx(150 / one.covered_s)
+    assert one.requests_per_s == pytest.approx(3 / one.covered_s)
+    assert five.tokens_per_s == one.tokens_per_s
+    assert five.requests_per_s == one.requests_per_s
+
+
+@bounded(10)
+def test_window_rate_is_over_the_time_covered(strategy):
+    m = MetricsCollector([0.2, 60], strategy=strategy, window_resolution_s=0.1)
+    time.sleep(0.35)
+    m.record_throughput(700)
+    t = m.get_throughput_metrics()
+    short, long = t.windows[0.2], t.windows[60]
+    # The 0.2 s window is full: its slot before the current one, and the
+    # current one's elapsed part.
+    assert 0.1 <= short.covered_s <= 0.2
+    assert short.tokens_per_s == pytest.approx(700 / short.covered_s)
+    # The 60 s window covers only the time since creation, not 60 s.
+    assert 0.35 <= long.covered_s < 5
+    assert long.tokens_per_s == pytest.approx(700 / long.covered_s)
+    assert long.tokens_per_s > 700 / 5
 
 
 @bounded(10)

@@ -85,7 +85,9 @@
 //! being rounded to the nanosecond, so off by at most `count x 0.5 ns`),
 //! `latency_clamped_total`, `tokens_total`, `requests_total`,
 //! `throughput_clamped_total`, `tokens_per_second{window}` and
-//! `requests_per_second{window}`, `batch_size` (a histogram with exact
+//! `requests_per_second{window}` (over the time the window covers,
+//! `window_covered_seconds{window}`: less than the window's length until
+//! it is full after a reset), `batch_size` (a histogram with exact
 //! counts from the batch distribution, [`RenderOpts::batch_buckets`]),
 //! `batch_size_current`, `batch_size_clamped_total`, `queue_depth`,
 //! `queue_depth_max`, `queue_depth_mean`, `queue_depth_samples_total`,

@@ -160,8 +160,8 @@ impl<C: Clock> Atomic<C> {
 
     fn windows(&self, now_ns: u64) -> Vec<WindowRate> {
         // Relaxed: informational, as in `FineGrained`.
-        let first = self.spec.slot_of(self.reset_at_ns.load(Ordering::Relaxed));
-        self.spec.rates(self.spec.slot_of(now_ns), first, |slot| {
+        let from = self.reset_at_ns.load(Ordering::Relaxed);
+        self.spec.rates(now_ns, from, |slot| {
             self.slots.read(&self.spec, slot)
         })
     }
@@ -203,7 +203,7 @@ impl<C: Clock> Atomic<C> {
         // Relaxed: informational, as in `FineGrained`.
         let reset_at = self.reset_at_ns.swap(now, Ordering::Relaxed);
         let spec = &self.spec;
-        let windows = spec.rates(spec.slot_of(now), spec.slot_of(reset_at), |slot| {
+        let windows = spec.rates(now, reset_at, |slot| {
             self.slots.take(spec, slot)
         });
         // Release: see `epoch`.

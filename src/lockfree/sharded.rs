@@ -285,7 +285,7 @@ impl<C: Clock> Sharded<C> {
         current: (u64, u64),
     ) -> Vec<WindowRate> {
         let now_slot = self.spec.slot_of(now_ns);
-        self.spec.rates(now_slot, base.slot, |slot| {
+        self.spec.rates(now_ns, base.at_ns, |slot| {
             let (tokens, requests) = if slot == now_slot {
                 current
             } else {

@@ -78,15 +78,20 @@ impl LatencyState {
 #[derive(Clone, Debug)]
 pub(crate) struct ThroughputState {
     ring: SlotRing,
+    /// When the interval began (creation or the last reset), on the
+    /// collector's clock: windows cover no time before it.
+    from_ns: u64,
     tokens: u64,
     requests: u64,
     clamped: u64,
 }
 
 impl ThroughputState {
-    pub(crate) fn new(spec: &WindowSpec) -> Self {
+    /// Empty, for an interval beginning at `from_ns`.
+    pub(crate) fn new(spec: &WindowSpec, from_ns: u64) -> Self {
         ThroughputState {
             ring: SlotRing::new(spec),
+            from_ns,
             tokens: 0,
             requests: 0,
             clamped: 0,
@@ -108,14 +113,19 @@ impl ThroughputState {
     pub(crate) fn snapshot(&self, spec: &WindowSpec, now_ns: u64) -> ThroughputSnapshot {
         ThroughputSnapshot {
             // The ring is cleared on reset, so no slot before it survives.
-            windows: spec.rates(spec.slot_of(now_ns), 0, |slot| self.ring.read(spec, slot)),
+            windows: spec.rates(now_ns, self.from_ns, |slot| self.ring.read(spec, slot)),
             total_tokens: self.tokens,
             total_requests: self.requests,
             clamped: self.clamped,
         }
     }
 
-    /// Adds `other`'s totals and slots. A total or slot that saturates
+    /// Starts its interval at `from_ns` (a reset's clock reading).
+    pub(crate) fn start_at(&mut self, from_ns: u64) {
+        self.from_ns = from_ns;
+    }
+
+    /// Adds `other`'s totals and slots (keeping this one's start). A total or slot that saturates
     /// only in the sum counts one more clamped call (which of `other`'s
     /// calls were cut depends on an order the sum no longer has).
     #[cfg(not(loom))]
@@ -131,7 +141,7 @@ impl ThroughputState {
             .wrapping_add(u64::from(cut | slots));
     }
 
-    /// Empties it, keeping its allocation.
+    /// Empties it, keeping its allocation (and its start).
     #[cfg(not(loom))]
     pub(crate) fn clear(&mut self) {
         self.ring.clear();
