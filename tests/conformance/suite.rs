@@ -167,7 +167,10 @@ pub fn window_rates_divide_by_time_covered<M: MetricsCollector>(
     clock.advance(ms(250));
     m.record_throughput(50, 1);
     let t = m.throughput();
-    assert!(t.windows.iter().all(|w| w.covered == ms(250) && w.tokens_per_sec == 200.0));
+    assert!(t
+        .windows
+        .iter()
+        .all(|w| w.covered == ms(250) && w.tokens_per_sec == 200.0));
 }
 
 pub fn batch_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {
