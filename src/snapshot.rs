@@ -41,10 +41,23 @@ pub struct Snapshot {
 
 /// Latency statistics over every sample since the last reset.
 ///
-/// Percentiles, `min` and `max` come from the HDR histogram, so they are
-/// exact to the configured significant digits (`min` is the lowest value
-/// equivalent to the smallest sample, `max` the highest equivalent to the
-/// largest, as `hdrhistogram` reports them). `mean` is the mean of the
+/// `min` and `max` are exact: the smallest and largest sample (as
+/// recorded, so clamped to the configured highest), kept beside the
+/// histogram in every strategy. In `Atomic` and `Sharded` they are exact
+/// for any reading taken at rest, except that a record made while a
+/// reset ran may have its extremes on the other side of that reset from
+/// its count (as any of its counters may): an interval holding such
+/// records, or a reading racing records or a reset, may show a
+/// neighbour of the true extreme within its HDR bucket, or the bucket's
+/// bound (the lowest value equivalent to the smallest sample, the highest
+/// equivalent to the largest), never a value outside that bucket.
+/// `GlobalLock`, `FineGrained` and `Ring` apply each record whole, so
+/// theirs are always exact.
+///
+/// Percentiles come from the HDR histogram, so they are exact to the
+/// configured significant digits (the highest value equivalent to the
+/// sample at the quantile, as `hdrhistogram` reports it), kept within
+/// `[min, max]`. `mean` is the mean of the
 /// recorded (clamped) values, rounded to the nanosecond: exact in
 /// `GlobalLock` and `FineGrained` (integer sums), and in `Sharded` while
 /// half the samples' equivalence ranges add up to less than 2^63 ns (at the
@@ -105,7 +118,88 @@ impl HistogramSummary {
     }
 }
 
+/// The exact smallest and largest value recorded, kept beside a histogram
+/// (whose own `min` and `max` are only its buckets' bounds). Empty while
+/// `min > max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Extent {
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+}
+
+impl Extent {
+    /// Nothing recorded.
+    pub(crate) const EMPTY: Extent = Extent {
+        min: u64::MAX,
+        max: 0,
+    };
+
+    /// Adds one value.
+    #[inline]
+    pub(crate) fn add(&mut self, value: u64) {
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    /// Both extents' values.
+    pub(crate) fn merge(self, other: Extent) -> Extent {
+        Extent {
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.min > self.max
+    }
+}
+
+impl Default for Extent {
+    fn default() -> Self {
+        Extent::EMPTY
+    }
+}
+
 impl LatencySnapshot {
+    /// Shows `exact`'s minimum and maximum where each lies in the bucket
+    /// of the histogram's (`same_bucket(exact, histogram's)`), keeping the
+    /// percentiles and the mean within them; otherwise, the histogram's.
+    /// An extent read apart from its histogram (a lock-free reading racing
+    /// a reset) can disagree with it, and a minimum above the median would
+    /// be a lie.
+    pub(crate) fn with_exact(
+        mut self,
+        exact: Extent,
+        same_bucket: impl Fn(u64, u64) -> bool,
+    ) -> Self {
+        if self.count == 0 || exact.is_empty() {
+            return self;
+        }
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let (min, max) = (ns(self.min), ns(self.max));
+        let min = if same_bucket(exact.min, min) {
+            exact.min
+        } else {
+            min
+        };
+        let max = if same_bucket(exact.max, max) {
+            exact.max
+        } else {
+            max
+        };
+        if min > max {
+            return self;
+        }
+        let (min, max) = (Duration::from_nanos(min), Duration::from_nanos(max));
+        self.min = min;
+        self.max = max;
+        for p in [&mut self.p50, &mut self.p95, &mut self.p99, &mut self.p999] {
+            *p = (*p).clamp(min, max);
+        }
+        self.mean = self.mean.clamp(min, max);
+        self
+    }
+
     /// From a histogram of nanoseconds and the exact sum of its samples.
     pub(crate) fn from_histogram(hist: &Histogram<u64>, sum_ns: u128, clamped: u64) -> Self {
         Self::from_summary(&HistogramSummary::of(hist), sum_ns, clamped)
@@ -307,8 +401,9 @@ impl BatchSnapshot {
     }
 }
 
-/// Queue depth since the last reset. `max` comes from an HDR histogram of
-/// the recorded depths (exact below `2 * 10^digits`); `mean` is the exact
+/// Queue depth since the last reset. `max` is the exact largest depth
+/// recorded (as [`LatencySnapshot`]'s `max` is, with the same exception
+/// for `Atomic` and `Sharded` readings racing a reset); `mean` is the exact
 /// mean as an `f64`, but in `Atomic`, whose `f64` sum is exact only while
 /// the interval's summed depth stays below 2^53 (see
 /// [`LatencySnapshot`]).
@@ -327,6 +422,21 @@ pub struct QueueDepthSnapshot {
 }
 
 impl QueueDepthSnapshot {
+    /// Shows `exact`'s maximum where it lies in the bucket of the
+    /// histogram's, keeping the mean at most it (as
+    /// [`LatencySnapshot::with_exact`]).
+    pub(crate) fn with_exact(
+        mut self,
+        exact: Extent,
+        same_bucket: impl Fn(u64, u64) -> bool,
+    ) -> Self {
+        if self.count != 0 && !exact.is_empty() && same_bucket(exact.max, self.max) {
+            self.max = exact.max;
+            self.mean = self.mean.min(exact.max as f64);
+        }
+        self
+    }
+
     pub(crate) fn from_histogram(
         hist: &Histogram<u64>,
         sum: u128,

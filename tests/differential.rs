@@ -9,10 +9,9 @@
 //! totals, a map from time slot to the sums recorded in it for windows).
 //! The only library knowledge it uses is the documented contract:
 //!
-//! - **HDR figures.** The library reports latency percentiles, min and max,
-//!   and queue-depth max, as `hdrhistogram` does (`src/snapshot.rs`): `min`
-//!   is the lowest value equivalent to the smallest sample, `max` the
-//!   highest equivalent to the largest (0 when the largest is 0), a
+//! - **HDR figures.** The library reports latency min and max, and the
+//!   queue-depth max, exactly (the smallest and largest sample), and
+//!   latency percentiles as `hdrhistogram` does (`src/snapshot.rs`): a
 //!   percentile `q` is the highest value equivalent to the sample of rank
 //!   `ceil(q * n)` (at least 1), kept within `[min, max]`. Equivalence is
 //!   HdrHistogram's, which `Hdr` below derives from its definition: values
@@ -115,7 +114,7 @@ struct Hdrs {
     sorted: Vec<u64>,
 }
 
-fn hdr_stats(samples: &[u64], hdr: Hdr) -> Option<Hdrs> {
+fn hdr_stats(samples: &[u64]) -> Option<Hdrs> {
     if samples.is_empty() {
         return None;
     }
@@ -124,12 +123,8 @@ fn hdr_stats(samples: &[u64], hdr: Hdr) -> Option<Hdrs> {
     let (lo, hi) = (sorted[0], *sorted.last().unwrap());
     let sum: u128 = sorted.iter().map(|&v| u128::from(v)).sum();
     Some(Hdrs {
-        min: hdr.lowest_equivalent(lo),
-        max: if hi == 0 {
-            0
-        } else {
-            hdr.highest_equivalent(hi)
-        },
+        min: lo,
+        max: hi,
         mean: sum as f64 / sorted.len() as f64,
         sum,
         sorted,
@@ -346,7 +341,7 @@ impl Model {
 
     fn latency(&self) -> LatencySnapshot {
         let hdr = self.latency_hdr;
-        let Some(s) = hdr_stats(&self.latencies, hdr) else {
+        let Some(s) = hdr_stats(&self.latencies) else {
             return LatencySnapshot {
                 clamped: self.latency_clamped,
                 ..LatencySnapshot::default()
@@ -446,7 +441,7 @@ impl Model {
     }
 
     fn queue_depth(&self) -> QueueDepthSnapshot {
-        let Some(s) = hdr_stats(&self.depths, self.queue_hdr) else {
+        let Some(s) = hdr_stats(&self.depths) else {
             return QueueDepthSnapshot {
                 current: self.queue_current,
                 clamped: self.queue_clamped,
@@ -525,7 +520,7 @@ fn same_latency(got: &LatencySnapshot, want: &LatencySnapshot, m: &Model, check:
     got.mean = want.mean;
     assert_eq!(&got, want, "{ctx}: latency");
     // The documented precision, against the exact samples.
-    if let Some(s) = hdr_stats(&m.latencies, m.latency_hdr) {
+    if let Some(s) = hdr_stats(&m.latencies) {
         let hdr = m.latency_hdr;
         for (q, p) in [
             (0.5, got.p50),

@@ -46,7 +46,10 @@ _NS_PER_MS = 1e6
 class LatencyMetrics:
     """Latency since the last reset, in milliseconds.
 
-    Percentiles, ``min_ms`` and ``max_ms`` come from an HDR histogram: each
+    ``min_ms`` and ``max_ms`` are the exact smallest and largest latency
+    recorded (to the nanosecond), but that with the ``atomic`` and
+    ``sharded`` strategies a reading racing a ``reset`` may show the HDR
+    bucket's bound instead. Percentiles come from an HDR histogram: each
     within 1/128 of the exact value at the default 2 significant digits.
     ``clamped`` counts latencies above the configured maximum (1 h by
     default), recorded as that maximum.

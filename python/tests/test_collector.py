@@ -94,10 +94,41 @@ def test_percentiles_within_hdr_precision(strategy):
     for q, got in [(0.50, lat.p50_ms), (0.95, lat.p95_ms), (0.99, lat.p99_ms), (0.999, lat.p999_ms)]:
         exact = exact_percentile(values, q)
         assert got == pytest.approx(exact, rel=HDR_REL), q
-    assert lat.min_ms == pytest.approx(values[0], rel=HDR_REL)
-    assert lat.max_ms == pytest.approx(values[-1], rel=HDR_REL)
+    # min and max are exact, to the nanosecond the engine records.
+    assert lat.min_ms == round(values[0] * 1e6) / 1e6
+    assert lat.max_ms == round(values[-1] * 1e6) / 1e6
     assert lat.mean_ms == pytest.approx(sum(values) / len(values), rel=1e-6)
     assert lat.min_ms <= lat.p50_ms <= lat.p95_ms <= lat.p99_ms <= lat.p999_ms <= lat.max_ms
+
+
+@bounded(20)
+def test_min_and_max_are_exact(strategy):
+    m = MetricsCollector(strategy=strategy)
+    m.record_latency(1.0)
+    m.record_latency(1.234567)
+    lat = m.get_latency_metrics()
+    # Not the HDR bucket's bounds (1.0 ms was 0.999424 ms).
+    assert (lat.min_ms, lat.max_ms) == (1.0, 1.234567)
+    m.reset()
+
+    def work(k):
+        for i in range(2_000):
+            m.record_latency(2.0 + ((k * 7919 + i * 104729) % 50_000) / 1e3)
+            m.record_queue_depth((k * 31 + i) % 4_000)
+            if k == 2 and i == 1_000:
+                m.record_latency(1.000001)
+                m.record_latency(987.654321)
+                m.record_queue_depth(4_097)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat = m.get_latency_metrics()
+    assert lat.count == 8_002
+    assert (lat.min_ms, lat.max_ms) == (1.000001, 987.654321)
+    assert m.get_queue_depth_metrics().max == 4_097
 
 
 @bounded(10)

@@ -6,6 +6,7 @@
 //! | `slots` | window slot ring, lap and count packed in one word | wait-free (owned), lock-free (shared) |
 //! | `mode` | mode and transition count in one CAS word | lock-free |
 //! | `log` | the mode word's log: entries indexed by sequence number, validated per entry | lock-free |
+//! | `extremes` | exact min and max: a word each, lowered/raised by records, swapped empty by resets | wait-free (owned), lock-free (shared) |
 //! | `gauge` | current values: alternating seqlock slots (one writer), epoch-tagged words (many) | wait-free writes, lock-free reads |
 //! | `shard_map` | per-thread shards (`thread_local`; a registry under loom) | wait-free after the first record |
 //! | `published` | a value replaced by CAS, reclaimed by crossbeam-epoch | lock-free |
@@ -15,6 +16,7 @@
 
 mod atomic;
 pub(crate) mod counters;
+mod extremes;
 mod gauge;
 mod log;
 mod mode;

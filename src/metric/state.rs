@@ -14,8 +14,8 @@ use super::{
 use crate::{
     config::Config,
     snapshot::{
-        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, ThroughputSnapshot,
-        Transition,
+        BatchSnapshot, Extent, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot,
+        ThroughputSnapshot, Transition,
     },
 };
 
@@ -25,6 +25,8 @@ pub(crate) struct LatencyState {
     hist: Histogram<u64>,
     /// Exact: a `u128` holds 2^64 samples of 2^64 ns.
     sum_ns: u128,
+    /// The exact min and max (the histogram's are its buckets' bounds).
+    extent: Extent,
     clamped: u64,
 }
 
@@ -33,6 +35,7 @@ impl LatencyState {
         LatencyState {
             hist: config.latency_layout().empty_histogram(),
             sum_ns: 0,
+            extent: Extent::EMPTY,
             clamped: 0,
         }
     }
@@ -41,11 +44,13 @@ impl LatencyState {
     pub(crate) fn record(&mut self, ns: u64, clamped: bool) {
         self.hist.saturating_record(ns);
         self.sum_ns += u128::from(ns);
+        self.extent.add(ns);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }
 
     pub(crate) fn snapshot(&self) -> LatencySnapshot {
         LatencySnapshot::from_histogram(&self.hist, self.sum_ns, self.clamped)
+            .with_exact(self.extent, |a, b| self.hist.equivalent(a, b))
     }
 
     /// Samples recorded.
@@ -61,6 +66,7 @@ impl LatencyState {
         let added = self.hist.add(&other.hist);
         debug_assert!(added.is_ok(), "latency layouts differ");
         self.sum_ns += other.sum_ns;
+        self.extent = self.extent.merge(other.extent);
         self.clamped = self.clamped.wrapping_add(other.clamped);
     }
 
@@ -70,6 +76,7 @@ impl LatencyState {
     pub(crate) fn clear(&mut self) {
         self.hist = Histogram::new_from(&self.hist);
         self.sum_ns = 0;
+        self.extent = Extent::EMPTY;
         self.clamped = 0;
     }
 }
@@ -216,6 +223,7 @@ pub(crate) struct QueueState {
     hist: Histogram<u64>,
     /// Exact, as in `LatencyState`.
     sum: u128,
+    extent: Extent,
     current: Option<u64>,
     clamped: u64,
 }
@@ -225,6 +233,7 @@ impl QueueState {
         QueueState {
             hist: config.queue_layout().empty_histogram(),
             sum: 0,
+            extent: Extent::EMPTY,
             current: None,
             clamped: 0,
         }
@@ -234,12 +243,14 @@ impl QueueState {
         let (depth, clamped) = clamp(depth as u64, self.hist.high());
         self.hist.saturating_record(depth);
         self.sum += u128::from(depth);
+        self.extent.add(depth);
         self.current = Some(depth);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }
 
     pub(crate) fn snapshot(&self) -> QueueDepthSnapshot {
         QueueDepthSnapshot::from_histogram(&self.hist, self.sum, self.current, self.clamped)
+            .with_exact(self.extent, |a, b| self.hist.equivalent(a, b))
     }
 
     /// The largest depth recorded as itself; deeper ones are clamped to it.
@@ -256,6 +267,7 @@ impl QueueState {
         let added = self.hist.add(&other.hist);
         debug_assert!(added.is_ok(), "queue layouts differ");
         self.sum += other.sum;
+        self.extent = self.extent.merge(other.extent);
         self.current = other.current.or(self.current);
         self.clamped = self.clamped.wrapping_add(other.clamped);
     }
@@ -265,6 +277,7 @@ impl QueueState {
     pub(crate) fn clear(&mut self) {
         self.hist = Histogram::new_from(&self.hist);
         self.sum = 0;
+        self.extent = Extent::EMPTY;
         self.current = None;
         self.clamped = 0;
     }
