@@ -434,20 +434,28 @@ mod tests {
     fn classic_in_seconds_and_the_default_series() {
         let h = histogram(HistogramOpts::default(), &[5_000_000, 1_000, 0]);
         let bounds = Buckets::default().bounds_for(&h);
-        // 1 ns to 1 h in seconds: 1e-9 ..= 2000, three per decade.
-        assert_eq!(bounds.len(), 38);
-        assert_eq!((bounds[0], bounds[1], bounds[2]), (1e-9, 2e-9, 5e-9));
-        assert_eq!(bounds[bounds.len() - 1], 2000.0);
-        assert!(bounds.contains(&0.005) && bounds.contains(&0.001));
+        // 1 ns to 1 h in seconds: 1e-9 ..= 3000, six per decade.
+        assert_eq!(bounds, Buckets::fine_decades().bounds_for(&h));
+        assert_eq!(bounds.len(), 76);
+        assert_eq!(bounds[..4], [1e-9, 1.5e-9, 2e-9, 3e-9]);
+        assert_eq!(bounds[bounds.len() - 1], 3000.0);
+        assert!(bounds.contains(&0.005) && bounds.contains(&0.001) && bounds.contains(&0.007));
         let counts = cumulative(&classic(&h, &bounds));
         let at = |le: f64| counts.iter().find(|c| c.0 == le).unwrap().1;
         assert_eq!(at(1e-9), 1); // the 0
-                                 // 1,000 ns shares 1,000 ..= 1,003 ns: counted from 2e-6 on.
+                                 // 1,000 ns shares 1,000 ..= 1,003 ns: counted from 1.5e-6 on.
         assert_eq!(at(1e-6), 1);
-        assert_eq!(at(2e-6), 2);
-        // 5 ms shares a bucket with 4.98..5.01 ms: counted from 0.01 on.
+        assert_eq!(at(1.5e-6), 2);
+        // 5 ms shares a bucket with 4.98..5.01 ms: counted from 0.007 on.
         assert_eq!(at(0.005), 2);
-        assert_eq!(at(0.01), 3);
+        assert_eq!(at(0.007), 3);
+        // The previous default, 1-2-5: 38 boundaries, 1e-9 ..= 2000.
+        let old = Buckets::decades().bounds_for(&h);
+        assert_eq!(old.len(), 38);
+        assert_eq!(
+            (old[0], old[1], old[2], old[37]),
+            (1e-9, 2e-9, 5e-9, 2000.0)
+        );
         let snapped = Buckets::explicit(&[0.005]).snapped().bounds_for(&h);
         assert_eq!(snapped, vec![0.005_013_503]);
         assert_eq!(cumulative(&classic(&h, &snapped))[0].1, 3);
