@@ -169,7 +169,6 @@ enum Saturation {
 struct Model {
     config: Config,
     latency_hdr: Hdr,
-    queue_hdr: Hdr,
     reset_at: u64,
     latencies: Vec<u64>,
     latency_clamped: u64,
@@ -203,7 +202,6 @@ impl Model {
                 config.latency_lowest().as_nanos() as u64,
                 config.significant_digits(),
             ),
-            queue_hdr: Hdr::new(1, config.significant_digits()),
             config: config.clone(),
             reset_at: now,
             latencies: Vec::new(),
