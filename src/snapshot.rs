@@ -120,11 +120,13 @@ impl HistogramSummary {
 
 /// The exact smallest and largest value recorded, kept beside a histogram
 /// (whose own `min` and `max` are only its buckets' bounds). Empty while
-/// `min > max`.
+/// `min > max`. Public only for the loom models (`__loom::Extremes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Extent {
-    pub(crate) min: u64,
-    pub(crate) max: u64,
+pub struct Extent {
+    /// The smallest value (`u64::MAX` when empty).
+    pub min: u64,
+    /// The largest value (0 when empty).
+    pub max: u64,
 }
 
 impl Extent {

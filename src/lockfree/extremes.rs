@@ -10,6 +10,11 @@
 //! as each of a record's counters may be (the `MetricsCollector`
 //! contract). A snapshot then shows the histogram's bucket bound for an
 //! extreme not in its bucket (`LatencySnapshot::with_exact`).
+//!
+//! Loom model: `loom-tests/tests/counters.rs`, `extremes_*` (the values
+//! taken and those left hold every value recorded); its broken variant is
+//! the counters' `counters_take_not_atomic` (`take` as a load then a
+//! store).
 
 use crate::{
     snapshot::Extent,
@@ -18,7 +23,7 @@ use crate::{
 
 /// The extremes of the values recorded since the last `take`.
 #[derive(Debug)]
-pub(crate) struct Extremes {
+pub struct Extremes {
     min: AtomicU64,
     max: AtomicU64,
 }
@@ -34,29 +39,20 @@ impl Default for Extremes {
 
 impl Extremes {
     /// Records `value` from the one thread that records here (a shard's
-    /// owner): a load per word, and a plain store only for a new extreme.
-    /// A `take` between the load and the store leaves `value` as the new
-    /// interval's extreme: a record split across the reset.
+    /// owner). The same operations as [`record_shared`](Self::record_shared):
+    /// a plain store (the owner's only writer but for `take`) failed the
+    /// loom model (`extremes_owned_take_loses_nothing` lost a value stored
+    /// while a take swapped the word), so a new extreme is a
+    /// `fetch_min`/`fetch_max`, rare once an interval's extremes are set.
     #[inline]
-    pub(crate) fn record_owned(&self, value: u64) {
-        // Relaxed: each word is its own datum (no other data is published
-        // through it), and a store races only a reset's `take`, whose
-        // split the contract allows.
-        if value < self.min.load(Ordering::Relaxed) {
-            // Relaxed: as above.
-            self.min.store(value, Ordering::Relaxed);
-        }
-        // Relaxed: as above.
-        if value > self.max.load(Ordering::Relaxed) {
-            // Relaxed: as above.
-            self.max.store(value, Ordering::Relaxed);
-        }
+    pub fn record_owned(&self, value: u64) {
+        self.record_shared(value);
     }
 
     /// Records `value` from any thread: a read-modify-write only for a
     /// new extreme, so a steady stream mostly just loads the words.
     #[inline]
-    pub(crate) fn record_shared(&self, value: u64) {
+    pub fn record_shared(&self, value: u64) {
         // Relaxed: as in `record_owned`; `fetch_min`/`fetch_max` make
         // racing writers keep the extreme of both.
         if value < self.min.load(Ordering::Relaxed) {
@@ -71,7 +67,7 @@ impl Extremes {
     }
 
     /// The extremes recorded since the last `take`.
-    pub(crate) fn read(&self) -> Extent {
+    pub fn read(&self) -> Extent {
         Extent {
             // Relaxed: each word is read on its own, like a counter.
             min: self.min.load(Ordering::Relaxed),
@@ -81,7 +77,19 @@ impl Extremes {
     }
 
     /// The extremes recorded since the last `take`, leaving them empty.
-    pub(crate) fn take(&self) -> Extent {
+    pub fn take(&self) -> Extent {
+        // Broken on purpose, for the loom models to catch: a take as a load
+        // then a store of empty loses a value stored between the two.
+        #[cfg(lockfree_metrics_broken = "counters_take_not_atomic")]
+        {
+            let taken = self.read();
+            // Relaxed: the broken variant.
+            self.min.store(Extent::EMPTY.min, Ordering::Relaxed);
+            // Relaxed: the broken variant.
+            self.max.store(Extent::EMPTY.max, Ordering::Relaxed);
+            return taken;
+        }
+        #[cfg(not(lockfree_metrics_broken = "counters_take_not_atomic"))]
         Extent {
             // Relaxed: a swap loses no record's value (a racing owned store
             // lands after it, in the next interval); nothing else is

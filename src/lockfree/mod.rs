@@ -42,6 +42,7 @@ pub use sharded::Sharded;
 #[cfg(loom)]
 pub use self::{
     counters::{OwnedCounters, OwnedWide, Relaxed as RelaxedLoads, SharedCounters},
+    extremes::Extremes,
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,

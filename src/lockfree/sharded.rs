@@ -9,7 +9,8 @@
 //! and plain stores to counters nobody else writes: no lock, no
 //! read-modify-write, no cache line shared with another writer (but for
 //! the exact min and max words, `lockfree::extremes`, which a reset swaps
-//! empty: stored to only for a new extreme). The one
+//! empty: a relaxed load per record, and a `fetch_min`/`fetch_max` only
+//! for a new extreme). The one
 //! exception is a *change* of mode: a CAS on the shared mode word and the
 //! change's entry in the shared log, since transitions are only defined
 //! in one global order; recording the current mode again is a load. A
@@ -565,7 +566,9 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         self.base.read(|base| {
             let (shards, layout) = (self.shards(), &self.layouts.latency);
             let reading = Self::latency_reading(&shards, layout);
-            let (exact, _) = Self::extremes(&shards, false);
+            let exact = shards
+                .iter()
+                .fold(Extent::EMPTY, |e, s| e.merge(s.latency_extremes.read()));
             reading
                 .into_latency_since(&base.parts.latency, layout)
                 .with_exact(exact, |v, r| layout.same_bucket(v, r))
@@ -595,7 +598,9 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         self.base.read(|base| {
             let (shards, layout) = (self.shards(), &self.layouts.queue);
             let gauges = self.gauge_reading(&shards, base);
-            let (_, exact) = Self::extremes(&shards, false);
+            let exact = shards
+                .iter()
+                .fold(Extent::EMPTY, |e, s| e.merge(s.queue_extremes.read()));
             gauges
                 .queue
                 .into_queue_since(&base.parts.queue, layout, gauges.queue_current)
