@@ -152,8 +152,8 @@ pub use snapshot::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::lockfree::{
-        Change, Fold, Lane, ModeCell, ModeState, Msg, OwnedCounters, OwnedWide, Published, Pushed,
-        RelaxedLoads, Retired, ShardMap, SharedCounters, Sink, TransitionLog,
+        Change, Extremes, Fold, Lane, ModeCell, ModeState, Msg, OwnedCounters, OwnedWide,
+        Published, Pushed, RelaxedLoads, Retired, ShardMap, SharedCounters, Sink, TransitionLog,
     };
 
     /// Bytes a series' per-thread map is charged to the registry's budget

@@ -41,10 +41,23 @@ pub struct Snapshot {
 
 /// Latency statistics over every sample since the last reset.
 ///
-/// Percentiles, `min` and `max` come from the HDR histogram, so they are
-/// exact to the configured significant digits (`min` is the lowest value
-/// equivalent to the smallest sample, `max` the highest equivalent to the
-/// largest, as `hdrhistogram` reports them). `mean` is the mean of the
+/// `min` and `max` are exact: the smallest and largest sample (as
+/// recorded, so clamped to the configured highest), kept beside the
+/// histogram in every strategy. In `Atomic` and `Sharded` they are exact
+/// for any reading taken at rest, except that a record made while a
+/// reset ran may have its extremes on the other side of that reset from
+/// its count (as any of its counters may): an interval holding such
+/// records, or a reading racing records or a reset, may show a
+/// neighbour of the true extreme within its HDR bucket, or the bucket's
+/// bound (the lowest value equivalent to the smallest sample, the highest
+/// equivalent to the largest), never a value outside that bucket.
+/// `GlobalLock`, `FineGrained` and `Ring` apply each record whole, so
+/// theirs are always exact.
+///
+/// Percentiles come from the HDR histogram, so they are exact to the
+/// configured significant digits (the highest value equivalent to the
+/// sample at the quantile, as `hdrhistogram` reports it), kept within
+/// `[min, max]`. `mean` is the mean of the
 /// recorded (clamped) values, rounded to the nanosecond: exact in
 /// `GlobalLock` and `FineGrained` (integer sums), and in `Sharded` while
 /// half the samples' equivalence ranges add up to less than 2^63 ns (at the
@@ -105,7 +118,91 @@ impl HistogramSummary {
     }
 }
 
+/// The exact smallest and largest value recorded, kept beside a histogram
+/// (whose own `min` and `max` are only its buckets' bounds). Empty while
+/// `min > max`. Public only for the loom models (`__loom::Extremes`).
+#[cfg_attr(not(loom), allow(unreachable_pub))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// The smallest value (`u64::MAX` when empty).
+    pub min: u64,
+    /// The largest value (0 when empty).
+    pub max: u64,
+}
+
+impl Extent {
+    /// Nothing recorded.
+    pub(crate) const EMPTY: Extent = Extent {
+        min: u64::MAX,
+        max: 0,
+    };
+
+    /// Adds one value.
+    #[inline]
+    pub(crate) fn add(&mut self, value: u64) {
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    /// Both extents' values.
+    pub(crate) fn merge(self, other: Extent) -> Extent {
+        Extent {
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.min > self.max
+    }
+}
+
+impl Default for Extent {
+    fn default() -> Self {
+        Extent::EMPTY
+    }
+}
+
 impl LatencySnapshot {
+    /// Shows `exact`'s minimum and maximum where each lies in the bucket
+    /// of the histogram's (`same_bucket(exact, histogram's)`), keeping the
+    /// percentiles and the mean within them; otherwise, the histogram's.
+    /// An extent read apart from its histogram (a lock-free reading racing
+    /// a reset) can disagree with it, and a minimum above the median would
+    /// be a lie.
+    pub(crate) fn with_exact(
+        mut self,
+        exact: Extent,
+        same_bucket: impl Fn(u64, u64) -> bool,
+    ) -> Self {
+        if self.count == 0 || exact.is_empty() {
+            return self;
+        }
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let (min, max) = (ns(self.min), ns(self.max));
+        let min = if same_bucket(exact.min, min) {
+            exact.min
+        } else {
+            min
+        };
+        let max = if same_bucket(exact.max, max) {
+            exact.max
+        } else {
+            max
+        };
+        if min > max {
+            return self;
+        }
+        let (min, max) = (Duration::from_nanos(min), Duration::from_nanos(max));
+        self.min = min;
+        self.max = max;
+        for p in [&mut self.p50, &mut self.p95, &mut self.p99, &mut self.p999] {
+            *p = (*p).clamp(min, max);
+        }
+        self.mean = self.mean.clamp(min, max);
+        self
+    }
+
     /// From a histogram of nanoseconds and the exact sum of its samples.
     pub(crate) fn from_histogram(hist: &Histogram<u64>, sum_ns: u128, clamped: u64) -> Self {
         Self::from_summary(&HistogramSummary::of(hist), sum_ns, clamped)
@@ -200,31 +297,60 @@ pub struct ThroughputSnapshot {
 }
 
 /// Rates over one window: what was recorded in the window divided by the
-/// window's length (so a rate ramps up during the first window after a
-/// reset, as in the seed).
+/// time the window covers, [`covered`](Self::covered).
+///
+/// A window is a run of slots of
+/// [`Config::window_resolution`](crate::Config::window_resolution) ending with the current, partly
+/// elapsed slot, cut at the last reset (or creation). Until it is full,
+/// after a reset, it covers only the time since the reset, and its rate
+/// is over that time: 3 s after a reset the 60 s window shows the rate of
+/// those 3 s, not a twentieth of it. Once full it covers its length less
+/// the unelapsed part of the current slot (between `window - resolution`
+/// and `window`). Rates are 0 while `covered` is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// use lockfree_metrics::{Config, ManualClock, MetricsCollector, Sharded};
+///
+/// let clock = ManualClock::new();
+/// let m = Sharded::with_clock(Config::default(), clock.clone());
+/// clock.advance(Duration::from_secs(3));
+/// m.record_throughput(3_000, 3);
+/// let w = m.throughput().windows;
+/// // The 60 s window covers the 3 s since creation.
+/// assert_eq!((w[2].window, w[2].covered), (Duration::from_secs(60), Duration::from_secs(3)));
+/// assert_eq!(w[2].tokens_per_sec, 1_000.0);
+/// // The 1 s window covers its 9 whole slots of 0.1 s and the current slot's elapsed 0 s.
+/// assert_eq!(w[0].covered, Duration::from_millis(900));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WindowRate {
     /// The window's length.
     pub window: Duration,
+    /// The time the window covers: from its first slot's start, or the
+    /// last reset if later, to the reading; at most `window`.
+    pub covered: Duration,
     /// Tokens recorded in the window.
     pub tokens: u64,
     /// Requests recorded in the window.
     pub requests: u64,
-    /// `tokens / window`, per second.
+    /// `tokens / covered`, per second.
     pub tokens_per_sec: f64,
-    /// `requests / window`, per second.
+    /// `requests / covered`, per second.
     pub requests_per_sec: f64,
 }
 
 impl WindowRate {
-    pub(crate) fn new(window: Duration, tokens: u64, requests: u64) -> Self {
-        let secs = window.as_secs_f64();
+    pub(crate) fn new(window: Duration, covered: Duration, tokens: u64, requests: u64) -> Self {
+        let secs = covered.as_secs_f64();
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         WindowRate {
             window,
+            covered,
             tokens,
             requests,
-            tokens_per_sec: tokens as f64 / secs,
-            requests_per_sec: requests as f64 / secs,
+            tokens_per_sec: per_sec(tokens),
+            requests_per_sec: per_sec(requests),
         }
     }
 }
@@ -278,8 +404,9 @@ impl BatchSnapshot {
     }
 }
 
-/// Queue depth since the last reset. `max` comes from an HDR histogram of
-/// the recorded depths (exact below `2 * 10^digits`); `mean` is the exact
+/// Queue depth since the last reset. `max` is the exact largest depth
+/// recorded (as [`LatencySnapshot`]'s `max` is, with the same exception
+/// for `Atomic` and `Sharded` readings racing a reset); `mean` is the exact
 /// mean as an `f64`, but in `Atomic`, whose `f64` sum is exact only while
 /// the interval's summed depth stays below 2^53 (see
 /// [`LatencySnapshot`]).
@@ -298,6 +425,21 @@ pub struct QueueDepthSnapshot {
 }
 
 impl QueueDepthSnapshot {
+    /// Shows `exact`'s maximum where it lies in the bucket of the
+    /// histogram's, keeping the mean at most it (as
+    /// [`LatencySnapshot::with_exact`]).
+    pub(crate) fn with_exact(
+        mut self,
+        exact: Extent,
+        same_bucket: impl Fn(u64, u64) -> bool,
+    ) -> Self {
+        if self.count != 0 && !exact.is_empty() && same_bucket(exact.max, self.max) {
+            self.max = exact.max;
+            self.mean = self.mean.min(exact.max as f64);
+        }
+        self
+    }
+
     pub(crate) fn from_histogram(
         hist: &Histogram<u64>,
         sum: u128,

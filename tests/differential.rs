@@ -9,10 +9,9 @@
 //! totals, a map from time slot to the sums recorded in it for windows).
 //! The only library knowledge it uses is the documented contract:
 //!
-//! - **HDR figures.** The library reports latency percentiles, min and max,
-//!   and queue-depth max, as `hdrhistogram` does (`src/snapshot.rs`): `min`
-//!   is the lowest value equivalent to the smallest sample, `max` the
-//!   highest equivalent to the largest (0 when the largest is 0), a
+//! - **HDR figures.** The library reports latency min and max, and the
+//!   queue-depth max, exactly (the smallest and largest sample), and
+//!   latency percentiles as `hdrhistogram` does (`src/snapshot.rs`): a
 //!   percentile `q` is the highest value equivalent to the sample of rank
 //!   `ceil(q * n)` (at least 1), kept within `[min, max]`. Equivalence is
 //!   HdrHistogram's, which `Hdr` below derives from its definition: values
@@ -115,7 +114,7 @@ struct Hdrs {
     sorted: Vec<u64>,
 }
 
-fn hdr_stats(samples: &[u64], hdr: Hdr) -> Option<Hdrs> {
+fn hdr_stats(samples: &[u64]) -> Option<Hdrs> {
     if samples.is_empty() {
         return None;
     }
@@ -124,12 +123,8 @@ fn hdr_stats(samples: &[u64], hdr: Hdr) -> Option<Hdrs> {
     let (lo, hi) = (sorted[0], *sorted.last().unwrap());
     let sum: u128 = sorted.iter().map(|&v| u128::from(v)).sum();
     Some(Hdrs {
-        min: hdr.lowest_equivalent(lo),
-        max: if hi == 0 {
-            0
-        } else {
-            hdr.highest_equivalent(hi)
-        },
+        min: lo,
+        max: hi,
         mean: sum as f64 / sorted.len() as f64,
         sum,
         sorted,
@@ -174,7 +169,6 @@ enum Saturation {
 struct Model {
     config: Config,
     latency_hdr: Hdr,
-    queue_hdr: Hdr,
     reset_at: u64,
     latencies: Vec<u64>,
     latency_clamped: u64,
@@ -208,7 +202,6 @@ impl Model {
                 config.latency_lowest().as_nanos() as u64,
                 config.significant_digits(),
             ),
-            queue_hdr: Hdr::new(1, config.significant_digits()),
             config: config.clone(),
             reset_at: now,
             latencies: Vec::new(),
@@ -346,7 +339,7 @@ impl Model {
 
     fn latency(&self) -> LatencySnapshot {
         let hdr = self.latency_hdr;
-        let Some(s) = hdr_stats(&self.latencies, hdr) else {
+        let Some(s) = hdr_stats(&self.latencies) else {
             return LatencySnapshot {
                 clamped: self.latency_clamped,
                 ..LatencySnapshot::default()
@@ -385,13 +378,23 @@ impl Model {
                     tokens += t;
                     requests += r;
                 }
-                let secs = w.as_secs_f64();
+                // Covered: from the window's first slot's start, or the
+                // reset if later, to now (2^64 - 1 ns shares the slot
+                // before it, as `WindowSpec::slot_of` documents).
+                let last_slot = now_slot.min(u64::MAX - 1);
+                let start = ((u128::from(last_slot) + 1).saturating_sub(u128::from(len))
+                    * self.resolution())
+                .max(u128::from(self.reset_at));
+                let covered = Duration::from_nanos((u128::from(now) - start) as u64).min(w);
+                let secs = covered.as_secs_f64();
+                let rate = |n: u128| if secs > 0.0 { n as f64 / secs } else { 0.0 };
                 lockfree_metrics::WindowRate {
                     window: w,
+                    covered,
                     tokens: tokens as u64,
                     requests: requests as u64,
-                    tokens_per_sec: tokens as f64 / secs,
-                    requests_per_sec: requests as f64 / secs,
+                    tokens_per_sec: rate(tokens),
+                    requests_per_sec: rate(requests),
                 }
             })
             .collect();
@@ -436,7 +439,7 @@ impl Model {
     }
 
     fn queue_depth(&self) -> QueueDepthSnapshot {
-        let Some(s) = hdr_stats(&self.depths, self.queue_hdr) else {
+        let Some(s) = hdr_stats(&self.depths) else {
             return QueueDepthSnapshot {
                 current: self.queue_current,
                 clamped: self.queue_clamped,
@@ -515,7 +518,7 @@ fn same_latency(got: &LatencySnapshot, want: &LatencySnapshot, m: &Model, check:
     got.mean = want.mean;
     assert_eq!(&got, want, "{ctx}: latency");
     // The documented precision, against the exact samples.
-    if let Some(s) = hdr_stats(&m.latencies, m.latency_hdr) {
+    if let Some(s) = hdr_stats(&m.latencies) {
         let hdr = m.latency_hdr;
         for (q, p) in [
             (0.5, got.p50),

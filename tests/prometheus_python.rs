@@ -323,12 +323,12 @@ fn parsed(answer: &Json) -> Result<Vec<Family>, String> {
         .collect())
 }
 
-/// 1, 2, 5 per decade within `low ..= high` (the default boundaries,
-/// restated).
+/// 1, 1.5, 2, 3, 5, 7 per decade within `low ..= high` (the default
+/// boundaries, restated).
 fn decades(low: f64, high: f64) -> Vec<f64> {
     let mut out = Vec::new();
     for exp in -12..=13 {
-        for m in [1, 2, 5] {
+        for m in ["1", "1.5", "2", "3", "5", "7"] {
             let v: f64 = format!("{m}e{exp}").parse().unwrap();
             if v >= low && v <= high {
                 out.push(v);

@@ -6,14 +6,18 @@
 //! from an exiting thread to the next (as `thread_local` hands a shard over
 //! with its id, through its id allocator's lock) keeps counting exactly.
 //!
+//! The exact min and max words (`Extremes` in `src/lockfree/extremes.rs`)
+//! lose no value to a `take`: the extent taken and the one left hold every
+//! value recorded, from one owner (load, store) or several (`fetch_min`).
+//!
 //! Broken variant: `counters_take_not_atomic` (`take` as a load then a
-//! store of zero).
+//! store of zero, or of empty for the extremes).
 
 #[cfg(loom)]
 mod tests {
     use std::sync::Arc;
 
-    use lockfree_metrics::__loom::{OwnedCounters, RelaxedLoads, SharedCounters};
+    use lockfree_metrics::__loom::{Extremes, OwnedCounters, RelaxedLoads, SharedCounters};
     use loom::{sync::Mutex, thread};
     use loom_tests::model;
 
@@ -102,6 +106,47 @@ mod tests {
             next.join().unwrap();
             reader.join().unwrap();
             assert_eq!(reading(&c), [2, 0]);
+        });
+    }
+
+    /// The owner records 2, 1, 3 while a reader takes the extremes: what
+    /// was taken and what is left hold 1 and 3.
+    #[test]
+    fn extremes_owned_take_loses_nothing() {
+        model("counters/extremes_owned_take_loses_nothing", || {
+            let e = Arc::new(Extremes::default());
+            let taker = {
+                let e = Arc::clone(&e);
+                thread::spawn(move || e.take())
+            };
+            for v in [2, 1, 3] {
+                e.record_owned(v);
+            }
+            let (taken, left) = (taker.join().unwrap(), e.read());
+            let all = (taken.min.min(left.min), taken.max.max(left.max));
+            assert_eq!(all, (1, 3), "taken {taken:?}, left {left:?}");
+        });
+    }
+
+    /// Two threads record 1 and 3 while this one takes the extremes.
+    #[test]
+    fn extremes_shared_take_loses_nothing() {
+        model("counters/extremes_shared_take_loses_nothing", || {
+            let e = Arc::new(Extremes::default());
+            let writers: Vec<_> = [1, 3]
+                .map(|v| {
+                    let e = Arc::clone(&e);
+                    thread::spawn(move || e.record_shared(v))
+                })
+                .into_iter()
+                .collect();
+            let taken = e.take();
+            for w in writers {
+                w.join().unwrap();
+            }
+            let left = e.read();
+            let all = (taken.min.min(left.min), taken.max.max(left.max));
+            assert_eq!(all, (1, 3), "taken {taken:?}, left {left:?}");
         });
     }
 }

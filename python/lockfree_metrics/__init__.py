@@ -46,7 +46,10 @@ _NS_PER_MS = 1e6
 class LatencyMetrics:
     """Latency since the last reset, in milliseconds.
 
-    Percentiles, ``min_ms`` and ``max_ms`` come from an HDR histogram: each
+    ``min_ms`` and ``max_ms`` are the exact smallest and largest latency
+    recorded (to the nanosecond), but that with the ``atomic`` and
+    ``sharded`` strategies a reading racing a ``reset`` may show the HDR
+    bucket's bound instead. Percentiles come from an HDR histogram: each
     within 1/128 of the exact value at the default 2 significant digits.
     ``clamped`` counts latencies above the configured maximum (1 h by
     default), recorded as that maximum.
@@ -65,8 +68,11 @@ class LatencyMetrics:
 
 class WindowThroughput(NamedTuple):
     """Tokens and requests recorded in the last ``window_s`` seconds, and
-    their rates (a rate ramps up during the first window after a reset).
-    A named tuple, like ``Transition``: readings build many of them, and a
+    their rates over ``covered_s``, the time the window covers: ``window_s``
+    less the unelapsed part of the current slot once the window is full,
+    and only the time since the last reset (or creation) before that, so
+    a window not yet full shows the rate it saw rather than a fraction of
+    it. Rates are 0 while ``covered_s`` is 0. A named tuple, like ``Transition``: readings build many of them, and a
     tuple is built several times faster than a frozen dataclass."""
 
     window_s: Union[int, float]
@@ -74,6 +80,7 @@ class WindowThroughput(NamedTuple):
     requests: int
     tokens_per_s: float
     requests_per_s: float
+    covered_s: float
 
 
 @dataclass(frozen=True)
@@ -172,8 +179,8 @@ def _throughput(t) -> ThroughputMetrics:
     windows, total_tokens, total_requests, clamped = t
     return ThroughputMetrics(
         windows={
-            _window_key(w): WindowThroughput(_window_key(w), tok, req, tps, rps)
-            for w, tok, req, tps, rps in windows
+            _window_key(w): WindowThroughput(_window_key(w), tok, req, tps, rps, cov)
+            for w, cov, tok, req, tps, rps in windows
         },
         total_tokens=total_tokens,
         total_requests=total_requests,

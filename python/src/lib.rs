@@ -54,8 +54,8 @@ struct Collector {
 
 /// A latency: (count, min, max, mean, p50, p95, p99, p999, clamped), in ns.
 type LatencyTuple = (u64, u64, u64, u64, u64, u64, u64, u64, u64);
-/// A window: (window s, tokens, requests, tokens/s, requests/s).
-type WindowTuple = (f64, u64, u64, f64, f64);
+/// A window: (window s, covered s, tokens, requests, tokens/s, requests/s).
+type WindowTuple = (f64, f64, u64, u64, f64, f64);
 /// Throughput: (windows, total tokens, total requests, clamped).
 type ThroughputTuple = (Vec<WindowTuple>, u64, u64, u64);
 /// Batches: (count, current, min, max, mean, distribution, clamped).
@@ -182,6 +182,7 @@ fn throughput_tuple(t: &ThroughputSnapshot) -> ThroughputTuple {
         .map(|w| {
             (
                 w.window.as_secs_f64(),
+                w.covered.as_secs_f64(),
                 w.tokens,
                 w.requests,
                 w.tokens_per_sec,

@@ -94,10 +94,41 @@ def test_percentiles_within_hdr_precision(strategy):
     for q, got in [(0.50, lat.p50_ms), (0.95, lat.p95_ms), (0.99, lat.p99_ms), (0.999, lat.p999_ms)]:
         exact = exact_percentile(values, q)
         assert got == pytest.approx(exact, rel=HDR_REL), q
-    assert lat.min_ms == pytest.approx(values[0], rel=HDR_REL)
-    assert lat.max_ms == pytest.approx(values[-1], rel=HDR_REL)
+    # min and max are exact, to the nanosecond the engine records.
+    assert lat.min_ms == round(values[0] * 1e6) / 1e6
+    assert lat.max_ms == round(values[-1] * 1e6) / 1e6
     assert lat.mean_ms == pytest.approx(sum(values) / len(values), rel=1e-6)
     assert lat.min_ms <= lat.p50_ms <= lat.p95_ms <= lat.p99_ms <= lat.p999_ms <= lat.max_ms
+
+
+@bounded(20)
+def test_min_and_max_are_exact(strategy):
+    m = MetricsCollector(strategy=strategy)
+    m.record_latency(1.0)
+    m.record_latency(1.234567)
+    lat = m.get_latency_metrics()
+    # Not the HDR bucket's bounds (1.0 ms was 0.999424 ms).
+    assert (lat.min_ms, lat.max_ms) == (1.0, 1.234567)
+    m.reset()
+
+    def work(k):
+        for i in range(2_000):
+            m.record_latency(2.0 + ((k * 7919 + i * 104729) % 50_000) / 1e3)
+            m.record_queue_depth((k * 31 + i) % 4_000)
+            if k == 2 and i == 1_000:
+                m.record_latency(1.000001)
+                m.record_latency(987.654321)
+                m.record_queue_depth(4_097)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat = m.get_latency_metrics()
+    assert lat.count == 8_002
+    assert (lat.min_ms, lat.max_ms) == (1.000001, 987.654321)
+    assert m.get_queue_depth_metrics().max == 4_097
 
 
 @bounded(10)
@@ -110,10 +141,30 @@ def test_throughput_windows(strategy):
     assert t.total_tokens == 150 and t.total_requests == 3
     one, five = t.windows[1], t.windows[5]
     assert (one.tokens, one.requests) == (150, 3)
-    assert one.tokens_per_s == pytest.approx(150.0)
-    assert one.requests_per_s == pytest.approx(3.0)
-    assert five.tokens_per_s == pytest.approx(30.0)
-    assert five.requests_per_s == pytest.approx(0.6)
+    # Neither window is full: both cover the time since creation, and their
+    # rates are over it.
+    assert 0 < one.covered_s == five.covered_s < 1
+    assert one.tokens_per_s == pytest.approx(150 / one.covered_s)
+    assert one.requests_per_s == pytest.approx(3 / one.covered_s)
+    assert five.tokens_per_s == one.tokens_per_s
+    assert five.requests_per_s == one.requests_per_s
+
+
+@bounded(10)
+def test_window_rate_is_over_the_time_covered(strategy):
+    m = MetricsCollector([0.2, 60], strategy=strategy, window_resolution_s=0.1)
+    time.sleep(0.35)
+    m.record_throughput(700)
+    t = m.get_throughput_metrics()
+    short, long = t.windows[0.2], t.windows[60]
+    # The 0.2 s window is full: its slot before the current one, and the
+    # current one's elapsed part.
+    assert 0.1 <= short.covered_s <= 0.2
+    assert short.tokens_per_s == pytest.approx(700 / short.covered_s)
+    # The 60 s window covers only the time since creation, not 60 s.
+    assert 0.35 <= long.covered_s < 5
+    assert long.tokens_per_s == pytest.approx(700 / long.covered_s)
+    assert long.tokens_per_s > 700 / 5
 
 
 @bounded(10)

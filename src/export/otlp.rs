@@ -19,7 +19,7 @@
 //! | labels | point attributes (string values) | any UTF-8 |
 //! | [`Registry::describe`] help, unit | `description`, `unit` | unit words in UCUM ([`ucum_unit`]: `seconds` is `s`, `bytes` `By`); an undescribed `*_seconds` name whose histograms are all at scale 1e9 has unit `s` |
 //! | collector `latency` | `<prefix>_latency_seconds`: `Histogram` with one bucket, exact `count`, `min`, `max`; `sum` = mean x count | the snapshot holds quantiles, not buckets: they go to the gauge `<prefix>_latency_quantile_seconds{quantile}` |
-//! | collector throughput | `<prefix>_tokens_total`, `_requests_total`, `_throughput_clamped_total` (`Sum`); `<prefix>_tokens_per_second{window}`, `_requests_per_second{window}` (`Gauge`) | |
+//! | collector throughput | `<prefix>_tokens_total`, `_requests_total`, `_throughput_clamped_total` (`Sum`); `<prefix>_tokens_per_second{window}`, `_requests_per_second{window}`, `_window_covered_seconds{window}` (the time the rates are over; `Gauge`) | |
 //! | collector batch sizes | `<prefix>_batch_size`: `Histogram`, bounds at powers of two (exact counts); `_batch_size_current` (`Gauge`), `_batch_size_clamped_total` (`Sum`) | |
 //! | collector queue depth | `<prefix>_queue_depth`, `_queue_depth_max`, `_queue_depth_mean` (`Gauge`); `_queue_depth_samples_total`, `_queue_depth_clamped_total` (`Sum`) | |
 //! | collector mode | `<prefix>_mode` (`Gauge`, the mode's id), `<prefix>_mode_transitions_total` (`Sum`) | the Prometheus exporter's names |

@@ -47,8 +47,8 @@
 //! at the default 1e9. `_sum` is the exact sum so divided, `_count` the
 //! exact count.
 //!
-//! **Classic buckets** ([`Buckets`]; the default 1, 2, 5 per decade over
-//! the histogram's range): `le = v` counts the HDR buckets whose highest
+//! **Classic buckets** ([`Buckets`]; the default 1, 1.5, 2, 3, 5 and 7
+//! per decade over the histogram's range, [`Buckets::fine_decades`]): `le = v` counts the HDR buckets whose highest
 //! value, divided by the scale, is at most `v`. So a count is exact when
 //! `v` is an HDR bucket's top (as [`Buckets::snapped`] makes every
 //! boundary), and otherwise low by at most the count of the one HDR
@@ -85,7 +85,9 @@
 //! being rounded to the nanosecond, so off by at most `count x 0.5 ns`),
 //! `latency_clamped_total`, `tokens_total`, `requests_total`,
 //! `throughput_clamped_total`, `tokens_per_second{window}` and
-//! `requests_per_second{window}`, `batch_size` (a histogram with exact
+//! `requests_per_second{window}` (over the time the window covers,
+//! `window_covered_seconds{window}`: less than the window's length until
+//! it is full after a reset), `batch_size` (a histogram with exact
 //! counts from the batch distribution, [`RenderOpts::batch_buckets`]),
 //! `batch_size_current`, `batch_size_clamped_total`, `queue_depth`,
 //! `queue_depth_max`, `queue_depth_mean`, `queue_depth_samples_total`,
@@ -160,7 +162,7 @@ impl Default for RenderOpts {
 
 impl RenderOpts {
     /// Classic buckets for every registry histogram (default:
-    /// [`Buckets::decades`]).
+    /// [`Buckets::fine_decades`]).
     pub fn buckets(mut self, buckets: Buckets) -> Self {
         self.buckets = buckets;
         self

@@ -77,13 +77,14 @@ impl<C: Clock> FineGrained<C> {
     /// A collector on `clock`.
     pub fn with_clock(config: Config, clock: C) -> Self {
         let spec = WindowSpec::new(&config);
+        let now = clock.now_ns();
         FineGrained {
             latency: Mutex::new(LatencyState::new(&config)),
-            throughput: Mutex::new(ThroughputState::new(&spec)),
+            throughput: Mutex::new(ThroughputState::new(&spec, now)),
             batch: Mutex::new(BatchState::new(&config)),
             queue: Mutex::new(QueueState::new(&config)),
             mode: Mutex::new(ModeState::new(&config)),
-            reset_at_ns: AtomicU64::new(clock.now_ns()),
+            reset_at_ns: AtomicU64::new(now),
             config,
             spec,
             clock,
@@ -100,7 +101,7 @@ impl<C: Clock> FineGrained<C> {
         // and the old state is summarised and freed after the lock is released.
         let fresh = (
             LatencyState::new(&self.config),
-            ThroughputState::new(&self.spec),
+            ThroughputState::new(&self.spec, now),
             BatchState::new(&self.config),
             QueueState::new(&self.config),
         );

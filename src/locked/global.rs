@@ -52,7 +52,7 @@ impl State {
     fn new(config: &Config, spec: &WindowSpec, now_ns: u64) -> Self {
         State {
             latency: LatencyState::new(config),
-            throughput: ThroughputState::new(spec),
+            throughput: ThroughputState::new(spec, now_ns),
             batch: BatchState::new(config),
             queue: QueueState::new(config),
             mode: ModeState::new(config),
@@ -164,9 +164,10 @@ impl<C: Clock> MetricsCollector for GlobalLock<C> {
     }
 
     fn reset(&self) {
-        let fresh = State::new(&self.config, &self.spec, 0);
+        let mut fresh = State::new(&self.config, &self.spec, 0);
         let mut state = lock(&self.state);
         let now = self.clock.now_ns();
+        fresh.throughput.start_at(now);
         let old = state.reset(State {
             reset_at_ns: now,
             ..fresh
@@ -176,9 +177,10 @@ impl<C: Clock> MetricsCollector for GlobalLock<C> {
     }
 
     fn take_interval(&self) -> Snapshot {
-        let fresh = State::new(&self.config, &self.spec, 0);
+        let mut fresh = State::new(&self.config, &self.spec, 0);
         let mut state = lock(&self.state);
         let now = self.clock.now_ns();
+        fresh.throughput.start_at(now);
         let interval = state.snapshot(&self.spec, now);
         let old = state.reset(State {
             reset_at_ns: now,

@@ -33,6 +33,7 @@ use crossbeam_utils::CachePadded;
 
 use super::{
     counters::{RelaxedLoads, SharedCounter, SharedCounters, SharedHistogram},
+    extremes::Extremes,
     gauge::Tagged,
     log::TransitionLog,
     readout::{Layouts, Parts, RawBatch, RawHistogram, RawThroughput, Reading},
@@ -44,7 +45,7 @@ use crate::{
     config::Config,
     metric::{clamp, clamp_latency, window::WindowSpec},
     snapshot::{
-        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
+        BatchSnapshot, Extent, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
         ThroughputSnapshot, WindowRate,
     },
     sync::{broken, lock, AtomicU64, Mutex, Ordering},
@@ -67,6 +68,9 @@ pub struct Atomic<C: Clock = DefaultClock> {
     layouts: Layouts,
     clock: C,
     latency: CachePadded<SharedHistogram>,
+    /// The latencies' exact min and max; the queue depths'.
+    latency_extremes: CachePadded<Extremes>,
+    queue_extremes: CachePadded<Extremes>,
     queue: CachePadded<SharedHistogram>,
     queue_current: CachePadded<Tagged>,
     batch: CachePadded<SharedCounters>,
@@ -109,6 +113,8 @@ impl<C: Clock> Atomic<C> {
         let layouts = Layouts::new(&config);
         Atomic {
             latency: CachePadded::new(SharedHistogram::new(&layouts.latency)),
+            latency_extremes: CachePadded::default(),
+            queue_extremes: CachePadded::default(),
             queue: CachePadded::new(SharedHistogram::new(&layouts.queue)),
             queue_current: CachePadded::default(),
             batch: CachePadded::new(SharedCounters::new(config.max_batch_size() + 1)),
@@ -160,10 +166,9 @@ impl<C: Clock> Atomic<C> {
 
     fn windows(&self, now_ns: u64) -> Vec<WindowRate> {
         // Relaxed: informational, as in `FineGrained`.
-        let first = self.spec.slot_of(self.reset_at_ns.load(Ordering::Relaxed));
-        self.spec.rates(self.spec.slot_of(now_ns), first, |slot| {
-            self.slots.read(&self.spec, slot)
-        })
+        let from = self.reset_at_ns.load(Ordering::Relaxed);
+        self.spec
+            .rates(now_ns, from, |slot| self.slots.read(&self.spec, slot))
     }
 
     /// The mode and the logged transitions since the reset that left
@@ -203,9 +208,9 @@ impl<C: Clock> Atomic<C> {
         // Relaxed: informational, as in `FineGrained`.
         let reset_at = self.reset_at_ns.swap(now, Ordering::Relaxed);
         let spec = &self.spec;
-        let windows = spec.rates(spec.slot_of(now), spec.slot_of(reset_at), |slot| {
-            self.slots.take(spec, slot)
-        });
+        let windows = spec.rates(now, reset_at, |slot| self.slots.take(spec, slot));
+        // Taken after the counts: a record's extremes follow its count.
+        let extremes = (self.latency_extremes.take(), self.queue_extremes.take());
         // Release: see `epoch`.
         self.epoch.fetch_add(1, Ordering::Release);
         *seq_at_reset += mode.transitions;
@@ -218,7 +223,22 @@ impl<C: Clock> Atomic<C> {
             windows,
             mode,
         };
-        reading.snapshot(&Parts::default(), reset_at, &self.layouts)
+        self.exact(
+            reading.snapshot(&Parts::default(), reset_at, &self.layouts),
+            extremes,
+        )
+    }
+
+    /// `snapshot` with the exact (latency, queue depth) extremes shown.
+    fn exact(&self, mut snapshot: Snapshot, (latency, queue): (Extent, Extent)) -> Snapshot {
+        let (l, q) = (&self.layouts.latency, &self.layouts.queue);
+        snapshot.latency = snapshot
+            .latency
+            .with_exact(latency, |v, r| l.same_bucket(v, r));
+        snapshot.queue_depth = snapshot
+            .queue_depth
+            .with_exact(queue, |v, r| q.same_bucket(v, r));
+        snapshot
     }
 }
 
@@ -227,6 +247,7 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     fn record_latency(&self, latency: Duration) {
         let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
         self.latency.record(&self.layouts.latency, ns, clamped);
+        self.latency_extremes.record_shared(ns);
     }
 
     #[inline]
@@ -265,6 +286,7 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
         let (depth, clamped) = clamp(depth as u64, self.layouts.queue.highest());
         let epoch = self.epoch();
         self.queue.record(&self.layouts.queue, depth, clamped);
+        self.queue_extremes.record_shared(depth);
         self.queue_current.store(epoch, depth);
     }
 
@@ -275,8 +297,12 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
 
     fn latency(&self) -> LatencySnapshot {
         let _reader = lock(&self.readers);
+        let layout = &self.layouts.latency;
         self.latency_raw()
-            .latency_since(&RawHistogram::default(), &self.layouts.latency)
+            .latency_since(&RawHistogram::default(), layout)
+            .with_exact(self.latency_extremes.read(), |v, r| {
+                layout.same_bucket(v, r)
+            })
     }
 
     fn throughput(&self) -> ThroughputSnapshot {
@@ -294,7 +320,10 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
     fn queue_depth(&self) -> QueueDepthSnapshot {
         let _reader = lock(&self.readers);
         let (_, _, queue, current) = self.gauges();
-        queue.queue_since(&RawHistogram::default(), &self.layouts.queue, current)
+        let layout = &self.layouts.queue;
+        queue
+            .queue_since(&RawHistogram::default(), layout, current)
+            .with_exact(self.queue_extremes.read(), |v, r| layout.same_bucket(v, r))
     }
 
     fn mode(&self) -> ModeSnapshot {
@@ -321,7 +350,11 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
             windows: self.windows(now),
             mode,
         };
-        reading.snapshot(&Parts::default(), reset_at, &self.layouts)
+        let extremes = (self.latency_extremes.read(), self.queue_extremes.read());
+        self.exact(
+            reading.snapshot(&Parts::default(), reset_at, &self.layouts),
+            extremes,
+        )
     }
 
     fn reset(&self) {

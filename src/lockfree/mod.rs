@@ -6,6 +6,7 @@
 //! | `slots` | window slot ring, lap and count packed in one word | wait-free (owned), lock-free (shared) |
 //! | `mode` | mode and transition count in one CAS word | lock-free |
 //! | `log` | the mode word's log: entries indexed by sequence number, validated per entry | lock-free |
+//! | `extremes` | exact min and max: a word each, lowered/raised by records, swapped empty by resets | wait-free (owned), lock-free (shared) |
 //! | `gauge` | current values: alternating seqlock slots (one writer), epoch-tagged words (many) | wait-free writes, lock-free reads |
 //! | `shard_map` | per-thread shards (`thread_local`; a registry under loom) | wait-free after the first record |
 //! | `published` | a value replaced by CAS, reclaimed by crossbeam-epoch | lock-free |
@@ -19,6 +20,8 @@
 mod atomic;
 #[cfg_attr(not(loom), allow(unreachable_pub))]
 pub(crate) mod counters;
+#[cfg_attr(not(loom), allow(unreachable_pub))]
+mod extremes;
 mod gauge;
 #[cfg_attr(not(loom), allow(unreachable_pub))]
 mod log;
@@ -47,6 +50,7 @@ pub use sharded::Sharded;
 #[cfg(loom)]
 pub use self::{
     counters::{OwnedCounters, OwnedWide, RelaxedLoads, SharedCounters},
+    extremes::Extremes,
     log::TransitionLog,
     mode::{Change, ModeCell, ModeState},
     published::Published,

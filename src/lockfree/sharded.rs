@@ -7,7 +7,10 @@
 //! **Record path** (wait-free, allocation-free after a thread's first
 //! record): look up the thread's shard (`thread_local`), then relaxed loads
 //! and plain stores to counters nobody else writes: no lock, no
-//! read-modify-write, no cache line shared with another writer. The one
+//! read-modify-write, no cache line shared with another writer (but for
+//! the exact min and max words, `lockfree::extremes`, which a reset swaps
+//! empty: a relaxed load per record, and a `fetch_min`/`fetch_max` only
+//! for a new extreme). The one
 //! exception is a *change* of mode: a CAS on the shared mode word and the
 //! change's entry in the shared log, since transitions are only defined
 //! in one global order; recording the current mode again is a load. A
@@ -31,7 +34,9 @@
 //! again), so every counter's increments land in exactly one interval (a
 //! record made during the reading may have its counters on both sides:
 //! see `papers/sharded-protocol.md`). Old bases are reclaimed by
-//! crossbeam-epoch once no reader holds them.
+//! crossbeam-epoch once no reader holds them. The exact min and max cannot
+//! be measured from a base: the reset that installed its base takes them
+//! from every shard afterwards (`lockfree::extremes`).
 //!
 //! **Windows** are per-shard slot rings (`lockfree::slots`) keyed by the
 //! clock; **gauges** keep their current value per shard
@@ -51,6 +56,7 @@ use super::{
     counters::{
         AcquireLoads, OwnedCounter, OwnedCounters, OwnedHistogram, OwnedWide, RelaxedLoads,
     },
+    extremes::Extremes,
     gauge::{Latest, Shown},
     log::TransitionLog,
     published::Published,
@@ -64,7 +70,7 @@ use crate::{
     config::Config,
     metric::{clamp, clamp_latency, layout::Layout, window::WindowSpec},
     snapshot::{
-        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
+        BatchSnapshot, Extent, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
         ThroughputSnapshot, WindowRate,
     },
     sync::{broken, AtomicUsize, Ordering},
@@ -80,6 +86,11 @@ struct Shard {
     id: usize,
     latency: OwnedHistogram,
     queue: OwnedHistogram,
+    /// The exact min and max of the latencies and queue depths since the
+    /// last reset, which takes them (not cumulative: see
+    /// `lockfree::extremes`).
+    latency_extremes: Extremes,
+    queue_extremes: Extremes,
     queue_current: Latest,
     batch: OwnedCounters,
     batch_clamped: OwnedCounter,
@@ -98,6 +109,8 @@ impl Shard {
             id,
             latency: OwnedHistogram::new(&layouts.latency),
             queue: OwnedHistogram::new(&layouts.queue),
+            latency_extremes: Extremes::default(),
+            queue_extremes: Extremes::default(),
             queue_current: Latest::default(),
             batch: OwnedCounters::new(config.max_batch_size() + 1),
             batch_clamped: OwnedCounter::default(),
@@ -261,6 +274,33 @@ impl<C: Clock> Sharded<C> {
         RawHistogram::merged::<RelaxedLoads>(shards.iter().map(|s| &s.latency), layout)
     }
 
+    /// The merged exact (latency, queue depth) extremes of `shards`; with
+    /// `take`, taken (left empty for the next interval).
+    fn extremes(shards: &[&Shard], take: bool) -> (Extent, Extent) {
+        shards
+            .iter()
+            .fold((Extent::EMPTY, Extent::EMPTY), |(l, q), s| {
+                let (sl, sq) = if take {
+                    (s.latency_extremes.take(), s.queue_extremes.take())
+                } else {
+                    (s.latency_extremes.read(), s.queue_extremes.read())
+                };
+                (l.merge(sl), q.merge(sq))
+            })
+    }
+
+    /// `snapshot` with the exact (latency, queue depth) extremes shown.
+    fn exact(&self, mut snapshot: Snapshot, (latency, queue): (Extent, Extent)) -> Snapshot {
+        let (l, q) = (&self.layouts.latency, &self.layouts.queue);
+        snapshot.latency = snapshot
+            .latency
+            .with_exact(latency, |v, r| l.same_bucket(v, r));
+        snapshot.queue_depth = snapshot
+            .queue_depth
+            .with_exact(queue, |v, r| q.same_bucket(v, r));
+        snapshot
+    }
+
     fn throughput_reading(shards: &[&Shard]) -> RawThroughput {
         let mut raw = RawThroughput::default();
         for shard in shards {
@@ -287,7 +327,7 @@ impl<C: Clock> Sharded<C> {
         current: (u64, u64),
     ) -> Vec<WindowRate> {
         let now_slot = self.spec.slot_of(now_ns);
-        self.spec.rates(now_slot, base.slot, |slot| {
+        self.spec.rates(now_ns, base.at_ns, |slot| {
             let (tokens, requests) = if slot == now_slot {
                 current
             } else {
@@ -393,8 +433,9 @@ impl<C: Clock> Sharded<C> {
             mode,
         };
         if !keep {
+            let extremes = Self::extremes(&shards, false);
             let snapshot = reading.into_snapshot(&base.parts, base.at_ns, &self.layouts);
-            return (snapshot, None);
+            return (self.exact(snapshot, extremes), None);
         }
         let snapshot = reading.snapshot(&base.parts, base.at_ns, &self.layouts);
         let next = Base {
@@ -451,7 +492,14 @@ impl<C: Clock> Sharded<C> {
         let open = shard.queue_current.open(now, depth);
         // Ordered for readers as in `batch_into`.
         shard.queue.record(&self.layouts.queue, depth, clamped);
+        shard.queue_extremes.record_owned(depth);
         shard.queue_current.close(open);
+    }
+
+    #[inline(always)]
+    fn latency_into(&self, shard: &Shard, ns: u64, clamped: bool) {
+        shard.latency.record(&self.layouts.latency, ns, clamped);
+        shard.latency_extremes.record_owned(ns);
     }
 }
 
@@ -467,13 +515,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     #[inline]
     fn record_latency(&self, latency: Duration) {
         let (ns, clamped) = clamp_latency(latency, self.layouts.latency.highest());
-        self.with_shard(move |shard| shard.latency.record(&self.layouts.latency, ns, clamped));
+        self.with_shard(move |shard| self.latency_into(shard, ns, clamped));
     }
 
     #[inline]
     fn record_latency_ns(&self, ns: u64) {
         let (ns, clamped) = clamp(ns, self.layouts.latency.highest());
-        self.with_shard(move |shard| shard.latency.record(&self.layouts.latency, ns, clamped));
+        self.with_shard(move |shard| self.latency_into(shard, ns, clamped));
     }
 
     #[inline]
@@ -502,7 +550,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         // separate calls' are.
         let now = self.clock.now_ns();
         self.with_shard(move |shard| {
-            shard.latency.record(&self.layouts.latency, ns, clamped);
+            self.latency_into(shard, ns, clamped);
             self.throughput_into(shard, now, r.tokens, r.requests);
             self.batch_into(shard, now, r.batch_size);
             self.queue_into(shard, now, r.queue_depth);
@@ -517,8 +565,14 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
 
     fn latency(&self) -> LatencySnapshot {
         self.base.read(|base| {
-            Self::latency_reading(&self.shards(), &self.layouts.latency)
-                .into_latency_since(&base.parts.latency, &self.layouts.latency)
+            let (shards, layout) = (self.shards(), &self.layouts.latency);
+            let reading = Self::latency_reading(&shards, layout);
+            let exact = shards
+                .iter()
+                .fold(Extent::EMPTY, |e, s| e.merge(s.latency_extremes.read()));
+            reading
+                .into_latency_since(&base.parts.latency, layout)
+                .with_exact(exact, |v, r| layout.same_bucket(v, r))
         })
     }
 
@@ -543,12 +597,15 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
 
     fn queue_depth(&self) -> QueueDepthSnapshot {
         self.base.read(|base| {
-            let gauges = self.gauge_reading(&self.shards(), base);
-            gauges.queue.into_queue_since(
-                &base.parts.queue,
-                &self.layouts.queue,
-                gauges.queue_current,
-            )
+            let (shards, layout) = (self.shards(), &self.layouts.queue);
+            let gauges = self.gauge_reading(&shards, base);
+            let exact = shards
+                .iter()
+                .fold(Extent::EMPTY, |e, s| e.merge(s.queue_extremes.read()));
+            gauges
+                .queue
+                .into_queue_since(&base.parts.queue, layout, gauges.queue_current)
+                .with_exact(exact, |v, r| layout.same_bucket(v, r))
         })
     }
 
@@ -565,7 +622,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
     }
 
     fn take_interval(&self) -> Snapshot {
-        self.base.update(|base| {
+        let snapshot = self.base.update(|base| {
             let (snapshot, mut next) = self.read_all(base, true);
             if broken!("interval_two_readings") {
                 // Broken on purpose, for the loom models to catch: the
@@ -577,7 +634,13 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
                 next.expect("read_all keeps the reading when asked"),
                 snapshot,
             )
-        })
+        });
+        // Extremes are not cumulative: the reset that installed its base
+        // takes them, once, after its reading (a retried reading takes
+        // nothing). Records between the two have their extremes here and
+        // their counts in the next interval.
+        let extremes = Self::extremes(&self.shards(), true);
+        self.exact(snapshot, extremes)
     }
 
     fn config(&self) -> &Config {

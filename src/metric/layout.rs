@@ -115,6 +115,17 @@ impl Layout {
         (1 << self.unit_magnitude) - 1
     }
 
+    /// Whether `reported` (a histogram's min or max: a bound of a counter's
+    /// range) lies in the range of the counter that `value` counts in;
+    /// false for a `value` above [`highest`](Self::highest).
+    pub(crate) fn same_bucket(&self, value: u64, reported: u64) -> bool {
+        if value > self.high {
+            return false;
+        }
+        let (low, width) = self.range_at(self.index_of(value));
+        reported >= low && reported - low < width
+    }
+
     /// An empty histogram with this layout.
     pub(crate) fn empty_histogram(&self) -> Histogram<u64> {
         Histogram::new_with_bounds(self.low, self.high, self.digits)

@@ -14,8 +14,8 @@ use super::{
 use crate::{
     config::Config,
     snapshot::{
-        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, ThroughputSnapshot,
-        Transition,
+        BatchSnapshot, Extent, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot,
+        ThroughputSnapshot, Transition,
     },
 };
 
@@ -25,6 +25,8 @@ pub(crate) struct LatencyState {
     hist: Histogram<u64>,
     /// Exact: a `u128` holds 2^64 samples of 2^64 ns.
     sum_ns: u128,
+    /// The exact min and max (the histogram's are its buckets' bounds).
+    extent: Extent,
     clamped: u64,
 }
 
@@ -33,6 +35,7 @@ impl LatencyState {
         LatencyState {
             hist: config.latency_layout().empty_histogram(),
             sum_ns: 0,
+            extent: Extent::EMPTY,
             clamped: 0,
         }
     }
@@ -41,11 +44,13 @@ impl LatencyState {
     pub(crate) fn record(&mut self, ns: u64, clamped: bool) {
         self.hist.saturating_record(ns);
         self.sum_ns += u128::from(ns);
+        self.extent.add(ns);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }
 
     pub(crate) fn snapshot(&self) -> LatencySnapshot {
         LatencySnapshot::from_histogram(&self.hist, self.sum_ns, self.clamped)
+            .with_exact(self.extent, |a, b| self.hist.equivalent(a, b))
     }
 
     /// Samples recorded.
@@ -61,6 +66,7 @@ impl LatencyState {
         let added = self.hist.add(&other.hist);
         debug_assert!(added.is_ok(), "latency layouts differ");
         self.sum_ns += other.sum_ns;
+        self.extent = self.extent.merge(other.extent);
         self.clamped = self.clamped.wrapping_add(other.clamped);
     }
 
@@ -70,6 +76,7 @@ impl LatencyState {
     pub(crate) fn clear(&mut self) {
         self.hist = Histogram::new_from(&self.hist);
         self.sum_ns = 0;
+        self.extent = Extent::EMPTY;
         self.clamped = 0;
     }
 }
@@ -78,15 +85,20 @@ impl LatencyState {
 #[derive(Clone, Debug)]
 pub(crate) struct ThroughputState {
     ring: SlotRing,
+    /// When the interval began (creation or the last reset), on the
+    /// collector's clock: windows cover no time before it.
+    from_ns: u64,
     tokens: u64,
     requests: u64,
     clamped: u64,
 }
 
 impl ThroughputState {
-    pub(crate) fn new(spec: &WindowSpec) -> Self {
+    /// Empty, for an interval beginning at `from_ns`.
+    pub(crate) fn new(spec: &WindowSpec, from_ns: u64) -> Self {
         ThroughputState {
             ring: SlotRing::new(spec),
+            from_ns,
             tokens: 0,
             requests: 0,
             clamped: 0,
@@ -108,14 +120,19 @@ impl ThroughputState {
     pub(crate) fn snapshot(&self, spec: &WindowSpec, now_ns: u64) -> ThroughputSnapshot {
         ThroughputSnapshot {
             // The ring is cleared on reset, so no slot before it survives.
-            windows: spec.rates(spec.slot_of(now_ns), 0, |slot| self.ring.read(spec, slot)),
+            windows: spec.rates(now_ns, self.from_ns, |slot| self.ring.read(spec, slot)),
             total_tokens: self.tokens,
             total_requests: self.requests,
             clamped: self.clamped,
         }
     }
 
-    /// Adds `other`'s totals and slots. A total or slot that saturates
+    /// Starts its interval at `from_ns` (a reset's clock reading).
+    pub(crate) fn start_at(&mut self, from_ns: u64) {
+        self.from_ns = from_ns;
+    }
+
+    /// Adds `other`'s totals and slots (keeping this one's start). A total or slot that saturates
     /// only in the sum counts one more clamped call (which of `other`'s
     /// calls were cut depends on an order the sum no longer has).
     #[cfg(not(loom))]
@@ -131,7 +148,7 @@ impl ThroughputState {
             .wrapping_add(u64::from(cut | slots));
     }
 
-    /// Empties it, keeping its allocation.
+    /// Empties it, keeping its allocation (and its start).
     #[cfg(not(loom))]
     pub(crate) fn clear(&mut self) {
         self.ring.clear();
@@ -206,6 +223,7 @@ pub(crate) struct QueueState {
     hist: Histogram<u64>,
     /// Exact, as in `LatencyState`.
     sum: u128,
+    extent: Extent,
     current: Option<u64>,
     clamped: u64,
 }
@@ -215,6 +233,7 @@ impl QueueState {
         QueueState {
             hist: config.queue_layout().empty_histogram(),
             sum: 0,
+            extent: Extent::EMPTY,
             current: None,
             clamped: 0,
         }
@@ -224,12 +243,14 @@ impl QueueState {
         let (depth, clamped) = clamp(depth as u64, self.hist.high());
         self.hist.saturating_record(depth);
         self.sum += u128::from(depth);
+        self.extent.add(depth);
         self.current = Some(depth);
         self.clamped = self.clamped.wrapping_add(u64::from(clamped));
     }
 
     pub(crate) fn snapshot(&self) -> QueueDepthSnapshot {
         QueueDepthSnapshot::from_histogram(&self.hist, self.sum, self.current, self.clamped)
+            .with_exact(self.extent, |a, b| self.hist.equivalent(a, b))
     }
 
     /// The largest depth recorded as itself; deeper ones are clamped to it.
@@ -246,6 +267,7 @@ impl QueueState {
         let added = self.hist.add(&other.hist);
         debug_assert!(added.is_ok(), "queue layouts differ");
         self.sum += other.sum;
+        self.extent = self.extent.merge(other.extent);
         self.current = other.current.or(self.current);
         self.clamped = self.clamped.wrapping_add(other.clamped);
     }
@@ -255,6 +277,7 @@ impl QueueState {
     pub(crate) fn clear(&mut self) {
         self.hist = Histogram::new_from(&self.hist);
         self.sum = 0;
+        self.extent = Extent::EMPTY;
         self.current = None;
         self.clamped = 0;
     }

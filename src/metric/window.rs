@@ -76,15 +76,26 @@ impl WindowSpec {
         slot as usize & (self.ring_len - 1)
     }
 
-    /// The rates of every window at `now_slot`, from `read(slot)` giving a
-    /// slot's (tokens, requests), never reading slots before `first_slot`
-    /// (the slot of the last reset).
+    /// The rates of every window at `now_ns`, from `read(slot)` giving a
+    /// slot's (tokens, requests), never reading slots before `from_ns`'s
+    /// (the last reset's: the interval's start).
+    ///
+    /// A window holds its slots from the one starting at
+    /// `now_slot + 1 - slots` through the current, partly elapsed one, and
+    /// covers the time from that slot's start, or from `from_ns` if later,
+    /// to `now_ns`: its rates divide by that time, not by the window's
+    /// length, so a window not yet full (just after a reset or creation)
+    /// shows the rate it saw, and a full one the rate over exactly the
+    /// span its slots hold (one resolution less than the window's length,
+    /// plus the elapsed part of the current slot).
     pub(crate) fn rates(
         &self,
-        now_slot: u64,
-        first_slot: u64,
+        now_ns: u64,
+        from_ns: u64,
         mut read: impl FnMut(u64) -> (u64, u64),
     ) -> Vec<WindowRate> {
+        let now_slot = self.slot_of(now_ns);
+        let first_slot = self.slot_of(from_ns);
         let mut rates = Vec::with_capacity(self.windows.len());
         let (mut tokens, mut requests) = (0_u64, 0_u64);
         let mut covered = 0_u64;
@@ -99,7 +110,12 @@ impl WindowSpec {
                 requests = requests.wrapping_add(r);
                 covered += 1;
             }
-            rates.push(WindowRate::new(window, tokens, requests));
+            let start_ns = (now_slot + 1)
+                .saturating_sub(slots)
+                .saturating_mul(self.resolution_ns)
+                .max(from_ns);
+            let span = Duration::from_nanos(now_ns.saturating_sub(start_ns)).min(window);
+            rates.push(WindowRate::new(window, span, tokens, requests));
         }
         rates
     }
@@ -199,14 +215,18 @@ mod tests {
         ring.add(&s, s.slot_of(50_000_000), 5, 1);
         ring.add(&s, s.slot_of(9_550_000_000), 7, 1);
         ring.add(&s, s.slot_of(59_950_000_000), 11, 1);
-        let rates = s.rates(s.slot_of(60_000_000_000), 0, |slot| ring.read(&s, slot));
+        let rates = s.rates(60_000_000_000, 0, |slot| ring.read(&s, slot));
         // 1 s window: slots 591..=600 hold only the 11.
         assert_eq!((rates[0].tokens, rates[0].requests), (11, 1));
         // 10 s window: slots 501..=600.
         assert_eq!(rates[1].tokens, 11);
         // 60 s window: slots 1..=600 drop slot 0 (0.05 s is 59.95 s old).
         assert_eq!(rates[2].tokens, 18);
-        assert_eq!(rates[2].tokens_per_sec, 18.0 / 60.0);
+        // Each window covers 0.1 s less than its length (slot 600 has just
+        // begun) and divides by what it covers.
+        assert_eq!(rates[0].covered, Duration::from_millis(900));
+        assert_eq!(rates[2].covered, Duration::from_millis(59_900));
+        assert_eq!(rates[2].tokens_per_sec, 18.0 / 59.9);
     }
 
     #[test]
@@ -215,11 +235,19 @@ mod tests {
         let mut ring = SlotRing::new(&s);
         ring.add(&s, 10, 3, 0);
         ring.add(&s, 20, 4, 0);
-        let rates = s.rates(25, 15, |slot| ring.read(&s, slot));
+        // Slot k covers [k * 0.1 s, (k + 1) * 0.1 s).
+        let ns = |slot: u64| slot * 100_000_000;
+        let rates = s.rates(ns(25), ns(15), |slot| ring.read(&s, slot));
         assert_eq!(
             rates.iter().map(|r| r.tokens).collect::<Vec<_>>(),
             [4, 4, 4]
         );
+        // The 1 s window starts at slot 16; the longer ones at the reset.
+        assert_eq!(
+            rates.iter().map(|r| r.covered).collect::<Vec<_>>(),
+            [900, 1000, 1000].map(Duration::from_millis)
+        );
+        assert_eq!(rates[2].tokens_per_sec, 4.0);
     }
 
     #[test]

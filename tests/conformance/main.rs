@@ -15,7 +15,7 @@ macro_rules! conformance {
                 latency_hand_computed,
                 percentiles_within_precision_of_sorted_samples,
                 throughput_windows_follow_the_clock,
-                window_rates_divide_by_window_length,
+                window_rates_divide_by_time_covered,
                 batch_semantics,
                 queue_depth_semantics,
                 mode_transitions_count_changes_only,

@@ -138,7 +138,7 @@ pub(crate) fn throughput_windows_follow_the_clock<M: MetricsCollector>(
     assert_eq!((t.total_tokens, t.total_requests), (150, 3));
 }
 
-pub(crate) fn window_rates_divide_by_window_length<M: MetricsCollector>(
+pub(crate) fn window_rates_divide_by_time_covered<M: MetricsCollector>(
     make: fn(Config, ManualClock) -> M,
 ) {
     let clock = ManualClock::new();
@@ -146,13 +146,31 @@ pub(crate) fn window_rates_divide_by_window_length<M: MetricsCollector>(
     m.record_throughput(120, 6);
     clock.advance(ms(500));
     let t = m.throughput();
-    let per_sec: Vec<(f64, f64)> = t
+    // No window is full: each covers the 0.5 s since creation.
+    let per_sec: Vec<(Duration, f64, f64)> = t
         .windows
         .iter()
-        .map(|w| (w.tokens_per_sec, w.requests_per_sec))
+        .map(|w| (w.covered, w.tokens_per_sec, w.requests_per_sec))
         .collect();
-    assert_eq!(per_sec, [(120.0, 6.0), (12.0, 0.6), (2.0, 0.1)]);
+    assert_eq!(per_sec, [(ms(500), 240.0, 12.0); 3]);
     assert_eq!(t.windows[0].window, secs(1));
+    // At 1.55 s the 1 s window holds slots 6..=15: 0.95 s.
+    clock.advance(ms(1050));
+    let t = m.throughput();
+    assert_eq!(
+        t.windows.iter().map(|w| w.covered).collect::<Vec<_>>(),
+        [ms(950), ms(1550), ms(1550)]
+    );
+    assert_eq!(t.windows[0].tokens_per_sec, 0.0);
+    // A reset restarts what every window covers.
+    m.reset();
+    clock.advance(ms(250));
+    m.record_throughput(50, 1);
+    let t = m.throughput();
+    assert!(t
+        .windows
+        .iter()
+        .all(|w| w.covered == ms(250) && w.tokens_per_sec == 200.0));
 }
 
 pub(crate) fn batch_semantics<M: MetricsCollector>(make: fn(Config, ManualClock) -> M) {

@@ -492,6 +492,12 @@ pub(crate) fn seed_metrics(s: &Snapshot, prefix: &str, end: SystemTime) -> Vec<M
         "",
         per_window(|w| w.requests_per_sec),
     ));
+    out.push(gauge(
+        n("window_covered_seconds"),
+        "Time each window's rates are over: its length once full, less before.",
+        "s",
+        per_window(|w| w.covered.as_secs_f64()),
+    ));
 
     let b = &s.batch;
     // Powers of two up to the largest size: sizes are integers, so every

@@ -450,6 +450,13 @@ impl Model {
             None,
             per_window(|w| w.requests_per_sec),
         );
+        self.push(
+            &n("window_covered_seconds"),
+            Kind::Gauge,
+            "Time each window's rates are over: its length once full, less before.",
+            None,
+            per_window(|w| w.covered.as_secs_f64()),
+        );
 
         let b = &s.batch;
         let bounds = &opts.batch_buckets;

@@ -63,7 +63,7 @@ impl Part {
         Part {
             spec: spec.clone(),
             latency: LatencyState::new(config),
-            throughput: ThroughputState::new(spec),
+            throughput: ThroughputState::new(spec, 0),
             batch: BatchState::new(config),
             queue: QueueState::new(config),
             batch_latest: None,
@@ -255,8 +255,10 @@ impl<C: Clock> Ring<C> {
     pub fn with_capacity(config: Config, clock: C, capacity: usize) -> Self {
         let spec = WindowSpec::new(&config);
         let now = clock.now_ns();
+        let mut part = Part::new(&config, &spec);
+        part.throughput.start_at(now);
         let agg = Agg {
-            part: Part::new(&config, &spec),
+            part,
             lanes: Vec::new(),
             reset_at_ns: now,
             mode_seq: 0,
@@ -588,6 +590,7 @@ impl<C: Clock> MetricsCollector for Ring<C> {
             snapshot.throughput.windows = agg.part.throughput.snapshot(&self.spec, now).windows;
         }
         agg.part.clear();
+        agg.part.throughput.start_at(now);
         agg.reset_at_ns = now;
         agg.mode_seq = mode_seq;
         snapshot

@@ -102,7 +102,8 @@ pub(crate) fn read_all(peers: &[Contender], samples: &[u64], exact_ns: &[u64]) -
         if peer == Contender::Registry {
             out.push(estimate(
                 &format!("{} (scraped)", peer.name()),
-                "histogram_quantile over its text exposition's 1-2-5 buckets".into(),
+                "histogram_quantile over its text exposition's default 1-1.5-2-3-5-7 buckets"
+                    .into(),
                 scraped.ok_or_else(|| "no buckets in its text".to_string()),
                 exact_ns,
             ));
@@ -492,10 +493,10 @@ mod tests {
         // interpolation from 0 to 5 ms puts p50 at 2.5 ms.
         let tikv = find(Contender::PromHistogram.name()).ns.clone().unwrap();
         assert!((tikv[0] - 2.5e6).abs() < 1.0, "{tikv:?}");
-        // The scraped registry's 1-2-5 buckets: uniform samples are what
+        // The scraped registry's default buckets: uniform samples are what
         // the interpolation assumes, so p50 is close; the `le="0.0005"`
         // count misses the HDR bucket straddling 500 µs, so p50 lands just
-        // inside (500 µs, 1 ms].
+        // inside (500 µs, 700 µs].
         let scraped = find(&format!("{} (scraped)", Contender::Registry.name()));
         let p50 = scraped.ns.clone().unwrap()[0];
         assert!(p50 > 5e5 && p50 < 5e5 * 1.01, "{p50}");
