@@ -1,6 +1,6 @@
 //! Resident memory that per-thread work adds, from `VmRSS` in
 //! `/proc/self/status` (Linux; elsewhere every figure is 0). Shared by
-//! `benches/programs/src/bin/precision.rs` and `tests/resident_memory.rs`.
+//! `benches/programs/src/bin/precision.rs` and `tests/engine/resident_memory.rs`.
 
 use std::{sync::Barrier, thread};
 
