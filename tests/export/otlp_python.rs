@@ -41,7 +41,10 @@ use proptest::{
 };
 use serde_json::{json, Value as Json};
 
-use crate::support::python::Script;
+use crate::support::{
+    generated::{self, awkward_text, Series},
+    python::Script,
+};
 
 /// The Python receiver.
 struct Receiver {
@@ -420,15 +423,6 @@ fn wait_for(exporter: &PushExporter, what: &str, done: impl Fn(&PushStats) -> bo
 // ---- property-generated registries ----
 
 #[derive(Clone, Debug)]
-struct Series {
-    name: usize,
-    labels: Vec<(String, String)>,
-    counter: u64,
-    gauge: f64,
-    values: Vec<u64>,
-}
-
-#[derive(Clone, Debug)]
 struct Case {
     /// (name, kind 0..3, histogram options 0..3)
     names: Vec<(String, u8, u8)>,
@@ -437,17 +431,6 @@ struct Case {
     delta: bool,
     gzip: bool,
     explicit: Option<Vec<f64>>,
-}
-
-fn awkward_text(max: usize) -> impl Strategy<Value = String> + Clone {
-    let c = prop_oneof![
-        3 => prop::sample::select(vec![
-            '\\', '"', '\n', 'é', '漢', '🎉', ' ', '\r', '\t', '{', '}', ',', '=', '#', '\u{2028}', '\u{0}', '\u{7f}',
-        ]),
-        2 => prop::char::range('a', 'z'),
-        1 => any::<char>(),
-    ];
-    prop::collection::vec(c, 0..max).prop_map(String::from_iter)
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -461,16 +444,8 @@ fn case() -> impl Strategy<Value = Case> {
         1 => prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 5e-324, f64::MAX, f64::MIN, 1e21]),
         2 => any::<f64>(),
     ];
-    let counter = prop_oneof![3 => 0..1_000_u64, 1 => any::<u64>()];
-    let values = prop::collection::vec(
-        prop_oneof![
-            0..1_000_u64,
-            0..10_000_000_u64,
-            0..10_000_000_000_000_u64,
-            any::<u64>()
-        ],
-        0..16,
-    );
+    let counter = generated::counter();
+    let values = generated::values(16);
     let label = (
         prop::sample::select(vec!["l", "path", "x_y"]).prop_map(String::from),
         awkward_text(6),

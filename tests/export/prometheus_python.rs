@@ -30,7 +30,10 @@ use proptest::{
 };
 use serde_json::{json, Value as Json};
 
-use crate::support::python::Script;
+use crate::support::{
+    generated::{self, awkward_text, Series},
+    python::Script,
+};
 
 /// The Python parsers behind one process.
 struct Parser(Script);
@@ -60,15 +63,6 @@ struct Name {
 }
 
 #[derive(Clone, Debug)]
-struct Series {
-    name: usize,
-    labels: Vec<(String, String)>,
-    counter: u64,
-    gauge: f64,
-    values: Vec<u64>,
-}
-
-#[derive(Clone, Debug)]
 struct Case {
     names: Vec<Name>,
     series: Vec<Series>,
@@ -76,17 +70,6 @@ struct Case {
     descriptions: Vec<(usize, String, Option<String>)>,
     described_only: Vec<String>,
     summaries: Option<Vec<f64>>,
-}
-
-fn awkward_text(max: usize) -> impl Strategy<Value = String> {
-    let c = prop_oneof![
-        3 => prop::sample::select(vec![
-            '\\', '"', '\n', 'é', '漢', '🎉', ' ', '\r', '\t', '{', '}', ',', '=', '#', '\u{2028}', '\u{0}', '\u{7f}',
-        ]),
-        2 => prop::char::range('a', 'z'),
-        1 => any::<char>(),
-    ];
-    prop::collection::vec(c, 0..max).prop_map(String::from_iter)
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -113,16 +96,8 @@ fn case() -> impl Strategy<Value = Case> {
         2 => any::<f64>(),
         2 => -1e6..1e6_f64,
     ];
-    let counter = prop_oneof![3 => 0..1_000_u64, 1 => any::<u64>()];
-    let values = prop::collection::vec(
-        prop_oneof![
-            0..1_000_u64,
-            0..10_000_000_u64,
-            0..10_000_000_000_000_u64,
-            any::<u64>()
-        ],
-        0..12,
-    );
+    let counter = generated::counter();
+    let values = generated::values(12);
     (prop::collection::vec(name, 1..6), prop::collection::vec((label_name, awkward_text(6)), 0..3))
         .prop_flat_map(move |(names, _)| {
             let n = names.len();

@@ -7,6 +7,7 @@ pub mod cases;
 pub mod child;
 pub mod cycles;
 pub mod external;
+pub mod generated;
 pub mod invariants;
 pub mod python;
 pub mod resident;
