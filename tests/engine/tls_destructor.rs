@@ -166,23 +166,13 @@ fn check(case: &str, in_life: u64) {
 }
 
 fn check_strategy(strategy: &str, case: &str, in_life: u64) {
-    let out = child::rerun(&child::test_path(module_path!(), "child"))
-        .env(CASE_VAR, case)
-        .env(STRATEGY_VAR, strategy)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "case {case}: child exited with {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
+    let line = child::reported(
+        child::rerun(&child::test_path(module_path!(), "child"))
+            .env(CASE_VAR, case)
+            .env(STRATEGY_VAR, strategy),
+        "COUNTS ",
+        &format!("case {case}"),
     );
-    let line = stdout
-        .lines()
-        // libtest may print "test child ... " on the same line.
-        .find_map(|l| l.split_once("COUNTS ").map(|(_, counts)| counts))
-        .unwrap_or_else(|| panic!("case {case}: no counts in\n{stdout}"));
     let field = |name: &str| -> u64 {
         line.split(' ')
             .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))

@@ -327,17 +327,13 @@ fn growth_per_cycle(cycles: u64, mut cycle: impl FnMut(u64)) -> f64 {
 /// printed.
 #[cfg(target_os = "linux")]
 fn growth_in_child(name: &str) -> f64 {
-    let out = child::rerun(&child::test_path(module_path!(), name))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{name}: {stdout}");
-    stdout
-        .lines()
-        .find_map(|l| l.split("growth: ").nth(1))
-        .unwrap_or_else(|| panic!("{name} printed no growth: {stdout}"))
-        .parse()
-        .unwrap()
+    child::reported(
+        &mut child::rerun(&child::test_path(module_path!(), name)),
+        "growth: ",
+        name,
+    )
+    .parse()
+    .unwrap()
 }
 
 /// Item 8's workload, alone in its process: 400,000 family cycles.

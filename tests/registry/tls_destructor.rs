@@ -158,22 +158,12 @@ fn a_first_record_from_a_late_destructor() {
 }
 
 fn check(case: &str) {
-    let out = child::rerun(&child::test_path(module_path!(), "child"))
-        .env(CASE_VAR, case)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "case {case}: child exited with {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
+    let line = child::reported(
+        child::rerun(&child::test_path(module_path!(), "child")).env(CASE_VAR, case),
+        "COUNTS ",
+        &format!("case {case}"),
     );
     let want = 2 * IN_LIFE + IN_DESTRUCTOR;
-    let line = stdout
-        .lines()
-        .find_map(|l| l.split_once("COUNTS ").map(|(_, c)| c.to_string()))
-        .unwrap_or_else(|| panic!("no counts in\n{stdout}"));
     assert_eq!(
         line,
         format!("counter={want} histogram={want} gauge={want}"),

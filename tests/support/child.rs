@@ -132,6 +132,26 @@ pub fn rerun(path: &str) -> Command {
     command
 }
 
+/// Runs `command` (a [`rerun`], say) to its end and returns what follows
+/// `marker` on the first line of its stdout that holds it (libtest may
+/// print "test child ... " before it on the same line). Fails, showing
+/// both outputs and naming `what`, unless the command exited successfully
+/// and printed the marker.
+pub fn reported(command: &mut Command, marker: &str, what: &str) -> String {
+    let out = command.output().expect("starting the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what}: child exited with {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.split_once(marker).map(|(_, v)| v.to_string()))
+        .unwrap_or_else(|| panic!("{what}: no {marker:?} in\n{stdout}"))
+}
+
 /// Set in the child that [`alone`] starts: the path of the test it runs.
 const ALONE_VAR: &str = "LOCKFREE_METRICS_TEST_ALONE";
 
