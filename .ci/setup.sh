@@ -38,7 +38,7 @@ prometheus --version 2>&1 | head -1
 java -version 2>&1 | head -1
 chromium --version 2>&1 | head -1
 
-step "victoria-metrics (Debian trixie's, unpacked under target/, not installed): the OTLP receiver of tests/otlp_victoriametrics.rs"
+step "victoria-metrics (Debian trixie's, unpacked under target/, not installed): the OTLP receiver of tests/export/otlp_victoriametrics.rs"
 # The mirror is this machine's own (from its apt sources); the script caches
 # the unpacked package under target/victoria-metrics, where the tests look.
 echo "victoria-metrics: $(bash tests/support/fetch_victoria_metrics.sh)"

@@ -80,7 +80,7 @@ impl Clock for QuantaClock {
 /// `mrs cntvct_el0` on aarch64). Neither waits for earlier loads, so a
 /// thread that has just loaded a message can take its reading before the
 /// load completes, earlier than the sender's reading carried in the
-/// message: `tests/clock.rs` saw hundreds of such readings in 200,000
+/// message: `tests/engine/clock.rs` saw hundreds of such readings in 200,000
 /// hand-offs, up to about 100 ns behind. Fencing before the read makes it
 /// behave like a load of a counter that every core sees advance together
 /// (Linux's `rdtsc_ordered` and `arch_timer_read_cntvct_el0` do the same;

@@ -61,7 +61,7 @@ pub(crate) use ordering;
 /// `Atomic` reads it inside its readers' mutex in `reset`/`take_interval`.
 /// A clock that panics there poisons the lock. Every call site reads the
 /// clock before changing anything, so the panicking call is lost whole,
-/// never half-applied (`tests/user_clock.rs`). Otherwise a lock is poisoned
+/// never half-applied (`tests/engine/user_clock.rs`). Otherwise a lock is poisoned
 /// only by a panic inside a short critical section (an allocation failure,
 /// say), which may leave that one update half-applied. Recovering keeps
 /// one panicking thread from silencing every other thread's metrics or

@@ -19,7 +19,7 @@ bash benches/callgrind.sh sharded fine-grained >"$out/callgrind-new.txt"
 
 # Resident memory per recording thread.
 (cd "$old" && cargo test --release --test resident_memory -- --nocapture 2>&1 | grep VmRSS) >"$out/resident-old.txt"
-cargo test --release --test resident_memory -- --nocapture --test-threads=1 2>&1 | grep VmRSS >"$out/resident-new.txt"
+cargo test --release --test engine resident_memory -- --nocapture --test-threads=1 2>&1 | grep VmRSS >"$out/resident-new.txt"
 
 # Timed, alternating: the comparison's single-thread and 2-thread rows, and
 # snapshot cost with 2 and 64 recording threads.

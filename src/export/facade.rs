@@ -49,7 +49,7 @@
 //! histogram registration through any of its recorders**, so that every
 //! series of a name has one scale, whichever recorder (two
 //! `registry.recorder()`s, say) describes it or registers a label set
-//! (`tests/facade_registry.rs`): describe
+//! (`tests/export/facade_registry.rs`): describe
 //! a histogram before its first `histogram!` call for its unit to set the
 //! scale. Described after, it gets its HELP and UNIT but keeps the scale
 //! it was made with: values stay in the unit the code records in, but the
@@ -79,7 +79,7 @@
 //! registry folds (its name at its cardinality limit) is looked up on
 //! every call, so once the limit is raised
 //! ([`Registry::set_series_limit`]) every thread's next call records into
-//! the key's own series (`tests/facade_registry.rs`). Folded keys thus cost
+//! the key's own series (`tests/export/facade_registry.rs`). Folded keys thus cost
 //! a registry lookup a call (counted in [`FacadeStats::lookups`]) while
 //! the name stays at its limit.
 //!

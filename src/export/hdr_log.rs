@@ -26,7 +26,7 @@
 //!   `[Tag=tag,]start,length,max,base64(V2+DEFLATE)`: seconds since
 //!   BaseTime, seconds, the histogram's max divided by a max value divisor,
 //!   all with 3 decimals. Java's `HistogramLogReader` (behind
-//!   `HistogramLogProcessor`, which `tests/hdr_log.rs` runs on these logs,
+//!   `HistogramLogProcessor`, which `tests/export/hdr_log.rs` runs on these logs,
 //!   and `HistogramLogAnalyzer`) and the Rust crate's
 //!   [`IntervalLogIterator`](hdrhistogram::serialization::interval_log::IntervalLogIterator)
 //!   read it.

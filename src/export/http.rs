@@ -79,7 +79,7 @@
 //!   pipelining (answered in order); no HTTP/2 and no TLS (put a proxy in
 //!   front for those).
 //!
-//! `tests/http_attacks.rs` attacks a real server on 127.0.0.1 with each
+//! `tests/export/http_attacks.rs` attacks a real server on 127.0.0.1 with each
 //! of these (a client that pipelines scrapes and never reads, descriptor
 //! exhaustion, an endless header line, idle connections, one byte a
 //! second); `papers/adversarial.md` lists the checks.

@@ -33,7 +33,7 @@
 //!   registered while destructors run). `thread_local`'s guard was first
 //!   used no later than that first `get_or`, so ours was registered after
 //!   it and is destroyed before it: while the phase is `Armed`, the
-//!   `thread_local` id is held and `get_or` is safe. `tests/tls_destructor.rs`
+//!   `thread_local` id is held and `get_or` is safe. `tests/engine/tls_destructor.rs`
 //!   checks both orders of a user's destructor around the two guards.
 //! - Every lookup first tries `ThreadLocal::get`, which never allocates an
 //!   id: it finds the thread's shard whenever the thread holds its id, in
@@ -59,7 +59,7 @@
 //!   that record had its guard registered before `EARLY`, so destroyed
 //!   after it: a destructor that records into the series once it is
 //!   promoted (its first map lookup on the thread) finds `Dying` and uses a
-//!   spare (issue 21, item 14; `tests/tls_destructor_registry.rs`).
+//!   spare (issue 21, item 14; `tests/registry/tls_destructor.rs`).
 //!
 //! What the phases cannot see (a thread's first record ever made from a
 //! destructor that runs after another library's `thread_local` guard was

@@ -52,7 +52,7 @@
 //!
 //! **Sum and count.** A reading's count is its buckets' total; its sum is
 //! read from separate words (one per cell), so the two are paired as
-//! follows (`tests/histogram_sum_count.rs`, the loom model
+//! follows (`tests/registry/histogram_sum_count.rs`, the loom model
 //! `loom-tests/tests/histogram_readings.rs`). A record stores its count,
 //! then its sum, each with Release. A reading loads every cell's sum, the
 //! counts, then the sums again, with Acquire; if both loads of the sums
@@ -73,7 +73,7 @@
 //! intervals add up exactly: it is exact but for the in-flight records of
 //! its two readings when both agreed, and otherwise off by what landed
 //! during the last count pass of the one that did not (in
-//! `tests/histogram_sum_count.rs`, with four threads recording nonstop
+//! `tests/registry/histogram_sum_count.rs`, with four threads recording nonstop
 //! into their own lanes, a few intervals in a hundred; see
 //! `papers/registry.md`).
 

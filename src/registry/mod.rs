@@ -80,7 +80,7 @@
 //! folded into it; a folded lookup with other options gets
 //! [`RegistryError::OptionsMismatch`] naming the overflow series (through
 //! the `metrics` facade a name has one set of options, so this never
-//! happens there: `tests/facade_registry.rs`).
+//! happens there: `tests/export/facade_registry.rs`).
 //!
 //! # Example
 //!

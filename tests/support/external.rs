@@ -6,7 +6,6 @@
 //! `LOCKFREE_METRICS_REQUIRE_EXTERNAL=1`: every test runs, and a missing
 //! program fails it. Run with `--include-ignored` anyway, a test whose
 //! program is missing says SKIPPED and checks nothing.
-#![allow(dead_code)]
 
 use std::{
     path::{Path, PathBuf},

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches Debian trixie's victoria-metrics package and unpacks it (no
-# install: the system's packages are untouched) for tests/otlp_victoriametrics.rs.
+# install: the system's packages are untouched) for tests/export/otlp_victoriametrics.rs.
 #
 # The mirror comes from this machine's own apt sources (deb822 *.sources,
 # one-line *.list): the first entry serving the machine's own release

@@ -1,4 +1,4 @@
-"""An OTLP/HTTP metrics receiver on 127.0.0.1 for tests/otlp_python.rs,
+"""An OTLP/HTTP metrics receiver on 127.0.0.1 for tests/export/otlp_python.rs,
 decoding with the OpenTelemetry project's Python messages (PyPI
 opentelemetry-proto, on Google's protobuf runtime: independent of prost).
 

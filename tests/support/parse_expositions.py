@@ -1,5 +1,5 @@
 """Parses expositions with the Python prometheus_client's parsers, for
-tests/prometheus_python.rs: one JSON request per stdin line,
+tests/export/prometheus_python.rs: one JSON request per stdin line,
 {"format": "text" | "openmetrics", "body": "..."}, one JSON answer per
 stdout line, {"ok": true, "families": [...]} or {"ok": false, "error": "..."}.
 Values are written as repr() strings, since JSON has no NaN or infinities.

@@ -1,15 +1,29 @@
 //! Resident memory that per-thread work adds, from `VmRSS` in
 //! `/proc/self/status` (Linux; elsewhere every figure is 0). Shared by
-//! `benches/programs/src/bin/precision.rs` and `tests/resident_memory.rs`.
+//! `benches/programs/src/bin/precision.rs` and `tests/engine/resident_memory.rs`.
 
 use std::{sync::Barrier, thread};
 
 /// The process's resident set, in KiB (0 where it cannot be read).
 pub fn vm_rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// The anonymous part of the resident set (`RssAnon`: heap, stacks,
+/// anonymous mappings), in KiB: what a process's data holds, without the
+/// pages of its executable, which the first run of a code path faults in
+/// and which depend on the binary's layout.
+pub fn anon_rss_kib() -> u64 {
+    status_kib("RssAnon:")
+}
+
+/// The figure of `/proc/self/status`'s line `field`, in KiB (0 where it
+/// cannot be read).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+            let line = s.lines().find(|l| l.starts_with(field))?.to_owned();
             line.split_whitespace().nth(1)?.parse().ok()
         })
         .unwrap_or(0)

@@ -29,7 +29,7 @@
 //! consumer never skips a finished record and never waits. (A first
 //! version folded into the published batch under a busy mark, and a
 //! consumer that met the mark left the batch, and its finished records,
-//! for the next drain: `tests/churn.rs`'s reset phase caught a reset that
+//! for the next drain: `tests/engine/churn.rs`'s reset phase caught a reset that
 //! left such records behind.) After applying a batch the consumer clears
 //! it and hands it back through `spare` (`Release`; the producer takes it
 //! with `Acquire`); a lane holds at most four batches (front, twin,
@@ -54,7 +54,7 @@
 //! from that mark to removed): one CAS wins, so no record is pushed into a
 //! removed lane. Each claim bumps a generation kept beside the flag, so a
 //! mark read before a claim never matches after the new producer retires
-//! in turn (ABA; `tests/churn.rs` lost records without it).
+//! in turn (ABA; `tests/engine/churn.rs` lost records without it).
 //!
 //! Progress: `push` is wait-free: at most one CAS on `front`, which fails
 //! only because the consumer took the batch, and then the record goes to
