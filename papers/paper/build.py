@@ -5,7 +5,7 @@ papers/paper.html with pandoc.
 
 Inputs (all committed under papers/):
   results/results.json              the default comparison run (cargo run --release -p lockfree-metrics-compare);
-                                    schema 1 or 2 (papers/results/README.md); Section 5.6's library and
+                                    schema 1 to 4 (papers/results/README.md); Section 5.6's library and
                                     operations tables need schema 2 (a schema 1 run leaves placeholders)
   paper/data/compare-10threads/     a 10-thread comparison (command in its table.txt)
   paper/data/seed_claims*.json      python papers/paper/seed_claims.py
@@ -128,9 +128,10 @@ class Run:
         # shapes here (the ratio's range kept as vs_fine_grained_range).
         self.schema = self.d.get("schema_version", 1)
         # Schema 3 is schema 2 with library.measured.failures in accounting_failures'
-        # shape, which this script does not read.
-        if self.schema not in (1, 2, 3):
-            raise SystemExit(f"{path}: results.json schema {self.schema!r}; this script reads schemas 1 to 3")
+        # shape, which this script does not read; schema 4 adds the verdict and
+        # operations.scrape.over_cap, which it does not read either.
+        if self.schema not in (1, 2, 3, 4):
+            raise SystemExit(f"{path}: results.json schema {self.schema!r}; this script reads schemas 1 to 4")
         self.cells = {}
         for c in self.d.get("cells", []):
             v = c.get("vs_fine_grained")

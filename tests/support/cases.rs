@@ -15,7 +15,7 @@ pub(crate) fn cases(var: &str, default: u32) -> u32 {
 /// `<source file stem>.proptest-regressions` beside the test's source
 /// file. (proptest's default would put them under `tests/proptest-regressions/`,
 /// since a test binary's folder holds a `main.rs`.)
-pub fn config(cases: u32) -> Config {
+pub(crate) fn config(cases: u32) -> Config {
     Config {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(

@@ -110,7 +110,7 @@ impl Drop for ChildGuard {
 /// The path libtest gives the test `name` of the module `module_path`
 /// (`module_path!()`): the module path less the binary's own name, so that
 /// a test that reruns itself still finds itself after a move.
-pub fn test_path(module_path: &str, name: &str) -> String {
+pub(crate) fn test_path(module_path: &str, name: &str) -> String {
     match module_path.split_once("::") {
         Some((_, module)) => format!("{module}::{name}"),
         None => name.to_string(),
@@ -120,7 +120,7 @@ pub fn test_path(module_path: &str, name: &str) -> String {
 /// This test binary again, running only the test at `path` (see
 /// [`test_path`]; ignored or not) on one thread, its output uncaptured:
 /// the child half of a test that runs part of itself in another process.
-pub fn rerun(path: &str) -> Command {
+pub(crate) fn rerun(path: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("this test binary"));
     command.args([
         "--exact",
@@ -137,7 +137,7 @@ pub fn rerun(path: &str) -> Command {
 /// print "test child ... " before it on the same line). Fails, showing
 /// both outputs and naming `what`, unless the command exited successfully
 /// and printed the marker.
-pub fn reported(command: &mut Command, marker: &str, what: &str) -> String {
+pub(crate) fn reported(command: &mut Command, marker: &str, what: &str) -> String {
     let out = command.output().expect("starting the child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -163,7 +163,7 @@ const ALONE_VAR: &str = "LOCKFREE_METRICS_TEST_ALONE";
 /// would disturb. The test reruns this binary with only itself selected
 /// ([`rerun`]), waits at most `limit`, passes the child's output on, and
 /// fails unless the child ran exactly this test and it passed.
-pub fn alone(module_path: &str, name: &str, limit: Duration, body: impl FnOnce()) {
+pub(crate) fn alone(module_path: &str, name: &str, limit: Duration, body: impl FnOnce()) {
     let path = test_path(module_path, name);
     if std::env::var(ALONE_VAR).is_ok_and(|v| v == path) {
         body();

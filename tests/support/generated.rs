@@ -7,7 +7,7 @@ use proptest::prelude::*;
 /// Text with the characters exporters must escape or pass through
 /// (backslash, quote, newline, braces, separators, NUL, DEL, U+2028,
 /// non-ASCII), plain letters, and any `char`: up to `max` of them.
-pub fn awkward_text(max: usize) -> impl Strategy<Value = String> + Clone {
+pub(crate) fn awkward_text(max: usize) -> impl Strategy<Value = String> + Clone {
     let c = prop_oneof![
         3 => prop::sample::select(vec![
             '\\', '"', '\n', 'é', '漢', '🎉', ' ', '\r', '\t', '{', '}', ',', '=', '#', '\u{2028}', '\u{0}', '\u{7f}',
@@ -22,21 +22,21 @@ pub fn awkward_text(max: usize) -> impl Strategy<Value = String> + Clone {
 /// its labels, and what it records as a counter, a gauge or a histogram
 /// (which of them its name's kind says).
 #[derive(Clone, Debug)]
-pub struct Series {
-    pub name: usize,
-    pub labels: Vec<(String, String)>,
-    pub counter: u64,
-    pub gauge: f64,
-    pub values: Vec<u64>,
+pub(crate) struct Series {
+    pub(crate) name: usize,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) counter: u64,
+    pub(crate) gauge: f64,
+    pub(crate) values: Vec<u64>,
 }
 
 /// A counter's increment: mostly small, sometimes any `u64`.
-pub fn counter() -> impl Strategy<Value = u64> + Clone {
+pub(crate) fn counter() -> impl Strategy<Value = u64> + Clone {
     prop_oneof![3 => 0..1_000_u64, 1 => any::<u64>()]
 }
 
 /// Up to `max` histogram samples, each from one of four magnitudes.
-pub fn values(max: usize) -> impl Strategy<Value = Vec<u64>> + Clone {
+pub(crate) fn values(max: usize) -> impl Strategy<Value = Vec<u64>> + Clone {
     prop::collection::vec(
         prop_oneof![
             0..1_000_u64,

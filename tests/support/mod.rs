@@ -3,11 +3,15 @@
 //! of it, hence `dead_code` allowed here.
 #![allow(dead_code)]
 
-pub mod cases;
-pub mod child;
-pub mod cycles;
-pub mod external;
-pub mod generated;
-pub mod invariants;
-pub mod python;
-pub mod resident;
+pub(crate) mod cases;
+pub(crate) mod child;
+// `pub` inside: also public modules of benches/programs' library.
+#[allow(unreachable_pub)]
+pub(crate) mod cycles;
+pub(crate) mod external;
+pub(crate) mod generated;
+pub(crate) mod invariants;
+pub(crate) mod python;
+// `pub` inside, as `cycles`.
+#[allow(unreachable_pub)]
+pub(crate) mod resident;

@@ -18,7 +18,7 @@ use serde_json::Value as Json;
 use super::{child::ChildGuard, external};
 
 /// A running script, killed when dropped.
-pub struct Script {
+pub(crate) struct Script {
     // Dropped last: kills the process.
     _guard: ChildGuard,
     stdin: ChildStdin,
@@ -30,7 +30,7 @@ impl Script {
     /// Python that can `import module`, killed after 300 s at the latest;
     /// `None` (after saying so, or failing under CI) if there is no such
     /// Python.
-    pub fn start(module: &str, script: &str, what: &str) -> Option<Script> {
+    pub(crate) fn start(module: &str, script: &str, what: &str) -> Option<Script> {
         let python = external::python_with(module)?;
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/support")
@@ -52,13 +52,13 @@ impl Script {
     }
 
     /// Sends `message` as one line.
-    pub fn send(&mut self, message: &Json) {
+    pub(crate) fn send(&mut self, message: &Json) {
         writeln!(self.stdin, "{message}").unwrap();
         self.stdin.flush().unwrap();
     }
 
     /// The next line the script writes (blocking; see [`Self::lines`]).
-    pub fn read_line(&mut self) -> String {
+    pub(crate) fn read_line(&mut self) -> String {
         let mut line = String::new();
         self.stdout
             .as_mut()
@@ -70,7 +70,7 @@ impl Script {
 
     /// The script's lines from now on, read on a thread of their own, so
     /// that every wait for one can be bounded (`recv_timeout`).
-    pub fn lines(&mut self) -> mpsc::Receiver<String> {
+    pub(crate) fn lines(&mut self) -> mpsc::Receiver<String> {
         let stdout = self.stdout.take().expect("lines() called twice");
         let (tx, lines) = mpsc::channel();
         thread::spawn(move || {
