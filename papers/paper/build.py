@@ -948,8 +948,10 @@ def lib_checks(R: Run) -> list:
     mem = {r["option"]: r for r in (ops.get("memory") or {}).get("rows", [])}
     lib, op = bool(L), bool(ops)
     return [
-        ("5.6: one series, 1 thread: SyncHistogram records faster than the registry (ranges apart)",
-         (lib or None) and ok(lambda: beats(SYNC, REG, 1))),
+        ("5.6: one series, 1 thread: prometheus LocalHistogram records faster than the registry (ranges apart)",
+         (lib or None) and ok(lambda: beats("prometheus LocalHistogram", REG, 1))),
+        ("5.6: one series, 1 thread: SyncHistogram's median above the registry's",
+         (lib or None) and ok(lambda: L.rate("one-series", SYNC, threads=1)["median"] > L.rate("one-series", REG, threads=1)["median"])),
         ("5.6: one series: the registry records faster than metrics + exporter-prometheus at every thread count",
          (lib or None) and ok(lambda: all(L.rate("one-series", REG, threads=t)["median"] >
                                 L.rate("one-series", "metrics + exporter-prometheus", threads=t)["median"]
@@ -971,8 +973,9 @@ def lib_checks(R: Run) -> list:
          (op or None) and ok(lambda: all(abs(v) < 0.01 for r in acc(REG) for v in r))),
         ("5.6: accuracy: Prometheus' default buckets are off by more than 10% at p50 in every distribution",
          (op or None) and ok(lambda: all(abs(r[0]) > 0.10 for r in acc("prometheus Histogram")))),
-        ("5.6: accuracy: the registry's text exposition (1-2-5 buckets) is off by more than 10% at some quantile",
-         (op or None) and ok(lambda: any(abs(v) > 0.10 for r in acc(REG + " (scraped)") for v in r))),
+        ("5.6: accuracy: the registry's text exposition (1-1.5-2-3-5-7 buckets) is off by more than 1% at some quantile and by at most 10% at every one",
+         (op or None) and ok(lambda: any(abs(v) > 0.01 for r in acc(REG + " (scraped)") for v in r) and
+                             all(abs(v) <= 0.10 for r in acc(REG + " (scraped)") for v in r))),
         ("5.6: memory: AtomicBucket and metrics + exporter-prometheus grow faster than the registry with no scrapes",
          (op or None) and ok(lambda: mem["metrics-util AtomicBucket"]["slope_mib_per_s"] > mem[REG]["slope_mib_per_s"] and
                    mem["metrics + exporter-prometheus"]["slope_mib_per_s"] > mem[REG]["slope_mib_per_s"])),
@@ -1185,8 +1188,8 @@ def prose_checks(R: Run) -> list:
          ok(lambda: x("same-metric", "Sharded", 2) > 10)),
         ("5.1: Atomic, sharing lines, stays below 5x at 2 threads (same-metric)",
          ok(lambda: x("same-metric", "Atomic", 2) < 5)),
-        ("5.1, abstract: no gain for Sharded at 1 thread in request-cycle (0.9x-1.1x)",
-         ok(lambda: 0.9 <= x("request-cycle", "Sharded", 1) <= 1.1)),
+        ("5.1, abstract: no gain for Sharded at 1 thread in request-cycle (0.8x-1.1x)",
+         ok(lambda: 0.8 <= x("request-cycle", "Sharded", 1) <= 1.1)),
         ("5.1: record_request and CoarseClock put Sharded above FineGrained at 1 thread",
          ok(lambda: x("request-record", "Sharded", 1) > 1.2 and x("request-cycle", "Sharded+coarse", 1) > 1.2)),
         ("5.1: overhead, Sharded and FineGrained within 1.5x of each other at 1 thread; Sharded adds less at 2",

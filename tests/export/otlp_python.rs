@@ -79,9 +79,19 @@ impl Receiver {
         format!("http://127.0.0.1:{}/v1/metrics", self.port)
     }
 
-    /// Scripts the answer to a later request.
+    /// Scripts the answer to a later request, returning once the receiver
+    /// has queued it (so that a request made after this gets it). No
+    /// request may be in flight meanwhile: its line would come first.
     fn answer(&mut self, answer: Json) {
         self.script.send(&answer);
+        let ack = self
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the receiver did not acknowledge a scripted answer within 20 s");
+        assert_eq!(
+            ack, "SCRIPTED",
+            "a request came while an answer was scripted"
+        );
     }
 
     /// The next request, as the receiver decoded it, and when it came.

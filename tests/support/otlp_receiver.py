@@ -11,8 +11,9 @@ OTLP data model rules this receiver checks itself (count == buckets total,
 bounds ascending, one more bucket than bounds, start <= time, ...).
 
 Each stdin line, JSON {"status": n, "retry_after": "1", "rejected": n,
-"message": "..."}, scripts the answer to one later request (in order);
-without one, the answer is 200 with an empty ExportMetricsServiceResponse.
+"message": "..."}, scripts the answer to one later request (in order),
+and is acknowledged by a "SCRIPTED" line once queued; without one, the
+answer is 200 with an empty ExportMetricsServiceResponse.
 """
 
 import gzip
@@ -206,6 +207,11 @@ def read_answers():
     for line in sys.stdin:
         if line.strip():
             answers.put(json.loads(line))
+            # The test waits for this before it makes the request the
+            # answer is for: without it, a request may overtake its script.
+            with out_lock:
+                sys.stdout.write("SCRIPTED\n")
+                sys.stdout.flush()
     # stdin closed: the test is over.
     server.shutdown()
 
