@@ -14,6 +14,8 @@
 //! | `registry_cycles` | series that come and go: memory and time per cycle, one large eviction (`papers/registry.md`) |
 //! | `ring_measure` | `Ring` against the other strategies: record and read cost, staleness, memory (`papers/ring.md`) |
 //! | `otlp_push` | the cost of one OTLP push of many series (`papers/otlp.md`) |
+//! | `classic_buckets` | `histogram_quantile`'s error and the bytes per series through classic bucket layouts (README, "Which histograms to query") |
+//! | `registry_rss` | a registry histogram series' bytes, by accounting and by `RssAnon`, after many series are recorded, and what a snapshot holds (`papers/registry.md`) |
 //!
 //! This library holds what they share with the tests and benchmarks, each
 //! in one file: the request cycle (`tests/support/cycles.rs`), resident

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-const PROGRAMS: [&str; 12] = [
+const PROGRAMS: [&str; 13] = [
     env!("CARGO_BIN_EXE_soak"),
     env!("CARGO_BIN_EXE_precision"),
     env!("CARGO_BIN_EXE_snapshot_p50"),
@@ -20,6 +20,7 @@ const PROGRAMS: [&str; 12] = [
     env!("CARGO_BIN_EXE_registry_cycles"),
     env!("CARGO_BIN_EXE_ring_measure"),
     env!("CARGO_BIN_EXE_classic_buckets"),
+    env!("CARGO_BIN_EXE_registry_rss"),
 ];
 
 /// Runs `bin args`, killed after 20 s: a program that starts measuring
