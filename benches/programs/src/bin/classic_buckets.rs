@@ -14,10 +14,22 @@
 //! Bytes per series: the series' sample lines in the text format (the
 //! family's `# HELP`/`# TYPE` lines excluded).
 //!
+//! The last row of each distribution is the exponential buckets that
+//! Prometheus native histograms and OTLP exponential histograms carry
+//! (the same scale, 6 at the default 2 digits, from one index:
+//! `metric::exponential`), read from the OTLP encoding: the error of the
+//! quantile's bucket, as the worse of its two ends, which bounds any
+//! estimate a reader interpolates inside it.
+//!
 //! `cargo run --release -p lockfree-metrics-programs --bin classic_buckets [SAMPLES]`
 
+use std::time::SystemTime;
+
 use lockfree_metrics::{
-    export::prometheus::{render_registry, Buckets, Format, RenderOpts},
+    export::{
+        otlp::{encode_snapshot, proto::metrics::v1::metric::Data, OtlpOpts, Temporality},
+        prometheus::{render_registry, Buckets, Format, RenderOpts},
+    },
     registry::Registry,
 };
 use lockfree_metrics_programs::{arg, positional};
@@ -132,6 +144,26 @@ fn parse(text: &str) -> (Vec<(f64, u64)>, usize) {
     (buckets, bytes)
 }
 
+/// The `q` quantile's exponential bucket, `(lower, upper]` in seconds:
+/// where the running count (zero bucket first) reaches `ceil(q n)`.
+fn exponential_bucket(zero: u64, scale: i32, offset: i32, counts: &[u64], q: f64) -> (f64, f64) {
+    let n = zero + counts.iter().sum::<u64>();
+    let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+    if zero >= rank {
+        return (0.0, 0.0);
+    }
+    let base = 2_f64.powf(2_f64.powi(-scale));
+    let mut running = zero;
+    for (j, &c) in counts.iter().enumerate() {
+        running += c;
+        if running >= rank {
+            let i = offset + j as i32;
+            return (base.powi(i), base.powi(i + 1));
+        }
+    }
+    unreachable!("the running count reaches n")
+}
+
 fn main() {
     let args = positional(USAGE, &["SAMPLES"]);
     let n: usize = arg(USAGE, &args, 0, "SAMPLES", 1_000_000);
@@ -183,5 +215,49 @@ fn main() {
                 errs.join(" | ")
             );
         }
+        let snapshot = registry.snapshot();
+        let request = encode_snapshot(
+            &snapshot,
+            Temporality::Cumulative,
+            SystemTime::UNIX_EPOCH,
+            SystemTime::now(),
+            &OtlpOpts::default(),
+        );
+        let metric = &request.resource_metrics[0].scope_metrics[0].metrics[0];
+        let Some(Data::ExponentialHistogram(e)) = &metric.data else {
+            panic!("the registry's histogram encodes as exponential: {metric:?}")
+        };
+        let p = &e.data_points[0];
+        let positive = p.positive.as_ref().expect("positive buckets");
+        let errs: Vec<String> = QS
+            .iter()
+            .map(|&q| {
+                let (lo, hi) = exponential_bucket(
+                    p.zero_count,
+                    p.scale,
+                    positive.offset,
+                    &positive.bucket_counts,
+                    q,
+                );
+                let want = exact(q);
+                let worst = [lo, hi]
+                    .into_iter()
+                    .map(|end| end / want - 1.0)
+                    .fold(0.0_f64, |w, e| if e.abs() > w.abs() { e } else { w });
+                format!(
+                    "{:+.2}% (bucket {:.4}-{:.4} ms for {:.4} ms)",
+                    worst * 100.0,
+                    lo * 1e3,
+                    hi * 1e3,
+                    want * 1e3
+                )
+            })
+            .collect();
+        println!(
+            "| {label} | native / OTLP exponential, scale {} (either end of the quantile's bucket) | {} | - | {} |",
+            p.scale,
+            positive.bucket_counts.len(),
+            errs.join(" | ")
+        );
     }
 }
