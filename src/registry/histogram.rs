@@ -221,6 +221,18 @@ struct Lane {
     pages: Pages<Narrow>,
 }
 
+impl Lane {
+    /// Adds `add` to the sum, after the record's count; the caller owns
+    /// the lane.
+    #[inline]
+    fn add_sum(&self, add: u64) {
+        // The count, then the sum, each Release (module docs). Relaxed
+        // load: the owner's own store.
+        let sum = self.sum.load(Ordering::Relaxed);
+        self.sum.store(sum.wrapping_add(add), Ordering::Release);
+    }
+}
+
 /// A histogram's cells: lanes that one thread each writes with plain
 /// stores (`registry::lanes`), and shared pages for the threads without
 /// one.
@@ -491,9 +503,48 @@ impl HistogramCells {
     }
 
     /// Records `n` samples of `value`, already in range.
+    ///
+    /// The owner's common record first, with no call on its path (so no
+    /// registers to save): a lane it owns, a page that exists, a counter
+    /// that does not carry. Anything else, with nothing stored yet, goes
+    /// the whole way (`record_to`).
     #[inline]
     fn record_n(&self, value: u64, n: u64, clamped: bool) {
+        if n < LARGE {
+            if let Some(lane) = self.owned_lane() {
+                let index = self.layout.index_of(value);
+                if let Some(page) = lane.pages.find(index >> PAGE_SHIFT) {
+                    if page.try_add_owned(index & (PAGE - 1), n) {
+                        lane.add_sum(value.wrapping_mul(n));
+                        if clamped {
+                            self.clamped.add_shared(n);
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        self.record_n_slow(value, n, clamped);
+    }
+
+    /// [`record_n`](Self::record_n) the whole way: claiming a lane or an
+    /// owner word, making lanes or pages, carrying, large records, and the
+    /// threads without a lane.
+    #[inline(never)]
+    fn record_n_slow(&self, value: u64, n: u64, clamped: bool) {
         self.record_to(self.lane(), value, n, clamped);
+    }
+
+    /// The lane the calling thread already owns, if its lanes are made.
+    #[inline]
+    fn owned_lane(&self) -> Option<&Lane> {
+        let me = lanes::claimed_word()?;
+        // Relaxed: as in `lane`.
+        let i = self
+            .owners
+            .iter()
+            .position(|owner| owner.load(Ordering::Relaxed) == me)?;
+        self.lane_at(i, false)
     }
 
     /// [`record_n`](Self::record_n) into `lane`, or the shared pages.
@@ -509,10 +560,7 @@ impl HistogramCells {
             lane.pages
                 .page(index >> PAGE_SHIFT, self.pages)
                 .add_owned(index & (PAGE - 1), n);
-            // The count, then the sum, each Release (module docs). Relaxed
-            // load: the owner's own store.
-            let sum = lane.sum.load(Ordering::Relaxed);
-            lane.sum.store(sum.wrapping_add(add), Ordering::Release);
+            lane.add_sum(add);
         } else {
             self.shared
                 .page(index >> PAGE_SHIFT, self.pages)
@@ -545,13 +593,7 @@ impl HistogramCells {
             if kept != 0 {
                 page.add_owned(at, kept);
             }
-            // Relaxed load: the owner's own store. Release: as in
-            // `record_n`.
-            let sum = lane.sum.load(Ordering::Relaxed);
-            lane.sum.store(
-                sum.wrapping_add(value.wrapping_mul(kept)),
-                Ordering::Release,
-            );
+            lane.add_sum(value.wrapping_mul(kept));
             kept
         } else {
             let page = self.shared.page(no, self.pages);

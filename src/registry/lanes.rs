@@ -126,6 +126,17 @@ pub(crate) fn owner_word() -> Option<OwnerWord> {
     }
 }
 
+/// The calling thread's owner word if it has claimed one: `owner_word`
+/// without the claim, for a record's fast path (`None` sends it the whole
+/// way).
+#[inline]
+pub(crate) fn claimed_word() -> Option<OwnerWord> {
+    match WORD.try_with(Cell::get) {
+        Ok(WITHOUT | NONE) | Err(_) => None,
+        Ok(word) => Some(word),
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn claim_word() -> Option<OwnerWord> {

@@ -168,26 +168,28 @@ impl<C: Cell> Pages<C> {
     /// Page `no` of a layout of `pages` pages, made if absent.
     #[inline]
     pub(crate) fn page(&self, no: usize, pages: usize) -> &Page<C> {
+        match self.find(no) {
+            Some(page) => page,
+            None => self.page_slow(no, pages),
+        }
+    }
+
+    /// Page `no` if it has been made (`no` below the layout's pages).
+    #[inline]
+    pub(crate) fn find(&self, no: usize) -> Option<&Page<C>> {
         // Acquire (each load): pairs with `publish`'s Release, so a page
         // found is seen initialised.
         let dir = self.dir.load(Ordering::Acquire);
         if dir.is_null() {
             let first = self.first.load(Ordering::Acquire);
             // SAFETY: published by `publish`; freed only in `drop`.
-            if let Some(page) = unsafe { first.as_ref() } {
-                if page.no == no {
-                    return page;
-                }
-            }
+            unsafe { first.as_ref() }.filter(|page| page.no == no)
         } else {
             // SAFETY: as above, for the directory.
             let found = unsafe { &*dir }[no].load(Ordering::Acquire);
             // SAFETY: as above.
-            if let Some(page) = unsafe { found.as_ref() } {
-                return page;
-            }
+            unsafe { found.as_ref() }
         }
-        self.page_slow(no, pages)
     }
 
     #[cold]
@@ -313,14 +315,24 @@ impl Page<Narrow> {
     /// Adds `n` to counter `at`; the caller owns the lane.
     #[inline]
     pub(crate) fn add_owned(&self, at: usize, n: u64) {
+        if !self.try_add_owned(at, n) {
+            self.carry(at, n);
+        }
+    }
+
+    /// [`add_owned`](Self::add_owned) if it needs no carry; `false`, with
+    /// nothing stored, if it does.
+    #[inline]
+    pub(crate) fn try_add_owned(&self, at: usize, n: u64) -> bool {
         let cell = &self.counts[at];
         // Relaxed: the owner is the only writer, so it reads its own store.
         let now = u64::from(cell.load(Ordering::Relaxed)) + n;
         if n < HALF && now < CARRY {
             // Release: the count before the record's sum (registry reads).
             cell.store(now as u16, Ordering::Release);
+            true
         } else {
-            self.carry(at, n);
+            false
         }
     }
 
