@@ -45,7 +45,7 @@ use crate::{
     config::Config,
     metric::{clamp, clamp_latency, window::WindowSpec},
     snapshot::{
-        BatchSnapshot, Extent, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
+        BatchSnapshot, LatencySnapshot, Mode, ModeSnapshot, QueueDepthSnapshot, Snapshot,
         ThroughputSnapshot, WindowRate,
     },
     sync::{broken, lock, AtomicU64, Mutex, Ordering},
@@ -223,22 +223,10 @@ impl<C: Clock> Atomic<C> {
             windows,
             mode,
         };
-        self.exact(
+        self.layouts.exact(
             reading.snapshot(&Parts::default(), reset_at, &self.layouts),
             extremes,
         )
-    }
-
-    /// `snapshot` with the exact (latency, queue depth) extremes shown.
-    fn exact(&self, mut snapshot: Snapshot, (latency, queue): (Extent, Extent)) -> Snapshot {
-        let (l, q) = (&self.layouts.latency, &self.layouts.queue);
-        snapshot.latency = snapshot
-            .latency
-            .with_exact(latency, |v, r| l.same_bucket(v, r));
-        snapshot.queue_depth = snapshot
-            .queue_depth
-            .with_exact(queue, |v, r| q.same_bucket(v, r));
-        snapshot
     }
 }
 
@@ -351,7 +339,7 @@ impl<C: Clock> MetricsCollector for Atomic<C> {
             mode,
         };
         let extremes = (self.latency_extremes.read(), self.queue_extremes.read());
-        self.exact(
+        self.layouts.exact(
             reading.snapshot(&Parts::default(), reset_at, &self.layouts),
             extremes,
         )

@@ -17,7 +17,7 @@ use crate::{
     },
     metric::layout::Layout,
     snapshot::{
-        BatchSnapshot, HistogramSummary, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot,
+        BatchSnapshot, Extent, HistogramSummary, LatencySnapshot, ModeSnapshot, QueueDepthSnapshot,
         Snapshot, ThroughputSnapshot, WindowRate,
     },
     sync::Ordering,
@@ -36,6 +36,24 @@ impl Layouts {
             latency: config.latency_layout(),
             queue: config.queue_layout(),
         }
+    }
+
+    /// `snapshot` with the exact (latency, queue depth) extremes shown
+    /// (`LatencySnapshot::with_exact`: an extreme outside its bucket keeps
+    /// the bucket's bound).
+    pub(crate) fn exact(
+        &self,
+        mut snapshot: Snapshot,
+        (latency, queue): (Extent, Extent),
+    ) -> Snapshot {
+        let (l, q) = (&self.latency, &self.queue);
+        snapshot.latency = snapshot
+            .latency
+            .with_exact(latency, |v, r| l.same_bucket(v, r));
+        snapshot.queue_depth = snapshot
+            .queue_depth
+            .with_exact(queue, |v, r| q.same_bucket(v, r));
+        snapshot
     }
 }
 

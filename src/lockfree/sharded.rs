@@ -289,18 +289,6 @@ impl<C: Clock> Sharded<C> {
             })
     }
 
-    /// `snapshot` with the exact (latency, queue depth) extremes shown.
-    fn exact(&self, mut snapshot: Snapshot, (latency, queue): (Extent, Extent)) -> Snapshot {
-        let (l, q) = (&self.layouts.latency, &self.layouts.queue);
-        snapshot.latency = snapshot
-            .latency
-            .with_exact(latency, |v, r| l.same_bucket(v, r));
-        snapshot.queue_depth = snapshot
-            .queue_depth
-            .with_exact(queue, |v, r| q.same_bucket(v, r));
-        snapshot
-    }
-
     fn throughput_reading(shards: &[&Shard]) -> RawThroughput {
         let mut raw = RawThroughput::default();
         for shard in shards {
@@ -435,7 +423,7 @@ impl<C: Clock> Sharded<C> {
         if !keep {
             let extremes = Self::extremes(&shards, false);
             let snapshot = reading.into_snapshot(&base.parts, base.at_ns, &self.layouts);
-            return (self.exact(snapshot, extremes), None);
+            return (self.layouts.exact(snapshot, extremes), None);
         }
         let snapshot = reading.snapshot(&base.parts, base.at_ns, &self.layouts);
         let next = Base {
@@ -640,7 +628,7 @@ impl<C: Clock> MetricsCollector for Sharded<C> {
         // nothing). Records between the two have their extremes here and
         // their counts in the next interval.
         let extremes = Self::extremes(&self.shards(), true);
-        self.exact(snapshot, extremes)
+        self.layouts.exact(snapshot, extremes)
     }
 
     fn config(&self) -> &Config {

@@ -370,33 +370,18 @@ fn inverse(r: &Ratio) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::Spread;
 
     fn cell(peer: Contender, workload: LibraryWorkload, threads: usize, rates: &[f64]) -> Cell {
-        Cell {
-            shape: Shape {
-                workload,
-                series: if workload == LibraryWorkload::OneSeries {
-                    1
-                } else {
-                    100
-                },
-                choice: Choice::Uniform,
-                threads,
+        let shape = Shape {
+            workload,
+            series: if workload == LibraryWorkload::OneSeries {
+                1
+            } else {
+                100
             },
-            peer: peer.name(),
-            path: Path::Cached,
-            runs: rates.len(),
-            records_per_s: Spread::of(rates.iter().copied()).unwrap(),
-            rates: rates.to_vec(),
-            ns_per_record: Spread::of([1.0]).unwrap(),
-            cpu_ns_per_record: None,
-            cpu_share: None,
-            setup_bytes_per_series: None,
-            end_bytes_per_series: None,
-            own_bytes_per_series: None,
-            exact: true,
-        }
+            ..Cell::one_series(threads)
+        };
+        Cell::of_rates(peer.name(), shape, rates)
     }
 
     const ONE: LibraryWorkload = LibraryWorkload::OneSeries;

@@ -324,29 +324,9 @@ pub(crate) fn recommend(cells: &[Cell]) -> Recommendation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::libraries::run::Choice;
 
     fn cell(peer: &'static str, threads: usize, rates: &[f64]) -> Cell {
-        Cell {
-            shape: Shape {
-                workload: LibraryWorkload::OneSeries,
-                series: 1,
-                choice: Choice::Uniform,
-                threads,
-            },
-            peer,
-            path: Path::Cached,
-            runs: rates.len(),
-            records_per_s: Spread::of(rates.iter().copied()).unwrap(),
-            rates: rates.to_vec(),
-            ns_per_record: Spread::of([1.0]).unwrap(),
-            cpu_ns_per_record: None,
-            cpu_share: None,
-            setup_bytes_per_series: None,
-            end_bytes_per_series: None,
-            own_bytes_per_series: None,
-            exact: true,
-        }
+        Cell::of_rates(peer, Cell::one_series(threads), rates)
     }
 
     #[test]

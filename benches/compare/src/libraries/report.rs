@@ -406,28 +406,12 @@ pub(crate) fn sections(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::libraries::{recommend::recommend, shapes::Shape};
+    use crate::libraries::recommend::recommend;
 
     fn cell(peer: Contender, threads: usize, rates: &[f64], exact: bool) -> Cell {
         Cell {
-            shape: Shape {
-                workload: LibraryWorkload::OneSeries,
-                series: 1,
-                choice: Choice::Uniform,
-                threads,
-            },
-            peer: peer.name(),
-            path: Path::Cached,
-            runs: rates.len(),
-            records_per_s: Spread::of(rates.iter().copied()).unwrap(),
-            rates: rates.to_vec(),
-            ns_per_record: Spread::of([10.0]).unwrap(),
-            cpu_ns_per_record: None,
-            cpu_share: None,
-            setup_bytes_per_series: None,
-            end_bytes_per_series: None,
-            own_bytes_per_series: None,
             exact,
+            ..Cell::of_rates(peer.name(), Cell::one_series(threads), rates)
         }
     }
 

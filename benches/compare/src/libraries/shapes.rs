@@ -496,6 +496,39 @@ pub(crate) struct Cell {
     pub(crate) exact: bool,
 }
 
+#[cfg(test)]
+impl Cell {
+    /// A test's cell: `peer`'s kept-handle `rates` in `shape`, counted
+    /// exactly, with nothing else measured.
+    pub(crate) fn of_rates(peer: &'static str, shape: Shape, rates: &[f64]) -> Cell {
+        Cell {
+            shape,
+            peer,
+            path: Path::Cached,
+            runs: rates.len(),
+            records_per_s: Spread::of(rates.iter().copied()).unwrap(),
+            rates: rates.to_vec(),
+            ns_per_record: Spread::of([1.0]).unwrap(),
+            cpu_ns_per_record: None,
+            cpu_share: None,
+            setup_bytes_per_series: None,
+            end_bytes_per_series: None,
+            own_bytes_per_series: None,
+            exact: true,
+        }
+    }
+
+    /// One series at `threads` threads, uniform.
+    pub(crate) fn one_series(threads: usize) -> Shape {
+        Shape {
+            workload: LibraryWorkload::OneSeries,
+            series: 1,
+            choice: Choice::Uniform,
+            threads,
+        }
+    }
+}
+
 /// Summarises `points` cell by cell, in run order.
 pub(crate) fn summarize(points: &[Point]) -> Vec<Cell> {
     let mut order = Vec::new();
